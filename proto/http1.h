@@ -53,6 +53,9 @@ struct hm_http_limits {
     size_t max_headers;      /* <= HM_HTTP_MAX_HEADERS */
 };
 
+/* 8190-byte request line, 16 KiB head, HM_HTTP_MAX_HEADERS fields; used when <lim> is NULL. */
+extern const struct hm_http_limits hm_http_limits_default;
+
 struct hm_http_req {
     enum hm_http_method method;
     struct hm_slice method_str;

@@ -1,0 +1,38 @@
+/* libFuzzer: request-head parse (whole, then split in two reads) and chunked decode. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http1.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct hm_http_limits lim = {1024, 4096, 32};
+    struct hm_http_req req, req2;
+    const char *buf = (const char *)data;
+    ssize_t n = hm_http_parse_request(buf, size, 0, &req, &lim);
+    if (n > 0 && (size_t)n > size)
+        abort();
+    /* the same input in two reads must give the same answer */
+    size_t cut = size ? data[0] % (size + 1) : 0;
+    ssize_t a = hm_http_parse_request(buf, cut, 0, &req2, &lim);
+    if (a == -EAGAIN) {
+        ssize_t b = hm_http_parse_request(buf, size, cut, &req2, &lim);
+        if (b != n || (n > 0 && (req.nheaders != req2.nheaders ||
+                                 req.content_length != req2.content_length)))
+            abort();
+    }
+    size_t off = n > 0 ? (size_t)n : 0;
+    char *body = malloc(size - off + 1);
+    memcpy(body, buf + off, size - off);
+    struct hm_http_chunked c;
+    hm_http_chunked_init(&c);
+    size_t len = size - off;
+    ssize_t rc = hm_http_chunked_decode(&c, body, &len, 1 << 20);
+    if (len > size - off || (rc >= 0 && len + (size_t)rc > size - off))
+        abort();
+    free(body);
+    return 0;
+}
