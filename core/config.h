@@ -1,0 +1,104 @@
+#ifndef HM_CONFIG_H
+#define HM_CONFIG_H
+/*
+ * hemsd configuration: embedded defaults, then an INI file (inih), then command-line
+ * overrides. Every key is declared once in HM_CONFIG_KEYS below; that table drives the
+ * parser, `hemsd --help-config`, --check-config and ops/hemsd.conf, so the documentation
+ * cannot drift from the code.
+ *
+ * Keys marked reload=1 are re-read on SIGHUP and applied to running shards; the others need
+ * a restart (a changed value is logged and ignored).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(section, key, type, field, default, reload, doc)   type: STR, U64, BOOL, LEVEL */
+#define HM_CONFIG_KEYS(X)                                                                    \
+    X(server, cwmp_listen, STR, cwmp_listen, "127.0.0.1:7547", 0,                            \
+      "address:port of the CWMP / file-server listener (HeNBs connect here)")                \
+    X(server, admin_listen, STR, admin_listen, "127.0.0.1:7557", 0,                          \
+      "address:port of the northbound API, /metrics, /healthz")                              \
+    X(server, data_dir, STR, data_dir, "./data", 0,                                          \
+      "folder holding the LMDB environment, spool and quarantine folders")                   \
+    X(server, shards, U64, shards, "0", 0,                                                   \
+      "reactor threads, one per core; 0 = one per online CPU")                               \
+    X(server, pin_threads, BOOL, pin_threads, "true", 0,                                     \
+      "pin shard i to CPU i (mod online CPUs)")                                              \
+    X(server, max_connections, U64, max_connections, "0", 0,                                 \
+      "connection slots over all shards; 0 = sized from RLIMIT_NOFILE")                      \
+    X(server, recv_buffers, U64, recv_buffers, "1024", 0,                                    \
+      "provided receive buffers per shard (power of two); held only while a request is "     \
+      "being read")                                                                          \
+    X(server, recv_buffer_size, U64, recv_buffer_size, "16384", 0,                           \
+      "bytes per provided receive buffer")                                                   \
+    X(log, level, LEVEL, log_level, "info", 1, "debug | info | warn | error | crit")          \
+    X(http, max_request_line, U64, max_request_line, "8192", 1,                              \
+      "longest request line in bytes (longer: 414)")                                         \
+    X(http, max_head_bytes, U64, max_head_bytes, "16384", 1,                                 \
+      "largest request head in bytes (larger: 431)")                                         \
+    X(http, max_headers, U64, max_headers, "64", 1,                                          \
+      "most header fields in a request, at most 64 (more: 431)")                             \
+    X(http, max_body_bytes, U64, max_body_bytes, "4194304", 1,                               \
+      "largest request body buffered in memory (larger: 413)")                               \
+    X(http, header_timeout_ms, U64, header_timeout_ms, "10000", 1,                           \
+      "time from a request's first byte to its complete head (then: 408, close)")            \
+    X(http, body_timeout_ms, U64, body_timeout_ms, "30000", 1,                               \
+      "time from a complete head to the complete body (then: 408, close)")                   \
+    X(http, idle_timeout_ms, U64, idle_timeout_ms, "60000", 1,                               \
+      "keep-alive connection idle time before it is closed")                                 \
+    X(http, shutdown_timeout_ms, U64, shutdown_timeout_ms, "10000", 1,                       \
+      "on SIGTERM, time allowed for in-flight requests before connections are closed")
+
+struct hm_config {
+#define HM_CFG_FIELD_STR(f) char *f;
+#define HM_CFG_FIELD_U64(f) uint64_t f;
+#define HM_CFG_FIELD_BOOL(f) bool f;
+#define HM_CFG_FIELD_LEVEL(f) int f;
+#define HM_CFG_FIELD(sec, key, type, field, def, reload, doc) HM_CFG_FIELD_##type(field)
+    HM_CONFIG_KEYS(HM_CFG_FIELD)
+#undef HM_CFG_FIELD
+    char *config_file; /* NULL when running on embedded defaults */
+};
+
+/* Fills <c> with the embedded defaults. Free with hm_config_free(). */
+void hm_config_defaults(struct hm_config *c);
+
+/*
+ * Applies "section.key=value" (or "key=value" when the key name is unique) to <c>.
+ * Returns 0, or HM_EBADCONF with a message in <err> (size <errlen>).
+ */
+int hm_config_set(struct hm_config *c, const char *assignment, char *err, size_t errlen);
+
+/* Same, from separate section, key and value. */
+int hm_config_set_kv(struct hm_config *c, const char *section, const char *key,
+                     const char *value, char *err, size_t errlen);
+
+/*
+ * Reads the INI file <path> into <c> (on top of what is there). Unknown sections or keys,
+ * bad values and unreadable files fail with HM_EBADCONF or -errno and a message naming the
+ * file and line in <err>.
+ */
+int hm_config_load(struct hm_config *c, const char *path, char *err, size_t errlen);
+
+/* Cross-field checks (addresses parse, limits sane). 0 or HM_EBADCONF with <err>. */
+int hm_config_validate(const struct hm_config *c, char *err, size_t errlen);
+
+/* Copies <src> into <dst> (deep). <dst> must be freed or never initialised. */
+void hm_config_copy(struct hm_config *dst, const struct hm_config *src);
+
+void hm_config_free(struct hm_config *c);
+
+/* Writes every key with its doc and current value, in INI form, to <fp> (a FILE *). */
+void hm_config_dump(const struct hm_config *c, void *fp);
+
+/* Logs keys that differ between <old> and <new> and need a restart. */
+void hm_config_log_restart_only_changes(const struct hm_config *old, const struct hm_config *new_);
+
+/*
+ * Parses "a.b.c.d:port" or "[v6]:port" into a sockaddr (struct sockaddr_storage *).
+ * Returns the address length, or HM_EBADCONF.
+ */
+int hm_parse_hostport(const char *s, void *ss);
+
+#endif
