@@ -1,0 +1,278 @@
+/*
+ * hemsd: the HeNB Management System daemon.
+ *
+ * The main thread parses configuration, creates the shards (binding every listener before
+ * any thread starts, so a busy port fails fast), then waits for signals with sigwaitinfo():
+ * SIGTERM/SIGINT drain and exit 0, SIGHUP re-reads the configuration file and applies the
+ * keys that are safe to change at run time. All signals are blocked in every thread.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/admin.h"
+#include "core/bug.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/shard.h"
+
+#define HEMS_VERSION "0.1.0"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: hemsd [options]\n"
+            "\n"
+            "HeNB Management System daemon (TR-069 ACS, 3GPP TS 32.593 Type 1 interface).\n"
+            "Runs on embedded defaults when started without options.\n"
+            "\n"
+            "  -c, --config FILE        read configuration FILE (INI; see ops/hemsd.conf)\n"
+            "  -d, --data-dir DIR       data folder (LMDB, spool)          [server.data_dir]\n"
+            "      --cwmp-listen A:P    CWMP/file-server listener          [server.cwmp_listen]\n"
+            "      --admin-listen A:P   northbound API/metrics listener    [server.admin_listen]\n"
+            "      --shards N           reactor threads (0: one per CPU)   [server.shards]\n"
+            "      --log-level L        debug|info|warn|error|crit         [log.level]\n"
+            "  -s, --set SEC.KEY=VALUE  set any configuration key (repeatable)\n"
+            "      --check-config       validate the configuration and exit (0 = valid)\n"
+            "      --print-config       print the effective configuration, documented, and exit\n"
+            "  -h, --help               this text\n"
+            "  -V, --version            print the version\n"
+            "\n"
+            "Command-line values override the file. Signals: SIGTERM/SIGINT drain and exit,\n"
+            "SIGHUP reloads the file (keys marked 'reloaded on SIGHUP' in --print-config).\n");
+}
+
+struct opts {
+    const char *config_file;
+    char **sets; /* "section.key=value", applied after the file */
+    size_t nsets;
+    bool check, print;
+};
+
+static void add_set(struct opts *o, const char *key, const char *val)
+{
+    size_t n = strlen(key) + strlen(val) + 2;
+    char *s = hm_xmalloc(n);
+    snprintf(s, n, "%s=%s", key, val);
+    o->sets = hm_xrealloc(o->sets, (o->nsets + 1) * sizeof(*o->sets));
+    o->sets[o->nsets++] = s;
+}
+
+/* Defaults, then the file, then the command line. 0 or an error with <err>. */
+static int build_config(struct hm_config *c, const struct opts *o, char *err, size_t errlen)
+{
+    hm_config_defaults(c);
+    int r = 0;
+    if (o->config_file)
+        r = hm_config_load(c, o->config_file, err, errlen);
+    for (size_t i = 0; r == 0 && i < o->nsets; i++)
+        r = hm_config_set(c, o->sets[i], err, errlen);
+    if (r == 0)
+        r = hm_config_validate(c, err, errlen);
+    if (r < 0)
+        hm_config_free(c);
+    return r;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int run(const struct opts *o)
+{
+    char err[512];
+    struct hm_config cfg;
+    if (build_config(&cfg, o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hemsd: configuration error: %s\n", err);
+        return 2;
+    }
+    if (o->print || o->check) {
+        if (o->print)
+            hm_config_dump(&cfg, stdout);
+        else
+            printf("hemsd: configuration OK%s%s\n",
+                   cfg.config_file ? ": " : " (embedded defaults)",
+                   cfg.config_file ? cfg.config_file : "");
+        hm_config_free(&cfg);
+        return 0;
+    }
+    hm_log_set_level(cfg.log_level);
+
+    int r = mkdir_p(cfg.data_dir);
+    if (r < 0) {
+        hm_err("cannot create data folder", "path=\"%s\" err=\"%s\"", cfg.data_dir,
+               hm_strerror(r));
+        hm_config_free(&cfg);
+        return 1;
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    static struct hm_admin_ctx admin;
+    struct hm_route routes[32];
+    unsigned nroutes = hm_admin_routes(routes, &admin);
+
+    struct hm_shards *shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
+    if (!shards) {
+        hm_err("cannot start", "cause=\"%s\"", err);
+        hm_config_free(&cfg);
+        return 1;
+    }
+    admin.shards = shards;
+    r = hm_shards_start(shards);
+    if (r < 0) {
+        hm_shards_stop(shards);
+        hm_shards_join(shards);
+        hm_shards_destroy(shards);
+        hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
+        hm_config_free(&cfg);
+        return 1;
+    }
+    hm_info("hemsd ready", "version=%s cwmp=http://%s/cwmp admin=http://%s/ data_dir=\"%s\" "
+            "config=\"%s\"", HEMS_VERSION, cfg.cwmp_listen, cfg.admin_listen, cfg.data_dir,
+            cfg.config_file ? cfg.config_file : "(embedded defaults)");
+
+    int exit_code = 0;
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&sigs, &si);
+        if (sig == -1) {
+            if (errno == EINTR)
+                continue;
+            hm_err("sigwaitinfo failed", "err=\"%s\"", strerror(errno));
+            exit_code = 1;
+            break;
+        }
+        if (sig == SIGPIPE)
+            continue;
+        if (sig == SIGHUP) {
+            struct hm_config nc;
+            if (build_config(&nc, o, err, sizeof(err)) < 0) {
+                hm_err("reload refused: configuration error; keeping the running one",
+                       "cause=\"%s\"", err);
+                continue;
+            }
+            hm_config_log_restart_only_changes(&cfg, &nc);
+            hm_log_set_level(nc.log_level);
+            hm_shards_reload(shards, &nc);
+            hm_info("configuration reloaded", "config=\"%s\"",
+                    nc.config_file ? nc.config_file : "(embedded defaults)");
+            hm_config_free(&nc);
+            continue;
+        }
+        hm_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    hm_shards_stop(shards);
+    hm_shards_join(shards);
+    hm_shards_destroy(shards);
+    hm_config_free(&cfg);
+    hm_info("hemsd stopped", "exit=%d", exit_code);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"cwmp-listen", required_argument, NULL, 1},
+        {"admin-listen", required_argument, NULL, 2},
+        {"shards", required_argument, NULL, 3},
+        {"log-level", required_argument, NULL, 4},
+        {"set", required_argument, NULL, 's'},
+        {"check-config", no_argument, NULL, 5},
+        {"print-config", no_argument, NULL, 6},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct opts o = {0};
+    int ch, rc;
+    while ((ch = getopt_long(argc, argv, "c:d:s:hV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            o.config_file = optarg;
+            break;
+        case 'd':
+            add_set(&o, "server.data_dir", optarg);
+            break;
+        case 1:
+            add_set(&o, "server.cwmp_listen", optarg);
+            break;
+        case 2:
+            add_set(&o, "server.admin_listen", optarg);
+            break;
+        case 3:
+            add_set(&o, "server.shards", optarg);
+            break;
+        case 4:
+            add_set(&o, "log.level", optarg);
+            break;
+        case 's': {
+            o.sets = hm_xrealloc(o.sets, (o.nsets + 1) * sizeof(*o.sets));
+            o.sets[o.nsets++] = hm_xstrndup(optarg, strlen(optarg));
+            break;
+        }
+        case 5:
+            o.check = true;
+            break;
+        case 6:
+            o.print = true;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        case 'V':
+            printf("hemsd %s\n", HEMS_VERSION);
+            rc = 0;
+            goto out;
+        default:
+            usage(stderr);
+            rc = 2;
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hemsd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        rc = 2;
+        goto out;
+    }
+
+    rc = run(&o);
+out:
+    for (size_t i = 0; i < o.nsets; i++)
+        free(o.sets[i]);
+    free(o.sets);
+    return rc;
+}

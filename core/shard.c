@@ -1,0 +1,1417 @@
+/*
+ * The shard reactor: one thread, one io_uring, one SO_REUSEPORT listener per listener kind,
+ * a connection table, provided receive buffers and a timer wheel. This file and nothing
+ * else includes liburing.
+ *
+ * io_uring use (kernel features and the version that brought them):
+ * - multishot accept (5.19) on each listener; multishot recv (6.0) with a provided-buffer
+ *   ring (5.19), so an idle connection holds no receive buffer: a buffer is lent by the
+ *   kernel when bytes arrive and given back as soon as they are parsed;
+ * - IORING_SETUP_SINGLE_ISSUER (6.0) + DEFER_TASKRUN (6.1) when available, else
+ *   COOP_TASKRUN (5.19): completions run only when this thread asks for them;
+ * - submissions are batched: SQEs prepared while handling completions go to the kernel in
+ *   the next io_uring_submit_and_wait() of the loop.
+ *
+ * user_data packs the operation, the connection's generation and its index (see ud()), so
+ * a completion for a slot that has since been reused is recognised and dropped, and any
+ * buffer it carries goes back to the ring.
+ */
+#include "core/shard.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/timer.h"
+
+#define TICK_MS 100
+#define BGID 1
+#define POOL_KEEP 256          /* free rx/tx objects kept per shard */
+#define POOL_BUF_KEEP_MAX 65536 /* larger buffers are freed, not pooled */
+#define FD_RESERVE 256         /* descriptors kept for LMDB, files, spool, logs */
+
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_CONT, OP_CANCEL, OP_TICK, OP_EVENTFD };
+
+static inline uint64_t ud(enum op op, uint32_t gen, uint32_t idx)
+{
+    return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffffu) << 32 | idx;
+}
+static inline enum op ud_op(uint64_t u)
+{
+    return (enum op)(u >> 56);
+}
+static inline uint32_t ud_gen(uint64_t u)
+{
+    return (uint32_t)(u >> 32) & 0xffffffu;
+}
+static inline uint32_t ud_idx(uint64_t u)
+{
+    return (uint32_t)u;
+}
+
+enum cstate {
+    C_FREE = 0,
+    C_IDLE,    /* between requests */
+    C_HEAD,    /* some bytes of a request head */
+    C_BODY,    /* head complete, body incomplete */
+    C_BUSY,    /* dispatched: handler running / deferred, or response being sent */
+    C_CLOSING, /* fd closed, waiting for an in-flight send to complete */
+};
+
+enum {
+    F_RECV_ARMED = 1u << 0,
+    F_CLOSE_AFTER = 1u << 1,
+    F_SENDING = 1u << 2,
+    F_HANDLING = 1u << 3, /* deferred handler owns the exchange */
+    F_IN_BODY = 1u << 4,
+    F_CHUNKED = 1u << 5,
+    F_HEAD_REQ = 1u << 6, /* HEAD request: no body in the response */
+    F_HTTP10 = 1u << 7,
+    F_REARM = 1u << 8, /* recv must be re-armed once buffers return */
+};
+
+struct rxbuf {
+    struct hm_buf b;
+    struct rxbuf *next;
+};
+
+struct tx {
+    struct hm_buf hdr, body, xhdr;
+    struct msghdr msg;
+    struct iovec iov[2];
+    struct tx *next;
+};
+
+union peer {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+struct hm_conn {
+    int fd;
+    uint32_t gen;
+    uint8_t state;
+    uint8_t listener;
+    uint16_t flags;
+    uint32_t head_len;     /* valid with F_IN_BODY */
+    uint32_t head_scanned; /* bytes of an incomplete head already scanned */
+    uint64_t body_len;     /* decoded body bytes so far (chunked) */
+    struct hm_http_chunked chunk;
+    struct hm_timer timer;
+    struct rxbuf *rx; /* pending bytes; NULL when none (idle connections hold none) */
+    struct tx *tx;    /* response being built or sent */
+    void *app;
+    union peer peer;
+    uint32_t next_rearm; /* intrusive list of connections waiting for buffers */
+};
+
+struct tunables {
+    struct hm_http_limits lim;
+    uint64_t max_body, header_ticks, body_ticks, idle_ticks, shutdown_ticks;
+};
+
+struct reload_msg {
+    struct hm_shard_msg m;
+    struct tunables t;
+    int log_level;
+};
+
+struct hm_shard {
+    struct hm_shards *group;
+    unsigned id;
+    int cpu;
+    pthread_t thread;
+    struct io_uring ring;
+    bool ring_ok;
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *bufs;
+    uint32_t nbufs, bufsz, buf_returned;
+    int lfd[HM_LISTENER_MAX];
+    struct hm_conn *conns;
+    uint32_t nconns;
+    uint32_t *free_stack;
+    uint32_t nfree;
+    uint32_t rearm_head; /* UINT32_MAX: empty */
+    int efd;
+    uint64_t efd_val;
+    struct hm_mpsc inbox;
+    struct hm_shard_msg stop_msg;
+    struct tunables t;
+    struct hm_timerwheel *wheel;
+    struct __kernel_timespec tick_ts;
+    uint64_t tick;
+    char date[64]; /* "Date: ...\r\n" refreshed each tick */
+    bool draining, accepting;
+    _Atomic bool running;
+    _Atomic bool draining_pub;
+    struct hm_timer drain_timer;
+    struct rxbuf *rx_free;
+    unsigned rx_nfree;
+    struct tx *tx_free;
+    unsigned tx_nfree;
+    struct hm_http_req req; /* parser scratch */
+    void *app;
+    int start_rc;
+    sem_t *started;
+    struct hm_shard_counters ctr __attribute__((aligned(HM_CACHELINE)));
+};
+
+struct hm_shards {
+    unsigned n;
+    struct hm_shard **s;
+    struct hm_config cfg;
+    struct hm_route *routes;
+    unsigned nroutes;
+    uint32_t conns_per_shard;
+    sem_t started;
+};
+
+static hm_conn_close_hook conn_close_hook;
+
+/* The shard running on this thread: timer callbacks get only their timer. */
+static _Thread_local struct hm_shard *cur_shard;
+
+void hm_httpd_set_conn_close_hook(hm_conn_close_hook hook)
+{
+    conn_close_hook = hook;
+}
+
+static uint64_t now_tick(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) / TICK_MS;
+}
+
+static uint64_t ms_to_ticks(uint64_t ms)
+{
+    return (ms + TICK_MS - 1) / TICK_MS;
+}
+
+static void tunables_from(struct tunables *t, const struct hm_config *c)
+{
+    t->lim.max_request_line = c->max_request_line;
+    t->lim.max_head_bytes = c->max_head_bytes;
+    t->lim.max_headers = c->max_headers;
+    t->max_body = c->max_body_bytes;
+    t->header_ticks = ms_to_ticks(c->header_timeout_ms);
+    t->body_ticks = ms_to_ticks(c->body_timeout_ms);
+    t->idle_ticks = ms_to_ticks(c->idle_timeout_ms);
+    t->shutdown_ticks = ms_to_ticks(c->shutdown_timeout_ms);
+}
+
+/* ---- submission helpers ---- */
+
+static struct io_uring_sqe *get_sqe(struct hm_shard *s)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (HM_UNLIKELY(!sqe)) {
+        /* SQ full: flush what is queued and retry; cannot fail twice in a row. */
+        io_uring_submit(&s->ring);
+        sqe = io_uring_get_sqe(&s->ring);
+        HM_BUG_ON(!sqe);
+    }
+    return sqe;
+}
+
+static void arm_accept(struct hm_shard *s, unsigned li)
+{
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_multishot_accept(sqe, s->lfd[li], NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, 0, li));
+}
+
+static void arm_recv(struct hm_shard *s, struct hm_conn *c, uint32_t idx)
+{
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BGID;
+    io_uring_sqe_set_data64(sqe, ud(OP_RECV, c->gen, idx));
+    c->flags |= F_RECV_ARMED;
+}
+
+static void arm_tick(struct hm_shard *s)
+{
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_timeout(sqe, &s->tick_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(OP_TICK, 0, 0));
+}
+
+static void arm_eventfd(struct hm_shard *s)
+{
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_read(sqe, s->efd, &s->efd_val, sizeof(s->efd_val), 0);
+    io_uring_sqe_set_data64(sqe, ud(OP_EVENTFD, 0, 0));
+}
+
+static void cancel_op(struct hm_shard *s, uint64_t target)
+{
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_cancel64(sqe, target, 0);
+    io_uring_sqe_set_data64(sqe, ud(OP_CANCEL, 0, 0));
+}
+
+static void recycle_buf(struct hm_shard *s, uint32_t bid)
+{
+    io_uring_buf_ring_add(s->br, s->bufs + (size_t)bid * s->bufsz, s->bufsz, (unsigned short)bid,
+                          io_uring_buf_ring_mask(s->nbufs), (int)s->buf_returned);
+    s->buf_returned++;
+}
+
+/* ---- pools ---- */
+
+static struct rxbuf *rx_get(struct hm_shard *s)
+{
+    struct rxbuf *r = s->rx_free;
+    if (r) {
+        s->rx_free = r->next;
+        s->rx_nfree--;
+        hm_buf_reset(&r->b);
+        return r;
+    }
+    return hm_xcalloc(1, sizeof(*r));
+}
+
+static void rx_put(struct hm_shard *s, struct rxbuf *r)
+{
+    if (s->rx_nfree >= POOL_KEEP || r->b.cap > POOL_BUF_KEEP_MAX) {
+        hm_buf_free(&r->b);
+        free(r);
+        return;
+    }
+    r->next = s->rx_free;
+    s->rx_free = r;
+    s->rx_nfree++;
+}
+
+static struct tx *tx_get(struct hm_shard *s)
+{
+    struct tx *t = s->tx_free;
+    if (t) {
+        s->tx_free = t->next;
+        s->tx_nfree--;
+    } else {
+        t = hm_xcalloc(1, sizeof(*t));
+    }
+    hm_buf_reset(&t->hdr);
+    hm_buf_reset(&t->body);
+    hm_buf_reset(&t->xhdr);
+    return t;
+}
+
+static void tx_put(struct hm_shard *s, struct tx *t)
+{
+    if (s->tx_nfree >= POOL_KEEP || t->body.cap > POOL_BUF_KEEP_MAX) {
+        hm_buf_free(&t->hdr);
+        hm_buf_free(&t->body);
+        hm_buf_free(&t->xhdr);
+        free(t);
+        return;
+    }
+    t->next = s->tx_free;
+    s->tx_free = t;
+    s->tx_nfree++;
+}
+
+/* ---- connections ---- */
+
+static inline uint32_t conn_idx(struct hm_shard *s, struct hm_conn *c)
+{
+    return (uint32_t)(c - s->conns);
+}
+
+static void peer_str(const struct hm_conn *c, char *out, size_t n)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (c->peer.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.in.sin_addr, a, sizeof(a));
+        port = ntohs(c->peer.in.sin_port);
+        snprintf(out, n, "%s:%u", a, port);
+    } else if (c->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, a, sizeof(a));
+        port = ntohs(c->peer.in6.sin6_port);
+        snprintf(out, n, "[%s]:%u", a, port);
+    } else {
+        snprintf(out, n, "?");
+    }
+}
+
+static void conn_free_slot(struct hm_shard *s, struct hm_conn *c)
+{
+    hm_timer_disarm(s->wheel, &c->timer);
+    if (c->rx) {
+        rx_put(s, c->rx);
+        c->rx = NULL;
+    }
+    if (c->tx) {
+        tx_put(s, c->tx);
+        c->tx = NULL;
+    }
+    c->state = C_FREE;
+    c->flags = 0;
+    c->gen = (c->gen + 1) & 0xffffffu;
+    s->free_stack[s->nfree++] = conn_idx(s, c);
+}
+
+static void conn_close(struct hm_shard *s, struct hm_conn *c)
+{
+    if (c->state == C_FREE || c->state == C_CLOSING)
+        return;
+    uint32_t idx = conn_idx(s, c);
+    if (c->app) {
+        void *app = c->app;
+        c->app = NULL;
+        if (conn_close_hook)
+            conn_close_hook(s, app);
+    }
+    if (c->flags & F_RECV_ARMED)
+        cancel_op(s, ud(OP_RECV, c->gen, idx));
+    c->flags &= (uint16_t)~(F_RECV_ARMED | F_REARM);
+    /* The recv's file reference keeps the socket alive until the cancel above is processed
+     * in the next submit; then the kernel sends FIN. */
+    close(c->fd);
+    c->fd = -1;
+    HM_CTR_DEC(&s->ctr, active);
+    HM_CTR_INC(&s->ctr, closed);
+    if (c->flags & F_SENDING) {
+        /* The kernel may still read the tx buffers: keep the slot until the send completes. */
+        cancel_op(s, ud(OP_SEND, c->gen, idx));
+        hm_timer_disarm(s->wheel, &c->timer);
+        c->state = C_CLOSING;
+        return;
+    }
+    conn_free_slot(s, c);
+}
+
+static void set_timer(struct hm_shard *s, struct hm_conn *c, uint64_t ticks)
+{
+    hm_timer_arm(s->wheel, &c->timer, ticks);
+}
+
+static void http_error(struct hm_shard *s, struct hm_conn *c, int err, const char *why);
+static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t len, bool from_rx);
+
+static void send_response(struct hm_shard *s, struct hm_conn *c, int status,
+                          const char *ctype, bool close_after)
+{
+    struct tx *t = c->tx;
+    HM_BUG_ON(!t);
+    if (close_after || s->draining)
+        c->flags |= F_CLOSE_AFTER;
+    bool head = c->flags & F_HEAD_REQ;
+    struct hm_buf *h = &t->hdr;
+    hm_buf_append_lit(h, "HTTP/1.1 ");
+    hm_buf_append_u64(h, (unsigned)status);
+    hm_buf_append_lit(h, " ");
+    hm_buf_append_str(h, hm_http_reason(status));
+    hm_buf_append_lit(h, "\r\nServer: hems\r\n");
+    hm_buf_append_str(h, s->date);
+    if (status != 204 && status >= 200) {
+        hm_buf_append_lit(h, "Content-Length: ");
+        hm_buf_append_u64(h, t->body.len);
+        hm_buf_append_lit(h, "\r\n");
+    }
+    if (ctype) {
+        hm_buf_append_lit(h, "Content-Type: ");
+        hm_buf_append_str(h, ctype);
+        hm_buf_append_lit(h, "\r\n");
+    }
+    if (c->flags & F_CLOSE_AFTER)
+        hm_buf_append_lit(h, "Connection: close\r\n");
+    else if (c->flags & F_HTTP10)
+        hm_buf_append_lit(h, "Connection: keep-alive\r\n");
+    hm_buf_append(h, t->xhdr.base, t->xhdr.len);
+    hm_buf_append_lit(h, "\r\n");
+
+    if (status < 300)
+        HM_CTR_INC(&s->ctr, responses_2xx);
+    else if (status >= 500)
+        HM_CTR_INC(&s->ctr, responses_5xx);
+    else if (status >= 400)
+        HM_CTR_INC(&s->ctr, responses_4xx);
+
+    t->iov[0] = (struct iovec){h->base, h->len};
+    t->iov[1] = (struct iovec){t->body.base, head || status == 204 ? 0 : t->body.len};
+    t->msg = (struct msghdr){.msg_iov = t->iov, .msg_iovlen = t->iov[1].iov_len ? 2 : 1};
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_sendmsg(sqe, c->fd, &t->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->gen, conn_idx(s, c)));
+    c->flags |= F_SENDING;
+    c->flags &= (uint16_t)~F_HANDLING;
+    c->state = C_BUSY;
+}
+
+static void on_send(struct hm_shard *s, struct hm_conn *c, int res)
+{
+    struct tx *t = c->tx;
+    c->flags &= (uint16_t)~F_SENDING;
+    if (c->state == C_CLOSING) {
+        conn_free_slot(s, c);
+        return;
+    }
+    if (res < 0) {
+        if (res != -ECANCELED && res != -EPIPE && res != -ECONNRESET)
+            HM_LOG_RL(HM_LOG_WARN, "send failed", "err=\"%s\"", hm_strerror(res));
+        HM_CTR_INC(&s->ctr, io_errors);
+        conn_close(s, c);
+        return;
+    }
+    HM_CTR_ADD(&s->ctr, bytes_out, (uint64_t)res);
+    size_t left = (size_t)res;
+    struct msghdr *m = &t->msg;
+    while (m->msg_iovlen && left >= m->msg_iov[0].iov_len) {
+        left -= m->msg_iov[0].iov_len;
+        m->msg_iov++;
+        m->msg_iovlen--;
+    }
+    if (m->msg_iovlen) {
+        m->msg_iov[0].iov_base = (char *)m->msg_iov[0].iov_base + left;
+        m->msg_iov[0].iov_len -= left;
+        struct io_uring_sqe *sqe = get_sqe(s);
+        io_uring_prep_sendmsg(sqe, c->fd, m, MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->gen, conn_idx(s, c)));
+        c->flags |= F_SENDING;
+        return;
+    }
+    tx_put(s, t);
+    c->tx = NULL;
+    if (c->flags & F_CLOSE_AFTER) {
+        conn_close(s, c);
+        return;
+    }
+    c->state = C_IDLE;
+    c->flags &= (uint16_t)(F_RECV_ARMED | F_REARM);
+    set_timer(s, c, s->t.idle_ticks);
+    if (c->rx)
+        process(s, c, c->rx->b.base, c->rx->b.len, true);
+}
+
+static const struct hm_route *route(struct hm_shard *s, unsigned listener, struct hm_slice path)
+{
+    struct hm_shards *g = s->group;
+    for (unsigned i = 0; i < g->nroutes; i++) {
+        const struct hm_route *r = &g->routes[i];
+        if (r->listener != listener)
+            continue;
+        size_t n = strlen(r->prefix);
+        if (r->exact ? (path.len == n && memcmp(path.ptr, r->prefix, n) == 0)
+                     : (path.len >= n && memcmp(path.ptr, r->prefix, n) == 0))
+            return r;
+    }
+    return NULL;
+}
+
+static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t body_len)
+{
+    const struct hm_http_req *req = &s->req;
+    hm_timer_disarm(s->wheel, &c->timer);
+    c->flags &= (uint16_t)~(F_IN_BODY | F_CHUNKED | F_HEAD_REQ | F_HTTP10);
+    if (req->method == HM_HTTP_HEAD)
+        c->flags |= F_HEAD_REQ;
+    if (req->minor_version == 0)
+        c->flags |= F_HTTP10;
+    c->state = C_BUSY;
+    c->tx = tx_get(s);
+    HM_CTR_INC(&s->ctr, requests);
+
+    struct hm_http_exchange x = {
+        .shard = s,
+        .listener = (enum hm_listener_kind)c->listener,
+        .req = req,
+        .body = body_len ? body : NULL,
+        .body_len = body_len,
+        .peer = &c->peer.sa,
+        .conn_data = &c->app,
+        .out = &c->tx->body,
+        .headers = &c->tx->xhdr,
+        .ref = {s, conn_idx(s, c), c->gen},
+    };
+    const struct hm_route *r = route(s, c->listener, req->path);
+    int status;
+    if (r) {
+        status = r->fn(&x, r->ctx);
+    } else {
+        hm_buf_append_lit(x.out, "not found\n");
+        x.content_type = "text/plain";
+        status = 404;
+    }
+    if (status == HM_HTTP_DEFER) {
+        c->flags |= F_HANDLING;
+        return;
+    }
+    send_response(s, c, status, x.content_type, x.close || !req->keep_alive);
+}
+
+bool hm_httpd_deferred_bufs(struct hm_conn_ref ref, struct hm_buf **out, struct hm_buf **headers)
+{
+    struct hm_shard *s = ref.shard;
+    if (ref.idx >= s->nconns)
+        return false;
+    struct hm_conn *c = &s->conns[ref.idx];
+    if (c->gen != ref.gen || c->state != C_BUSY || !(c->flags & F_HANDLING))
+        return false;
+    *out = &c->tx->body;
+    *headers = &c->tx->xhdr;
+    return true;
+}
+
+int hm_httpd_finish(struct hm_conn_ref ref, int status, const char *content_type, bool close)
+{
+    struct hm_buf *o, *h;
+    if (!hm_httpd_deferred_bufs(ref, &o, &h))
+        return -ENOENT;
+    send_response(ref.shard, &ref.shard->conns[ref.idx], status, content_type, close);
+    return 0;
+}
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static void send_continue(struct hm_shard *s, struct hm_conn *c)
+{
+    /* Static bytes: nothing to keep alive if the connection closes meanwhile. */
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_send(sqe, c->fd, continue_100, sizeof(continue_100) - 1, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(OP_SEND_CONT, c->gen, conn_idx(s, c)));
+}
+
+/* Keeps [p, p+n) as the connection's pending bytes, at the front of its rx buffer. */
+static void keep_pending(struct hm_shard *s, struct hm_conn *c, char *p, size_t n, bool from_rx)
+{
+    if (from_rx) {
+        if (n == 0) {
+            rx_put(s, c->rx);
+            c->rx = NULL;
+        } else if (p != c->rx->b.base) {
+            memmove(c->rx->b.base, p, n);
+            c->rx->b.len = n;
+        } else {
+            c->rx->b.len = n;
+        }
+        return;
+    }
+    if (n == 0)
+        return;
+    HM_BUG_ON(c->rx);
+    c->rx = rx_get(s);
+    hm_buf_append(&c->rx->b, p, n);
+}
+
+/*
+ * Parses and dispatches the requests in [base, base+len): either a provided buffer lent by
+ * the kernel (zero copy: the handler sees slices into it) or the connection's rx buffer.
+ * Whatever is left incomplete is kept in rx.
+ */
+static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t len, bool from_rx)
+{
+    size_t off = 0;
+    while (off < len && c->state != C_BUSY && c->state != C_CLOSING && c->state != C_FREE) {
+        char *p = base + off;
+        size_t n = len - off;
+        bool head_fresh = false;
+        if (!(c->flags & F_IN_BODY)) {
+            ssize_t r = hm_http_parse_request(p, n, from_rx ? c->head_scanned : 0, &s->req,
+                                              &s->t.lim);
+            if (r == -EAGAIN) {
+                if (c->state == C_IDLE) {
+                    c->state = C_HEAD;
+                    set_timer(s, c, s->t.header_ticks);
+                }
+                c->head_scanned = (uint32_t)n;
+                break;
+            }
+            if (r < 0) {
+                http_error(s, c, (int)r, "parse");
+                return;
+            }
+            c->head_len = (uint32_t)r;
+            c->head_scanned = 0;
+            c->body_len = 0;
+            c->flags |= F_IN_BODY;
+            head_fresh = true;
+            if (s->req.chunked) {
+                c->flags |= F_CHUNKED;
+                hm_http_chunked_init(&c->chunk);
+            } else if (s->req.content_length > 0 &&
+                       (uint64_t)s->req.content_length > s->t.max_body) {
+                http_error(s, c, HM_EBODYTOOLARGE, "content-length");
+                return;
+            }
+        } else {
+            /* Head parsed in an earlier read: parse it again for slices into this buffer. */
+            ssize_t r = hm_http_parse_request(p, c->head_len, 0, &s->req, &s->t.lim);
+            HM_BUG_ON(r != (ssize_t)c->head_len);
+        }
+
+        size_t hl = c->head_len;
+        if (c->flags & F_CHUNKED) {
+            char *region = p + hl + c->body_len;
+            size_t rlen = n - hl - (size_t)c->body_len;
+            ssize_t r = hm_http_chunked_decode(&c->chunk, region, &rlen, s->t.max_body);
+            c->body_len += rlen;
+            if (r == -EAGAIN) {
+                /* Everything was consumed; what remains is head + decoded body. */
+                len = off + hl + (size_t)c->body_len;
+                goto need_body;
+            }
+            if (r < 0) {
+                http_error(s, c, (int)r, "chunked body");
+                return;
+            }
+            size_t consumed = hl + (size_t)c->body_len;
+            len = off + consumed + (size_t)r;
+            dispatch(s, c, p + hl, (size_t)c->body_len);
+            off += consumed;
+        } else {
+            uint64_t cl = s->req.content_length > 0 ? (uint64_t)s->req.content_length : 0;
+            if (n - hl < cl)
+                goto need_body;
+            dispatch(s, c, p + hl, (size_t)cl);
+            off += hl + (size_t)cl;
+        }
+        continue;
+    need_body:
+        if (c->state != C_BODY) {
+            c->state = C_BODY;
+            set_timer(s, c, s->t.body_ticks);
+        }
+        if (head_fresh && s->req.expect_continue)
+            send_continue(s, c);
+        break;
+    }
+    if (c->state == C_FREE || c->state == C_CLOSING)
+        return;
+    keep_pending(s, c, base + off, len - off, from_rx);
+}
+
+static void http_error(struct hm_shard *s, struct hm_conn *c, int err, const char *why)
+{
+    int status = err == -ETIMEDOUT ? 408 : hm_http_status_for_error(err);
+    switch (status) {
+    case 408:
+        HM_CTR_INC(&s->ctr, err_timeout);
+        break;
+    case 413:
+        HM_CTR_INC(&s->ctr, err_body_too_large);
+        break;
+    case 414:
+        HM_CTR_INC(&s->ctr, err_uri_too_long);
+        break;
+    case 431:
+        HM_CTR_INC(&s->ctr, err_head_too_large);
+        break;
+    default:
+        HM_CTR_INC(&s->ctr, err_bad_request);
+        break;
+    }
+    char peer[64];
+    peer_str(c, peer, sizeof(peer));
+    HM_LOG_RL(HM_LOG_WARN, "HTTP request refused", "status=%d cause=\"%s\" where=%s peer=%s",
+              status, err == -ETIMEDOUT ? "timeout" : hm_strerror(err), why, peer);
+    hm_timer_disarm(s->wheel, &c->timer);
+    if (c->rx) {
+        rx_put(s, c->rx);
+        c->rx = NULL;
+    }
+    c->flags &= (uint16_t)~(F_IN_BODY | F_CHUNKED | F_HEAD_REQ);
+    c->tx = tx_get(s);
+    hm_buf_append_str(&c->tx->body, hm_http_reason(status));
+    hm_buf_append_lit(&c->tx->body, ": ");
+    hm_buf_append_str(&c->tx->body, err == -ETIMEDOUT ? "timed out" : hm_strerror(err));
+    hm_buf_append_lit(&c->tx->body, "\n");
+    send_response(s, c, status, "text/plain", true);
+}
+
+static void on_conn_timer(struct hm_timer *t)
+{
+    struct hm_conn *c = HM_CONTAINER_OF(t, struct hm_conn, timer);
+    struct hm_shard *s = cur_shard;
+    switch (c->state) {
+    case C_IDLE:
+        HM_CTR_INC(&s->ctr, idle_closed);
+        conn_close(s, c);
+        break;
+    case C_HEAD:
+    case C_BODY:
+        http_error(s, c, -ETIMEDOUT, c->state == C_HEAD ? "header" : "body");
+        break;
+    default:
+        break;
+    }
+}
+
+static void refuse(struct hm_shard *s, int fd)
+{
+    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
+                              "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    HM_CTR_INC(&s->ctr, refused_full);
+    HM_LOG_RL(HM_LOG_WARN, "connection table full: refusing connection", "slots=%u",
+              s->nconns);
+    /* A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard. */
+    ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+}
+
+static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
+{
+    int res = cqe->res;
+    if (!(cqe->flags & IORING_CQE_F_MORE) && s->accepting && res != -ECANCELED)
+        arm_accept(s, li);
+    if (res < 0) {
+        if (res != -ECANCELED)
+            HM_LOG_RL(HM_LOG_WARN, "accept failed", "err=\"%s\"", hm_strerror(res));
+        return;
+    }
+    if (!s->accepting) {
+        close(res);
+        return;
+    }
+    if (!s->nfree) {
+        refuse(s, res);
+        return;
+    }
+    uint32_t idx = s->free_stack[--s->nfree];
+    struct hm_conn *c = &s->conns[idx];
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->fd = res;
+    c->listener = (uint8_t)li;
+    c->state = C_IDLE;
+    hm_timer_init(&c->timer, on_conn_timer);
+    socklen_t sl = sizeof(c->peer);
+    if (getpeername(res, &c->peer.sa, &sl) == -1)
+        c->peer.sa.sa_family = AF_UNSPEC;
+    int one = 1;
+    setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    HM_CTR_INC(&s->ctr, accepted);
+    HM_CTR_INC(&s->ctr, active);
+    arm_recv(s, c, idx);
+    /* A new connection must deliver a request head within the header timeout. */
+    set_timer(s, c, s->t.header_ticks);
+}
+
+static void queue_rearm(struct hm_shard *s, struct hm_conn *c)
+{
+    if (c->flags & F_REARM)
+        return;
+    c->flags |= F_REARM;
+    c->next_rearm = s->rearm_head;
+    s->rearm_head = conn_idx(s, c);
+}
+
+static void on_recv(struct hm_shard *s, struct io_uring_cqe *cqe)
+{
+    uint64_t u = cqe->user_data;
+    int res = cqe->res;
+    bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+    uint32_t bid = has_buf ? cqe->flags >> IORING_CQE_BUFFER_SHIFT : 0;
+    struct hm_conn *c = ud_idx(u) < s->nconns ? &s->conns[ud_idx(u)] : NULL;
+    if (!c || c->gen != ud_gen(u) || c->state == C_FREE || c->state == C_CLOSING) {
+        if (has_buf)
+            recycle_buf(s, bid);
+        return;
+    }
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    if (!more)
+        c->flags &= (uint16_t)~F_RECV_ARMED;
+    if (res > 0) {
+        char *data = s->bufs + (size_t)bid * s->bufsz;
+        HM_CTR_ADD(&s->ctr, bytes_in, (uint64_t)res);
+        if (c->state == C_BUSY || c->rx) {
+            size_t cap = s->t.lim.max_head_bytes + s->t.max_body + 65536;
+            if (!c->rx)
+                c->rx = rx_get(s);
+            if (c->rx->b.len + (size_t)res > cap) {
+                recycle_buf(s, bid);
+                if (c->state == C_BUSY)
+                    c->flags |= F_CLOSE_AFTER; /* answer what is in flight, then close */
+                else
+                    http_error(s, c, c->flags & F_IN_BODY ? HM_EBODYTOOLARGE : HM_EHDRTOOLARGE,
+                               "buffered input");
+                return;
+            }
+            hm_buf_append(&c->rx->b, data, (size_t)res);
+            recycle_buf(s, bid);
+            if (c->state != C_BUSY)
+                process(s, c, c->rx->b.base, c->rx->b.len, true);
+        } else {
+            process(s, c, data, (size_t)res, false);
+            recycle_buf(s, bid);
+        }
+        if (!more && c->state != C_FREE && c->state != C_CLOSING)
+            arm_recv(s, c, ud_idx(u));
+        return;
+    }
+    if (has_buf)
+        recycle_buf(s, bid);
+    if (res == -ENOBUFS) {
+        HM_CTR_INC(&s->ctr, recv_nobufs);
+        queue_rearm(s, c);
+        return;
+    }
+    if (res == 0 || res == -ECONNRESET) {
+        conn_close(s, c);
+        return;
+    }
+    if (res == -ECANCELED)
+        return;
+    HM_CTR_INC(&s->ctr, io_errors);
+    HM_LOG_RL(HM_LOG_WARN, "recv failed", "err=\"%s\"", hm_strerror(res));
+    conn_close(s, c);
+}
+
+static void close_all(struct hm_shard *s, bool idle_only)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        struct hm_conn *c = &s->conns[i];
+        if (c->state == C_FREE || c->state == C_CLOSING)
+            continue;
+        if (!idle_only || c->state == C_IDLE)
+            conn_close(s, c);
+        else
+            c->flags |= F_CLOSE_AFTER;
+    }
+}
+
+static void on_drain_timeout(struct hm_timer *t)
+{
+    struct hm_shard *s = HM_CONTAINER_OF(t, struct hm_shard, drain_timer);
+    unsigned long n = (unsigned long)atomic_load(&s->ctr.active);
+    if (n)
+        hm_warn("shutdown timeout: closing connections still open", "connections=%lu", n);
+    close_all(s, false);
+}
+
+static void on_stop(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    (void)m;
+    if (s->draining)
+        return;
+    s->draining = true;
+    atomic_store(&s->draining_pub, true);
+    s->accepting = false;
+    for (unsigned i = 0; i < HM_LISTENER_MAX; i++) {
+        if (s->lfd[i] < 0)
+            continue;
+        cancel_op(s, ud(OP_ACCEPT, 0, i));
+        close(s->lfd[i]);
+        s->lfd[i] = -1;
+    }
+    close_all(s, true);
+    hm_timer_init(&s->drain_timer, on_drain_timeout);
+    hm_timer_arm(s->wheel, &s->drain_timer, s->t.shutdown_ticks);
+}
+
+static void on_reload(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    struct reload_msg *r = HM_CONTAINER_OF(m, struct reload_msg, m);
+    s->t = r->t;
+    free(r);
+}
+
+static void update_date(struct hm_shard *s)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
+static void handle_cqe(struct hm_shard *s, struct io_uring_cqe *cqe)
+{
+    uint64_t u = cqe->user_data;
+    switch (ud_op(u)) {
+    case OP_RECV:
+        on_recv(s, cqe);
+        break;
+    case OP_SEND: {
+        struct hm_conn *c = &s->conns[ud_idx(u)];
+        if (c->gen == ud_gen(u) && (c->flags & F_SENDING))
+            on_send(s, c, cqe->res);
+        break;
+    }
+    case OP_ACCEPT:
+        on_accept(s, ud_idx(u), cqe);
+        break;
+    case OP_TICK: {
+        uint64_t t = now_tick();
+        if (t / 10 != s->tick / 10)
+            update_date(s);
+        s->tick = t;
+        hm_timerwheel_run(s->wheel, t);
+        arm_tick(s);
+        break;
+    }
+    case OP_EVENTFD: {
+        struct hm_mpsc_node *n = hm_mpsc_pop_all(&s->inbox);
+        while (n) {
+            struct hm_mpsc_node *next = n->next;
+            struct hm_shard_msg *m = HM_CONTAINER_OF(n, struct hm_shard_msg, node);
+            m->fn(s, m);
+            n = next;
+        }
+        arm_eventfd(s);
+        break;
+    }
+    case OP_SEND_CONT:
+    case OP_CANCEL:
+        break;
+    }
+}
+
+static void rearm_waiting(struct hm_shard *s)
+{
+    while (s->rearm_head != UINT32_MAX) {
+        struct hm_conn *c = &s->conns[s->rearm_head];
+        s->rearm_head = c->next_rearm;
+        if (!(c->flags & F_REARM))
+            continue;
+        c->flags &= (uint16_t)~F_REARM;
+        if (c->state != C_FREE && c->state != C_CLOSING && !(c->flags & F_RECV_ARMED))
+            arm_recv(s, c, conn_idx(s, c));
+    }
+}
+
+static int setup_ring(struct hm_shard *s, char *err, size_t errlen)
+{
+    struct io_uring_params p;
+    unsigned entries = 4096;
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
+        IORING_SETUP_CQSIZE,
+    };
+    int r = -EINVAL;
+    for (size_t i = 0; i < HM_ARRAY_SIZE(flag_sets); i++) {
+        memset(&p, 0, sizeof(p));
+        p.flags = flag_sets[i];
+        p.cq_entries = entries * 4;
+        r = io_uring_queue_init_params(entries, &s->ring, &p);
+        if (r == 0) {
+            if (s->id == 0)
+                hm_info("io_uring ready", "entries=%u cq=%u defer_taskrun=%d", entries,
+                        p.cq_entries, i == 0);
+            break;
+        }
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "io_uring_queue_init: %s (is io_uring disabled by sysctl "
+                 "kernel.io_uring_disabled or a seccomp profile?)", strerror(-r));
+        return r;
+    }
+    s->ring_ok = true;
+
+    s->br_bytes = s->nbufs * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, s->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+                     0);
+    if (mem == MAP_FAILED) {
+        snprintf(err, errlen, "mmap buffer ring: %s", strerror(errno));
+        return -errno;
+    }
+    s->br = mem;
+    io_uring_buf_ring_init(s->br);
+    struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)s->br,
+                                   .ring_entries = s->nbufs,
+                                   .bgid = BGID};
+    r = io_uring_register_buf_ring(&s->ring, &reg, 0);
+    if (r < 0) {
+        snprintf(err, errlen, "io_uring_register_buf_ring: %s (needs Linux 5.19 or later)",
+                 strerror(-r));
+        return r;
+    }
+    s->bufs = hm_xmalloc((size_t)s->nbufs * s->bufsz);
+    for (uint32_t i = 0; i < s->nbufs; i++)
+        recycle_buf(s, i);
+    io_uring_buf_ring_advance(s->br, (int)s->buf_returned);
+    s->buf_returned = 0;
+    return 0;
+}
+
+static void *shard_main(void *arg)
+{
+    struct hm_shard *s = arg;
+    char err[256] = "";
+    hm_log_shard = (int)s->id;
+    cur_shard = s;
+    if (s->group->cfg.pin_threads) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(s->cpu, &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+            hm_warn("could not pin shard thread", "cpu=%d", s->cpu);
+    }
+    int r = setup_ring(s, err, sizeof(err));
+    if (r < 0) {
+        hm_err("shard failed to start", "cause=\"%s\"", err);
+        s->start_rc = r;
+        sem_post(s->started);
+        return NULL;
+    }
+    s->tick = now_tick();
+    hm_timerwheel_init(s->wheel, s->tick);
+    update_date(s);
+    s->tick_ts = (struct __kernel_timespec){.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
+    s->accepting = true;
+    for (unsigned i = 0; i < HM_LISTENER_MAX; i++)
+        if (s->lfd[i] >= 0)
+            arm_accept(s, i);
+    arm_eventfd(s);
+    arm_tick(s);
+    atomic_store(&s->running, true);
+    sem_post(s->started);
+
+    for (;;) {
+        if (s->draining && atomic_load_explicit(&s->ctr.active, memory_order_relaxed) == 0)
+            break;
+        r = io_uring_submit_and_wait(&s->ring, 1);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+            hm_err("io_uring_submit_and_wait failed", "err=\"%s\"", hm_strerror(r));
+            break;
+        }
+        unsigned head, n = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&s->ring, head, cqe)
+        {
+            handle_cqe(s, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&s->ring, n);
+        if (s->buf_returned) {
+            io_uring_buf_ring_advance(s->br, (int)s->buf_returned);
+            s->buf_returned = 0;
+        }
+        if (s->rearm_head != UINT32_MAX)
+            rearm_waiting(s);
+    }
+    atomic_store(&s->running, false);
+    /* Slots still waiting for a cancelled send are released by io_uring_queue_exit. */
+    io_uring_queue_exit(&s->ring);
+    s->ring_ok = false;
+    return NULL;
+}
+
+/* ---- creation and control (main thread) ---- */
+
+static int make_listener(const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int alen = hm_parse_hostport(addr, &ss);
+    if (alen < 0) {
+        snprintf(err, errlen, "'%s' is not address:port", addr);
+        return HM_EBADCONF;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+        bind(fd, (struct sockaddr *)&ss, (socklen_t)alen) == -1 || listen(fd, 4096) == -1) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static uint32_t size_connections(const struct hm_config *cfg, unsigned nshards)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t fds = rl.rlim_cur == RLIM_INFINITY ? (1u << 24) : rl.rlim_cur;
+    uint64_t usable = fds > FD_RESERVE + 4ull * nshards ? fds - FD_RESERVE - 4ull * nshards : 16;
+    if (cfg->max_connections && cfg->max_connections < usable)
+        usable = cfg->max_connections;
+    uint64_t per = usable / nshards;
+    if (per < 1)
+        per = 1;
+    if (per > (1u << 24))
+        per = 1u << 24;
+    return (uint32_t)per;
+}
+
+struct hm_shards *hm_shards_create(const struct hm_config *cfg, const struct hm_route *routes,
+                                   unsigned nroutes, char *err, size_t errlen)
+{
+    struct hm_shards *g = hm_xcalloc(1, sizeof(*g));
+    hm_config_copy(&g->cfg, cfg);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    g->n = cfg->shards ? (unsigned)cfg->shards : (unsigned)ncpu;
+    g->routes = hm_xcalloc(nroutes ? nroutes : 1, sizeof(*routes));
+    memcpy(g->routes, routes, nroutes * sizeof(*routes));
+    g->nroutes = nroutes;
+    g->conns_per_shard = size_connections(cfg, g->n);
+    sem_init(&g->started, 0, 0);
+    g->s = hm_xcalloc(g->n, sizeof(*g->s));
+    const char *addrs[HM_LISTENER_MAX] = {cfg->cwmp_listen, cfg->admin_listen};
+    for (unsigned i = 0; i < g->n; i++) {
+        struct hm_shard *s = aligned_alloc(HM_CACHELINE, sizeof(*s) + HM_CACHELINE -
+                                                             sizeof(*s) % HM_CACHELINE);
+        if (!s)
+            abort();
+        memset(s, 0, sizeof(*s));
+        g->s[i] = s;
+        s->group = g;
+        s->id = i;
+        s->cpu = (int)(i % (unsigned)ncpu);
+        s->efd = -1;
+        s->started = &g->started;
+        s->rearm_head = UINT32_MAX;
+        s->nbufs = (uint32_t)cfg->recv_buffers;
+        s->bufsz = (uint32_t)cfg->recv_buffer_size;
+        tunables_from(&s->t, cfg);
+        s->wheel = hm_xmalloc(sizeof(*s->wheel));
+        s->nconns = g->conns_per_shard;
+        s->conns = hm_xcalloc(s->nconns, sizeof(*s->conns));
+        s->free_stack = hm_xmalloc(s->nconns * sizeof(uint32_t));
+        for (uint32_t k = 0; k < s->nconns; k++)
+            s->free_stack[k] = s->nconns - 1 - k;
+        s->nfree = s->nconns;
+        s->stop_msg.fn = on_stop;
+        for (unsigned l = 0; l < HM_LISTENER_MAX; l++)
+            s->lfd[l] = -1;
+        s->efd = eventfd(0, EFD_CLOEXEC);
+        if (s->efd == -1) {
+            snprintf(err, errlen, "eventfd: %s", strerror(errno));
+            goto fail;
+        }
+        for (unsigned l = 0; l < HM_LISTENER_MAX; l++) {
+            int fd = make_listener(addrs[l], err, errlen);
+            if (fd < 0)
+                goto fail;
+            s->lfd[l] = fd;
+        }
+    }
+    hm_info("shards created", "shards=%u connections_per_shard=%u cwmp=%s admin=%s", g->n,
+            g->conns_per_shard, cfg->cwmp_listen, cfg->admin_listen);
+    return g;
+fail:
+    hm_shards_destroy(g);
+    return NULL;
+}
+
+int hm_shards_start(struct hm_shards *g)
+{
+    unsigned started = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < g->n; i++) {
+        struct hm_shard *s = g->s[i];
+        int r = pthread_create(&s->thread, NULL, shard_main, s);
+        if (r != 0) {
+            hm_err("cannot start shard thread", "err=\"%s\"", strerror(r));
+            rc = -r;
+            break;
+        }
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++)
+        sem_wait(&g->started);
+    for (unsigned i = 0; i < started; i++)
+        if (g->s[i]->start_rc < 0)
+            rc = g->s[i]->start_rc;
+    if (started < g->n) {
+        for (unsigned i = started; i < g->n; i++)
+            g->s[i]->start_rc = rc ? rc : -EAGAIN;
+    }
+    return rc;
+}
+
+void hm_shard_post(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    if (hm_mpsc_push(&s->inbox, &m->node)) {
+        uint64_t one = 1;
+        ssize_t w = write(s->efd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+void hm_shards_stop(struct hm_shards *g)
+{
+    for (unsigned i = 0; i < g->n; i++)
+        if (atomic_load(&g->s[i]->running))
+            hm_shard_post(g->s[i], &g->s[i]->stop_msg);
+}
+
+void hm_shards_join(struct hm_shards *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        struct hm_shard *s = g->s[i];
+        if (s->start_rc == 0 && s->thread)
+            pthread_join(s->thread, NULL);
+        s->thread = 0;
+    }
+}
+
+void hm_shards_reload(struct hm_shards *g, const struct hm_config *cfg)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        struct reload_msg *r = hm_xcalloc(1, sizeof(*r));
+        r->m.fn = on_reload;
+        tunables_from(&r->t, cfg);
+        hm_shard_post(g->s[i], &r->m);
+    }
+}
+
+void hm_shards_destroy(struct hm_shards *g)
+{
+    if (!g)
+        return;
+    for (unsigned i = 0; g->s && i < g->n; i++) {
+        struct hm_shard *s = g->s[i];
+        if (!s)
+            continue;
+        for (unsigned l = 0; l < HM_LISTENER_MAX; l++)
+            if (s->lfd[l] >= 0)
+                close(s->lfd[l]);
+        if (s->efd >= 0)
+            close(s->efd);
+        for (uint32_t k = 0; k < s->nconns; k++) {
+            struct hm_conn *c = &s->conns[k];
+            if (c->state != C_FREE && c->state != C_CLOSING && c->fd >= 0)
+                close(c->fd);
+            if (c->rx) {
+                hm_buf_free(&c->rx->b);
+                free(c->rx);
+            }
+            if (c->tx) {
+                hm_buf_free(&c->tx->hdr);
+                hm_buf_free(&c->tx->body);
+                hm_buf_free(&c->tx->xhdr);
+                free(c->tx);
+            }
+        }
+        while (s->rx_free) {
+            struct rxbuf *r = s->rx_free;
+            s->rx_free = r->next;
+            hm_buf_free(&r->b);
+            free(r);
+        }
+        while (s->tx_free) {
+            struct tx *t = s->tx_free;
+            s->tx_free = t->next;
+            hm_buf_free(&t->hdr);
+            hm_buf_free(&t->body);
+            hm_buf_free(&t->xhdr);
+            free(t);
+        }
+        struct hm_mpsc_node *n = hm_mpsc_pop_all(&s->inbox);
+        while (n) {
+            struct hm_mpsc_node *next = n->next;
+            struct hm_shard_msg *m = HM_CONTAINER_OF(n, struct hm_shard_msg, node);
+            if (m->fn == on_reload)
+                free(HM_CONTAINER_OF(m, struct reload_msg, m));
+            n = next;
+        }
+        if (s->br)
+            munmap(s->br, s->br_bytes);
+        free(s->bufs);
+        free(s->conns);
+        free(s->free_stack);
+        free(s->wheel);
+        free(s);
+    }
+    free(g->s);
+    free(g->routes);
+    hm_config_free(&g->cfg);
+    sem_destroy(&g->started);
+    free(g);
+}
+
+unsigned hm_shards_count(const struct hm_shards *g)
+{
+    return g->n;
+}
+
+struct hm_shard *hm_shards_get(struct hm_shards *g, unsigned i)
+{
+    return i < g->n ? g->s[i] : NULL;
+}
+
+uint32_t hm_shards_conns_per_shard(const struct hm_shards *g)
+{
+    return g->conns_per_shard;
+}
+
+unsigned hm_shard_id(const struct hm_shard *s)
+{
+    return s->id;
+}
+
+struct hm_shards *hm_shard_group(struct hm_shard *s)
+{
+    return s->group;
+}
+
+struct hm_shard_counters *hm_shard_counters(struct hm_shard *s)
+{
+    return &s->ctr;
+}
+
+bool hm_shard_draining(const struct hm_shard *s)
+{
+    return atomic_load(&s->draining_pub);
+}
+
+bool hm_shards_ready(struct hm_shards *g)
+{
+    for (unsigned i = 0; i < g->n; i++)
+        if (!atomic_load(&g->s[i]->running) || atomic_load(&g->s[i]->draining_pub))
+            return false;
+    return true;
+}
+
+void hm_shard_set_app(struct hm_shard *s, void *app)
+{
+    s->app = app;
+}
+
+void *hm_shard_app(struct hm_shard *s)
+{
+    return s->app;
+}
+
+void hm_shards_render_metrics(struct hm_shards *g, struct hm_buf *out)
+{
+    struct hm_shard_counters *cs[1024];
+    unsigned n = g->n < 1024 ? g->n : 1024;
+    for (unsigned i = 0; i < n; i++)
+        cs[i] = &g->s[i]->ctr;
+    hm_metrics_render_shards(out, cs, n);
+    hm_buf_append_lit(out, "# HELP hems_connection_slots connection table size over all shards\n"
+                           "# TYPE hems_connection_slots gauge\nhems_connection_slots ");
+    hm_buf_append_u64(out, (unsigned long long)g->conns_per_shard * g->n);
+    hm_buf_append_lit(out, "\n# HELP hems_shards reactor threads\n# TYPE hems_shards gauge\n"
+                           "hems_shards ");
+    hm_buf_append_u64(out, g->n);
+    hm_buf_append_lit(out, "\n");
+}
