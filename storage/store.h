@@ -1,0 +1,156 @@
+#ifndef HM_STORE_H
+#define HM_STORE_H
+/*
+ * hm_store: the durable device store, one LMDB environment with named databases
+ * (storage/store-t.h lists them; docs/storage.md has the schema and the durability argument).
+ *
+ * Threads:
+ * - Reads run on any thread through a per-thread struct hm_store_reader (MVCC snapshot, no
+ *   lock, no syscall in the common case).
+ * - Writes never run on the caller's thread: the caller fills a struct hm_store_batch and
+ *   submits it over a lock-free MPSC ring to the single writer thread, which applies every
+ *   pending batch in one write transaction, commits (one fsync for all of them), then calls
+ *   each batch's completion on the writer thread. Nothing is acknowledged before commit.
+ *
+ * Errors (all functions): 0 or a count on success, else a negative value:
+ *   -ENOENT (no such key), -EAGAIN (ring full: shed; or map resize in progress for
+ *   hm_store_read_begin: retry later), -E2BIG (key or value too large), -ENOSPC (map at
+ *   map_max), -ESHUTDOWN (store closing), -EINVAL (bad argument), HM_ECORRUPT (corrupt or
+ *   foreign file or record), HM_EVERSION (unknown record or schema version, or LMDB format
+ *   mismatch), HM_ESTORE (other LMDB failure), other -errno from the system.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/slice.h"
+#include "core/bug.h"
+#include "storage/store-t.h"
+
+struct hm_store;
+struct hm_store_reader;
+
+/* ---- environment ----------------------------------------------------------------------- */
+
+/*
+ * Opens (creating if absent, mode 0700 directory / 0600 files) the environment in directory
+ * <path> and starts the writer thread. <opts> may be NULL (defaults). A file that is not an
+ * LMDB environment, an LMDB environment without our magic record, or a schema other than
+ * HM_STORE_SCHEMA is refused (HM_ECORRUPT / HM_EVERSION) with a logfmt line on stderr naming
+ * the path and the reason. On success *<out> is owned by the caller: hm_store_close().
+ */
+HM_MUST_CHECK int hm_store_open(const char *path, const struct hm_store_opts *opts,
+                                struct hm_store **out);
+
+/*
+ * Stops accepting batches (submit then returns -ESHUTDOWN), lets the writer commit every
+ * batch already submitted (their completions fire), joins it and closes the environment.
+ * All readers must have been closed. <s> is freed; NULL is a no-op.
+ */
+void hm_store_close(struct hm_store *s);
+
+/*
+ * Writes a compacted copy of the environment into directory <dir> (created if absent; must
+ * not already hold a data.mdb). Consistent snapshot; runs on the caller's thread and may take
+ * long: control path only. The copy opens with hm_store_open().
+ */
+HM_MUST_CHECK int hm_store_backup(struct hm_store *s, const char *dir);
+
+/* Fills *<out> (control path: opens a short read transaction). */
+HM_MUST_CHECK int hm_store_stats(struct hm_store *s, struct hm_store_stats *out);
+
+/*
+ * A process-unique increasing 64-bit sequence for task and alarm keys; survives restarts
+ * (a block of 2^32 is reserved in meta at open). Lock-free, any thread.
+ */
+uint64_t hm_store_next_seq(struct hm_store *s);
+
+/* Message for an LMDB return code (positive errno or MDB_*), never NULL. */
+const char *hm_store_mdb_strerror(int mdb_rc);
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+/*
+ * Creates a reader for the calling thread (control path: at thread start). Owned by the
+ * caller until hm_store_reader_close(), which must precede hm_store_close(). A reader is
+ * used by one thread at a time.
+ */
+HM_MUST_CHECK int hm_store_reader_open(struct hm_store *s, struct hm_store_reader **out);
+void hm_store_reader_close(struct hm_store_reader *r);
+
+/*
+ * Starts a read snapshot (mdb_txn_renew). -EAGAIN while the writer grows the map (rare,
+ * milliseconds): retry on a later loop turn. Keep snapshots short: an open snapshot pins old
+ * pages and delays map growth.
+ */
+HM_MUST_CHECK int hm_store_read_begin(struct hm_store_reader *r);
+
+/* Ends the snapshot (mdb_txn_reset). Every slice obtained in it becomes invalid. */
+void hm_store_read_end(struct hm_store_reader *r);
+
+/*
+ * Looks <key> up in <db>. On 0, *<val> points into the map: valid until hm_store_read_end(),
+ * read-only. -ENOENT if absent.
+ */
+HM_MUST_CHECK int hm_store_get(struct hm_store_reader *r, enum hm_store_db db,
+                               struct hm_slice key, struct hm_slice *val);
+
+/*
+ * Calls <cb> for each entry of <db> whose key starts with <prefix> (all entries if empty),
+ * in key order, starting at the first key >= <from> if <from> is non-empty (<from> must then
+ * start with <prefix>, else -EINVAL: resume a scan from its last key). Slices passed to
+ * <cb> are valid until hm_store_read_end(). <cb> returns 0 to go on, > 0 to stop (scan
+ * returns that value), < 0 to fail (scan returns it). Returns 0 when the range is exhausted.
+ */
+typedef int (*hm_store_scan_fn)(void *arg, struct hm_slice key, struct hm_slice val);
+HM_MUST_CHECK int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db,
+                                struct hm_slice prefix, struct hm_slice from,
+                                hm_store_scan_fn cb, void *arg);
+
+/* ---- writes ---------------------------------------------------------------------------- */
+
+/* Prepares <b> (equivalent to zeroing it). */
+void hm_store_batch_init(struct hm_store_batch *b);
+
+/* Empties <b>, keeping its memory. Not while submitted. */
+void hm_store_batch_reset(struct hm_store_batch *b);
+
+/* Releases <b>'s memory. Not while submitted. */
+void hm_store_batch_fini(struct hm_store_batch *b);
+
+/*
+ * Appends a put of <key> -> <val> in <db>; both are copied into the batch. -E2BIG if the key
+ * is empty or over HM_STORE_MAX_KEY, or the value over HM_STORE_MAX_VAL.
+ */
+HM_MUST_CHECK int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db db,
+                                     struct hm_slice key, struct hm_slice val);
+
+/*
+ * Appends a put of <key> with a <vlen>-byte value the caller writes in place (zero-copy
+ * encoding); returns the value's bytes in the batch or NULL (-E2BIG conditions). The
+ * pointer is valid until the next append, reset or submit.
+ */
+char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db,
+                                 struct hm_slice key, size_t vlen);
+
+/* Appends a delete of <key> (absent keys are not an error). */
+HM_MUST_CHECK int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db,
+                                     struct hm_slice key);
+
+/* Appends a delete of every key that starts with <prefix> (non-empty). */
+HM_MUST_CHECK int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_store_db db,
+                                            struct hm_slice prefix);
+
+/*
+ * Hands <b> to the writer. From 0 until <done>(<arg>, status) has returned, the batch
+ * belongs to the store: do not touch it. <done> runs exactly once, on the writer thread,
+ * after the transaction containing the batch committed (0) or failed (< 0, none of the
+ * batch applied). The batch's ops are applied in order; batches are applied in submission
+ * order per producer. An empty batch is a durability barrier.
+ * Returns 0, -EAGAIN (ring full: <done> will not run; shed or retry), -ESHUTDOWN.
+ * Never blocks (one eventfd write when the writer sleeps).
+ */
+HM_MUST_CHECK int hm_store_submit(struct hm_store *s, struct hm_store_batch *b,
+                                  hm_store_done_fn done, void *arg);
+
+#endif
