@@ -89,7 +89,7 @@ struct hm_pm_parser {
     int err;
     enum hm_pm_format fmt;
     unsigned depth;
-    bool in_header, in_footer, root_done;
+    bool in_header, in_footer, root_done, stopped;
     unsigned char cap; /* enum el whose text is being captured, E_OTHER for none */
     struct hm_buf text;
 
@@ -144,9 +144,21 @@ static int fail_at(struct hm_pm_parser *p, unsigned long line, int err, const ch
     va_start(ap, fmt);
     vsnprintf(p->errmsg + n, sizeof p->errmsg - (size_t)n, fmt, ap);
     va_end(ap);
-    if (p->ctxt)
-        xmlStopParser(p->ctxt);
     return err;
+}
+
+/* Halting frees libxml2's input buffer, which the attribute and text pointers of the
+ * running callback point into; so a failing callback only records the error, and the next
+ * callback halts the parser before touching anything. */
+static bool halted(struct hm_pm_parser *p)
+{
+    if (!p->err)
+        return false;
+    if (!p->stopped) {
+        p->stopped = true;
+        xmlStopParser(p->ctxt);
+    }
+    return true;
 }
 #define FAIL(p, ...) fail_at((p), cur_line(p), HM_EBADPM, __VA_ARGS__)
 
@@ -285,6 +297,8 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
 /* Emits one value text, split on commas into a multi-value (see pm-t.h). */
 static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, size_t len)
 {
+    if (!txt)
+        txt = "";
     struct hm_slice t = trim(txt, len);
     size_t n = 1;
     for (size_t i = 0; i < t.len; i++)
@@ -308,7 +322,6 @@ static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, s
                 p->err = rc;
                 snprintf(p->errmsg, sizeof p->errmsg, "line %lu: callback: %s", cur_line(p),
                          hm_strerror(rc));
-                xmlStopParser(p->ctxt);
             }
             return rc;
         }
@@ -344,7 +357,7 @@ static int flush_measvalue(struct hm_pm_parser *p)
         if (pos == 0 || pos > p->ntypes || p->name_len[pos] == UINT32_MAX)
             return FAIL(p, "result p=%u has no measType", pos);
         m.counter = hm_slice(p->names.base + p->name_off[pos], p->name_len[pos]);
-        int rc = emit(p, &m, p->vals.base + p->pend[i].off, p->pend[i].len);
+        int rc = emit(p, &m, p->vals.base ? p->vals.base + p->pend[i].off : "", p->pend[i].len);
         if (rc)
             return rc;
     }
@@ -423,7 +436,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                      int ndefaulted, const xmlChar **attrs)
 {
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
-    if (p->err)
+    if (halted(p))
         return;
     p->depth++;
     enum el e = classify(p, (const char *)localname);
@@ -571,7 +584,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                    const xmlChar *uri)
 {
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
-    if (p->err)
+    if (halted(p))
         return;
     if (--p->depth == 0) {
         p->root_done = true;
@@ -680,7 +693,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 static void on_chars(void *ctx, const xmlChar *ch, int len)
 {
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
-    if (p->cap == E_OTHER || p->err)
+    if (halted(p) || p->cap == E_OTHER)
         return;
     if (p->text.len + (size_t)len > HM_PM_MAX_TEXT) {
         FAIL(p, "element text longer than %u bytes", HM_PM_MAX_TEXT);
@@ -695,6 +708,7 @@ static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *eid, const xml
 {
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
     FAIL(p, "DTD refused");
+    halted(p); /* now: the internal subset must not be parsed */
 }
 
 static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *pid,
@@ -702,6 +716,7 @@ static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlCh
 {
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
     FAIL(p, "entity declaration refused");
+    halted(p);
 }
 
 static void on_xml_error(void *ctx, xmlErrorPtr e)
@@ -777,7 +792,7 @@ int hm_pm_begin(struct hm_pm_parser *p, hm_pm_cb cb, void *arg)
     p->errmsg[0] = 0;
     p->fmt = HM_PM_FMT_UNKNOWN;
     p->depth = 0;
-    p->in_header = p->in_footer = p->root_done = false;
+    p->in_header = p->in_footer = p->root_done = p->stopped = false;
     p->cap = E_OTHER;
     hm_buf_reset(&p->text);
     p->version.len = p->vendor.len = p->sender.len = p->dn_prefix.len = p->me.len = 0;

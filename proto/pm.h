@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/pm-t.h" /* before bug.h: slice.h pulls <string.h> */
 #include "core/bug.h"
 #include "core/err.h"
-#include "proto/pm-t.h"
 
 struct hm_pm_parser;
 
