@@ -1,0 +1,52 @@
+#ifndef HM_ACS_TASK_H
+#define HM_ACS_TASK_H
+/*
+ * Tasks: RPCs queued for a device, stored in HM_DB_TASKS and sent in its next session.
+ *
+ * A task's arguments are stored as compact JSON, exactly as validated here (the same form
+ * the northbound API accepts and shows), e.g.
+ *   {"rpc":"GetParameterValues","names":["Device.DeviceInfo."]}
+ *   {"rpc":"SetParameterValues","params":[{"name":"...","value":"1","type":"xsd:unsignedInt"}],
+ *    "parameter_key":"k1"}
+ * and its result as compact JSON built from the CPE's response (hm_task_result_json). Tasks
+ * are rare next to Informs, so parsing JSON when one is sent costs nothing that matters.
+ */
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "proto/cwmp.h"
+#include "storage/store-t.h"
+
+/*
+ * Validates a task request <in> (a JSON object with "rpc" and its arguments). On success
+ * returns 0, sets *<kind>, and appends the normalised compact JSON to <args>. On failure
+ * returns -EINVAL with a message naming the offending field in <err>.
+ */
+int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, char *err,
+                     size_t errlen);
+
+/* The CWMP method name of <kind> ("GetParameterValues", ...), or "?". */
+const char *hm_task_rpc_name(enum hm_task_kind kind);
+
+/*
+ * Appends the request envelope for task <kind> with JSON <args> to <out>; its CommandKey
+ * (Reboot, Download, Upload, ScheduleInform) is "task-<seq>". Returns 0 or -EINVAL when the
+ * stored arguments do not parse (a corrupt record: the caller fails the task).
+ */
+int hm_task_write_rpc(struct hm_buf *out, const struct hm_cwmp_hdr *h, enum hm_task_kind kind,
+                      struct hm_slice args, uint64_t seq);
+
+/* The response method that completes <kind> (e.g. GET_PARAMETER_VALUES_RESPONSE). */
+enum hm_cwmp_method hm_task_response_method(enum hm_task_kind kind);
+
+/*
+ * Appends the compact JSON result of response <msg> (a response or a Fault) to <out>, e.g.
+ * {"status":0} or {"params":[...]} or {"fault":{"code":9003,...,"params":[...]}}.
+ */
+void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *msg);
+
+/* Parses "task-<seq>" (the CommandKey of our Download/Upload/...); 0 or -EINVAL. */
+int hm_task_parse_command_key(struct hm_slice key, uint64_t *seq);
+
+#endif
