@@ -273,6 +273,22 @@ int hm_config_validate(const struct hm_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "http.max_body_bytes must be at most 4 GiB");
         return HM_EBADCONF;
     }
+    if (strcmp(c->cwmp_auth, "none") != 0 && strcmp(c->cwmp_auth, "digest") != 0) {
+        snprintf(err, errlen, "cwmp.auth must be none or digest (got '%s')", c->cwmp_auth);
+        return HM_EBADCONF;
+    }
+    if (!strcmp(c->cwmp_auth, "digest") && (!*c->cwmp_username || !*c->cwmp_password)) {
+        snprintf(err, errlen, "cwmp.auth = digest needs cwmp.username and cwmp.password");
+        return HM_EBADCONF;
+    }
+    if (c->cwmp_path[0] != '/') {
+        snprintf(err, errlen, "cwmp.path must start with '/'");
+        return HM_EBADCONF;
+    }
+    if (c->cwmp_max_params < 1 || c->cwmp_max_params > 65536) {
+        snprintf(err, errlen, "cwmp.max_parameters must be in 1..65536");
+        return HM_EBADCONF;
+    }
     if (!c->header_timeout_ms || !c->body_timeout_ms || !c->idle_timeout_ms) {
         snprintf(err, errlen, "http timeouts must be positive");
         return HM_EBADCONF;
@@ -311,7 +327,11 @@ static void format_value(const struct hm_config *c, const struct key *k, char *o
     const void *p = (const char *)c + k->off;
     switch (k->type) {
     case K_STR:
-        snprintf(out, n, "%s", *(char *const *)p);
+        /* Secrets never leave the process through --print-config or logs. */
+        if (strstr(k->name, "password") && **(char *const *)p)
+            snprintf(out, n, "(set)");
+        else
+            snprintf(out, n, "%s", *(char *const *)p);
         break;
     case K_U64:
         snprintf(out, n, "%llu", (unsigned long long)*(const uint64_t *)p);

@@ -48,7 +48,27 @@
     X(http, idle_timeout_ms, U64, idle_timeout_ms, "60000", 1,                               \
       "keep-alive connection idle time before it is closed")                                 \
     X(http, shutdown_timeout_ms, U64, shutdown_timeout_ms, "10000", 1,                       \
-      "on SIGTERM, time allowed for in-flight requests before connections are closed")
+      "on SIGTERM, time allowed for in-flight requests before connections are closed")        \
+    X(cwmp, path, STR, cwmp_path, "/cwmp", 0,                                                \
+      "URL path of the CWMP endpoint (the ManagementServer.URL path HeNBs use)")             \
+    X(cwmp, auth, STR, cwmp_auth, "none", 0,                                                 \
+      "CPE authentication: none | digest (HTTP Digest, qop=auth, fresh nonce per connection)") \
+    X(cwmp, realm, STR, cwmp_realm, "hems", 0, "Digest realm")                               \
+    X(cwmp, username, STR, cwmp_username, "", 0,                                             \
+      "policy credentials every CPE must present with auth=digest (ManagementServer.Username)") \
+    X(cwmp, password, STR, cwmp_password, "", 0,                                             \
+      "policy password (ManagementServer.Password); kept only as its Digest HA1 in memory")  \
+    X(cwmp, nonce_lifetime_s, U64, nonce_lifetime_s, "300", 0,                               \
+      "Digest nonce lifetime; an older nonce gets a stale=true challenge")                   \
+    X(cwmp, max_parameters, U64, cwmp_max_params, "4096", 1,                                 \
+      "most list entries (parameters, events) accepted in one CWMP message")                 \
+    X(cwmp, max_sessions, U64, cwmp_max_sessions, "0", 0,                                    \
+      "concurrent CWMP sessions over all shards; 0 = the connection slots")                  \
+    X(store, map_size_mb, U64, store_map_mb, "64", 0,                                        \
+      "initial LMDB map size in MiB (grows on demand)")                                      \
+    X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \
+    X(store, no_sync, BOOL, store_no_sync, "false", 0,                                       \
+      "skip fsync on commit: benchmarks only, forfeits durability")
 
 struct hm_config {
 #define HM_CFG_FIELD_STR(f) char *f;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/acs.h"
 #include "core/admin.h"
 #include "core/bug.h"
 #include "core/config.h"
@@ -136,22 +137,48 @@ static int run(const struct opts *o)
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    char store_dir[4200];
+    snprintf(store_dir, sizeof(store_dir), "%s/store", cfg.data_dir);
+    struct hm_store_opts sopts = {
+        .map_size = cfg.store_map_mb << 20,
+        .map_max = cfg.store_map_max_gb << 30,
+        .no_sync = cfg.store_no_sync,
+    };
+    struct hm_store *store = NULL;
+    r = hm_store_open(store_dir, &sopts, &store);
+    if (r < 0) {
+        hm_err("cannot open the device store; refusing to start", "path=\"%s\" err=\"%s\"",
+               store_dir, hm_strerror(r));
+        hm_config_free(&cfg);
+        return 1;
+    }
+
     static struct hm_admin_ctx admin;
     struct hm_route routes[32];
     unsigned nroutes = hm_admin_routes(routes, &admin);
+    nroutes += hm_acs_routes(routes + nroutes, &cfg);
 
+    struct hm_acs *acs = NULL;
     struct hm_shards *shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
-    if (!shards) {
+    if (shards)
+        acs = hm_acs_create(&cfg, store, shards, err, sizeof(err));
+    if (!shards || !acs) {
         hm_err("cannot start", "cause=\"%s\"", err);
+        hm_shards_destroy(shards);
+        hm_store_close(store);
         hm_config_free(&cfg);
         return 1;
     }
     admin.shards = shards;
+    admin.render_extra = hm_acs_render_metrics;
+    admin.render_arg = acs;
     r = hm_shards_start(shards);
     if (r < 0) {
         hm_shards_stop(shards);
         hm_shards_join(shards);
+        hm_acs_destroy(acs);
         hm_shards_destroy(shards);
+        hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
         hm_config_free(&cfg);
         return 1;
@@ -193,7 +220,10 @@ static int run(const struct opts *o)
     }
     hm_shards_stop(shards);
     hm_shards_join(shards);
+    hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    /* Commits every batch already submitted before closing. */
+    hm_store_close(store);
     hm_config_free(&cfg);
     hm_info("hemsd stopped", "exit=%d", exit_code);
     return exit_code;
