@@ -765,8 +765,11 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
         s = sess_new(sh);
         *x->conn_data = s;
     }
-    if (a->digest && !s->authed)
-        return authenticate(x, s);
+    if (a->digest && !s->authed) {
+        int st = authenticate(x, s);
+        if (st)
+            return st;
+    }
     if (s->state != S_AWAIT_INFORM && s->state != S_ENDED &&
         !cookie_matches(x->req->cookie, s->cookie)) {
         CTR_INC(sh, bad_messages);
@@ -968,6 +971,12 @@ void hm_acs_destroy(struct hm_acs *a)
     free(a->sh);
     hm_sessreg_destroy(a->reg);
     free(a);
+}
+
+struct hm_store_reader *hm_acs_shard_reader(struct hm_shard *s)
+{
+    struct acs_shard *sh = hm_shard_app(s);
+    return sh->rd;
 }
 
 struct hm_store *hm_acs_store(struct hm_acs *a)

@@ -40,6 +40,9 @@ unsigned hm_acs_routes(struct hm_route *r, const struct hm_config *cfg);
 /* Appends the ACS metrics (sessions, faults, auth, tasks) in Prometheus text to <out>. */
 void hm_acs_render_metrics(struct hm_buf *out, void *acs);
 
+/* The store reader of shard <s> (for other handlers on that shard, e.g. the API). */
+struct hm_store_reader *hm_acs_shard_reader(struct hm_shard *s);
+
 /* The store this ACS writes to (for the northbound API). */
 struct hm_store *hm_acs_store(struct hm_acs *a);
 

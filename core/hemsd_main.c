@@ -17,13 +17,14 @@
 
 #include "core/acs.h"
 #include "core/admin.h"
+#include "core/api.h"
 #include "core/bug.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/version.h"
 
-#define HEMS_VERSION "0.1.0"
 
 static void usage(FILE *fp)
 {
@@ -157,6 +158,10 @@ static int run(const struct opts *o)
     struct hm_route routes[32];
     unsigned nroutes = hm_admin_routes(routes, &admin);
     nroutes += hm_acs_routes(routes + nroutes, &cfg);
+    static struct hm_api api;
+    api.store = store;
+    api.reader_of = hm_acs_shard_reader;
+    nroutes += hm_api_routes(routes + nroutes, &api);
 
     struct hm_acs *acs = NULL;
     struct hm_shards *shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
@@ -184,7 +189,7 @@ static int run(const struct opts *o)
         return 1;
     }
     hm_info("hemsd ready", "version=%s cwmp=http://%s/cwmp admin=http://%s/ data_dir=\"%s\" "
-            "config=\"%s\"", HEMS_VERSION, cfg.cwmp_listen, cfg.admin_listen, cfg.data_dir,
+            "config=\"%s\"", HM_VERSION, cfg.cwmp_listen, cfg.admin_listen, cfg.data_dir,
             cfg.config_file ? cfg.config_file : "(embedded defaults)");
 
     int exit_code = 0;
@@ -283,7 +288,7 @@ int main(int argc, char **argv)
             rc = 0;
             goto out;
         case 'V':
-            printf("hemsd %s\n", HEMS_VERSION);
+            printf("hemsd %s\n", HM_VERSION);
             rc = 0;
             goto out;
         default:

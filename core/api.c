@@ -1,0 +1,543 @@
+/*
+ * Northbound REST API (JSON) on the admin listener, /api/v1/. Reads run on the shard that
+ * got the request, on its own store reader (an MVCC snapshot: no lock); writes go through
+ * the group-commit writer and are answered only after their commit.
+ *
+ *   GET    /api/v1/status
+ *   GET    /api/v1/devices?limit=N&after=ID
+ *   GET    /api/v1/devices/{id}
+ *   GET    /api/v1/devices/{id}/parameters?prefix=P
+ *   POST   /api/v1/devices/{id}/tasks            body: a task (core/acs_task.h)
+ *   GET    /api/v1/devices/{id}/tasks
+ *   GET    /api/v1/devices/{id}/tasks/{seq}
+ *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
+ *
+ * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
+ * The full reference is docs/api.md.
+ */
+#include "core/api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/acs_task.h"
+#include "core/bug.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "storage/record.h"
+
+#define JSON_CTYPE "application/json"
+#define MAX_LIMIT 1000
+
+struct api_req {
+    struct hm_shard_msg msg;
+    struct hm_store_batch batch;
+    struct hm_conn_ref ref;
+    int status;
+    uint64_t seq;
+    struct hm_shard *shard;
+    bool is_delete;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int send_json(struct hm_http_exchange *x, int status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    hm_buf_append_str(x->out, s);
+    hm_buf_append_lit(x->out, "\n");
+    free(s);
+    json_decref(j);
+    x->content_type = JSON_CTYPE;
+    return status;
+}
+
+static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+static json_t *jslice(struct hm_slice s)
+{
+    return json_stringn(s.ptr ? s.ptr : "", s.len);
+}
+
+/* Percent-decodes <in> into <out> (cap bytes); returns the length or -EINVAL. */
+static int pct_decode(struct hm_slice in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.ptr[i];
+        if (c == '%') {
+            if (i + 2 >= in.len)
+                return -EINVAL;
+            char h[3] = {in.ptr[i + 1], in.ptr[i + 2], 0};
+            char *end;
+            long v = strtol(h, &end, 16);
+            if (*end || v <= 0)
+                return -EINVAL;
+            c = (char)v;
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (n >= cap)
+            return -EINVAL;
+        out[n++] = c;
+    }
+    return (int)n;
+}
+
+/* Value of query parameter <name>, percent-decoded into <out>; -ENOENT when absent. */
+static int query_get(struct hm_slice q, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < q.len) {
+        const char *amp = memchr(q.ptr + i, '&', q.len - i);
+        size_t end = amp ? (size_t)(amp - q.ptr) : q.len;
+        if (end - i > nl && memcmp(q.ptr + i, name, nl) == 0 && q.ptr[i + nl] == '=') {
+            int r = pct_decode(hm_slice(q.ptr + i + nl + 1, end - i - nl - 1), out, cap - 1);
+            if (r < 0)
+                return r;
+            out[r] = '\0';
+            return r;
+        }
+        i = end + 1;
+    }
+    return -ENOENT;
+}
+
+static const char *reg_name(uint8_t r)
+{
+    static const char *const n[] = {"unknown", "discovered", "redirected", "registered",
+                                    "blocked"};
+    return r < HM_ARRAY_SIZE(n) ? n[r] : "unknown";
+}
+
+static const char *task_state_name(uint8_t s)
+{
+    static const char *const n[] = {"queued", "sent", "done", "failed"};
+    return s < HM_ARRAY_SIZE(n) ? n[s] : "unknown";
+}
+
+static json_t *device_json(struct hm_slice key, const struct hm_dev_rec *d)
+{
+    json_t *ev = json_array();
+    for (size_t i = 0; i < d->events.len;) {
+        const char *nl = memchr(d->events.ptr + i, '\n', d->events.len - i);
+        size_t e = nl ? (size_t)(nl - d->events.ptr) : d->events.len;
+        json_array_append_new(ev, json_stringn(d->events.ptr + i, e - i));
+        i = e + 1;
+    }
+    json_t *ip = json_array();
+    for (unsigned i = 0; i < d->n_ipsec; i++)
+        json_array_append_new(ip, json_pack("{s:o,s:I}", "address", jslice(d->ipsec[i].addr),
+                                            "since_ms", (json_int_t)d->ipsec[i].since_ms));
+    return json_pack("{s:o,s:o,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", jslice(key),
+                     "oui", jslice(d->oui), "product_class", jslice(d->product_class), "serial",
+                     jslice(d->serial), "registration", reg_name(d->reg_state),
+                     "last_inform_ms", (json_int_t)d->last_inform_ms, "events", ev,
+                     "source_address", jslice(d->source_addr), "connection_request_url",
+                     jslice(d->cr_url), "software_version", jslice(d->sw_version),
+                     "parameter_key", jslice(d->param_key), "ipsec_inner_addresses", ip);
+}
+
+static json_t *task_json(uint64_t seq, const struct hm_task_rec *t)
+{
+    json_t *args = json_loadb(t->args.ptr, t->args.len, 0, NULL);
+    json_t *res = t->result.len ? json_loadb(t->result.ptr, t->result.len, 0, NULL) : NULL;
+    return json_pack("{s:I,s:s,s:s,s:o,s:o,s:i,s:I,s:I}", "id", (json_int_t)seq, "rpc",
+                     hm_task_rpc_name((enum hm_task_kind)t->kind), "state",
+                     task_state_name(t->state), "args", args ? args : json_null(), "result",
+                     res ? res : json_null(), "fault_code", (int)t->fault_code, "created_ms",
+                     (json_int_t)t->created_ms, "updated_ms", (json_int_t)t->updated_ms);
+}
+
+struct list_ctx {
+    json_t *arr;
+    size_t limit, n;
+    struct hm_slice last;
+    char last_buf[HM_STORE_MAX_KEY];
+    struct hm_slice skip; /* the "after" key itself */
+};
+
+static int list_devices_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct list_ctx *l = arg;
+    if (l->skip.len && hm_slice_eq(key, l->skip))
+        return 0;
+    struct hm_dev_rec d;
+    if (hm_rec_dev_decode(val, &d) < 0)
+        return 0;
+    if (l->n == l->limit)
+        return 1;
+    json_array_append_new(l->arr, device_json(key, &d));
+    l->n++;
+    memcpy(l->last_buf, key.ptr, key.len);
+    l->last = hm_slice(l->last_buf, key.len);
+    return 0;
+}
+
+static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
+{
+    char lim[16], after[HM_STORE_MAX_KEY];
+    size_t limit = 100;
+    if (query_get(x->req->query, "limit", lim, sizeof(lim)) > 0) {
+        long v = strtol(lim, NULL, 10);
+        if (v < 1 || v > MAX_LIMIT)
+            return error(x, 400, "bad_request", "limit must be in 1..%d", MAX_LIMIT);
+        limit = (size_t)v;
+    }
+    int al = query_get(x->req->query, "after", after, sizeof(after));
+    struct list_ctx l = {.arr = json_array(), .limit = limit};
+    if (al > 0)
+        l.skip = hm_slice(after, (size_t)al);
+    int r = hm_store_read_begin(rd);
+    if (r < 0) {
+        json_decref(l.arr);
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    }
+    r = hm_store_scan(rd, HM_DB_DEVICES, hm_slice("", 0), l.skip, list_devices_cb, &l);
+    json_t *next = r > 0 && l.last.len ? jslice(l.last) : json_null();
+    hm_store_read_end(rd);
+    return send_json(x, 200, json_pack("{s:o,s:o}", "devices", l.arr, "next", next));
+}
+
+static int get_device(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id)
+{
+    if (hm_store_read_begin(rd) < 0)
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    struct hm_slice v;
+    struct hm_dev_rec d;
+    int r = hm_store_get(rd, HM_DB_DEVICES, id, &v);
+    if (r == 0)
+        r = hm_rec_dev_decode(v, &d);
+    int st;
+    if (r == -ENOENT)
+        st = error(x, 404, "not_found", "no device '%.*s'", (int)id.len, id.ptr);
+    else if (r < 0)
+        st = error(x, 500, "store_error", "device record unreadable: %s", hm_strerror(r));
+    else
+        st = send_json(x, 200, device_json(id, &d));
+    hm_store_read_end(rd);
+    return st;
+}
+
+struct param_ctx {
+    json_t *arr;
+    size_t skip_len, n;
+};
+
+static int params_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct param_ctx *p = arg;
+    struct hm_param_rec r;
+    if (hm_rec_param_decode(val, &r) < 0)
+        return 0;
+    if (++p->n > 10000)
+        return 1;
+    static const char *const tn[] = {"xsd:string",  "xsd:int",      "xsd:unsignedInt",
+                                     "xsd:boolean", "xsd:dateTime", "xsd:base64",
+                                     "xsd:long",    "xsd:unsignedLong", "xsd:hexBinary",
+                                     "other"};
+    json_array_append_new(
+        p->arr, json_pack("{s:o,s:o,s:s,s:I}", "name",
+                          json_stringn(key.ptr + p->skip_len, key.len - p->skip_len), "value",
+                          jslice(r.value), "type", r.type < 10 ? tn[r.type] : "other",
+                          "time_ms", (json_int_t)r.time_ms));
+    return 0;
+}
+
+static int get_params(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id)
+{
+    char prefix[257] = "";
+    if (query_get(x->req->query, "prefix", prefix, sizeof(prefix)) == -EINVAL)
+        return error(x, 400, "bad_request", "prefix is not valid percent-encoding");
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_param(key, sizeof(key), id, hm_slice_cstr(prefix));
+    if (kl < 0)
+        return error(x, 400, "bad_request", "device id or prefix too long");
+    if (hm_store_read_begin(rd) < 0)
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    struct param_ctx p = {.arr = json_array(), .skip_len = id.len + 1};
+    int r = hm_store_scan(rd, HM_DB_PARAMS, hm_slice(key, (size_t)kl), hm_slice("", 0),
+                          params_cb, &p);
+    hm_store_read_end(rd);
+    return send_json(x, 200, json_pack("{s:o,s:b}", "parameters", p.arr, "truncated", r > 0));
+}
+
+struct task_ctx {
+    json_t *arr;
+};
+
+static int tasks_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct task_ctx *t = arg;
+    struct hm_slice dev;
+    uint64_t seq;
+    struct hm_task_rec rec;
+    if (hm_key_task_split(key, &dev, &seq) < 0 || hm_rec_task_decode(val, &rec) < 0)
+        return 0;
+    json_array_append_new(t->arr, task_json(seq, &rec));
+    return json_array_size(t->arr) >= MAX_LIMIT;
+}
+
+static int list_tasks(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id)
+{
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_dev_prefix(key, sizeof(key), id);
+    if (kl < 0)
+        return error(x, 400, "bad_request", "device id too long");
+    if (hm_store_read_begin(rd) < 0)
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    struct task_ctx t = {json_array()};
+    int r = hm_store_scan(rd, HM_DB_TASKS, hm_slice(key, (size_t)kl), hm_slice("", 0),
+                          tasks_cb, &t);
+    (void)r;
+    hm_store_read_end(rd);
+    return send_json(x, 200, json_pack("{s:o}", "tasks", t.arr));
+}
+
+static int get_task(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id,
+                    uint64_t seq, struct hm_task_rec *out_state)
+{
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), id, seq);
+    if (kl < 0)
+        return error(x, 400, "bad_request", "device id too long");
+    if (hm_store_read_begin(rd) < 0)
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    struct hm_slice v;
+    struct hm_task_rec t;
+    int r = hm_store_get(rd, HM_DB_TASKS, hm_slice(key, (size_t)kl), &v);
+    if (r == 0)
+        r = hm_rec_task_decode(v, &t);
+    int st;
+    if (r == -ENOENT)
+        st = error(x, 404, "not_found", "no task %llu for device '%.*s'",
+                   (unsigned long long)seq, (int)id.len, id.ptr);
+    else if (r < 0)
+        st = error(x, 500, "store_error", "task record unreadable: %s", hm_strerror(r));
+    else if (out_state) {
+        out_state->state = t.state;
+        st = 0;
+    } else
+        st = send_json(x, 200, task_json(seq, &t));
+    hm_store_read_end(rd);
+    return st;
+}
+
+static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    struct api_req *q = HM_CONTAINER_OF(m, struct api_req, msg);
+    (void)s;
+    struct hm_buf *out, *hdrs;
+    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
+        json_t *j;
+        int status;
+        if (q->status < 0) {
+            status = 503;
+            j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
+                          hm_strerror(q->status));
+        } else if (q->is_delete) {
+            status = 204;
+            j = NULL;
+        } else {
+            status = 201;
+            j = json_pack("{s:I,s:s}", "id", (json_int_t)q->seq, "state", "queued");
+            hm_buf_printf(hdrs, "Location: /api/v1/tasks/%llu\r\n", (unsigned long long)q->seq);
+        }
+        if (j) {
+            char *str = json_dumps(j, JSON_COMPACT);
+            hm_buf_append_str(out, str);
+            hm_buf_append_lit(out, "\n");
+            free(str);
+            json_decref(j);
+        }
+        hm_httpd_finish(q->ref, status, j ? JSON_CTYPE : NULL, false);
+    }
+    hm_store_batch_fini(&q->batch);
+    free(q);
+}
+
+static void on_write_done(void *arg, int status)
+{
+    struct api_req *q = arg;
+    q->status = status;
+    hm_shard_post(q->shard, &q->msg);
+}
+
+static int submit_req(struct hm_http_exchange *x, struct hm_api *api, struct api_req *q)
+{
+    q->msg.fn = on_write_msg;
+    q->ref = x->ref;
+    q->shard = x->shard;
+    int r = hm_store_submit(api->store, &q->batch, on_write_done, q);
+    if (r < 0) {
+        hm_store_batch_fini(&q->batch);
+        free(q);
+        hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
+        return error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
+    }
+    return HM_HTTP_DEFER;
+}
+
+static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_slice id)
+{
+    json_error_t je;
+    json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!in)
+        return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+    enum hm_task_kind kind;
+    struct hm_buf args = {0};
+    char err[256];
+    int r = hm_task_validate(in, &kind, &args, err, sizeof(err));
+    json_decref(in);
+    if (r < 0) {
+        hm_buf_free(&args);
+        return error(x, 422, "invalid_task", "%s", err);
+    }
+    struct api_req *q = hm_xcalloc(1, sizeof(*q));
+    hm_store_batch_init(&q->batch);
+    q->seq = hm_store_next_seq(api->store);
+    uint64_t now = now_ms();
+    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
+                            .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), id, q->seq);
+    size_t n = hm_rec_task_size(&t);
+    char *p = kl > 0 ? hm_store_batch_put_reserve(&q->batch, HM_DB_TASKS,
+                                                  hm_slice(key, (size_t)kl), n)
+                     : NULL;
+    if (!p || hm_rec_task_encode(&t, p, n) < 0) {
+        hm_buf_free(&args);
+        hm_store_batch_fini(&q->batch);
+        free(q);
+        return error(x, 413, "too_large", "task arguments exceed one record (%u bytes)",
+                     HM_STORE_MAX_VAL);
+    }
+    hm_buf_free(&args);
+    return submit_req(x, api, q);
+}
+
+static int delete_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_store_reader *rd,
+                       struct hm_slice id, uint64_t seq)
+{
+    struct hm_task_rec st;
+    int r = get_task(x, rd, id, seq, &st);
+    if (r != 0)
+        return r;
+    if (st.state != HM_TASK_QUEUED)
+        return error(x, 409, "conflict", "task %llu is %s; only queued tasks can be cancelled",
+                     (unsigned long long)seq, task_state_name(st.state));
+    struct api_req *q = hm_xcalloc(1, sizeof(*q));
+    hm_store_batch_init(&q->batch);
+    q->is_delete = true;
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), id, seq);
+    if (hm_store_batch_del(&q->batch, HM_DB_TASKS, hm_slice(key, (size_t)kl)) < 0) {
+        hm_store_batch_fini(&q->batch);
+        free(q);
+        return error(x, 400, "bad_request", "bad task key");
+    }
+    return submit_req(x, api, q);
+}
+
+static int status(struct hm_http_exchange *x, struct hm_api *api)
+{
+    struct hm_store_stats st;
+    json_t *j = json_pack("{s:s,s:i}", "version", HM_VERSION, "shards",
+                          (int)hm_shards_count(hm_shard_group(x->shard)));
+    if (hm_store_stats(api->store, &st) == 0) {
+        json_object_set_new(j, "devices", json_integer((json_int_t)st.db[HM_DB_DEVICES].entries));
+        json_object_set_new(j, "tasks", json_integer((json_int_t)st.db[HM_DB_TASKS].entries));
+        json_object_set_new(j, "store_commits", json_integer((json_int_t)st.commits));
+        json_object_set_new(j, "store_map_bytes", json_integer((json_int_t)st.map_size));
+    }
+    return send_json(x, 200, j);
+}
+
+static int api_handler(struct hm_http_exchange *x, void *ctx)
+{
+    struct hm_api *api = ctx;
+    struct hm_store_reader *rd = api->reader_of(x->shard);
+    struct hm_slice p = x->req->path;
+    enum hm_http_method m = x->req->method;
+    static const char base[] = "/api/v1/";
+    p.ptr += sizeof(base) - 1;
+    p.len -= sizeof(base) - 1;
+
+    if (hm_slice_eq_lit(p, "status"))
+        return m == HM_HTTP_GET ? status(x, api)
+                                : error(x, 405, "method_not_allowed", "use GET");
+    if (hm_slice_eq_lit(p, "devices")) {
+        if (m != HM_HTTP_GET)
+            return error(x, 405, "method_not_allowed", "use GET");
+        return list_devices(x, rd);
+    }
+    if (p.len > 8 && memcmp(p.ptr, "devices/", 8) == 0) {
+        struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
+        const char *slash = memchr(rest.ptr, '/', rest.len);
+        struct hm_slice raw_id = hm_slice(rest.ptr, slash ? (size_t)(slash - rest.ptr) : rest.len);
+        char idb[256];
+        int il = pct_decode(raw_id, idb, sizeof(idb));
+        if (il <= 0)
+            return error(x, 400, "bad_request", "invalid device id");
+        struct hm_slice id = hm_slice(idb, (size_t)il);
+        struct hm_slice sub = slash ? hm_slice(slash + 1, rest.len - raw_id.len - 1)
+                                    : hm_slice("", 0);
+        if (!slash)
+            return m == HM_HTTP_GET ? get_device(x, rd, id)
+                                    : error(x, 405, "method_not_allowed", "use GET");
+        if (hm_slice_eq_lit(sub, "parameters"))
+            return m == HM_HTTP_GET ? get_params(x, rd, id)
+                                    : error(x, 405, "method_not_allowed", "use GET");
+        if (hm_slice_eq_lit(sub, "tasks")) {
+            if (m == HM_HTTP_GET)
+                return list_tasks(x, rd, id);
+            if (m == HM_HTTP_POST)
+                return post_task(x, api, id);
+            return error(x, 405, "method_not_allowed", "use GET or POST");
+        }
+        if (sub.len > 6 && memcmp(sub.ptr, "tasks/", 6) == 0) {
+            uint64_t seq = 0;
+            for (size_t i = 6; i < sub.len; i++) {
+                if (sub.ptr[i] < '0' || sub.ptr[i] > '9' || i > 25)
+                    return error(x, 400, "bad_request", "task id must be a number");
+                seq = seq * 10 + (uint64_t)(sub.ptr[i] - '0');
+            }
+            if (m == HM_HTTP_GET)
+                return get_task(x, rd, id, seq, NULL);
+            if (m == HM_HTTP_DELETE)
+                return delete_task(x, api, rd, id, seq);
+            return error(x, 405, "method_not_allowed", "use GET or DELETE");
+        }
+    }
+    return error(x, 404, "not_found", "no API resource '%.*s'", (int)x->req->path.len,
+                 x->req->path.ptr);
+}
+
+unsigned hm_api_routes(struct hm_route *r, struct hm_api *api)
+{
+    r[0] = (struct hm_route){HM_LISTENER_ADMIN, "/api/v1/", false, api_handler, api};
+    return 1;
+}
