@@ -1,0 +1,267 @@
+"""CWMP sessions end to end against a real hemsd: Inform -> InformResponse, tasks queued through
+the northbound API and carried out in the device's next session, faults, TransferComplete,
+one session per device, Digest authentication, and durability across kill -9."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import cpe as C
+from hemsd import Hemsd, http_request, main
+
+
+def api(h, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    st, hd, b = http_request(h.admin_port, method, path, body=data,
+                             headers={"Content-Type": "application/json"} if body is not None else None)
+    return st, (json.loads(b) if b.strip() else None)
+
+
+class Sessions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Hemsd(shards=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.__exit__(None, None, None)
+
+    def session(self, sn, events=("2 PERIODIC",), ns="urn:dslforum-org:cwmp-1-0", **kw):
+        cpe = C.Cpe(self.h.cwmp_port)
+        r = cpe.post(C.inform_xml(sn=sn, events=events, ns=ns, **kw))
+        self.assertEqual(r.status, 200, r.body)
+        name, mid, _ = r.rpc()
+        self.assertEqual(name, "InformResponse")
+        self.assertEqual(mid, "inf-1")
+        self.assertIn(ns, r.body.decode())
+        self.assertTrue(cpe.cookie.startswith("hems_session="))
+        return cpe
+
+    def test_inform_registers_device(self):
+        cpe = self.session("REG-1", events=("0 BOOTSTRAP", "1 BOOT"))
+        r = cpe.post()
+        self.assertEqual(r.status, 204)
+        cpe.close()
+        st, d = api(self.h, "GET", "/api/v1/devices/00005A-HeNB-REG-1")
+        self.assertEqual(st, 200, d)
+        self.assertEqual(d["registration"], "registered")
+        self.assertEqual(d["software_version"], "4.2.1")
+        self.assertEqual(d["events"], ["0 BOOTSTRAP", "1 BOOT"])
+        self.assertEqual(d["connection_request_url"], "http://127.0.0.1:30005/cr")
+        self.assertTrue(d["source_address"].startswith("127.0.0.1:"))
+        st, p = api(self.h, "GET", "/api/v1/devices/00005A-HeNB-REG-1/parameters?prefix=Device.DeviceInfo.")
+        self.assertEqual(st, 200)
+        self.assertEqual([(x["name"], x["value"]) for x in p["parameters"]],
+                         [("Device.DeviceInfo.SoftwareVersion", "4.2.1")])
+        st, lst = api(self.h, "GET", "/api/v1/devices?limit=1000")
+        self.assertIn("00005A-HeNB-REG-1", [x["id"] for x in lst["devices"]])
+
+    def test_reply_uses_cpe_namespace(self):
+        cpe = self.session("NS-12", ns="urn:dslforum-org:cwmp-1-2", prefix="soap_env")
+        self.assertEqual(cpe.post().status, 204)
+
+    def test_captured_informs_accepted(self):
+        shared = os.environ.get("HEMS_SHARED_DATA", "../shared/data")
+        for sub in ("genie", "easy", "genie-fap"):
+            path = os.path.join(shared, "captures", sub, "0001-cpe-Inform.xml")
+            if not os.path.exists(path):
+                continue
+            cpe = C.Cpe(self.h.cwmp_port)
+            r = cpe.post(open(path, "rb").read())
+            self.assertEqual(r.status, 200, (sub, r.body))
+            self.assertEqual(r.rpc()[0], "InformResponse")
+            self.assertEqual(cpe.post().status, 204)
+            cpe.close()
+
+    def test_tasks_run_in_next_session(self):
+        dev = "00005A-HeNB-TASK-1"
+        self.session("TASK-1").post()
+        st, t1 = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
+                     {"rpc": "GetParameterValues", "names": ["Device.DeviceInfo."]})
+        self.assertEqual(st, 201, t1)
+        st, t2 = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
+                     {"rpc": "SetParameterValues", "parameter_key": "k7",
+                      "params": [{"name": "Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.PhyCellID",
+                                  "value": 700, "type": "xsd:unsignedInt"}]})
+        self.assertEqual(st, 201, t2)
+        st, t3 = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev, {"rpc": "Reboot"})
+        self.assertEqual(st, 201)
+        st, lst = api(self.h, "GET", "/api/v1/devices/%s/tasks" % dev)
+        self.assertEqual([t["state"] for t in lst["tasks"]], ["queued"] * 3)
+
+        cpe = self.session("TASK-1")
+        r = cpe.post()
+        self.assertEqual(r.status, 200)
+        name, mid, el = r.rpc()
+        self.assertEqual(name, "GetParameterValues")
+        self.assertEqual(mid, str(t1["id"]))
+        self.assertIn("Device.DeviceInfo.", r.body.decode())
+        r = cpe.post(C.gpv_response(mid, [("Device.DeviceInfo.HardwareVersion", "hw2", "xsd:string"),
+                                          ("Device.DeviceInfo.UpTime", "42", "xsd:unsignedInt")]))
+        name, mid, el = r.rpc()
+        self.assertEqual(name, "SetParameterValues")
+        body = r.body.decode()
+        self.assertIn('xsi:type="xsd:unsignedInt">700<', body)
+        self.assertIn("<ParameterKey>k7</ParameterKey>", body)
+        r = cpe.post(C.spv_fault(mid, "Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.PhyCellID"))
+        name, mid, el = r.rpc()
+        self.assertEqual(name, "Reboot")
+        self.assertIn("task-%d" % t3["id"], r.body.decode())
+        r = cpe.post(C.envelope("<cwmp:RebootResponse/>", mid))
+        self.assertEqual(r.status, 204)
+        cpe.close()
+
+        st, t = api(self.h, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, t1["id"]))
+        self.assertEqual(t["state"], "done")
+        self.assertEqual([p["name"] for p in t["result"]["params"]],
+                         ["Device.DeviceInfo.HardwareVersion", "Device.DeviceInfo.UpTime"])
+        st, t = api(self.h, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, t2["id"]))
+        self.assertEqual((t["state"], t["fault_code"]), ("failed", 9003))
+        self.assertEqual(t["result"]["fault"]["params"][0]["code"], 9007)
+        st, t = api(self.h, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, t3["id"]))
+        self.assertEqual(t["state"], "done")
+        st, p = api(self.h, "GET", "/api/v1/devices/%s/parameters?prefix=Device.DeviceInfo.UpTime" % dev)
+        self.assertEqual(p["parameters"][0]["value"], "42")
+        # Nothing queued any more: the next session ends at once.
+        cpe = self.session("TASK-1")
+        self.assertEqual(cpe.post().status, 204)
+
+    def test_download_completed_by_transfer_complete(self):
+        dev = "00005A-HeNB-DL-1"
+        st, t = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
+                    {"rpc": "Download", "file_type": "3 Vendor Configuration File",
+                     "url": "http://127.0.0.1:7547/files/cfg.xml", "file_size": 1234})
+        self.assertEqual(st, 201)
+        cpe = self.session("DL-1")
+        r = cpe.post()
+        name, mid, _ = r.rpc()
+        self.assertEqual(name, "Download")
+        self.assertIn("<CommandKey>task-%d</CommandKey>" % t["id"], r.body.decode())
+        r = cpe.post(C.status_response("DownloadResponse", mid, status=1,
+                                       extra="<StartTime>0001-01-01T00:00:00Z</StartTime>"
+                                             "<CompleteTime>0001-01-01T00:00:00Z</CompleteTime>"))
+        self.assertEqual(r.status, 204)
+        cpe.close()
+        st, tt = api(self.h, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, t["id"]))
+        self.assertEqual(tt["state"], "sent")
+        cpe = self.session("DL-1", events=("7 TRANSFER COMPLETE", "M Download"),
+                           command_keys={"M Download": "task-%d" % t["id"]})
+        r = cpe.post(C.transfer_complete("tc-1", "task-%d" % t["id"]))
+        self.assertEqual(r.rpc()[0:2], ("TransferCompleteResponse", "tc-1"))
+        self.assertEqual(cpe.post().status, 204)
+        st, tt = api(self.h, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, t["id"]))
+        self.assertEqual(tt["state"], "done")
+        self.assertTrue(tt["result"]["transfer_complete"])
+
+    def test_one_session_per_device(self):
+        a = self.session("DUP-1")
+        b = C.Cpe(self.h.cwmp_port)
+        r = b.post(C.inform_xml(sn="DUP-1"))
+        self.assertEqual(r.fault_code(), 8005)
+        a.post()
+        a.close()
+        time.sleep(0.2)
+        self.session("DUP-1").post()
+        m = self.h.metrics()
+        self.assertGreaterEqual(m["hems_cwmp_sessions_refused_busy_total"], 1)
+
+    def test_protocol_errors(self):
+        cpe = C.Cpe(self.h.cwmp_port)
+        self.assertEqual(cpe.post().status, 400)  # empty POST before an Inform
+        r = cpe.post(C.envelope("<cwmp:GetRPCMethods/>", "x1"))
+        self.assertEqual(r.fault_code(), 8003)
+        r = cpe.post(C.envelope("<cwmp:NoSuchMethod/>", "x2"))
+        self.assertEqual(r.fault_code(), 8000)
+        r = cpe.post(b"<not-xml")
+        self.assertEqual(r.status, 400)
+        r = cpe.post(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>')
+        self.assertEqual(r.status, 400)
+        r = cpe.post(C.inform_xml(oui="XYZ", sn="BAD"))
+        self.assertEqual(r.fault_code(), 8003)
+        st, _, _ = http_request(self.h.cwmp_port, "GET", "/cwmp")
+        self.assertEqual(st, 405)
+        # A CPE request inside a session gets its response.
+        cpe = self.session("RPC-1")
+        r = cpe.post(C.envelope("<cwmp:GetRPCMethods/>", "g1"))
+        name, mid, el = r.rpc()
+        self.assertEqual((name, mid), ("GetRPCMethodsResponse", "g1"))
+        self.assertIn("TransferComplete", r.body.decode())
+        self.assertEqual(cpe.post().status, 204)
+
+    def test_api_errors(self):
+        st, e = api(self.h, "GET", "/api/v1/devices/nope")
+        self.assertEqual((st, e["error"]["code"]), (404, "not_found"))
+        st, e = api(self.h, "POST", "/api/v1/devices/00005A-HeNB-X/tasks", {"rpc": "Explode"})
+        self.assertEqual((st, e["error"]["code"]), (422, "invalid_task"))
+        st, e = api(self.h, "POST", "/api/v1/devices/00005A-HeNB-X/tasks",
+                    {"rpc": "SetParameterValues", "params": [{"name": "Device.X.", "value": "1"}]})
+        self.assertEqual(st, 422)
+        self.assertIn("object", e["error"]["message"])
+        sth, _, b = http_request(self.h.admin_port, "POST", "/api/v1/devices/x/tasks", body=b"{bad json")
+        self.assertEqual(sth, 400)
+        self.assertEqual(json.loads(b)["error"]["code"], "bad_json")
+        st, t = api(self.h, "POST", "/api/v1/devices/00005A-HeNB-X/tasks", {"rpc": "FactoryReset"})
+        st, _ = api(self.h, "DELETE", "/api/v1/devices/00005A-HeNB-X/tasks/%d" % t["id"])
+        self.assertEqual(st, 204)
+        st, _ = api(self.h, "GET", "/api/v1/devices/00005A-HeNB-X/tasks/%d" % t["id"])
+        self.assertEqual(st, 404)
+
+
+class Auth(unittest.TestCase):
+    def test_digest(self):
+        conf = "[cwmp]\nauth = digest\nusername = cpe\npassword = s3cret\n"
+        with Hemsd(config=conf) as h:
+            cpe = C.Cpe(h.cwmp_port, auth=("cpe", "s3cret"))
+            r = cpe.post(C.inform_xml(sn="AUTH-1"))
+            self.assertEqual(r.status, 401)
+            self.assertIn('qop="auth"', r.headers["www-authenticate"])
+            r = cpe.post(C.inform_xml(sn="AUTH-1"))
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(cpe.post().status, 204)
+            bad = C.Cpe(h.cwmp_port, auth=("cpe", "wrong"))
+            self.assertEqual(bad.post(C.inform_xml(sn="AUTH-2")).status, 401)
+            self.assertEqual(bad.post(C.inform_xml(sn="AUTH-2")).status, 401)
+            self.assertGreaterEqual(h.metrics()["hems_cwmp_auth_failures_total"], 1)
+            self.assertNotIn("s3cret", h.logs())
+            self.assertIn("CPE authentication failed", h.logs())
+
+
+class Durability(unittest.TestCase):
+    def test_acknowledged_informs_survive_kill9(self):
+        h = Hemsd(shards=2).start()
+        acked = []
+        try:
+            for i in range(30):
+                cpe = C.Cpe(h.cwmp_port)
+                r = cpe.post(C.inform_xml(sn="KILL-%d" % i))
+                if r.status == 200:
+                    acked.append(i)
+                cpe.close()
+            h.proc.send_signal(signal.SIGKILL)
+            h.proc.wait()
+            h.log.close()
+            h2 = Hemsd(shards=1)
+            h2.tmp.cleanup()
+            h2.tmp = h.tmp
+            h2.data_dir = h.data_dir
+            h2.args[h2.args.index("--data-dir") + 1] = h.data_dir
+            h2.log_path = h.log_path + ".2"
+            h2.start()
+            for i in acked:
+                st, d = api(h2, "GET", "/api/v1/devices/00005A-HeNB-KILL-%d" % i)
+                self.assertEqual(st, 200, "acknowledged Inform %d lost" % i)
+            self.assertEqual(len(acked), 30)
+            self.assertEqual(h2.stop(), 0)
+            h2.log.close()
+        finally:
+            if h.proc.poll() is None:
+                h.proc.kill()
+            h.tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
