@@ -175,13 +175,17 @@ static const char *parse_request_line(const char *p, const char *end, struct hm_
         goto bad;
     req->target = hm_slice(t, (size_t)(p - t));
     const char *q = memchr(t, '?', (size_t)(p - t));
-    if (q) {
-        req->path = hm_slice(t, (size_t)(q - t));
-        req->query = hm_slice(q + 1, (size_t)(p - q - 1));
-    } else {
-        req->path = req->target;
-        req->query = hm_slice(NULL, 0);
+    const char *pe = q ? q : p, *ps = t;
+    if (*t != '/' && *t != '*') {
+        /* absolute-form (RFC 9112 3.2.2): the path starts at the first '/' after "//" */
+        const char *auth = memchr(t, ':', (size_t)(pe - t));
+        if (!auth || pe - auth < 3 || auth[1] != '/' || auth[2] != '/')
+            goto bad;
+        const char *slash = memchr(auth + 3, '/', (size_t)(pe - auth - 3));
+        ps = slash ? slash : pe;
     }
+    req->path = hm_slice(ps, (size_t)(pe - ps));
+    req->query = q ? hm_slice(q + 1, (size_t)(p - q - 1)) : hm_slice(NULL, 0);
     p++;
 
     if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0)
@@ -351,8 +355,10 @@ ssize_t hm_http_parse_request(const char *buf, size_t len, size_t prev_len,
     if (skip == len)
         return -EAGAIN;
 
+    /* A head that has not ended within the limit is refused anyway: scan no further. */
+    size_t scan = HM_MIN(len, lim->max_head_bytes + 3);
     size_t from = prev_len > skip + 3 ? prev_len - 3 : skip;
-    size_t head_end = find_head_end(buf, len, from);
+    size_t head_end = from < scan ? find_head_end(buf, scan, from) : 0;
     if (!head_end)
         return check_incomplete_limits(buf, len, skip, lim, max_headers);
     if (head_end > lim->max_head_bytes) {

@@ -135,6 +135,15 @@ START_TEST(methods_and_keepalive)
     }
     ck_assert_int_gt(parse("GET / HTTP/1.0\r\n\r\n", &r), 0);
     ck_assert(!r.keep_alive);
+    ck_assert_int_gt(parse("POST http://acs.example:7547/cwmp/x?a=b HTTP/1.1\r\nHost: h\r\n\r\n",
+                           &r), 0);
+    SL_EQ(r.path, "/cwmp/x");
+    SL_EQ(r.query, "a=b");
+    ck_assert_int_gt(parse("GET http://acs HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    ck_assert_uint_eq(r.path.len, 0);
+    ck_assert_int_gt(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    SL_EQ(r.path, "*");
+    ck_assert_int_eq(parse("GET cwmp HTTP/1.1\r\nHost: h\r\n\r\n", &r), HM_EBADHTTP);
     ck_assert_int_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), 0);
     ck_assert(r.keep_alive);
     ck_assert_int_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: TE, close\r\n\r\n", &r), 0);
@@ -181,7 +190,7 @@ START_TEST(malformed)
         "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : h\r\n\r\n",          /* white space before colon */
         "GET / HTTP/1.1\r\nHost\t: h\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01" "b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\001b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7f\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", /* bare CR */
         "GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
