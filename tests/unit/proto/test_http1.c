@@ -210,6 +210,14 @@ START_TEST(malformed)
         ck_assert_msg(hm_http_parse_request(bad[i], len, 0, &r, &lim) == HM_EBADHTTP,
                       "case %zu", i);
     }
+    /* a bad line is refused once complete, before the head ends; a partial one waits */
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nBad Name: x\r\n", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\001", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r", &r), -EAGAIN);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r\n\r", &r), -EAGAIN);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r\n\rx", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTX", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/2", &r), -EAGAIN);
     ck_assert_int_eq(parse("GET / HTTP/2.0\r\nHost: h\r\n\r\n", &r), HM_EHTTPVERSION);
     ck_assert_int_eq(parse("GET / HTTP/1.2\r\nHost: h\r\n\r\n", &r), HM_EHTTPVERSION);
     ck_assert_int_eq(parse("GET / HTTP/0.9\r\n\r\n", &r), HM_EHTTPVERSION);
