@@ -31,14 +31,30 @@ static bool ieq(const char *p, size_t n, const char *lit)
     return true;
 }
 
-static inline bool is_tchar(unsigned char c)
+/* Byte classes: bit 0 tchar, bit 1 bare value byte, bit 2 qdtext (RFC 9110 5.6.4). */
+enum { C_TCHAR = 1, C_BARE = 2, C_QDTEXT = 4 };
+static unsigned char cls[256];
+
+__attribute__((constructor)) static void cls_init(void)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    for (int c = 0; c < 256; c++) {
+        unsigned char k = 0;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c && strchr("!#$%&'*+-.^_`|~", c)))
+            k |= C_TCHAR;
+        if (c > 0x20 && c < 0x7f && c != ',' && c != '"' && c != '\\')
+            k |= C_BARE;
+        if (c == '\t' || (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f))
+            k |= C_QDTEXT;
+        cls[c] = k;
+    }
 }
 
-/* CR and LF too: a value that came through obs-fold keeps its line breaks. */
+static inline bool is_tchar(unsigned char c)
+{
+    return cls[c] & C_TCHAR;
+}
+
 static inline bool is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -47,7 +63,7 @@ static inline bool is_ws(char c)
 /* Unquoted directive values: tokens, but clients also send uri=/x and base64 nonces bare. */
 static inline bool is_bare(unsigned char c)
 {
-    return c > 0x20 && c < 0x7f && c != ',' && c != '"' && c != '\\';
+    return cls[c] & C_BARE;
 }
 
 /* Splits "<scheme> <rest>"; returns the scheme length, *rest after the white space. */
@@ -84,6 +100,23 @@ static const char *const field_names[HM_AUTH_F_COUNT] = {
     [HM_AUTH_F_OPAQUE] = "opaque",     [HM_AUTH_F_ALGORITHM] = "algorithm",
 };
 
+/* Directive name to field, or -1: dispatch on the first letter, then one compare. */
+static int field_of(const char *k, size_t n)
+{
+    int f;
+    switch (lower((unsigned char)k[0])) {
+    case 'u': f = n == 3 ? HM_AUTH_F_URI : HM_AUTH_F_USERNAME; break;
+    case 'r': f = n == 5 ? HM_AUTH_F_REALM : HM_AUTH_F_RESPONSE; break;
+    case 'n': f = n == 2 ? HM_AUTH_F_NC : HM_AUTH_F_NONCE; break;
+    case 'q': f = HM_AUTH_F_QOP; break;
+    case 'c': f = HM_AUTH_F_CNONCE; break;
+    case 'o': f = HM_AUTH_F_OPAQUE; break;
+    case 'a': f = HM_AUTH_F_ALGORITHM; break;
+    default: return -1;
+    }
+    return ieq(k, n, field_names[f]) ? f : -1;
+}
+
 #define HM_AUTH_MAX_VALUE 1024 /* no directive we use is longer; bounds the hashing work */
 
 int hm_auth_digest_parse(struct hm_slice value, struct hm_auth_digest *d)
@@ -117,21 +150,18 @@ int hm_auth_digest_parse(struct hm_slice value, struct hm_auth_digest *d)
         if (p < end && *p == '"') {
             const char *s = ++p;
             for (;;) {
+                while (p < end && (cls[(unsigned char)*p] & C_QDTEXT))
+                    p++;
                 if (p == end)
                     return HM_EBADAUTH;
-                unsigned char c = (unsigned char)*p;
-                if (c == '"')
+                if (*p == '"')
                     break;
-                if (c == '\\') {
-                    if (p + 1 == end)
-                        return HM_EBADAUTH;
-                    esc = true;
-                    p++;
-                    c = (unsigned char)*p;
-                }
-                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                /* a quoted-pair: HTAB, SP, VCHAR or obs-text may follow the backslash */
+                if (*p != '\\' || p + 1 == end ||
+                    !((cls[(unsigned char)p[1]] & C_QDTEXT) || p[1] == '"' || p[1] == '\\'))
                     return HM_EBADAUTH;
-                p++;
+                esc = true;
+                p += 2;
             }
             v = hm_slice(s, (size_t)(p - s));
             p++;
@@ -149,16 +179,14 @@ int hm_auth_digest_parse(struct hm_slice value, struct hm_auth_digest *d)
             return HM_EBADAUTH;
         if (v.len > HM_AUTH_MAX_VALUE)
             return HM_EBADAUTH;
-        for (int f = 0; f < HM_AUTH_F_COUNT; f++) {
-            if (!ieq(k, klen, field_names[f]))
-                continue;
+        int f = field_of(k, klen);
+        if (f >= 0) {
             if (seen & (1u << f))
                 return HM_EBADAUTH;
             seen |= 1u << f;
             d->f[f] = v;
             if (esc)
                 d->escaped |= 1u << f;
-            break;
         }
     }
 

@@ -135,6 +135,15 @@ START_TEST(methods_and_keepalive)
     }
     ck_assert_int_gt(parse("GET / HTTP/1.0\r\n\r\n", &r), 0);
     ck_assert(!r.keep_alive);
+    ck_assert_int_gt(parse("POST http://acs.example:7547/cwmp/x?a=b HTTP/1.1\r\nHost: h\r\n\r\n",
+                           &r), 0);
+    SL_EQ(r.path, "/cwmp/x");
+    SL_EQ(r.query, "a=b");
+    ck_assert_int_gt(parse("GET http://acs HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    ck_assert_uint_eq(r.path.len, 0);
+    ck_assert_int_gt(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+    SL_EQ(r.path, "*");
+    ck_assert_int_eq(parse("GET cwmp HTTP/1.1\r\nHost: h\r\n\r\n", &r), HM_EBADHTTP);
     ck_assert_int_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), 0);
     ck_assert(r.keep_alive);
     ck_assert_int_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: TE, close\r\n\r\n", &r), 0);
@@ -181,7 +190,7 @@ START_TEST(malformed)
         "GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : h\r\n\r\n",          /* white space before colon */
         "GET / HTTP/1.1\r\nHost\t: h\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01" "b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\001b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7f\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", /* bare CR */
         "GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
@@ -201,6 +210,14 @@ START_TEST(malformed)
         ck_assert_msg(hm_http_parse_request(bad[i], len, 0, &r, &lim) == HM_EBADHTTP,
                       "case %zu", i);
     }
+    /* a bad line is refused once complete, before the head ends; a partial one waits */
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nBad Name: x\r\n", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\001", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r", &r), -EAGAIN);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r\n\r", &r), -EAGAIN);
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\nX: a\r\n\rx", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTX", &r), HM_EBADHTTP);
+    ck_assert_int_eq(parse("GET / HTTP/2", &r), -EAGAIN);
     ck_assert_int_eq(parse("GET / HTTP/2.0\r\nHost: h\r\n\r\n", &r), HM_EHTTPVERSION);
     ck_assert_int_eq(parse("GET / HTTP/1.2\r\nHost: h\r\n\r\n", &r), HM_EHTTPVERSION);
     ck_assert_int_eq(parse("GET / HTTP/0.9\r\n\r\n", &r), HM_EHTTPVERSION);
@@ -405,6 +422,50 @@ START_TEST(chunked_errors)
 }
 END_TEST
 
+/* Property: random bodies in random chunkings, fed in random pieces, decode to the body. */
+START_TEST(chunked_random)
+{
+    static char body[4096], enc[16384], out[16384];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    for (int iter = 0; iter < 300; iter++) {
+        size_t blen = RND() % sizeof(body), elen = 0;
+        for (size_t i = 0; i < blen; i++)
+            body[i] = (char)RND();
+        for (size_t off = 0; off < blen;) {
+            size_t k = 1 + RND() % 300;
+            if (k > blen - off)
+                k = blen - off;
+            elen += (size_t)snprintf(enc + elen, sizeof(enc) - elen, "%zx%s\r\n", k,
+                                     RND() % 4 ? "" : ";a=b");
+            memcpy(enc + elen, body + off, k);
+            elen += k;
+            memcpy(enc + elen, "\r\n", 2);
+            elen += 2;
+            off += k;
+        }
+        elen += (size_t)snprintf(enc + elen, sizeof(enc) - elen, "0\r\n%s\r\nGET",
+                                 RND() % 2 ? "T: v\r\n" : "");
+        size_t cuts[8], nc = RND() % 8;
+        for (size_t i = 0; i < nc; i++)
+            cuts[i] = RND() % (elen + 1);
+        for (size_t i = 1; i < nc; i++) /* insertion sort */
+            for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+                size_t t = cuts[j];
+                cuts[j] = cuts[j - 1];
+                cuts[j - 1] = t;
+            }
+        size_t outlen;
+        ssize_t rc = feed(enc, elen, cuts, nc, out, &outlen, 1 << 20);
+        ck_assert_int_eq(rc, 3);
+        ck_assert_uint_eq(outlen, blen);
+        ck_assert(memcmp(out, body, blen) == 0);
+        ck_assert(memcmp(out + outlen, "GET", 3) == 0);
+    }
+#undef RND
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("http1");
@@ -422,6 +483,7 @@ static Suite *suite(void)
     TCase *tc2 = tcase_create("chunked");
     tcase_add_test(tc2, chunked_every_split);
     tcase_add_test(tc2, chunked_errors);
+    tcase_add_test(tc2, chunked_random);
     suite_add_tcase(s, tc2);
     return s;
 }
