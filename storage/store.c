@@ -274,6 +274,11 @@ int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice
     return 0;
 }
 
+static bool has_prefix(const void *p, size_t n, struct hm_slice prefix)
+{
+    return prefix.len == 0 || (n >= prefix.len && memcmp(p, prefix.ptr, prefix.len) == 0);
+}
+
 static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm_slice from,
                     hm_store_scan_fn cb, void *arg)
 {
@@ -294,7 +299,7 @@ static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm
             ret = map_err(rc);
             break;
         }
-        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.ptr, prefix.len) != 0)
+        if (!has_prefix(k.mv_data, k.mv_size, prefix))
             break;
         ret = cb(arg, hm_slice(k.mv_data, k.mv_size), hm_slice(v.mv_data, v.mv_size));
         if (ret)
@@ -309,7 +314,7 @@ int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db, struct hm_slic
 {
     if ((unsigned)db >= HM_DB__COUNT || !cb)
         return -EINVAL;
-    if (from.len && (from.len < prefix.len || memcmp(from.ptr, prefix.ptr, prefix.len) != 0))
+    if (from.len && !has_prefix(from.ptr, from.len, prefix))
         return -EINVAL;
     return scan_txn(r->txn, r->s->dbi[db], prefix, from, cb, arg);
 }
@@ -442,7 +447,7 @@ static int del_prefix(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix)
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         if (rc)
             break;
-        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.ptr, prefix.len) != 0)
+        if (!has_prefix(k.mv_data, k.mv_size, prefix))
             break;
         rc = mdb_cursor_del(cur, 0);
         if (rc)

@@ -38,11 +38,13 @@ static inline void rm_rf(const char *dir)
     if (!d)
         return;
     struct dirent *e;
-    char p[512];
+    char p[1024];
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        int n = snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(p))
+            continue;
         struct stat st;
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
             rm_rf(p);
