@@ -24,7 +24,8 @@
 #include "storage/store.h"
 
 #define NDEV 100000u
-#define MAX_LAT (1u << 22)
+#define MAX_LAT (1u << 20) /* latency samples kept per mode */
+#define MAX_MODES 8
 
 static uint64_t now_ns(void)
 {
@@ -69,24 +70,32 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Accumulated over the interleaved rounds of one mode. */
 struct result {
-    uint64_t updates, ns;
-    uint64_t p50_us, p99_us;
-    uint64_t commits;
+    uint64_t updates, ns, commits;
+    uint64_t *lat;
+    _Atomic uint64_t nlat;
 };
 
-static void finish(struct result *r, uint64_t *lat, size_t n)
+static void add_lat(struct result *r, uint64_t ns)
 {
-    qsort(lat, n, sizeof(*lat), cmp_u64);
-    r->p50_us = n ? lat[n / 2] / 1000 : 0;
-    r->p99_us = n ? lat[(n * 99) / 100] / 1000 : 0;
+    uint64_t i = atomic_fetch_add_explicit(&r->nlat, 1, memory_order_relaxed);
+    if (i < MAX_LAT)
+        r->lat[i] = ns;
+}
+
+static void percentiles(struct result *r, uint64_t *p50_us, uint64_t *p99_us)
+{
+    size_t n = HM_MIN(atomic_load(&r->nlat), MAX_LAT);
+    qsort(r->lat, n, sizeof(*r->lat), cmp_u64);
+    *p50_us = n ? r->lat[n / 2] / 1000 : 0;
+    *p99_us = n ? r->lat[(n * 99) / 100] / 1000 : 0;
 }
 
 /* ---- baseline: one transaction per update ---- */
 
-static struct result run_baseline(const char *dir, double secs, uint64_t *lat)
+static void run_baseline(const char *dir, double secs, struct result *r)
 {
-    struct result r = {0};
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -109,15 +118,12 @@ static struct result run_baseline(const char *dir, double secs, uint64_t *lat)
         if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_put(txn, dbi, &k, &v, 0) ||
             mdb_txn_commit(txn))
             abort();
-        if (r.updates < MAX_LAT)
-            lat[r.updates] = now_ns() - t;
-        r.updates++;
+        add_lat(r, now_ns() - t);
+        r->updates++;
+        r->commits++;
     }
-    r.ns = now_ns() - t0;
-    r.commits = r.updates;
-    finish(&r, lat, HM_MIN(r.updates, MAX_LAT));
+    r->ns += now_ns() - t0;
     mdb_env_close(env);
-    return r;
 }
 
 /* ---- group commit ---- */
@@ -137,8 +143,7 @@ struct prod {
     struct slot *slots;
     uint64_t end;
     uint64_t submitted;
-    uint64_t *lat;
-    _Atomic uint64_t *nlat;
+    struct result *r;
 };
 
 static void on_done(void *arg, int status)
@@ -148,9 +153,7 @@ static void on_done(void *arg, int status)
         fprintf(stderr, "batch failed: %s\n", hm_strerror(status));
         abort();
     }
-    uint64_t i = atomic_fetch_add_explicit(sl->p->nlat, 1, memory_order_relaxed);
-    if (i < MAX_LAT)
-        sl->p->lat[i] = now_ns() - sl->t_submit;
+    add_lat(sl->p->r, now_ns() - sl->t_submit);
     atomic_store_explicit(&sl->p->busy[sl->idx], 0, memory_order_release);
     sem_post(&sl->p->free_slots);
 }
@@ -188,10 +191,9 @@ static void *producer(void *arg)
     return NULL;
 }
 
-static struct result run_group(const char *dir, double secs, unsigned inflight, unsigned threads,
-                               uint64_t *lat)
+static void run_group(const char *dir, double secs, unsigned inflight, unsigned threads,
+                      struct result *r)
 {
-    struct result r = {0};
     struct hm_store *s;
     struct hm_store_opts o = {.map_size = 1ull << 30};
     int rc = hm_store_open(dir, &o, &s);
@@ -204,7 +206,6 @@ static struct result run_group(const char *dir, double secs, unsigned inflight, 
         abort();
     if (threads > inflight)
         threads = inflight;
-    _Atomic uint64_t nlat = 0;
     struct prod *ps = hm_xcalloc(threads, sizeof(*ps));
     pthread_t *th = hm_xcalloc(threads, sizeof(*th));
     uint64_t t0 = now_ns();
@@ -222,19 +223,17 @@ static struct result run_group(const char *dir, double secs, unsigned inflight, 
         }
         sem_init(&p->free_slots, 0, p->nslots);
         p->end = t0 + (uint64_t)(secs * 1e9);
-        p->lat = lat;
-        p->nlat = &nlat;
+        p->r = r;
         pthread_create(&th[t], NULL, producer, p);
     }
     for (unsigned t = 0; t < threads; t++) {
         pthread_join(th[t], NULL);
-        r.updates += ps[t].submitted;
+        r->updates += ps[t].submitted;
     }
-    r.ns = now_ns() - t0;
+    r->ns += now_ns() - t0;
     if (hm_store_stats(s, &st1))
         abort();
-    r.commits = st1.commits - st0.commits;
-    finish(&r, lat, HM_MIN(atomic_load(&nlat), MAX_LAT));
+    r->commits += st1.commits - st0.commits;
     for (unsigned t = 0; t < threads; t++) {
         for (unsigned j = 0; j < ps[t].nslots; j++)
             hm_store_batch_fini(&ps[t].slots[j].b);
@@ -244,17 +243,16 @@ static struct result run_group(const char *dir, double secs, unsigned inflight, 
     free(ps);
     free(th);
     hm_store_close(s);
-    return r;
 }
 
 int main(int argc, char **argv)
 {
     char dir[256] = "";
-    double secs = 3;
-    unsigned threads = 4;
+    double secs = 6;
+    unsigned threads = 2, rounds = 3;
     char inflights[128] = "2,64";
     int c;
-    while ((c = getopt(argc, argv, "d:s:i:t:")) != -1) {
+    while ((c = getopt(argc, argv, "d:s:i:t:r:")) != -1) {
         switch (c) {
         case 'd':
             snprintf(dir, sizeof(dir), "%s", optarg);
@@ -268,11 +266,18 @@ int main(int argc, char **argv)
         case 't':
             threads = (unsigned)atoi(optarg);
             break;
+        case 'r':
+            rounds = (unsigned)atoi(optarg);
+            break;
         default:
-            fprintf(stderr, "usage: %s [-d dir] [-s secs] [-i n,n,...] [-t threads]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-d dir] [-s secs per mode] [-i n,n,...] [-t threads] "
+                            "[-r rounds]\n",
+                    argv[0]);
             return 2;
         }
     }
+    if (!rounds || !threads)
+        return 2;
     if (!dir[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(dir, sizeof(dir), "%s/hems-bench-store-XXXXXX", t ? t : "/tmp");
@@ -281,33 +286,54 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    uint64_t *lat = hm_xmalloc(MAX_LAT * sizeof(*lat));
-    char sub[300];
-
-    snprintf(sub, sizeof(sub), "%s/baseline", dir);
-    struct result base = run_baseline(sub, secs, lat);
-    double base_rate = (double)base.updates / ((double)base.ns / 1e9);
-    printf("dir=%s seconds_per_mode=%.1f sync=durable(fsync per commit)\n", dir, secs);
-    printf("%-34s %12s %10s %10s %10s %12s\n", "mode", "updates/s", "commits", "p50_us",
-           "p99_us", "vs_baseline");
-    printf("%-34s %12.0f %10llu %10llu %10llu %11.1fx\n", "lmdb, 1 txn per update",
-           base_rate, (unsigned long long)base.commits, (unsigned long long)base.p50_us,
-           (unsigned long long)base.p99_us, 1.0);
-
+    unsigned inflight[MAX_MODES], nmodes = 1; /* mode 0 is the baseline */
     char *save = NULL;
-    for (char *tok = strtok_r(inflights, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        unsigned inflight = (unsigned)atoi(tok);
-        if (!inflight)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/group-%u", dir, inflight);
-        struct result g = run_group(sub, secs, inflight, threads, lat);
-        double rate = (double)g.updates / ((double)g.ns / 1e9);
-        char name[64];
-        snprintf(name, sizeof(name), "hm_store group commit, %u in flight", inflight);
-        printf("%-34s %12.0f %10llu %10llu %10llu %11.1fx\n", name, rate,
-               (unsigned long long)g.commits, (unsigned long long)g.p50_us,
-               (unsigned long long)g.p99_us, rate / base_rate);
+    for (char *tok = strtok_r(inflights, ",", &save); tok && nmodes < MAX_MODES;
+         tok = strtok_r(NULL, ",", &save))
+        if ((inflight[nmodes] = (unsigned)atoi(tok)))
+            nmodes++;
+    static struct result res[MAX_MODES];
+    for (unsigned m = 0; m < nmodes; m++)
+        res[m].lat = hm_xmalloc(MAX_LAT * sizeof(uint64_t));
+
+    /*
+     * The modes run interleaved in <rounds> slices of secs/rounds each, so that a shared disk
+     * whose fsync latency drifts during the run penalises all modes alike.
+     */
+    char sub[300];
+    for (unsigned rd = 0; rd < rounds; rd++) {
+        for (unsigned m = 0; m < nmodes; m++) {
+            if (m == 0) {
+                snprintf(sub, sizeof(sub), "%s/baseline", dir);
+                run_baseline(sub, secs / rounds, &res[0]);
+            } else {
+                snprintf(sub, sizeof(sub), "%s/group-%u", dir, inflight[m]);
+                run_group(sub, secs / rounds, inflight[m], threads, &res[m]);
+            }
+        }
     }
-    free(lat);
+
+    double base_rate = (double)res[0].updates / ((double)res[0].ns / 1e9);
+    printf("dir=%s seconds_per_mode=%.1f rounds=%u producer_threads=%u "
+           "sync=durable(LMDB default: fdatasync data + meta per commit)\n",
+           dir, secs, rounds, threads);
+    printf("%-36s %11s %9s %12s %9s %9s %11s\n", "mode", "updates/s", "commits",
+           "batches/txn", "p50_us", "p99_us", "vs_baseline");
+    for (unsigned m = 0; m < nmodes; m++) {
+        struct result *r = &res[m];
+        double rate = (double)r->updates / ((double)r->ns / 1e9);
+        uint64_t p50, p99;
+        percentiles(r, &p50, &p99);
+        char name[64];
+        if (m == 0)
+            snprintf(name, sizeof(name), "lmdb, 1 txn per update");
+        else
+            snprintf(name, sizeof(name), "hm_store group commit, %u in flight", inflight[m]);
+        printf("%-36s %11.0f %9llu %12.1f %9llu %9llu %10.1fx\n", name, rate,
+               (unsigned long long)r->commits,
+               r->commits ? (double)r->updates / (double)r->commits : 0.0,
+               (unsigned long long)p50, (unsigned long long)p99, rate / base_rate);
+        free(r->lat);
+    }
     return 0;
 }
