@@ -47,14 +47,20 @@ static int make_update(unsigned i, char *key, size_t kcap, char *val, size_t vca
     char sn[16];
     int sl = snprintf(sn, sizeof(sn), "SN%08u", i);
     struct hm_dev_rec d = {
-        .oui = HM_SLICE_LIT("00D0B7"), .product_class = HM_SLICE_LIT("HeNB-LTE"),
-        .serial = hm_slice(sn, (size_t)sl), .role = HM_ROLE_SERVING,
-        .reg_state = HM_REG_REGISTERED, .serving_node = HM_SLICE_LIT("hems-1"),
-        .last_inform_ms = wall_ms(), .events = HM_SLICE_LIT("2 PERIODIC"),
+        .oui = HM_SLICE_LIT("00D0B7"),
+        .product_class = HM_SLICE_LIT("HeNB-LTE"),
+        .serial = hm_slice(sn, (size_t)sl),
+        .role = HM_ROLE_SERVING,
+        .reg_state = HM_REG_REGISTERED,
+        .serving_node = HM_SLICE_LIT("hems-1"),
+        .last_inform_ms = wall_ms(),
+        .events = HM_SLICE_LIT("2 PERIODIC"),
         .source_addr = HM_SLICE_LIT("10.20.30.40:7547"),
         .cr_url = HM_SLICE_LIT("http://10.20.30.40:7547/acscall"),
-        .cr_user = HM_SLICE_LIT("hems"), .cr_secret = HM_SLICE_LIT("5f4dcc3b5aa765d61d8327deb882cf99"),
-        .cr_secret_is_ha1 = 1, .sw_version = HM_SLICE_LIT("BC-4.2.1"),
+        .cr_user = HM_SLICE_LIT("hems"),
+        .cr_secret = HM_SLICE_LIT("5f4dcc3b5aa765d61d8327deb882cf99"),
+        .cr_secret_is_ha1 = 1,
+        .sw_version = HM_SLICE_LIT("BC-4.2.1"),
         .param_key = HM_SLICE_LIT("cm-0042"),
     };
     int n = hm_rec_dev_encode(&d, val, vcap);
@@ -270,8 +276,9 @@ int main(int argc, char **argv)
             rounds = (unsigned)atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: %s [-d dir] [-s secs per mode] [-i n,n,...] [-t threads] "
-                            "[-r rounds]\n",
+            fprintf(stderr,
+                    "usage: %s [-d dir] [-s secs per mode] [-i n,n,...] [-t threads] "
+                    "[-r rounds]\n",
                     argv[0]);
             return 2;
         }
@@ -317,8 +324,8 @@ int main(int argc, char **argv)
     printf("dir=%s seconds_per_mode=%.1f rounds=%u producer_threads=%u "
            "sync=durable(LMDB default: fdatasync data + meta per commit)\n",
            dir, secs, rounds, threads);
-    printf("%-36s %11s %9s %12s %9s %9s %11s\n", "mode", "updates/s", "commits",
-           "batches/txn", "p50_us", "p99_us", "vs_baseline");
+    printf("%-36s %11s %9s %12s %9s %9s %11s\n", "mode", "updates/s", "commits", "batches/txn",
+           "p50_us", "p99_us", "vs_baseline");
     for (unsigned m = 0; m < nmodes; m++) {
         struct result *r = &res[m];
         double rate = (double)r->updates / ((double)r->ns / 1e9);
@@ -331,8 +338,8 @@ int main(int argc, char **argv)
             snprintf(name, sizeof(name), "hm_store group commit, %u in flight", inflight[m]);
         printf("%-36s %11.0f %9llu %12.1f %9llu %9llu %10.1fx\n", name, rate,
                (unsigned long long)r->commits,
-               r->commits ? (double)r->updates / (double)r->commits : 0.0,
-               (unsigned long long)p50, (unsigned long long)p99, rate / base_rate);
+               r->commits ? (double)r->updates / (double)r->commits : 0.0, (unsigned long long)p50,
+               (unsigned long long)p99, rate / base_rate);
         free(r->lat);
     }
     return 0;
