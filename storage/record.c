@@ -13,9 +13,9 @@ enum mode { SIZE, ENC, DEC };
 
 struct codec {
     enum mode mode;
-    char *out;         /* ENC */
-    const char *in;    /* DEC */
-    size_t pos, cap;   /* ENC: cap of out; DEC: length of in */
+    char *out;       /* ENC */
+    const char *in;  /* DEC */
+    size_t pos, cap; /* ENC: cap of out; DEC: length of in */
     int err;
 };
 
@@ -222,29 +222,29 @@ static void walk_pm(struct codec *c, struct hm_pm_rec *r)
         memcpy(&r->v, &bits, sizeof(bits));
 }
 
-#define HM_REC_DEFINE(T)                                                                     \
-    size_t hm_rec_##T##_size(const struct hm_##T##_rec *r)                                   \
-    {                                                                                        \
-        struct codec c = {.mode = SIZE, .cap = SIZE_MAX};                                    \
-        walk_##T(&c, (struct hm_##T##_rec *)r);                                              \
-        return c.pos;                                                                        \
-    }                                                                                        \
-    int hm_rec_##T##_encode(const struct hm_##T##_rec *r, char *out, size_t cap)             \
-    {                                                                                        \
-        struct codec c = {.mode = ENC, .out = out, .cap = cap};                              \
-        walk_##T(&c, (struct hm_##T##_rec *)r);                                              \
-        if (c.err)                                                                           \
-            return c.err;                                                                    \
-        return c.pos > HM_STORE_MAX_VAL ? -E2BIG : (int)c.pos;                               \
-    }                                                                                        \
-    int hm_rec_##T##_decode(struct hm_slice in, struct hm_##T##_rec *out)                    \
-    {                                                                                        \
-        struct codec c = {.mode = DEC, .in = in.ptr, .cap = in.len};                         \
-        memset(out, 0, sizeof(*out));                                                        \
-        walk_##T(&c, out);                                                                   \
-        if (c.err)                                                                           \
-            return c.err;                                                                    \
-        return c.pos == in.len ? 0 : HM_ECORRUPT;                                            \
+#define HM_REC_DEFINE(T)                                                                           \
+    size_t hm_rec_##T##_size(const struct hm_##T##_rec *r)                                         \
+    {                                                                                              \
+        struct codec c = {.mode = SIZE, .cap = SIZE_MAX};                                          \
+        walk_##T(&c, (struct hm_##T##_rec *)r);                                                    \
+        return c.pos;                                                                              \
+    }                                                                                              \
+    int hm_rec_##T##_encode(const struct hm_##T##_rec *r, char *out, size_t cap)                   \
+    {                                                                                              \
+        struct codec c = {.mode = ENC, .out = out, .cap = cap};                                    \
+        walk_##T(&c, (struct hm_##T##_rec *)r);                                                    \
+        if (c.err)                                                                                 \
+            return c.err;                                                                          \
+        return c.pos > HM_STORE_MAX_VAL ? -E2BIG : (int)c.pos;                                     \
+    }                                                                                              \
+    int hm_rec_##T##_decode(struct hm_slice in, struct hm_##T##_rec *out)                          \
+    {                                                                                              \
+        struct codec c = {.mode = DEC, .in = in.ptr, .cap = in.len};                               \
+        memset(out, 0, sizeof(*out));                                                              \
+        walk_##T(&c, out);                                                                         \
+        if (c.err)                                                                                 \
+            return c.err;                                                                          \
+        return c.pos == in.len ? 0 : HM_ECORRUPT;                                                  \
     }
 
 HM_REC_DEFINE(dev)

@@ -22,9 +22,9 @@
 #include "core/slice.h"
 #include "storage/store-t.h"
 
-#define HM_REC_DECLARE(T)                                                                    \
-    size_t hm_rec_##T##_size(const struct hm_##T##_rec *r);                                 \
-    int hm_rec_##T##_encode(const struct hm_##T##_rec *r, char *out, size_t cap);            \
+#define HM_REC_DECLARE(T)                                                                          \
+    size_t hm_rec_##T##_size(const struct hm_##T##_rec *r);                                        \
+    int hm_rec_##T##_encode(const struct hm_##T##_rec *r, char *out, size_t cap);                  \
     int hm_rec_##T##_decode(struct hm_slice in, struct hm_##T##_rec *out);
 
 HM_REC_DECLARE(dev)

@@ -20,8 +20,8 @@
 
 #define HM_REC_V1 1u
 #define HM_STORE_SCHEMA 1u
-#define HM_STORE_MAX_KEY 511u   /* LMDB's default key limit */
-#define HM_STORE_MAX_VAL 4000u  /* "under one page" (4 KiB pages) */
+#define HM_STORE_MAX_KEY 511u    /* LMDB's default key limit */
+#define HM_STORE_MAX_VAL 4000u   /* "under one page" (4 KiB pages) */
 #define HM_STORE_HIST_BUCKETS 24 /* log2 buckets: bucket i counts values in [2^i, 2^(i+1)) */
 #define HM_STORE_IPSEC_HIST 4    /* inner addresses remembered per device, newest first */
 
@@ -56,26 +56,34 @@ struct hm_ipsec_hist {
 /* One HeNB. All slices point into the decoded bytes (or, when encoding, into the caller's). */
 struct hm_dev_rec {
     struct hm_slice oui, product_class, serial;
-    uint8_t role;      /* enum hm_dev_role */
-    uint8_t reg_state; /* enum hm_reg_state */
-    struct hm_slice serving_node;  /* node id the device is assigned to, may be empty */
+    uint8_t role;                 /* enum hm_dev_role */
+    uint8_t reg_state;            /* enum hm_reg_state */
+    struct hm_slice serving_node; /* node id the device is assigned to, may be empty */
     uint64_t last_inform_ms;
-    struct hm_slice events;        /* last Inform's event codes, '\n'-separated */
-    struct hm_slice source_addr;   /* "ip:port" the last Inform came from */
-    struct hm_slice cr_url;        /* ConnectionRequestURL */
-    struct hm_slice cr_user;       /* ConnectionRequestUsername */
-    struct hm_slice cr_secret;     /* Digest HA1 (hex) where possible, else the password */
+    struct hm_slice events;      /* last Inform's event codes, '\n'-separated */
+    struct hm_slice source_addr; /* "ip:port" the last Inform came from */
+    struct hm_slice cr_url;      /* ConnectionRequestURL */
+    struct hm_slice cr_user;     /* ConnectionRequestUsername */
+    struct hm_slice cr_secret;   /* Digest HA1 (hex) where possible, else the password */
     uint8_t cr_secret_is_ha1;
     struct hm_slice sw_version;
-    struct hm_slice param_key;     /* ParameterKey last set */
-    struct hm_slice tls_identity;  /* client certificate subject or fingerprint */
-    uint8_t n_ipsec;               /* entries used in ipsec[]: 0..HM_STORE_IPSEC_HIST */
+    struct hm_slice param_key;    /* ParameterKey last set */
+    struct hm_slice tls_identity; /* client certificate subject or fingerprint */
+    uint8_t n_ipsec;              /* entries used in ipsec[]: 0..HM_STORE_IPSEC_HIST */
     struct hm_ipsec_hist ipsec[HM_STORE_IPSEC_HIST]; /* [0] is the current inner address */
 };
 
 enum hm_param_type {
-    HM_PT_STRING, HM_PT_INT, HM_PT_UINT, HM_PT_BOOL, HM_PT_DATETIME, HM_PT_BASE64,
-    HM_PT_LONG, HM_PT_ULONG, HM_PT_HEXBINARY, HM_PT_OTHER
+    HM_PT_STRING,
+    HM_PT_INT,
+    HM_PT_UINT,
+    HM_PT_BOOL,
+    HM_PT_DATETIME,
+    HM_PT_BASE64,
+    HM_PT_LONG,
+    HM_PT_ULONG,
+    HM_PT_HEXBINARY,
+    HM_PT_OTHER
 };
 
 struct hm_param_rec {
@@ -85,9 +93,17 @@ struct hm_param_rec {
 };
 
 enum hm_task_kind {
-    HM_TASK_GET_PARAM_VALUES = 1, HM_TASK_SET_PARAM_VALUES, HM_TASK_GET_PARAM_NAMES,
-    HM_TASK_GET_PARAM_ATTRS, HM_TASK_SET_PARAM_ATTRS, HM_TASK_ADD_OBJECT, HM_TASK_DELETE_OBJECT,
-    HM_TASK_REBOOT, HM_TASK_FACTORY_RESET, HM_TASK_DOWNLOAD, HM_TASK_UPLOAD,
+    HM_TASK_GET_PARAM_VALUES = 1,
+    HM_TASK_SET_PARAM_VALUES,
+    HM_TASK_GET_PARAM_NAMES,
+    HM_TASK_GET_PARAM_ATTRS,
+    HM_TASK_SET_PARAM_ATTRS,
+    HM_TASK_ADD_OBJECT,
+    HM_TASK_DELETE_OBJECT,
+    HM_TASK_REBOOT,
+    HM_TASK_FACTORY_RESET,
+    HM_TASK_DOWNLOAD,
+    HM_TASK_UPLOAD,
     HM_TASK_SCHEDULE_INFORM
 };
 
@@ -104,7 +120,11 @@ struct hm_task_rec {
 
 enum hm_alarm_notif { HM_ALARM_NEW, HM_ALARM_CHANGED, HM_ALARM_CLEARED };
 enum hm_alarm_sev {
-    HM_SEV_CLEARED, HM_SEV_INDETERMINATE, HM_SEV_WARNING, HM_SEV_MINOR, HM_SEV_MAJOR,
+    HM_SEV_CLEARED,
+    HM_SEV_INDETERMINATE,
+    HM_SEV_WARNING,
+    HM_SEV_MINOR,
+    HM_SEV_MAJOR,
     HM_SEV_CRITICAL
 };
 
@@ -113,8 +133,8 @@ struct hm_alarm_rec {
     uint64_t event_time_ms;
     uint8_t notification; /* enum hm_alarm_notif */
     uint8_t severity;     /* enum hm_alarm_sev */
-    struct hm_slice device, alarm_id, managed_object, event_type, probable_cause,
-        specific_problem, additional_text, additional_info;
+    struct hm_slice device, alarm_id, managed_object, event_type, probable_cause, specific_problem,
+        additional_text, additional_info;
 };
 
 /* Current-alarm set entry: points at the latest event of a raised alarm. */
@@ -160,22 +180,22 @@ typedef void (*hm_store_done_fn)(void *arg, int status);
  * hm_store_batch_reset(), so steady state allocates nothing.
  */
 struct hm_store_batch {
-    char *base;   /* encoded ops: [u8 op][u8 db][u16 klen][u32 vlen][key][val] ... */
+    char *base; /* encoded ops: [u8 op][u8 db][u16 klen][u32 vlen][key][val] ... */
     uint32_t len, cap;
     uint32_t nops;
-    int status;   /* private: set by the writer */
+    int status; /* private: set by the writer */
     hm_store_done_fn done;
     void *arg;
 };
 
 struct hm_store_opts {
-    uint64_t map_size;     /* initial map size in bytes; 0: 64 MiB */
-    uint64_t map_max;      /* growth limit; 0: 64 GiB */
-    unsigned max_readers;  /* 0: 512 */
-    unsigned ring_size;    /* submission ring slots, power of two; 0: 4096 */
-    unsigned max_group;    /* batches per write txn at most; 0: 1024 */
+    uint64_t map_size;       /* initial map size in bytes; 0: 64 MiB */
+    uint64_t map_max;        /* growth limit; 0: 64 GiB */
+    unsigned max_readers;    /* 0: 512 */
+    unsigned ring_size;      /* submission ring slots, power of two; 0: 4096 */
+    unsigned max_group;      /* batches per write txn at most; 0: 1024 */
     unsigned reader_check_s; /* mdb_reader_check period in the writer; 0: 10 s */
-    int no_sync;           /* MDB_NOSYNC: tests/benchmarks only, forfeits durability */
+    int no_sync;             /* MDB_NOSYNC: tests/benchmarks only, forfeits durability */
     struct hm_slice node_id; /* stored in meta on creation; empty: none */
 };
 

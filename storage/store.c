@@ -30,7 +30,7 @@
 #define SEQ_BLOCK (1ull << 32)
 
 static const char *const db_names[HM_DB__COUNT] = {
-    [HM_DB_DEVICES] = "devices", [HM_DB_PARAMS] = "params",   [HM_DB_TASKS] = "tasks",
+    [HM_DB_DEVICES] = "devices", [HM_DB_PARAMS] = "params",       [HM_DB_TASKS] = "tasks",
     [HM_DB_ALARMS] = "alarms",   [HM_DB_ALARM_CUR] = "alarm_cur", [HM_DB_FILES] = "files",
     [HM_DB_PM] = "pm",           [HM_DB_META] = "meta",
 };
@@ -72,8 +72,7 @@ struct hm_store {
     struct hm_store_batch **group;
 
     /* Counters: written by the writer (relaxed), read by hm_store_stats. */
-    _Atomic uint64_t commits, batches, batches_failed, ops, map_grows, stale_readers,
-        submit_full;
+    _Atomic uint64_t commits, batches, batches_failed, ops, map_grows, stale_readers, submit_full;
     _Atomic uint64_t per_commit[HM_STORE_HIST_BUCKETS], commit_us[HM_STORE_HIST_BUCKETS];
 };
 
@@ -274,6 +273,11 @@ int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice
     return 0;
 }
 
+static bool has_prefix(const void *p, size_t n, struct hm_slice prefix)
+{
+    return prefix.len == 0 || (n >= prefix.len && memcmp(p, prefix.ptr, prefix.len) == 0);
+}
+
 static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm_slice from,
                     hm_store_scan_fn cb, void *arg)
 {
@@ -294,7 +298,7 @@ static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm
             ret = map_err(rc);
             break;
         }
-        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.ptr, prefix.len) != 0)
+        if (!has_prefix(k.mv_data, k.mv_size, prefix))
             break;
         ret = cb(arg, hm_slice(k.mv_data, k.mv_size), hm_slice(v.mv_data, v.mv_size));
         if (ret)
@@ -309,7 +313,7 @@ int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db, struct hm_slic
 {
     if ((unsigned)db >= HM_DB__COUNT || !cb)
         return -EINVAL;
-    if (from.len && (from.len < prefix.len || memcmp(from.ptr, prefix.ptr, prefix.len) != 0))
+    if (from.len && !has_prefix(from.ptr, from.len, prefix))
         return -EINVAL;
     return scan_txn(r->txn, r->s->dbi[db], prefix, from, cb, arg);
 }
@@ -373,8 +377,8 @@ int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db db, struct hm_
     return 0;
 }
 
-char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db,
-                                 struct hm_slice key, size_t vlen)
+char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key,
+                                 size_t vlen)
 {
     return batch_append(b, HM_STORE_PUT, db, key, vlen);
 }
@@ -384,8 +388,7 @@ int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db, struct hm_
     return batch_append(b, HM_STORE_DEL, db, key, 0) ? 0 : -E2BIG;
 }
 
-int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_store_db db,
-                              struct hm_slice prefix)
+int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice prefix)
 {
     return batch_append(b, HM_STORE_DEL_PREFIX, db, prefix, 0) ? 0 : -E2BIG;
 }
@@ -400,8 +403,7 @@ static void wake_writer(struct hm_store *s)
         HM_BUG_ON(1);
 }
 
-int hm_store_submit(struct hm_store *s, struct hm_store_batch *b, hm_store_done_fn done,
-                    void *arg)
+int hm_store_submit(struct hm_store *s, struct hm_store_batch *b, hm_store_done_fn done, void *arg)
 {
     if (!done)
         return -EINVAL;
@@ -442,7 +444,7 @@ static int del_prefix(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix)
         rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         if (rc)
             break;
-        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.ptr, prefix.len) != 0)
+        if (!has_prefix(k.mv_data, k.mv_size, prefix))
             break;
         rc = mdb_cursor_del(cur, 0);
         if (rc)
@@ -543,8 +545,7 @@ static void process_group(struct hm_store *s, struct hm_store_batch **group, uns
         return;
     }
     if (n == 1) {
-        fprintf(stderr, "level=error msg=\"store: batch failed\" mdb=\"%s\"\n",
-                mdb_strerror(rc));
+        fprintf(stderr, "level=error msg=\"store: batch failed\" mdb=\"%s\"\n", mdb_strerror(rc));
         complete(s, group[0], map_err(rc));
         return;
     }
@@ -680,12 +681,10 @@ static int init_schema(struct hm_store *s, const char *path, const struct hm_sto
             (rc = meta_put(txn, meta, "schema", ver, 4)) ||
             (rc = meta_put(txn, meta, "seq", &seq0, 8)))
             goto fail_mdb;
-        if (o->node_id.len && (rc = meta_put(txn, meta, "node_id", o->node_id.ptr,
-                                             o->node_id.len)))
+        if (o->node_id.len && (rc = meta_put(txn, meta, "node_id", o->node_id.ptr, o->node_id.len)))
             goto fail_mdb;
     } else if (rc == MDB_INCOMPATIBLE) {
-        log_open_error(path, "refusing a foreign LMDB environment ('meta' is not a database)",
-                       rc);
+        log_open_error(path, "refusing a foreign LMDB environment ('meta' is not a database)", rc);
         ret = HM_ECORRUPT;
         goto fail;
     } else if (rc) {
@@ -765,8 +764,9 @@ int hm_store_open(const char *path, const struct hm_store_opts *opts, struct hm_
         return -EINVAL;
     if (mkdir(path, 0700) == -1 && errno != EEXIST) {
         ret = -errno;
-        fprintf(stderr, "level=error msg=\"store: cannot create directory\" path=\"%s\" err=\"%s\"\n",
-                path, strerror(errno));
+        fprintf(stderr,
+                "level=error msg=\"store: cannot create directory\" path=\"%s\" err=\"%s\"\n", path,
+                strerror(errno));
         return ret;
     }
     struct hm_store *s = hm_xcalloc(1, sizeof(*s));
@@ -795,9 +795,10 @@ int hm_store_open(const char *path, const struct hm_store_opts *opts, struct hm_
     }
     rc = mdb_env_open(s->env, path, MDB_NOTLS | (o->no_sync ? MDB_NOSYNC : 0), 0600);
     if (rc) {
-        log_open_error(path, rc == MDB_INVALID ? "not an LMDB environment (corrupt or foreign)"
-                             : rc == MDB_VERSION_MISMATCH ? "LMDB format version mismatch"
-                                                         : "cannot open environment",
+        log_open_error(path,
+                       rc == MDB_INVALID            ? "not an LMDB environment (corrupt or foreign)"
+                       : rc == MDB_VERSION_MISMATCH ? "LMDB format version mismatch"
+                                                    : "cannot open environment",
                        rc);
         ret = map_err(rc);
         goto fail;
@@ -896,9 +897,9 @@ int hm_store_stats(struct hm_store *s, struct hm_store_stats *out)
             MDB_stat st;
             rc = mdb_stat(txn, s->dbi[i], &st);
             if (rc == 0)
-                out->db[i] = (struct hm_store_db_stats){st.ms_entries, st.ms_depth,
-                                                        st.ms_branch_pages, st.ms_leaf_pages,
-                                                        st.ms_overflow_pages};
+                out->db[i] =
+                    (struct hm_store_db_stats){st.ms_entries, st.ms_depth, st.ms_branch_pages,
+                                               st.ms_leaf_pages, st.ms_overflow_pages};
         }
         mdb_txn_abort(txn);
     }

@@ -21,10 +21,11 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* before core/bug.h poisons names it declares */
 
+#include "core/bug.h"
 #include "core/err.h"
 #include "core/slice.h"
-#include "core/bug.h"
 #include "storage/store-t.h"
 
 struct hm_store;
@@ -92,8 +93,8 @@ void hm_store_read_end(struct hm_store_reader *r);
  * Looks <key> up in <db>. On 0, *<val> points into the map: valid until hm_store_read_end(),
  * read-only. -ENOENT if absent.
  */
-HM_MUST_CHECK int hm_store_get(struct hm_store_reader *r, enum hm_store_db db,
-                               struct hm_slice key, struct hm_slice *val);
+HM_MUST_CHECK int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice key,
+                               struct hm_slice *val);
 
 /*
  * Calls <cb> for each entry of <db> whose key starts with <prefix> (all entries if empty),
@@ -104,8 +105,8 @@ HM_MUST_CHECK int hm_store_get(struct hm_store_reader *r, enum hm_store_db db,
  */
 typedef int (*hm_store_scan_fn)(void *arg, struct hm_slice key, struct hm_slice val);
 HM_MUST_CHECK int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db,
-                                struct hm_slice prefix, struct hm_slice from,
-                                hm_store_scan_fn cb, void *arg);
+                                struct hm_slice prefix, struct hm_slice from, hm_store_scan_fn cb,
+                                void *arg);
 
 /* ---- writes ---------------------------------------------------------------------------- */
 
@@ -130,8 +131,8 @@ HM_MUST_CHECK int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db 
  * encoding); returns the value's bytes in the batch or NULL (-E2BIG conditions). The
  * pointer is valid until the next append, reset or submit.
  */
-char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db,
-                                 struct hm_slice key, size_t vlen);
+char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key,
+                                 size_t vlen);
 
 /* Appends a delete of <key> (absent keys are not an error). */
 HM_MUST_CHECK int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db,

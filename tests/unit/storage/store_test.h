@@ -2,8 +2,8 @@
 #define HM_STORE_TEST_H
 /* Helpers shared by the storage tests (header-only, included by one test each). */
 #include <dirent.h>
-#include <semaphore.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,11 +38,13 @@ static inline void rm_rf(const char *dir)
     if (!d)
         return;
     struct dirent *e;
-    char p[512];
+    char p[1024];
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        int n = snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(p))
+            continue;
         struct stat st;
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
             rm_rf(p);
@@ -97,11 +99,16 @@ static inline int put_dev(struct hm_store_batch *b, unsigned i, uint64_t inform_
     int kl = dev_key(k, sizeof(k), i);
     int sl = snprintf(sn, sizeof(sn), "SN%08u", i);
     struct hm_dev_rec d = {
-        .oui = HM_SLICE_LIT("00D0B7"), .product_class = HM_SLICE_LIT("HeNB-LTE"),
-        .serial = hm_slice(sn, (size_t)sl), .role = HM_ROLE_SERVING,
-        .reg_state = HM_REG_REGISTERED, .last_inform_ms = inform_ms,
-        .events = HM_SLICE_LIT("2 PERIODIC"), .source_addr = HM_SLICE_LIT("10.0.0.1:7547"),
-        .cr_url = HM_SLICE_LIT("http://10.0.0.1:7547/cr"), .sw_version = HM_SLICE_LIT("1.0"),
+        .oui = HM_SLICE_LIT("00D0B7"),
+        .product_class = HM_SLICE_LIT("HeNB-LTE"),
+        .serial = hm_slice(sn, (size_t)sl),
+        .role = HM_ROLE_SERVING,
+        .reg_state = HM_REG_REGISTERED,
+        .last_inform_ms = inform_ms,
+        .events = HM_SLICE_LIT("2 PERIODIC"),
+        .source_addr = HM_SLICE_LIT("10.0.0.1:7547"),
+        .cr_url = HM_SLICE_LIT("http://10.0.0.1:7547/cr"),
+        .sw_version = HM_SLICE_LIT("1.0"),
     };
     size_t sz = hm_rec_dev_size(&d);
     char *v = hm_store_batch_put_reserve(b, HM_DB_DEVICES, hm_slice(k, (size_t)kl), sz);

@@ -9,13 +9,23 @@
 static struct hm_dev_rec sample_dev(void)
 {
     struct hm_dev_rec d = {
-        .oui = S("00D0B7"), .product_class = S("HeNB-LTE"), .serial = S("SN0001"),
-        .role = HM_ROLE_SERVING, .reg_state = HM_REG_REGISTERED, .serving_node = S("hems-2"),
-        .last_inform_ms = 1764200000123ull, .events = S("0 BOOTSTRAP\n1 BOOT"),
-        .source_addr = S("10.1.2.3:7547"), .cr_url = S("http://10.9.0.5:7547/cr"),
-        .cr_user = S("acs"), .cr_secret = S("0123456789abcdef0123456789abcdef"),
-        .cr_secret_is_ha1 = 1, .sw_version = S("4.2.1"), .param_key = S("pk-17"),
-        .tls_identity = S("CN=00D0B7-SN0001"), .n_ipsec = 2,
+        .oui = S("00D0B7"),
+        .product_class = S("HeNB-LTE"),
+        .serial = S("SN0001"),
+        .role = HM_ROLE_SERVING,
+        .reg_state = HM_REG_REGISTERED,
+        .serving_node = S("hems-2"),
+        .last_inform_ms = 1764200000123ull,
+        .events = S("0 BOOTSTRAP\n1 BOOT"),
+        .source_addr = S("10.1.2.3:7547"),
+        .cr_url = S("http://10.9.0.5:7547/cr"),
+        .cr_user = S("acs"),
+        .cr_secret = S("0123456789abcdef0123456789abcdef"),
+        .cr_secret_is_ha1 = 1,
+        .sw_version = S("4.2.1"),
+        .param_key = S("pk-17"),
+        .tls_identity = S("CN=00D0B7-SN0001"),
+        .n_ipsec = 2,
     };
     d.ipsec[0] = (struct hm_ipsec_hist){S("172.16.0.9"), 1764200000000ull};
     d.ipsec[1] = (struct hm_ipsec_hist){S("172.16.0.7"), 1764100000000ull};
@@ -52,31 +62,28 @@ static void dev_eq(const struct hm_dev_rec *a, const struct hm_dev_rec *b)
  * rejected with HM_ECORRUPT, versions 0/2/255 rejected with HM_EVERSION, every too-small
  * output buffer rejected with -ENOSPC.
  */
-#define CHECK_CODEC(T, rec, eqfn)                                                            \
-    do {                                                                                     \
-        char enc[HM_STORE_MAX_VAL + 1];                                                      \
-        struct hm_##T##_rec out;                                                             \
-        size_t sz = hm_rec_##T##_size(&(rec));                                               \
-        int n = hm_rec_##T##_encode(&(rec), enc, sizeof(enc) - 1);                           \
-        ck_assert_int_eq(n, (int)sz);                                                        \
-        ck_assert_uint_eq((unsigned char)enc[0], HM_REC_V1);                                 \
-        ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n), &out), 0);            \
-        eqfn(&(rec), &out);                                                                  \
-        for (int cut = 0; cut < n; cut++)                                                    \
-            ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)cut), &out),          \
-                             HM_ECORRUPT);                                                   \
-        enc[n] = 0;                                                                          \
-        ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n + 1), &out),            \
-                         HM_ECORRUPT);                                                       \
-        static const unsigned char bad[] = {0, 2, 255};                                      \
-        for (unsigned i = 0; i < sizeof(bad); i++) {                                         \
-            enc[0] = (char)bad[i];                                                           \
-            ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n), &out),            \
-                             HM_EVERSION);                                                   \
-        }                                                                                    \
-        char small[HM_STORE_MAX_VAL];                                                        \
-        for (int cap = 0; cap < n; cap++)                                                    \
-            ck_assert_int_eq(hm_rec_##T##_encode(&(rec), small, (size_t)cap), -ENOSPC);      \
+#define CHECK_CODEC(T, rec, eqfn)                                                                  \
+    do {                                                                                           \
+        char enc[HM_STORE_MAX_VAL + 1];                                                            \
+        struct hm_##T##_rec out;                                                                   \
+        size_t sz = hm_rec_##T##_size(&(rec));                                                     \
+        int n = hm_rec_##T##_encode(&(rec), enc, sizeof(enc) - 1);                                 \
+        ck_assert_int_eq(n, (int)sz);                                                              \
+        ck_assert_uint_eq((unsigned char)enc[0], HM_REC_V1);                                       \
+        ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n), &out), 0);                  \
+        eqfn(&(rec), &out);                                                                        \
+        for (int cut = 0; cut < n; cut++)                                                          \
+            ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)cut), &out), HM_ECORRUPT);  \
+        enc[n] = 0;                                                                                \
+        ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n + 1), &out), HM_ECORRUPT);    \
+        static const unsigned char bad[] = {0, 2, 255};                                            \
+        for (unsigned i = 0; i < sizeof(bad); i++) {                                               \
+            enc[0] = (char)bad[i];                                                                 \
+            ck_assert_int_eq(hm_rec_##T##_decode(hm_slice(enc, (size_t)n), &out), HM_EVERSION);    \
+        }                                                                                          \
+        char small[HM_STORE_MAX_VAL];                                                              \
+        for (int cap = 0; cap < n; cap++)                                                          \
+            ck_assert_int_eq(hm_rec_##T##_encode(&(rec), small, (size_t)cap), -ENOSPC);            \
     } while (0)
 
 START_TEST(dev_codec)
@@ -186,23 +193,33 @@ START_TEST(other_codecs)
     struct hm_param_rec pe = {HM_PT_STRING, 0, {NULL, 0}};
     CHECK_CODEC(param, pe, param_eq);
 
-    struct hm_task_rec t = {HM_TASK_SET_PARAM_VALUES, HM_TASK_FAILED, 9002, 10, 20,
+    struct hm_task_rec t = {HM_TASK_SET_PARAM_VALUES,  HM_TASK_FAILED, 9002, 10, 20,
                             S("\x01\x02args\x00blob"), S("fault 9002")};
     CHECK_CODEC(task, t, task_eq);
 
-    struct hm_alarm_rec a = {1764200000000ull, HM_ALARM_NEW, HM_SEV_MAJOR,
-                             S("00D0B7-HeNB-SN0001"), S("42"),
-                             S("Device.Services.FAPService.1"), S("Communications Alarm"),
-                             S("Loss of signal"), S("S1 link down"), S("MME unreachable"),
+    struct hm_alarm_rec a = {1764200000000ull,
+                             HM_ALARM_NEW,
+                             HM_SEV_MAJOR,
+                             S("00D0B7-HeNB-SN0001"),
+                             S("42"),
+                             S("Device.Services.FAPService.1"),
+                             S("Communications Alarm"),
+                             S("Loss of signal"),
+                             S("S1 link down"),
+                             S("MME unreachable"),
                              S("mme=10.0.0.1")};
     CHECK_CODEC(alarm, a, alarm_eq);
 
     struct hm_alarm_cur_rec ac = {1764200000000ull, 77, HM_SEV_CRITICAL};
     CHECK_CODEC(alarm_cur, ac, alarm_cur_eq);
 
-    struct hm_file_rec f = {1, 123456789, 1764200000000ull,
-                            S("0123456789abcdef0123456789abcdef"), S("/var/lib/hems/fw.bin"),
-                            S("HeNB-LTE"), S("4.3.0")};
+    struct hm_file_rec f = {1,
+                            123456789,
+                            1764200000000ull,
+                            S("0123456789abcdef0123456789abcdef"),
+                            S("/var/lib/hems/fw.bin"),
+                            S("HeNB-LTE"),
+                            S("4.3.0")};
     CHECK_CODEC(file, f, file_eq);
 
     struct hm_pm_rec pi = {HM_PM_INT, 0, 900, {.i = -5}};
@@ -258,8 +275,7 @@ START_TEST(keys)
     ck_assert_int_eq(hm_key_param(k, 5, S("dev"), S("Device.X")), -E2BIG);
     static char longp[HM_STORE_MAX_KEY];
     memset(longp, 'p', sizeof(longp));
-    ck_assert_int_eq(hm_key_param(k, sizeof(k), S("dev"), hm_slice(longp, sizeof(longp))),
-                     -E2BIG);
+    ck_assert_int_eq(hm_key_param(k, sizeof(k), S("dev"), hm_slice(longp, sizeof(longp))), -E2BIG);
 }
 END_TEST
 

@@ -64,9 +64,8 @@ START_TEST(put_get_del_scan)
                                    hm_slice(k, (size_t)kl), count_cb, &n),
                      0);
     ck_assert_uint_eq(n, 5);
-    ck_assert_int_eq(hm_store_scan(r, HM_DB_PARAMS, hm_slice(pfx, (size_t)pl), S("zzz"),
-                                   count_cb, &n),
-                     -EINVAL);
+    ck_assert_int_eq(
+        hm_store_scan(r, HM_DB_PARAMS, hm_slice(pfx, (size_t)pl), S("zzz"), count_cb, &n), -EINVAL);
     hm_store_read_end(r);
 
     /* delete one key and devA's whole prefix in one batch; a missing key is not an error */
@@ -81,9 +80,9 @@ START_TEST(put_get_del_scan)
     ck_assert_int_eq(hm_store_read_begin(r), 0);
     ck_assert_int_eq(get_dev(r, 1, &ms), -ENOENT);
     n = 0;
-    ck_assert_int_eq(hm_store_scan(r, HM_DB_PARAMS, (struct hm_slice){0}, (struct hm_slice){0},
-                                   count_cb, &n),
-                     0);
+    ck_assert_int_eq(
+        hm_store_scan(r, HM_DB_PARAMS, (struct hm_slice){0}, (struct hm_slice){0}, count_cb, &n),
+        0);
     ck_assert_uint_eq(n, 10); /* devB's survive */
     hm_store_read_end(r);
 
@@ -303,8 +302,8 @@ static void *spin_reader_main(void *arg)
         }
         ck_assert_int_eq(rc, 0);
         unsigned n = 0;
-        ck_assert_int_eq(hm_store_scan(r, HM_DB_PARAMS, (struct hm_slice){0},
-                                       (struct hm_slice){0}, count_cb, &n),
+        ck_assert_int_eq(hm_store_scan(r, HM_DB_PARAMS, (struct hm_slice){0}, (struct hm_slice){0},
+                                       count_cb, &n),
                          0);
         hm_store_read_end(r);
         sr->reads++;
@@ -403,9 +402,9 @@ START_TEST(backup_is_openable_copy)
         ck_assert_uint_eq(ms, 5000 + i);
     }
     unsigned n = 0;
-    ck_assert_int_eq(hm_store_scan(r, HM_DB_DEVICES, (struct hm_slice){0}, (struct hm_slice){0},
-                                   count_cb, &n),
-                     0);
+    ck_assert_int_eq(
+        hm_store_scan(r, HM_DB_DEVICES, (struct hm_slice){0}, (struct hm_slice){0}, count_cb, &n),
+        0);
     ck_assert_uint_eq(n, 300);
     hm_store_read_end(r);
     hm_store_reader_close(r);
@@ -436,8 +435,7 @@ START_TEST(refuses_garbage_file)
 END_TEST
 
 /* Writes <key> = <val> into the main or a named db of a raw LMDB environment. */
-static void raw_put(const char *dir, const char *db, const char *key, const void *val,
-                    size_t vlen)
+static void raw_put(const char *dir, const char *db, const char *key, const void *val, size_t vlen)
 {
     MDB_env *env;
     MDB_txn *txn;
@@ -526,8 +524,8 @@ static void *cc_reader(void *arg)
     while (!atomic_load(c->stop)) {
         ck_assert_int_eq(hm_store_read_begin(r), 0);
         unsigned n = 0;
-        ck_assert_int_eq(hm_store_scan(r, HM_DB_DEVICES, (struct hm_slice){0},
-                                       (struct hm_slice){0}, cc_check_cb, &n),
+        ck_assert_int_eq(hm_store_scan(r, HM_DB_DEVICES, (struct hm_slice){0}, (struct hm_slice){0},
+                                       cc_check_cb, &n),
                          0);
         hm_store_read_end(r);
         ck_assert_uint_ge(n, last); /* snapshots only move forward */
