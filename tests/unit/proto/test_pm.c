@@ -431,6 +431,31 @@ START_TEST(text_values_and_suspect_spellings)
 }
 END_TEST
 
+/* The fast decimal path must give the same double as strtod. */
+START_TEST(decimal_fast_path_matches_strtod)
+{
+    static const char *const vals[] = {"0.1", "0.2", "0.3", "123.456", "-0.001", "99.99",
+                                       "4503599627370.5", "999999999999999", "1.000000000000001",
+                                       "0.000000000000001", "12345678901234.5", "7", "-0",
+                                       "+5.5", "1e3", "00012.50"};
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    static struct recs rs;
+    for (size_t i = 0; i < HM_ARRAY_SIZE(vals); i++) {
+        char x[1024];
+        snprintf(x, sizeof x,
+                 HDR "<measInfo>" GP "<measType p=\"1\">c</measType><measValue measObjLdn=\"o\">"
+                     "<r p=\"1\">%s</r></measValue></measInfo>" FTR,
+                 vals[i]);
+        rs.n = 0;
+        ck_assert_int_eq(hm_pm_parse_buf(p, x, strlen(x), record_cb, &rs, NULL), 0);
+        ck_assert_uint_eq(rs.n, 1);
+        ck_assert_msg(rs.r[0].value == strtod(vals[i], NULL) && rs.r[0].flags == 0, "%s: %.17g",
+                      vals[i], rs.r[0].value);
+    }
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
 static int stop_cb(void *arg, const struct hm_pm_meas *m)
 {
     return ++*(unsigned long *)arg == 3 ? -ENOSPC : 0;
@@ -655,6 +680,7 @@ static Suite *suite(void)
     tcase_add_test(tc, error_message_has_line);
     tcase_add_test(tc, text_values_and_suspect_spellings);
     tcase_add_test(tc, callback_error_stops);
+    tcase_add_test(tc, decimal_fast_path_matches_strtod);
     tcase_add_test(tc, dtd_and_entity_bombs_refused);
     tcase_add_test(tc, gzip_input);
     tcase_add_test(tc, large_streamed_file);
