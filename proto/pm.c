@@ -266,7 +266,8 @@ static void reset_block(struct hm_pm_parser *p)
 }
 
 /* Fast path for the common integer counter; strtod for the rest. */
-static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
+/* Returns false when <v> is not a number or NIL (then HM_PM_TEXT is set). */
+static bool parse_value(struct hm_slice v, struct hm_pm_meas *m)
 {
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -276,7 +277,7 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
                        strncasecmp(v.ptr, "NIL", 3) == 0)) {
         m->flags |= HM_PM_NIL;
         m->value = NAN;
-        return;
+        return true;
     }
     size_t i = 0;
     bool neg = false;
@@ -299,7 +300,7 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
         if (j == v.len && nd && nd <= 15) {
             double d = fd ? (double)u / pow10[fd] : (double)u;
             m->value = neg ? -d : d;
-            return;
+            return true;
         }
     }
     char tmp[64];
@@ -310,11 +311,12 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
         double d = strtod(tmp, &end);
         if (end == tmp + v.len) {
             m->value = d;
-            return;
+            return true;
         }
     }
     m->flags |= HM_PM_TEXT;
     m->value = NAN;
+    return false;
 }
 
 /* Emits one value text, split on commas into a multi-value (see pm-t.h). */
@@ -324,7 +326,9 @@ static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, s
         txt = "";
     struct hm_slice t = trim(txt, len);
     size_t n = 1;
-    if (HM_UNLIKELY(t.len && memchr(t.ptr, ',', t.len)))
+    /* Parse the whole text first: the usual single number needs no comma scan. */
+    bool single = parse_value(t, m) || !memchr(t.ptr, ',', t.len);
+    if (HM_UNLIKELY(!single))
         for (size_t i = 0; i < t.len; i++)
             n += t.ptr[i] == ',';
     if (n > UINT16_MAX)
@@ -336,7 +340,8 @@ static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, s
         if (!c)
             c = end;
         m->index = (uint16_t)k;
-        parse_value(n == 1 ? t : trim(s, (size_t)(c - s)), m);
+        if (n > 1)
+            parse_value(trim(s, (size_t)(c - s)), m);
         p->sum.count++;
         p->sum.nil += (m->flags & HM_PM_NIL) != 0;
         p->sum.suspect += (m->flags & HM_PM_SUSPECT) != 0;
@@ -865,23 +870,39 @@ int hm_pm_begin(struct hm_pm_parser *p, hm_pm_cb cb, void *arg)
     return 0;
 }
 
+/* libxml2 2.9 reports some input errors (encoding conversion) only through the per-thread
+ * generic error function, which prints to stderr; the parse fails anyway, so they are
+ * swallowed while we parse and the caller's handler is put back afterwards. */
+static void quiet_generic(void *ctx, const char *msg, ...)
+{
+}
+
 static int push_xml(struct hm_pm_parser *p, const unsigned char *d, size_t len, int last)
 {
+    xmlGenericErrorFunc saved = xmlGenericError;
+    void *saved_ctx = xmlGenericErrorContext;
+    int rc = 0;
     p->sum.bytes += len;
     if (p->sum.bytes > p->max_bytes)
         return fail_at(p, cur_line(p), HM_EBADPM, "file larger than %llu bytes",
                        (unsigned long long)p->max_bytes);
+    xmlSetGenericErrorFunc(NULL, quiet_generic);
     do {
         size_t n = HM_MIN(len, (size_t)CHUNK);
-        int rc = xmlParseChunk(p->ctxt, (const char *)d, (int)n, last && n == len);
-        if (p->err)
-            return p->err;
-        if (rc != 0)
-            return fail_at(p, cur_line(p), HM_EBADPM, "XML error %d", rc);
+        int xrc = xmlParseChunk(p->ctxt, (const char *)d, (int)n, last && n == len);
+        if (p->err) {
+            rc = p->err;
+            break;
+        }
+        if (xrc != 0) {
+            rc = fail_at(p, cur_line(p), HM_EBADPM, "XML error %d", xrc);
+            break;
+        }
         d += n;
         len -= n;
     } while (len);
-    return 0;
+    xmlSetGenericErrorFunc(saved_ctx, saved);
+    return rc;
 }
 
 static int push_gz(struct hm_pm_parser *p, const unsigned char *d, size_t len)

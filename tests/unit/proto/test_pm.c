@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libxml/parser.h>
 #include <zlib.h>
 
 #include "core/buf.h"
@@ -456,6 +457,29 @@ START_TEST(decimal_fast_path_matches_strtod)
 }
 END_TEST
 
+static int generic_calls;
+static void count_generic(void *ctx, const char *msg, ...)
+{
+    generic_calls++;
+}
+
+/* Encoding errors reach only libxml2's per-thread generic handler: swallowed during the
+ * parse (no stderr noise), and the caller's handler is restored. */
+START_TEST(encoding_error_is_bad_pm_and_quiet)
+{
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    xmlSetGenericErrorFunc(NULL, count_generic);
+    unsigned long n;
+    ck_assert_int_eq(parse_str(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><measCollecFile>"
+                                  "\xff\x98\x98\x98</measCollecFile>", &n),
+                     HM_EBADPM);
+    ck_assert_int_eq(generic_calls, 0);
+    ck_assert_ptr_eq(xmlGenericError, count_generic);
+    xmlSetGenericErrorFunc(NULL, NULL);
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
 static int stop_cb(void *arg, const struct hm_pm_meas *m)
 {
     return ++*(unsigned long *)arg == 3 ? -ENOSPC : 0;
@@ -680,6 +704,7 @@ static Suite *suite(void)
     tcase_add_test(tc, error_message_has_line);
     tcase_add_test(tc, text_values_and_suspect_spellings);
     tcase_add_test(tc, callback_error_stops);
+    tcase_add_test(tc, encoding_error_is_bad_pm_and_quiet);
     tcase_add_test(tc, decimal_fast_path_matches_strtod);
     tcase_add_test(tc, dtd_and_entity_bombs_refused);
     tcase_add_test(tc, gzip_input);
