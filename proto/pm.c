@@ -239,19 +239,17 @@ static int parse_u32(struct hm_slice s, uint32_t *out)
     return 0;
 }
 
+/* Records counter <pos> as the bytes <name> already inside p->names (no copy). */
 static int set_name(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
 {
     if (pos == 0 || pos > HM_PM_MAX_TYPES)
         return FAIL(p, "counter position %u out of range 1..%u", pos, HM_PM_MAX_TYPES);
     if (name.len == 0)
         return FAIL(p, "empty counter name at position %u", pos);
-    if (p->names.len + name.len > HM_PM_MAX_TEXT)
-        return FAIL(p, "counter names exceed %u bytes", HM_PM_MAX_TEXT);
     while (p->ntypes < pos)
         p->name_len[++p->ntypes] = UINT32_MAX;
-    p->name_off[pos] = (uint32_t)p->names.len;
+    p->name_off[pos] = (uint32_t)(name.ptr - p->names.base);
     p->name_len[pos] = (uint32_t)name.len;
-    hm_buf_append(&p->names, name.ptr, name.len);
     return 0;
 }
 
@@ -395,17 +393,6 @@ static int flush_measvalue(struct hm_pm_parser *p)
     return 0;
 }
 
-static int add_pend(struct hm_pm_parser *p, uint32_t pos, struct hm_slice v)
-{
-    if (p->npend == HM_PM_MAX_TYPES)
-        return FAIL(p, "more than %u results in one measValue", HM_PM_MAX_TYPES);
-    if (p->vals.len + v.len > HM_PM_MAX_TEXT)
-        return FAIL(p, "results of one measValue exceed %u bytes", HM_PM_MAX_TEXT);
-    p->pend[p->npend++] = (struct pend){pos, (uint32_t)p->vals.len, (uint32_t)v.len};
-    hm_buf_append(&p->vals, v.ptr, v.len);
-    return 0;
-}
-
 /* Splits a whitespace-separated list (measTypes / measResults), calling <fn> per token
  * with its 1-based position. Returns the token count or an error. */
 static int split_ws(struct hm_pm_parser *p, struct hm_slice s,
@@ -477,6 +464,15 @@ static void start_capture(struct hm_pm_parser *p, enum el e)
     hm_buf_reset(&p->text);
 }
 
+/* Captures text straight into the store it ends up in (counter names, measValue values),
+ * so it is copied once, from libxml2's buffer. */
+static void capture_into(struct hm_pm_parser *p, enum el e, struct hm_buf *b)
+{
+    p->cap = (unsigned char)e;
+    p->capbuf = b;
+    p->capoff = b->len;
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                      const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
                      int ndefaulted, const xmlChar **attrs)
@@ -521,7 +517,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             return;
         }
         p->cur_p = pos;
-        start_capture(p, e);
+        capture_into(p, e, &p->names);
         return;
     }
     case E_N:
@@ -530,13 +526,22 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             FAIL(p, "missing or bad @i");
             return;
         }
-        start_capture(p, e);
+        if (e == E_N)
+            capture_into(p, e, &p->names);
+        else
+            start_capture(p, e);
         return;
     }
+    case E_MEASTYPES:
+        p->ntypes = 0;
+        hm_buf_reset(&p->names);
+        capture_into(p, e, &p->names);
+        return;
+    case E_MEASRESULTS:
+        capture_into(p, e, &p->vals);
+        return;
     case E_SN:
     case E_SV:
-    case E_MEASTYPES:
-    case E_MEASRESULTS:
     case E_SUSPECT:
     case E_INFOMODEL:
     case E_DNPREFIX:
@@ -620,14 +625,13 @@ static int cmcc_period(struct hm_pm_parser *p)
     return 0;
 }
 
-static int store_type(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
-{
-    return set_name(p, pos, name);
-}
-
 static int store_result(struct hm_pm_parser *p, uint32_t pos, struct hm_slice v)
 {
-    return add_pend(p, pos, v);
+    if (p->npend == HM_PM_MAX_TYPES)
+        return FAIL(p, "more than %u results in one measValue", HM_PM_MAX_TYPES);
+    p->pend[p->npend++] =
+        (struct pend){pos, (uint32_t)(v.ptr - p->vals.base), (uint32_t)v.len};
+    return 0;
 }
 
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
@@ -641,12 +645,13 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         p->root_done = true;
         return;
     }
-    struct hm_slice t = hm_slice(p->text.base, p->text.len);
+    struct hm_slice t = hm_slice(NULL, 0);
     bool captured = e != E_OTHER && e == p->cap;
-    if (captured)
+    if (captured) {
         p->cap = E_OTHER;
-    else
-        t = hm_slice(NULL, 0);
+        t = hm_slice(p->capbuf->base ? p->capbuf->base + p->capoff : NULL,
+                     p->capbuf->len - p->capoff);
+    }
     switch (e) {
     case E_R:
         if (p->npend == HM_PM_MAX_TYPES) {
@@ -663,16 +668,12 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         set_name(p, p->cur_p, trim(t.ptr, t.len));
         return;
     case E_MEASTYPES:
-        p->ntypes = 0;
-        hm_buf_reset(&p->names);
-        split_ws(p, t, store_type);
+        split_ws(p, t, set_name);
         return;
     case E_MEASRESULTS: {
-        uint32_t first = p->npend;
         int n = split_ws(p, t, store_result);
         if (n >= 0 && (uint32_t)n != p->ntypes)
             FAIL(p, "measResults has %d values for %u measTypes", n, p->ntypes);
-        (void)first;
         return;
     }
     case E_SUSPECT:
