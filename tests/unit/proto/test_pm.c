@@ -611,6 +611,32 @@ START_TEST(large_streamed_file)
 }
 END_TEST
 
+/* libxml2 buffers an unterminated construct (comment, huge attribute) while it looks for
+ * its end; without XML_PARSE_HUGE it gives up at 10 MB, so such input cannot grow memory
+ * without bound: the feed fails long before 40 MB. */
+START_TEST(unterminated_comment_is_bounded)
+{
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    static char chunk[65536];
+    memset(chunk, 'a', sizeof chunk);
+    static const char *const heads[] = {"<measCollecFile><!--", "<measCollecFile a=\"",
+                                        "<measCollecFile><?pi ", "<measCollecFile><r p=\"1\">"};
+    for (size_t h = 0; h < HM_ARRAY_SIZE(heads); h++) {
+        unsigned long n = 0;
+        ck_assert_int_eq(hm_pm_begin(p, count_cb, &n), 0);
+        ck_assert_int_eq(hm_pm_feed(p, heads[h], strlen(heads[h])), 0);
+        size_t fed = 0;
+        int rc = 0;
+        while (fed < (40u << 20) && (rc = hm_pm_feed(p, chunk, sizeof chunk)) == 0)
+            fed += sizeof chunk;
+        ck_assert_msg(rc == HM_EBADPM && fed < (12u << 20), "%s: rc %d after %zu bytes",
+                      heads[h], rc, fed);
+        ck_assert_int_eq(hm_pm_finish(p, NULL), HM_EBADPM);
+    }
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
 /* ---- times and file names --------------------------------------------------------- */
 
 START_TEST(datetime_and_duration)
@@ -709,6 +735,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dtd_and_entity_bombs_refused);
     tcase_add_test(tc, gzip_input);
     tcase_add_test(tc, large_streamed_file);
+    tcase_add_test(tc, unterminated_comment_is_bounded);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_test(tc, datetime_and_duration);
