@@ -91,7 +91,16 @@ struct hm_pm_parser {
     unsigned depth;
     bool in_header, in_footer, root_done, stopped;
     unsigned char cap; /* enum el whose text is being captured, E_OTHER for none */
+    struct hm_buf *capbuf; /* where its text goes: <text>, or <vals> for an `<r>` */
+    size_t capoff;        /* where in *capbuf it starts */
     struct hm_buf text;
+    /* SAX2 hands over element names interned in the context's dictionary: comparing
+     * pointers replaces string compares on the hot path */
+    xmlDictPtr dict;
+    const xmlChar *elname[HM_ARRAY_SIZE(eltab)];
+    /* the class of each open element, so an end tag needs no lookup; libxml2 refuses
+     * nesting deeper than 256 without XML_PARSE_HUGE, deeper ones count as E_OTHER */
+    unsigned char open_el[260];
 
     struct fstr version, vendor, sender, dn_prefix, me;
     int64_t begin, end;
@@ -198,11 +207,14 @@ static int fset(struct hm_pm_parser *p, struct fstr *f, struct hm_slice v, const
     return 0;
 }
 
-static struct hm_slice attr(const xmlChar **attrs, int n, const char *name, size_t nlen)
+static struct hm_slice attr(const xmlChar **attrs, int n, const char *name)
 {
     for (int i = 0; i < n; i++) {
         const char *an = (const char *)attrs[i * 5];
-        if (strlen(an) == nlen && memcmp(an, name, nlen) == 0) {
+        size_t k = 0;
+        while (an[k] && an[k] == name[k])
+            k++;
+        if (an[k] == 0 && name[k] == 0) {
             const char *v = (const char *)attrs[i * 5 + 3];
             const char *e = (const char *)attrs[i * 5 + 4];
             return hm_slice(v, (size_t)(e - v));
@@ -210,7 +222,7 @@ static struct hm_slice attr(const xmlChar **attrs, int n, const char *name, size
     }
     return hm_slice(NULL, 0);
 }
-#define ATTR(name) attr(attrs, nattrs, name, sizeof(name) - 1)
+#define ATTR(name) attr(attrs, nattrs, name)
 
 static int parse_u32(struct hm_slice s, uint32_t *out)
 {
@@ -227,19 +239,17 @@ static int parse_u32(struct hm_slice s, uint32_t *out)
     return 0;
 }
 
+/* Records counter <pos> as the bytes <name> already inside p->names (no copy). */
 static int set_name(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
 {
     if (pos == 0 || pos > HM_PM_MAX_TYPES)
         return FAIL(p, "counter position %u out of range 1..%u", pos, HM_PM_MAX_TYPES);
     if (name.len == 0)
         return FAIL(p, "empty counter name at position %u", pos);
-    if (p->names.len + name.len > HM_PM_MAX_TEXT)
-        return FAIL(p, "counter names exceed %u bytes", HM_PM_MAX_TEXT);
     while (p->ntypes < pos)
         p->name_len[++p->ntypes] = UINT32_MAX;
-    p->name_off[pos] = (uint32_t)p->names.len;
+    p->name_off[pos] = (uint32_t)(name.ptr - p->names.base);
     p->name_len[pos] = (uint32_t)name.len;
-    hm_buf_append(&p->names, name.ptr, name.len);
     return 0;
 }
 
@@ -254,14 +264,18 @@ static void reset_block(struct hm_pm_parser *p)
 }
 
 /* Fast path for the common integer counter; strtod for the rest. */
-static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
+/* Returns false when <v> is not a number or NIL (then HM_PM_TEXT is set). */
+static bool parse_value(struct hm_slice v, struct hm_pm_meas *m)
 {
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     m->text = v;
     m->flags &= ~(unsigned)(HM_PM_NIL | HM_PM_TEXT);
-    if (v.len == 0 || (v.len == 3 && strncasecmp(v.ptr, "NIL", 3) == 0)) {
+    if (v.len == 0 || (v.len == 3 && (v.ptr[0] == 'N' || v.ptr[0] == 'n') &&
+                       strncasecmp(v.ptr, "NIL", 3) == 0)) {
         m->flags |= HM_PM_NIL;
         m->value = NAN;
-        return;
+        return true;
     }
     size_t i = 0;
     bool neg = false;
@@ -269,14 +283,22 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
         neg = v.ptr[0] == '-';
         i = 1;
     }
-    if (i < v.len && v.len - i <= 18) {
+    /* [-]digits[.digits] with at most 15 significant digits: u < 2^53 and 10^k are exact
+     * doubles, so one division rounds exactly as strtod would. */
+    if (i < v.len && v.len - i <= 16) {
         uint64_t u = 0;
-        size_t j = i;
+        size_t j = i, nd = 0, fd = 0;
         while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
-            u = u * 10 + (uint64_t)(v.ptr[j++] - '0');
-        if (j == v.len) {
-            m->value = neg ? -(double)u : (double)u;
-            return;
+            u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++;
+        if (j < v.len && v.ptr[j] == '.' && nd) {
+            j++;
+            while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
+                u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++, fd++;
+        }
+        if (j == v.len && nd && nd <= 15) {
+            double d = fd ? (double)u / pow10[fd] : (double)u;
+            m->value = neg ? -d : d;
+            return true;
         }
     }
     char tmp[64];
@@ -287,11 +309,12 @@ static void parse_value(struct hm_slice v, struct hm_pm_meas *m)
         double d = strtod(tmp, &end);
         if (end == tmp + v.len) {
             m->value = d;
-            return;
+            return true;
         }
     }
     m->flags |= HM_PM_TEXT;
     m->value = NAN;
+    return false;
 }
 
 /* Emits one value text, split on commas into a multi-value (see pm-t.h). */
@@ -301,8 +324,11 @@ static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, s
         txt = "";
     struct hm_slice t = trim(txt, len);
     size_t n = 1;
-    for (size_t i = 0; i < t.len; i++)
-        n += t.ptr[i] == ',';
+    /* Parse the whole text first: the usual single number needs no comma scan. */
+    bool single = parse_value(t, m) || !memchr(t.ptr, ',', t.len);
+    if (HM_UNLIKELY(!single))
+        for (size_t i = 0; i < t.len; i++)
+            n += t.ptr[i] == ',';
     if (n > UINT16_MAX)
         return FAIL(p, "more than %u values in one result", UINT16_MAX);
     m->nvalues = (uint16_t)n;
@@ -312,7 +338,8 @@ static int emit(struct hm_pm_parser *p, struct hm_pm_meas *m, const char *txt, s
         if (!c)
             c = end;
         m->index = (uint16_t)k;
-        parse_value(trim(s, (size_t)(c - s)), m);
+        if (n > 1)
+            parse_value(trim(s, (size_t)(c - s)), m);
         p->sum.count++;
         p->sum.nil += (m->flags & HM_PM_NIL) != 0;
         p->sum.suspect += (m->flags & HM_PM_SUSPECT) != 0;
@@ -366,17 +393,6 @@ static int flush_measvalue(struct hm_pm_parser *p)
     return 0;
 }
 
-static int add_pend(struct hm_pm_parser *p, uint32_t pos, struct hm_slice v)
-{
-    if (p->npend == HM_PM_MAX_TYPES)
-        return FAIL(p, "more than %u results in one measValue", HM_PM_MAX_TYPES);
-    if (p->vals.len + v.len > HM_PM_MAX_TEXT)
-        return FAIL(p, "results of one measValue exceed %u bytes", HM_PM_MAX_TEXT);
-    p->pend[p->npend++] = (struct pend){pos, (uint32_t)p->vals.len, (uint32_t)v.len};
-    hm_buf_append(&p->vals, v.ptr, v.len);
-    return 0;
-}
-
 /* Splits a whitespace-separated list (measTypes / measResults), calling <fn> per token
  * with its 1-based position. Returns the token count or an error. */
 static int split_ws(struct hm_pm_parser *p, struct hm_slice s,
@@ -413,14 +429,30 @@ static int dur_attr(struct hm_pm_parser *p, struct hm_slice v, uint32_t *out, co
     return 0;
 }
 
-static enum el classify(const struct hm_pm_parser *p, const char *name)
+/* Done per file, not cached per dictionary pointer: a reset that freed the dictionary
+ * and got a new one at the same address would leave stale pointers (30 lookups per file
+ * cost ~0.2% of parsing a 30 KB file). */
+static int intern_names(struct hm_pm_parser *p)
 {
-    size_t len = strlen(name);
+    p->dict = p->ctxt->dict;
     for (size_t i = 0; i < HM_ARRAY_SIZE(eltab); i++) {
-        const struct eldef *d = &eltab[i];
-        if (d->len == len && d->name[0] == name[0] && memcmp(d->name, name, len) == 0)
+        p->elname[i] = xmlDictLookup(p->dict, (const xmlChar *)eltab[i].name, eltab[i].len);
+        if (!p->elname[i]) {
+            p->dict = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static enum el classify(const struct hm_pm_parser *p, const xmlChar *name)
+{
+    for (size_t i = 0; i < HM_ARRAY_SIZE(eltab); i++) {
+        if (p->elname[i] == name) {
+            const struct eldef *d = &eltab[i];
             return p->fmt == HM_PM_FMT_UNKNOWN || p->fmt == d->fmt ? (enum el)d->el
                                                                     : E_OTHER;
+        }
     }
     return E_OTHER;
 }
@@ -428,7 +460,18 @@ static enum el classify(const struct hm_pm_parser *p, const char *name)
 static void start_capture(struct hm_pm_parser *p, enum el e)
 {
     p->cap = (unsigned char)e;
+    p->capbuf = &p->text;
+    p->capoff = 0;
     hm_buf_reset(&p->text);
+}
+
+/* Captures text straight into the store it ends up in (counter names, measValue values),
+ * so it is copied once, from libxml2's buffer. */
+static void capture_into(struct hm_pm_parser *p, enum el e, struct hm_buf *b)
+{
+    p->cap = (unsigned char)e;
+    p->capbuf = b;
+    p->capoff = b->len;
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
@@ -439,7 +482,9 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     if (halted(p))
         return;
     p->depth++;
-    enum el e = classify(p, (const char *)localname);
+    enum el e = classify(p, localname);
+    if (p->depth < sizeof p->open_el)
+        p->open_el[p->depth] = (unsigned char)e;
     p->cap = E_OTHER;
     if (p->depth == 1) {
         if (e == E_MEASCOLLECFILE)
@@ -460,7 +505,9 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             return;
         }
         p->cur_p = pos;
-        start_capture(p, e);
+        p->cap = E_R;
+        p->capbuf = &p->vals; /* straight into the measValue's value store, no copy */
+        p->capoff = p->vals.len;
         return;
     }
     case E_MEASTYPE: {
@@ -471,7 +518,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             return;
         }
         p->cur_p = pos;
-        start_capture(p, e);
+        capture_into(p, e, &p->names);
         return;
     }
     case E_N:
@@ -480,13 +527,22 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             FAIL(p, "missing or bad @i");
             return;
         }
-        start_capture(p, e);
+        if (e == E_N)
+            capture_into(p, e, &p->names);
+        else
+            start_capture(p, e);
         return;
     }
+    case E_MEASTYPES:
+        p->ntypes = 0;
+        hm_buf_reset(&p->names);
+        capture_into(p, e, &p->names);
+        return;
+    case E_MEASRESULTS:
+        capture_into(p, e, &p->vals);
+        return;
     case E_SN:
     case E_SV:
-    case E_MEASTYPES:
-    case E_MEASRESULTS:
     case E_SUSPECT:
     case E_INFOMODEL:
     case E_DNPREFIX:
@@ -570,14 +626,13 @@ static int cmcc_period(struct hm_pm_parser *p)
     return 0;
 }
 
-static int store_type(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
-{
-    return set_name(p, pos, name);
-}
-
 static int store_result(struct hm_pm_parser *p, uint32_t pos, struct hm_slice v)
 {
-    return add_pend(p, pos, v);
+    if (p->npend == HM_PM_MAX_TYPES)
+        return FAIL(p, "more than %u results in one measValue", HM_PM_MAX_TYPES);
+    p->pend[p->npend++] =
+        (struct pend){pos, (uint32_t)(v.ptr - p->vals.base), (uint32_t)v.len};
+    return 0;
 }
 
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
@@ -586,19 +641,26 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
     if (halted(p))
         return;
+    enum el e = p->depth < sizeof p->open_el ? (enum el)p->open_el[p->depth] : E_OTHER;
     if (--p->depth == 0) {
         p->root_done = true;
         return;
     }
-    enum el e = classify(p, (const char *)localname);
-    struct hm_slice t = hm_slice(p->text.base, p->text.len);
-    if (e != E_OTHER && e == p->cap)
+    struct hm_slice t = hm_slice(NULL, 0);
+    bool captured = e != E_OTHER && e == p->cap;
+    if (captured) {
         p->cap = E_OTHER;
-    else
-        t = hm_slice(NULL, 0);
+        t = hm_slice(p->capbuf->base ? p->capbuf->base + p->capoff : NULL,
+                     p->capbuf->len - p->capoff);
+    }
     switch (e) {
     case E_R:
-        add_pend(p, p->cur_p, t);
+        if (p->npend == HM_PM_MAX_TYPES) {
+            FAIL(p, "more than %u results in one measValue", HM_PM_MAX_TYPES);
+            return;
+        }
+        p->pend[p->npend++] = (struct pend){
+            p->cur_p, (uint32_t)p->capoff, captured ? (uint32_t)(p->vals.len - p->capoff) : 0};
         return;
     case E_MEASVALUE:
         flush_measvalue(p);
@@ -607,16 +669,12 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         set_name(p, p->cur_p, trim(t.ptr, t.len));
         return;
     case E_MEASTYPES:
-        p->ntypes = 0;
-        hm_buf_reset(&p->names);
-        split_ws(p, t, store_type);
+        split_ws(p, t, set_name);
         return;
     case E_MEASRESULTS: {
-        uint32_t first = p->npend;
         int n = split_ws(p, t, store_result);
         if (n >= 0 && (uint32_t)n != p->ntypes)
             FAIL(p, "measResults has %d values for %u measTypes", n, p->ntypes);
-        (void)first;
         return;
     }
     case E_SUSPECT:
@@ -695,11 +753,11 @@ static void on_chars(void *ctx, const xmlChar *ch, int len)
     struct hm_pm_parser *p = ((xmlParserCtxtPtr)ctx)->_private;
     if (halted(p) || p->cap == E_OTHER)
         return;
-    if (p->text.len + (size_t)len > HM_PM_MAX_TEXT) {
+    if (p->capbuf->len + (size_t)len > HM_PM_MAX_TEXT) {
         FAIL(p, "element text longer than %u bytes", HM_PM_MAX_TEXT);
         return;
     }
-    hm_buf_append(&p->text, ch, (size_t)len);
+    hm_buf_append(p->capbuf, ch, (size_t)len);
 }
 
 /* Any DOCTYPE is refused before its internal subset is read: no entity can be declared,
@@ -809,26 +867,44 @@ int hm_pm_begin(struct hm_pm_parser *p, hm_pm_cb cb, void *arg)
         return fail_at(p, 0, HM_EBADPM, "libxml2 reset failed");
     p->ctxt->_private = p;
     xmlCtxtUseOptions(p->ctxt, XML_OPTS);
+    if (intern_names(p) != 0)
+        return fail_at(p, 0, HM_EBADPM, "libxml2 dictionary lookup failed");
     return 0;
+}
+
+/* libxml2 2.9 reports some input errors (encoding conversion) only through the per-thread
+ * generic error function, which prints to stderr; the parse fails anyway, so they are
+ * swallowed while we parse and the caller's handler is put back afterwards. */
+static void quiet_generic(void *ctx, const char *msg, ...)
+{
 }
 
 static int push_xml(struct hm_pm_parser *p, const unsigned char *d, size_t len, int last)
 {
+    xmlGenericErrorFunc saved = xmlGenericError;
+    void *saved_ctx = xmlGenericErrorContext;
+    int rc = 0;
     p->sum.bytes += len;
     if (p->sum.bytes > p->max_bytes)
         return fail_at(p, cur_line(p), HM_EBADPM, "file larger than %llu bytes",
                        (unsigned long long)p->max_bytes);
+    xmlSetGenericErrorFunc(NULL, quiet_generic);
     do {
         size_t n = HM_MIN(len, (size_t)CHUNK);
-        int rc = xmlParseChunk(p->ctxt, (const char *)d, (int)n, last && n == len);
-        if (p->err)
-            return p->err;
-        if (rc != 0)
-            return fail_at(p, cur_line(p), HM_EBADPM, "XML error %d", rc);
+        int xrc = xmlParseChunk(p->ctxt, (const char *)d, (int)n, last && n == len);
+        if (p->err) {
+            rc = p->err;
+            break;
+        }
+        if (xrc != 0) {
+            rc = fail_at(p, cur_line(p), HM_EBADPM, "XML error %d", xrc);
+            break;
+        }
         d += n;
         len -= n;
     } while (len);
-    return 0;
+    xmlSetGenericErrorFunc(saved_ctx, saved);
+    return rc;
 }
 
 static int push_gz(struct hm_pm_parser *p, const unsigned char *d, size_t len)
@@ -942,7 +1018,8 @@ int hm_pm_parse_fd(struct hm_pm_parser *p, int fd, hm_pm_cb cb, void *arg,
         if (n == -1) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            int err = -errno;
+            return fail_at(p, cur_line(p), err, "read: %s", hm_strerror(err));
         }
         if (n == 0)
             break;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libxml/parser.h>
 #include <zlib.h>
 
 #include "core/buf.h"
@@ -431,6 +432,54 @@ START_TEST(text_values_and_suspect_spellings)
 }
 END_TEST
 
+/* The fast decimal path must give the same double as strtod. */
+START_TEST(decimal_fast_path_matches_strtod)
+{
+    static const char *const vals[] = {"0.1", "0.2", "0.3", "123.456", "-0.001", "99.99",
+                                       "4503599627370.5", "999999999999999", "1.000000000000001",
+                                       "0.000000000000001", "12345678901234.5", "7", "-0",
+                                       "+5.5", "1e3", "00012.50"};
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    static struct recs rs;
+    for (size_t i = 0; i < HM_ARRAY_SIZE(vals); i++) {
+        char x[1024];
+        snprintf(x, sizeof x,
+                 HDR "<measInfo>" GP "<measType p=\"1\">c</measType><measValue measObjLdn=\"o\">"
+                     "<r p=\"1\">%s</r></measValue></measInfo>" FTR,
+                 vals[i]);
+        rs.n = 0;
+        ck_assert_int_eq(hm_pm_parse_buf(p, x, strlen(x), record_cb, &rs, NULL), 0);
+        ck_assert_uint_eq(rs.n, 1);
+        ck_assert_msg(rs.r[0].value == strtod(vals[i], NULL) && rs.r[0].flags == 0, "%s: %.17g",
+                      vals[i], rs.r[0].value);
+    }
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
+static int generic_calls;
+static void count_generic(void *ctx, const char *msg, ...)
+{
+    generic_calls++;
+}
+
+/* Encoding errors reach only libxml2's per-thread generic handler: swallowed during the
+ * parse (no stderr noise), and the caller's handler is restored. */
+START_TEST(encoding_error_is_bad_pm_and_quiet)
+{
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    xmlSetGenericErrorFunc(NULL, count_generic);
+    unsigned long n;
+    ck_assert_int_eq(parse_str(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><measCollecFile>"
+                                  "\xff\x98\x98\x98</measCollecFile>", &n),
+                     HM_EBADPM);
+    ck_assert_int_eq(generic_calls, 0);
+    ck_assert_ptr_eq(xmlGenericError, count_generic);
+    xmlSetGenericErrorFunc(NULL, NULL);
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
 static int stop_cb(void *arg, const struct hm_pm_meas *m)
 {
     return ++*(unsigned long *)arg == 3 ? -ENOSPC : 0;
@@ -562,6 +611,32 @@ START_TEST(large_streamed_file)
 }
 END_TEST
 
+/* libxml2 buffers an unterminated construct (comment, huge attribute) while it looks for
+ * its end; without XML_PARSE_HUGE it gives up at 10 MB, so such input cannot grow memory
+ * without bound: the feed fails long before 40 MB. */
+START_TEST(unterminated_comment_is_bounded)
+{
+    struct hm_pm_parser *p = hm_pm_parser_create();
+    static char chunk[65536];
+    memset(chunk, 'a', sizeof chunk);
+    static const char *const heads[] = {"<measCollecFile><!--", "<measCollecFile a=\"",
+                                        "<measCollecFile><?pi ", "<measCollecFile><r p=\"1\">"};
+    for (size_t h = 0; h < HM_ARRAY_SIZE(heads); h++) {
+        unsigned long n = 0;
+        ck_assert_int_eq(hm_pm_begin(p, count_cb, &n), 0);
+        ck_assert_int_eq(hm_pm_feed(p, heads[h], strlen(heads[h])), 0);
+        size_t fed = 0;
+        int rc = 0;
+        while (fed < (40u << 20) && (rc = hm_pm_feed(p, chunk, sizeof chunk)) == 0)
+            fed += sizeof chunk;
+        ck_assert_msg(rc == HM_EBADPM && fed < (12u << 20), "%s: rc %d after %zu bytes",
+                      heads[h], rc, fed);
+        ck_assert_int_eq(hm_pm_finish(p, NULL), HM_EBADPM);
+    }
+    hm_pm_parser_destroy(p);
+}
+END_TEST
+
 /* ---- times and file names --------------------------------------------------------- */
 
 START_TEST(datetime_and_duration)
@@ -655,9 +730,12 @@ static Suite *suite(void)
     tcase_add_test(tc, error_message_has_line);
     tcase_add_test(tc, text_values_and_suspect_spellings);
     tcase_add_test(tc, callback_error_stops);
+    tcase_add_test(tc, encoding_error_is_bad_pm_and_quiet);
+    tcase_add_test(tc, decimal_fast_path_matches_strtod);
     tcase_add_test(tc, dtd_and_entity_bombs_refused);
     tcase_add_test(tc, gzip_input);
     tcase_add_test(tc, large_streamed_file);
+    tcase_add_test(tc, unterminated_comment_is_bounded);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_test(tc, datetime_and_duration);
