@@ -1,0 +1,1147 @@
+/*
+ * hems-loadgen worker: one epoll loop, many simulated devices. See bench/loadgen.h and
+ * docs/loadgen.md (why epoll and not io_uring, how time is measured).
+ *
+ * Device life cycle:
+ *   IDLE --due--> CONNECTING --writable--> SENDING --sent--> RECEIVING --response-->
+ *     (next request: SENDING | session over: IDLE/DONE | hold: HELD)
+ *   any failure --> IDLE with a TR-069 backoff (CWMP scenarios), or session failed.
+ * Every device has exactly one timer key (dev->due) in a binary min-heap: its next start
+ * while IDLE/HELD, its I/O deadline while a connection is active.
+ */
+#include <errno.h>
+#include <math.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/loadgen.h"
+#include "bench/loadgen_cpe.h"
+#include "bench/loadgen_http.h"
+#include "core/buf.h"
+#include "proto/http1.h"
+
+#define NS 1000000000ull
+#define RX_INITIAL 4096
+#define RX_MAX (4u << 20)
+#define ARENA_SIZE (256u << 10)
+#define MAX_EVENTS 256
+
+enum dev_state {
+    D_IDLE = 0,  /* no connection; due = next session start (or retry) */
+    D_CONNECTING,
+    D_SENDING,
+    D_RECEIVING,
+    D_HELD,      /* hold: connection open and idle; due = next activity (or never) */
+    D_DONE,      /* boot: booted; never scheduled again */
+};
+
+enum dev_step {
+    S_HEALTHZ = 0, /* a /healthz request */
+    S_INFORM,      /* the Inform */
+    S_EMPTY,       /* the empty POST */
+    S_ANSWER,      /* the answer to an ACS request */
+};
+
+/* Per-connection buffers, borrowed from the worker's free list while a device is active. */
+struct io {
+    struct io *next_free;
+    struct hm_buf tx;
+    size_t tx_off;
+    char *rx;
+    size_t rx_len, rx_cap;
+    ssize_t head_len;         /* 0 until the response head is parsed */
+    size_t body_end;          /* chunked: end of the decoded body bytes in rx */
+    struct hm_lg_resp resp;
+    struct hm_http_chunked ch;
+    struct hm_lg_cookie_jar jar;
+    bool reconnect;           /* the server asked to close: next request on a new connection */
+};
+
+struct dev {
+    int fd;
+    uint32_t heap;            /* position in the timer heap + 1; 0 = not armed */
+    uint64_t due;             /* timer key, ns */
+    uint64_t intended;        /* intended start of the current session, ns */
+    uint64_t slot;            /* open loop: number of the next grid slot */
+    uint64_t phase;           /* open loop: offset of slot 0 from t0, ns */
+    uint64_t xstart;          /* start of the current exchange (or connect), ns */
+    struct io *io;
+    uint32_t cwmp_id;         /* cwmp:ID counter of this device */
+    uint16_t retries;         /* consecutive failed attempts of the current session */
+    uint16_t nreq;            /* exchanges in the current session */
+    uint8_t state;            /* enum dev_state */
+    uint8_t step;             /* enum dev_step */
+    bool booted;
+    bool in_session;
+    bool held;
+};
+
+struct worker {
+    const struct hm_lg_config *cfg;
+    unsigned id;
+    int ep, out_fd;
+    struct dev *devs;
+    uint32_t ndev;
+    uint64_t first_idx;       /* global index of devs[0] */
+    uint32_t *heap;
+    uint32_t nheap;
+    struct io *free_io;
+    uint32_t *fifo;           /* closed loop: idle devices, ring */
+    uint32_t fifo_head, fifo_len;
+    bool open_loop, stopping;
+    uint64_t period;          /* open loop: ns between a device's sessions */
+    uint64_t quota;           /* sessions to start; 0 = unlimited */
+    uint32_t concurrency;     /* closed loop: this worker's share */
+    uint32_t active;          /* devices in a session (including backoff waits) */
+    uint32_t done;            /* boot: devices booted or given up */
+    uint64_t t_end, t_drain;
+    uint64_t rng;
+    struct hm_buf body;       /* scratch for building request bodies */
+    struct hm_soap_arena arena;
+    char *arena_mem;
+    struct hm_lg_stats st;
+    struct hm_lg_hist window; /* exchange latency of the last progress second */
+    struct hm_lg_cpe_id ident; /* scratch identity of the device being served */
+    char serial[32];
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rnd(struct worker *w)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+}
+
+static double rnd01(struct worker *w)
+{
+    return (double)(rnd(w) >> 11) / 9007199254740992.0;
+}
+
+/* ---- timer heap ---- */
+
+static bool heap_less(struct worker *w, uint32_t a, uint32_t b)
+{
+    return w->devs[a].due < w->devs[b].due;
+}
+
+static void heap_place(struct worker *w, uint32_t pos, uint32_t d)
+{
+    w->heap[pos] = d;
+    w->devs[d].heap = pos + 1;
+}
+
+static void heap_up(struct worker *w, uint32_t pos)
+{
+    uint32_t d = w->heap[pos];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (!heap_less(w, d, w->heap[parent]))
+            break;
+        heap_place(w, pos, w->heap[parent]);
+        pos = parent;
+    }
+    heap_place(w, pos, d);
+}
+
+static void heap_down(struct worker *w, uint32_t pos)
+{
+    uint32_t d = w->heap[pos];
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= w->nheap)
+            break;
+        if (c + 1 < w->nheap && heap_less(w, w->heap[c + 1], w->heap[c]))
+            c++;
+        if (!heap_less(w, w->heap[c], d))
+            break;
+        heap_place(w, pos, w->heap[c]);
+        pos = c;
+    }
+    heap_place(w, pos, d);
+}
+
+static void timer_del(struct worker *w, struct dev *dv)
+{
+    if (!dv->heap)
+        return;
+    uint32_t pos = dv->heap - 1;
+    dv->heap = 0;
+    w->nheap--;
+    if (pos == w->nheap)
+        return;
+    heap_place(w, pos, w->heap[w->nheap]);
+    heap_up(w, pos);
+    heap_down(w, w->devs[w->heap[pos]].heap - 1);
+}
+
+static void timer_set(struct worker *w, struct dev *dv, uint64_t due)
+{
+    uint32_t d = (uint32_t)(dv - w->devs);
+    timer_del(w, dv);
+    dv->due = due;
+    w->heap[w->nheap] = d;
+    dv->heap = ++w->nheap;
+    heap_up(w, w->nheap - 1);
+}
+
+/* ---- buffers ---- */
+
+static struct io *io_get(struct worker *w)
+{
+    struct io *io = w->free_io;
+    if (io)
+        w->free_io = io->next_free;
+    else {
+        /* grows to the peak number of active connections, then steady state reuses */
+        io = hm_xcalloc(1, sizeof(*io));
+        io->rx = hm_xmalloc(RX_INITIAL);
+        io->rx_cap = RX_INITIAL;
+    }
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    io->rx_len = 0;
+    io->head_len = 0;
+    io->body_end = 0;
+    io->jar.len = 0;
+    io->reconnect = false;
+    return io;
+}
+
+static void io_put(struct worker *w, struct dev *dv)
+{
+    if (!dv->io)
+        return;
+    dv->io->next_free = w->free_io;
+    w->free_io = dv->io;
+    dv->io = NULL;
+}
+
+static void conn_close(struct worker *w, struct dev *dv)
+{
+    if (dv->fd < 0)
+        return;
+    if (dv->held) {
+        dv->held = false;
+        w->st.held_now--;
+    }
+    close(dv->fd); /* also removes it from the epoll set */
+    dv->fd = -1;
+}
+
+/* ---- identity and requests ---- */
+
+static uint64_t dev_index(struct worker *w, struct dev *dv)
+{
+    return w->first_idx + (uint64_t)(dv - w->devs);
+}
+
+static void set_identity(struct worker *w, struct dev *dv)
+{
+    const struct hm_lg_config *c = w->cfg;
+    uint64_t idx = dev_index(w, dv);
+    int n = snprintf(w->serial, sizeof(w->serial), "%010llu",
+                     (unsigned long long)(c->first_serial + idx));
+    w->ident = (struct hm_lg_cpe_id){
+        .manufacturer = hm_slice_cstr(c->manufacturer),
+        .oui = hm_slice_cstr(c->oui),
+        .product_class = hm_slice_cstr(c->product_class),
+        .serial = hm_slice(w->serial, (size_t)n),
+        .index = idx,
+    };
+}
+
+/* Appends the request head for a body of <len> bytes (<ctype>: a SOAP envelope). */
+static void write_head(struct worker *w, struct io *io, const char *method, const char *path,
+                       size_t len, bool soap)
+{
+    struct hm_buf *b = &io->tx;
+    hm_buf_append_str(b, method);
+    hm_buf_append_lit(b, " ");
+    hm_buf_append_str(b, path);
+    hm_buf_append_lit(b, " HTTP/1.1\r\nHost: ");
+    hm_buf_append_str(b, w->cfg->host);
+    hm_buf_append_lit(b, "\r\n");
+    if (soap)
+        hm_buf_append_lit(b, "Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \r\n");
+    if (io->jar.len) {
+        hm_buf_append_lit(b, "Cookie: ");
+        hm_buf_append_slice(b, hm_lg_cookie_header(&io->jar));
+        hm_buf_append_lit(b, "\r\n");
+    }
+    if (len || strcmp(method, "POST") == 0) {
+        hm_buf_append_lit(b, "Content-Length: ");
+        hm_buf_append_u64(b, len);
+        hm_buf_append_lit(b, "\r\n");
+    }
+    hm_buf_append_lit(b, "\r\n");
+}
+
+static void build_healthz(struct worker *w, struct dev *dv)
+{
+    struct io *io = dv->io;
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    if (w->cfg->healthz_post) {
+        write_head(w, io, "POST", w->cfg->healthz_path, w->cfg->body_size, false);
+        hm_buf_reserve(&io->tx, w->cfg->body_size);
+        memset(io->tx.base + io->tx.len, 'x', w->cfg->body_size);
+        io->tx.len += w->cfg->body_size;
+    } else {
+        write_head(w, io, "GET", w->cfg->healthz_path, 0, false);
+    }
+    dv->step = S_HEALTHZ;
+}
+
+static void current_time(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void build_inform(struct worker *w, struct dev *dv)
+{
+    static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
+    static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
+                                                {HM_SLICE_LIT("1 BOOT"), {0}}};
+    char scratch[HM_LG_CPE_SCRATCH], idbuf[16], now[32];
+    struct hm_cwmp_param params[HM_LG_CPE_PARAMS];
+    set_identity(w, dv);
+    size_t n = hm_lg_cpe_params(&w->ident, params, scratch);
+    current_time(now);
+    struct hm_cwmp_inform in = {
+        .dev = {w->ident.manufacturer, w->ident.oui, w->ident.product_class, w->ident.serial},
+        .max_envelopes = 1,
+        .retry_count = dv->retries,
+        .current_time = hm_slice_cstr(now),
+    };
+    if (w->cfg->scenario == HM_LG_BOOT || !dv->booted) {
+        in.events.v = boot;
+        in.events.n = 2;
+    } else {
+        in.events.v = periodic;
+        in.events.n = 1;
+    }
+    in.params.v = params;
+    in.params.n = (uint32_t)n;
+    int idn = snprintf(idbuf, sizeof(idbuf), "%u", ++dv->cwmp_id);
+    struct hm_cwmp_hdr h = {.ver = w->cfg->cwmp_ver, .id = hm_slice(idbuf, (size_t)idn)};
+    hm_buf_reset(&w->body);
+    hm_cwmp_write_inform(&w->body, &h, &in);
+
+    struct io *io = dv->io;
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
+    hm_buf_append(&io->tx, w->body.base, w->body.len);
+    dv->step = S_INFORM;
+}
+
+static void build_empty(struct worker *w, struct dev *dv)
+{
+    struct io *io = dv->io;
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    write_head(w, io, "POST", w->cfg->cwmp_path, 0, false);
+    dv->step = S_EMPTY;
+}
+
+static void build_answer(struct worker *w, struct dev *dv, const struct hm_cwmp_msg *req)
+{
+    set_identity(w, dv);
+    hm_buf_reset(&w->body);
+    hm_lg_cpe_answer(&w->ident, req, &w->body);
+    struct io *io = dv->io;
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
+    hm_buf_append(&io->tx, w->body.base, w->body.len);
+    dv->step = S_ANSWER;
+}
+
+/* ---- session control ---- */
+
+static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
+static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
+
+static bool uses_cwmp(const struct worker *w)
+{
+    uint8_t s = w->cfg->scenario;
+    return s == HM_LG_PERIODIC || s == HM_LG_BOOT || (s == HM_LG_HOLD && w->cfg->hold_cwmp);
+}
+
+/* Open loop: the start of grid slot <slot> of <dv>, jitter included. */
+static uint64_t slot_time(struct worker *w, struct dev *dv, uint64_t slot)
+{
+    uint64_t t = w->cfg->t0_ns + dv->phase + slot * w->period;
+    if (w->cfg->jitter > 0)
+        t += (uint64_t)(rnd01(w) * w->cfg->jitter * (double)w->period);
+    return t;
+}
+
+static bool may_start(struct worker *w)
+{
+    if (w->stopping)
+        return false;
+    if (w->quota && w->st.sessions_started >= w->quota) {
+        w->stopping = true;
+        w->t_drain = now_ns() + (uint64_t)(w->cfg->drain * NS);
+        return false;
+    }
+    return true;
+}
+
+static void begin_session(struct worker *w, struct dev *dv, uint64_t intended, uint64_t now)
+{
+    if (!may_start(w)) {
+        timer_del(w, dv);
+        return;
+    }
+    w->st.sessions_started++;
+    w->active++;
+    dv->in_session = true;
+    dv->intended = intended;
+    dv->retries = 0;
+    start_attempt(w, dv, now);
+}
+
+/* Closed loop: start the next idle device, if any. */
+static void closed_next(struct worker *w, uint64_t now)
+{
+    while (w->fifo_len && w->active < w->concurrency && !w->stopping) {
+        uint32_t d = w->fifo[w->fifo_head];
+        w->fifo_head = (w->fifo_head + 1) % w->ndev;
+        w->fifo_len--;
+        begin_session(w, &w->devs[d], now, now);
+    }
+}
+
+static void fifo_push(struct worker *w, struct dev *dv)
+{
+    w->fifo[(w->fifo_head + w->fifo_len) % w->ndev] = (uint32_t)(dv - w->devs);
+    w->fifo_len++;
+}
+
+/* The session of <dv> is over (successfully or not): schedule what comes next. */
+static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
+{
+    conn_close(w, dv);
+    io_put(w, dv);
+    timer_del(w, dv);
+    dv->in_session = false;
+    w->active--;
+    if (ok) {
+        w->st.sessions_ok++;
+        hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
+        dv->booted = true;
+    } else {
+        w->st.sessions_failed++;
+    }
+    dv->retries = 0;
+    if (w->cfg->scenario == HM_LG_BOOT) {
+        dv->state = D_DONE;
+        w->done++;
+        if (!w->open_loop)
+            closed_next(w, now);
+        return;
+    }
+    dv->state = D_IDLE;
+    if (w->open_loop) {
+        dv->slot++;
+        /* a device more than a period behind (long backoff) skips to the current slot:
+         * a real CPE does not fire a burst of overdue periodic Informs */
+        if (now > w->cfg->t0_ns + dv->phase + (dv->slot + 1) * w->period) {
+            uint64_t cur = (now - w->cfg->t0_ns - dv->phase) / w->period;
+            w->st.missed_slots += cur - dv->slot;
+            dv->slot = cur;
+        }
+        timer_set(w, dv, slot_time(w, dv, dv->slot));
+    } else {
+        fifo_push(w, dv);
+        closed_next(w, now);
+    }
+}
+
+/* The current attempt failed with <kind>: back off and retry (CWMP, TR-069 §3.2.1.1), or
+ * fail the session. <retry_after> (s) is the server's Retry-After, or 0. */
+static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind,
+                           uint32_t retry_after, uint64_t now)
+{
+    w->st.err[kind]++;
+    if (!dv->in_session) {
+        /* a held connection (its session already counted) was lost: reconnect as a new
+         * session, as a CPE whose connection dropped would */
+        conn_close(w, dv);
+        io_put(w, dv);
+        timer_del(w, dv);
+        dv->state = D_IDLE;
+        begin_session(w, dv, now, now);
+        return;
+    }
+    if (w->cfg->verbose)
+        fprintf(stderr, "worker %u device %llu: %s (step %u)\n", w->id,
+                (unsigned long long)dev_index(w, dv), hm_lg_err_names[kind], dv->step);
+    conn_close(w, dv);
+    io_put(w, dv);
+    if (!uses_cwmp(w) || w->stopping) {
+        session_end(w, dv, false, now);
+        return;
+    }
+    if (dv->retries >= w->cfg->max_retries) {
+        w->st.err[HM_LG_E_GAVE_UP]++;
+        session_end(w, dv, false, now);
+        return;
+    }
+    dv->retries++;
+    w->st.attempts_retried++;
+    unsigned n = dv->retries > 10 ? 10 : dv->retries;
+    double lo = w->cfg->retry_min * pow(w->cfg->retry_mult, n - 1);
+    double hi = w->cfg->retry_min * pow(w->cfg->retry_mult, n);
+    double wait = lo + (hi - lo) * rnd01(w);
+    if (retry_after)
+        wait = retry_after;
+    dv->state = D_IDLE;
+    timer_set(w, dv, now + (uint64_t)(wait * NS));
+}
+
+static int open_conn(struct worker *w, struct dev *dv)
+{
+    const struct hm_lg_config *c = w->cfg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -errno;
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (c->n_sources) {
+        /* the port is picked at connect() time, per 4-tuple: past 64k connections per
+         * source address when there are several destinations, and no bind() port scan */
+        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        sa.sin_addr = c->sources[dev_index(w, dv) % c->n_sources];
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+    }
+    if (connect(fd, (const struct sockaddr *)&c->target, sizeof(c->target)) == -1 &&
+        errno != EINPROGRESS) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u32 = (uint32_t)(dv - w->devs)};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    dv->fd = fd;
+    w->st.connects++;
+    return 0;
+}
+
+static void connect_and_send(struct worker *w, struct dev *dv, uint64_t now)
+{
+    int rc = open_conn(w, dv);
+    if (rc) {
+        if (w->cfg->verbose)
+            fprintf(stderr, "connect: %s\n", hm_strerror(rc));
+        attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
+        return;
+    }
+    dv->state = D_CONNECTING;
+    dv->xstart = now;
+    timer_set(w, dv, now + (uint64_t)(w->cfg->timeout * NS));
+}
+
+static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
+{
+    dv->io = io_get(w);
+    dv->nreq = 0;
+    if (uses_cwmp(w))
+        build_inform(w, dv);
+    else
+        build_healthz(w, dv);
+    connect_and_send(w, dv, now);
+}
+
+/* Sends the request in dv->io->tx (already built), on a new connection if needed. */
+static void send_next(struct worker *w, struct dev *dv, uint64_t now)
+{
+    if (dv->io->reconnect) {
+        conn_close(w, dv);
+        dv->io->reconnect = false;
+        connect_and_send(w, dv, now);
+        return;
+    }
+    dv->state = D_SENDING;
+    dv->xstart = now;
+    timer_set(w, dv, now + (uint64_t)(w->cfg->timeout * NS));
+    dev_drive(w, dv, EPOLLOUT);
+}
+
+/* Hold: the device's session is complete and counted; its connection stays open. */
+static void hold(struct worker *w, struct dev *dv, uint64_t now)
+{
+    io_put(w, dv);
+    if (dv->in_session) {
+        dv->in_session = false;
+        w->active--;
+        w->st.sessions_ok++;
+        hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
+        dv->booted = true;
+        dv->retries = 0;
+    }
+    dv->state = D_HELD;
+    if (!dv->held) {
+        dv->held = true;
+        w->st.held_now++;
+        if (w->st.held_now > w->st.held_peak)
+            w->st.held_peak = w->st.held_now;
+    }
+    if (w->cfg->interval > 0 && !w->cfg->hold_cwmp)
+        timer_set(w, dv, now + (uint64_t)(w->cfg->interval * (1.0 + w->cfg->jitter * rnd01(w)) * NS));
+    else
+        timer_del(w, dv);
+}
+
+/* A CWMP response arrived (body at <body>[<len>]): decide the next step. */
+static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t len, uint64_t now)
+{
+    struct io *io = dv->io;
+    int status = io->resp.status;
+    if (dv->step == S_INFORM && status == 503) {
+        attempt_failed(w, dv, HM_LG_E_HTTP_503, io->resp.has_retry_after ? io->resp.retry_after : 0,
+                       now);
+        return;
+    }
+    if (status == 204 && dv->step != S_INFORM) {
+        session_end(w, dv, true, now);
+        return;
+    }
+    if (status != 200) {
+        attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
+        return;
+    }
+    struct hm_cwmp_msg msg;
+    hm_soap_arena_reset(&w->arena);
+    int rc = hm_cwmp_parse(body, len, &w->arena, NULL, &msg);
+    if (rc) {
+        if (w->cfg->verbose)
+            fprintf(stderr, "cwmp parse: %s\n", hm_strerror(rc));
+        attempt_failed(w, dv, HM_LG_E_PARSE, 0, now);
+        return;
+    }
+    if (msg.method == HM_CWMP_FAULT) {
+        int slot = hm_lg_fault_slot(msg.u.fault.code);
+        if (dv->step == S_INFORM && msg.u.fault.code == 8005) {
+            attempt_failed(w, dv, HM_LG_E_RETRY_8005, 0, now);
+            return;
+        }
+        if (slot >= 0)
+            w->st.faults[slot]++;
+        else
+            w->st.fault_other++;
+        attempt_failed(w, dv, HM_LG_E_FAULT, 0, now);
+        return;
+    }
+    if (dv->step == S_INFORM) {
+        if (msg.method != HM_CWMP_INFORM_RESPONSE) {
+            attempt_failed(w, dv, HM_LG_E_PARSE, 0, now);
+            return;
+        }
+        for (unsigned i = 0; i < io->resp.n_cookies; i++)
+            if (hm_lg_cookie_set(&io->jar, io->resp.set_cookie[i]) != 0)
+                w->st.err[HM_LG_E_PARSE]++;
+        if (w->cfg->scenario == HM_LG_HOLD) {
+            hold(w, dv, now);
+            return;
+        }
+        build_empty(w, dv);
+        send_next(w, dv, now);
+        return;
+    }
+    if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: treat as the end */
+        session_end(w, dv, true, now);
+        return;
+    }
+    w->st.acs_requests[msg.method]++;
+    build_answer(w, dv, &msg);
+    send_next(w, dv, now);
+}
+
+/* A complete response is in dv->io. */
+static void on_response(struct worker *w, struct dev *dv, const char *body, size_t len)
+{
+    uint64_t now = now_ns();
+    struct io *io = dv->io;
+    uint64_t us = (now - dv->xstart) / 1000;
+    hm_lg_hist_record(&w->st.exchange, us);
+    hm_lg_hist_record(&w->window, us);
+    w->st.exchanges++;
+    dv->nreq++;
+    int status = io->resp.status;
+    if (status < 600)
+        w->st.http_status[status]++;
+    if (!io->resp.keep_alive)
+        io->reconnect = true;
+    io->rx_len = 0;
+    io->head_len = 0;
+    io->body_end = 0;
+
+    if (dv->step == S_HEALTHZ) {
+        if (status != 200) {
+            attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
+            return;
+        }
+        if (w->cfg->scenario == HM_LG_HOLD) {
+            if (io->reconnect) {
+                attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now);
+                return;
+            }
+            hold(w, dv, now);
+            return;
+        }
+        if (dv->nreq < w->cfg->keepalive) {
+            bool re = io->reconnect;
+            build_healthz(w, dv);
+            io->reconnect = re;
+            send_next(w, dv, now);
+            return;
+        }
+        session_end(w, dv, true, now);
+        return;
+    }
+    on_cwmp(w, dv, body, len, now);
+}
+
+/* Tries to complete the response in rx. Returns 1 when complete (handled), 0 when more is
+ * needed, or an error (-errno / HM_E*). <eof>: the server closed its side. */
+static int try_response(struct worker *w, struct dev *dv, bool eof)
+{
+    struct io *io = dv->io;
+    if (!io->head_len) {
+        ssize_t h = hm_lg_http_parse_response(io->rx, io->rx_len, &io->resp);
+        if (h == -EAGAIN)
+            return eof ? -ECONNRESET : 0;
+        if (h < 0)
+            return (int)h;
+        if (io->resp.status == 100) { /* 100 Continue: drop it, the real answer follows */
+            memmove(io->rx, io->rx + h, io->rx_len - (size_t)h);
+            io->rx_len -= (size_t)h;
+            return try_response(w, dv, eof);
+        }
+        io->head_len = h;
+        io->body_end = (size_t)h;
+        hm_http_chunked_init(&io->ch);
+    }
+    size_t head = (size_t)io->head_len;
+    switch (io->resp.body) {
+    case HM_LG_BODY_NONE:
+        on_response(w, dv, io->rx + head, 0);
+        return 1;
+    case HM_LG_BODY_LENGTH:
+        if (io->rx_len - head < (uint64_t)io->resp.content_length)
+            return eof ? -ECONNRESET : 0;
+        on_response(w, dv, io->rx + head, (size_t)io->resp.content_length);
+        return 1;
+    case HM_LG_BODY_CHUNKED: {
+        size_t raw = io->rx_len - io->body_end;
+        ssize_t rc = hm_http_chunked_decode(&io->ch, io->rx + io->body_end, &raw, RX_MAX);
+        io->body_end += raw;
+        io->rx_len = io->body_end;
+        if (rc == -EAGAIN)
+            return eof ? -ECONNRESET : 0;
+        if (rc < 0)
+            return (int)rc;
+        on_response(w, dv, io->rx + head, io->body_end - head);
+        return 1;
+    }
+    default: /* until close */
+        if (!eof)
+            return 0;
+        on_response(w, dv, io->rx + head, io->rx_len - head);
+        return 1;
+    }
+}
+
+static void do_recv(struct worker *w, struct dev *dv)
+{
+    for (;;) {
+        struct io *io = dv->io;
+        if (io->rx_cap - io->rx_len < 1024) {
+            if (io->rx_cap >= RX_MAX) {
+                attempt_failed(w, dv, HM_LG_E_PARSE, 0, now_ns());
+                return;
+            }
+            io->rx_cap *= 2;
+            io->rx = hm_xrealloc(io->rx, io->rx_cap);
+        }
+        ssize_t n = recv(dv->fd, io->rx + io->rx_len, io->rx_cap - io->rx_len, 0);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now_ns());
+            return;
+        }
+        w->st.bytes_received += (uint64_t)n;
+        io->rx_len += (size_t)n;
+        int rc = try_response(w, dv, n == 0);
+        if (rc == 1)
+            return; /* handled: the device moved on (no pipelining: nothing else to read) */
+        if (rc < 0) {
+            attempt_failed(w, dv, rc == -ECONNRESET ? HM_LG_E_CLOSED : HM_LG_E_PARSE, 0,
+                           now_ns());
+            return;
+        }
+        if (n == 0) {
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now_ns());
+            return;
+        }
+    }
+}
+
+static void do_send(struct worker *w, struct dev *dv)
+{
+    struct io *io = dv->io;
+    while (io->tx_off < io->tx.len) {
+        ssize_t n = send(dv->fd, io->tx.base + io->tx_off, io->tx.len - io->tx_off, MSG_NOSIGNAL);
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now_ns());
+            return;
+        }
+        io->tx_off += (size_t)n;
+        w->st.bytes_sent += (uint64_t)n;
+    }
+    dv->state = D_RECEIVING;
+}
+
+static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
+{
+    if (dv->state == D_CONNECTING) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        int err = 0;
+        socklen_t l = sizeof(err);
+        if (getsockopt(dv->fd, SOL_SOCKET, SO_ERROR, &err, &l) == -1 || err) {
+            if (w->cfg->verbose)
+                fprintf(stderr, "connect: %s\n", strerror(err));
+            attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now_ns());
+            return;
+        }
+        uint64_t now = now_ns();
+        hm_lg_hist_record(&w->st.connect, (now - dv->xstart) / 1000);
+        dv->xstart = now;
+        dv->state = D_SENDING;
+        events |= EPOLLOUT;
+    }
+    if (dv->state == D_SENDING) {
+        do_send(w, dv);
+        if (dv->state != D_RECEIVING)
+            return;
+        if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            return;
+    }
+    if (dv->state == D_RECEIVING) {
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            do_recv(w, dv);
+        return;
+    }
+    if (dv->state == D_HELD && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        char sink[512];
+        for (;;) {
+            ssize_t n = recv(dv->fd, sink, sizeof(sink), 0);
+            if (n > 0)
+                continue; /* unsolicited bytes on an idle connection: ignored */
+            if (n == -1 && (errno == EAGAIN || errno == EINTR))
+                return;
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now_ns());
+            return;
+        }
+    }
+}
+
+static void on_timer(struct worker *w, struct dev *dv, uint64_t now)
+{
+    switch (dv->state) {
+    case D_IDLE:
+        if (dv->in_session)
+            start_attempt(w, dv, now); /* a retry after backoff */
+        else {
+            begin_session(w, dv, w->open_loop ? dv->due : now, now);
+        }
+        break;
+    case D_CONNECTING:
+    case D_SENDING:
+    case D_RECEIVING:
+        attempt_failed(w, dv, HM_LG_E_TIMEOUT, 0, now);
+        break;
+    case D_HELD:
+        if (w->stopping)
+            break;
+        dv->io = io_get(w);
+        build_healthz(w, dv);
+        dv->nreq = 0;
+        send_next(w, dv, now);
+        break;
+    default: break;
+    }
+}
+
+static void progress(struct worker *w)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "P %llu %llu %llu %llu %llu %llu\n",
+                     (unsigned long long)w->st.sessions_ok,
+                     (unsigned long long)w->st.sessions_failed,
+                     (unsigned long long)w->st.exchanges,
+                     (unsigned long long)(w->st.err[HM_LG_E_CONNECT] + w->st.err[HM_LG_E_TIMEOUT] +
+                                          w->st.err[HM_LG_E_CLOSED] + w->st.err[HM_LG_E_HTTP] +
+                                          w->st.err[HM_LG_E_PARSE] + w->st.err[HM_LG_E_FAULT] +
+                                          w->st.err[HM_LG_E_RETRY_8005] +
+                                          w->st.err[HM_LG_E_HTTP_503]),
+                     (unsigned long long)w->st.held_now,
+                     (unsigned long long)hm_lg_hist_quantile(&w->window, 0.99));
+    hm_lg_hist_reset(&w->window);
+    if (write(w->out_fd, line, (size_t)n) != n)
+        return; /* the parent is gone or slow: progress is best effort */
+}
+
+static bool finished(struct worker *w, uint64_t now)
+{
+    if (!w->stopping) {
+        bool all_done = w->cfg->scenario == HM_LG_BOOT && w->done == w->ndev;
+        if (all_done || (w->t_end && now >= w->t_end) || (w->quota && w->st.sessions_started >= w->quota)) {
+            w->stopping = true;
+            w->t_drain = now + (uint64_t)(w->cfg->drain * NS);
+            if (w->cfg->scenario == HM_LG_HOLD)
+                w->t_drain = now;
+        }
+    }
+    if (!w->stopping)
+        return false;
+    /* devices waiting for their next start are not in a session (their timers fire and
+     * start nothing); backoff waits are, and are waited for until t_drain */
+    return w->active == 0 || now >= w->t_drain;
+}
+
+static void abort_in_flight(struct worker *w)
+{
+    for (uint32_t i = 0; i < w->ndev; i++) {
+        struct dev *dv = &w->devs[i];
+        if (dv->state == D_HELD) {
+            conn_close(w, dv);
+            dv->state = D_IDLE;
+        }
+        if (dv->in_session) {
+            w->st.err[HM_LG_E_UNFINISHED]++;
+            conn_close(w, dv);
+            io_put(w, dv);
+            timer_del(w, dv);
+            dv->in_session = false;
+            dv->state = D_IDLE;
+            w->active--;
+        }
+    }
+}
+
+static void setup_schedule(struct worker *w)
+{
+    const struct hm_lg_config *c = w->cfg;
+    uint64_t t0 = c->t0_ns;
+    if (c->concurrency) {
+        w->open_loop = false;
+        w->concurrency = c->concurrency / c->workers + (w->id < c->concurrency % c->workers);
+        if (w->concurrency == 0)
+            w->concurrency = 1;
+        for (uint32_t i = 0; i < w->ndev; i++)
+            fifo_push(w, &w->devs[i]);
+        return; /* started by closed_next() at t0 */
+    }
+    w->open_loop = true;
+    double rate_w = c->rate > 0 ? c->rate / c->workers : 0;
+    if (c->scenario == HM_LG_BOOT || c->scenario == HM_LG_HOLD) {
+        /* one start per device: spread at the rate, or all at once */
+        for (uint32_t i = 0; i < w->ndev; i++) {
+            w->devs[i].phase = rate_w > 0 ? (uint64_t)((double)i / rate_w * NS) : 0;
+            timer_set(w, &w->devs[i], t0 + w->devs[i].phase);
+        }
+        w->period = UINT64_MAX / 4;
+        return;
+    }
+    double period = c->interval > 0 ? c->interval : (double)w->ndev / rate_w;
+    w->period = (uint64_t)(period * NS);
+    if (w->period == 0)
+        w->period = 1;
+    for (uint32_t i = 0; i < w->ndev; i++) {
+        struct dev *dv = &w->devs[i];
+        /* workers interleave their grids so that the merged arrivals are evenly spaced */
+        double ph = ((double)i + (double)w->id / c->workers) * period / w->ndev;
+        dv->phase = (uint64_t)(ph * NS);
+        timer_set(w, dv, slot_time(w, dv, 0));
+    }
+}
+
+static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned id, int out_fd)
+{
+    *w = (struct worker){.cfg = c, .id = id, .out_fd = out_fd, .ep = -1};
+    uint64_t per = c->devices / c->workers, extra = c->devices % c->workers;
+    w->ndev = (uint32_t)(per + (id < extra));
+    w->first_idx = per * id + (id < extra ? id : extra);
+    w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)id << 32) ^ c->first_serial ^ now_ns();
+    if (c->sessions)
+        w->quota = c->sessions / c->workers + (id < c->sessions % c->workers);
+    if (c->sessions && w->quota == 0)
+        return 1; /* nothing to do */
+    if (w->ndev == 0)
+        return 1;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (w->ep == -1)
+        return -errno;
+    w->devs = hm_xcalloc(w->ndev, sizeof(*w->devs));
+    w->heap = hm_xcalloc(w->ndev, sizeof(*w->heap));
+    w->fifo = hm_xcalloc(w->ndev, sizeof(*w->fifo));
+    for (uint32_t i = 0; i < w->ndev; i++)
+        w->devs[i].fd = -1;
+    w->arena_mem = hm_xmalloc(ARENA_SIZE);
+    hm_soap_arena_init(&w->arena, w->arena_mem, ARENA_SIZE);
+    if (c->duration > 0)
+        w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
+    setup_schedule(w);
+    return 0;
+}
+
+static void worker_fini(struct worker *w)
+{
+    while (w->free_io) {
+        struct io *io = w->free_io;
+        w->free_io = io->next_free;
+        hm_buf_free(&io->tx);
+        free(io->rx);
+        free(io);
+    }
+    hm_buf_free(&w->body);
+    free(w->arena_mem);
+    free(w->devs);
+    free(w->heap);
+    free(w->fifo);
+    if (w->ep != -1)
+        close(w->ep);
+}
+
+static void wait_until(int ep, uint64_t until_ns)
+{
+    struct epoll_event ev;
+    uint64_t now = now_ns();
+    if (until_ns > now) {
+        struct timespec ts = {(time_t)((until_ns - now) / NS), (long)((until_ns - now) % NS)};
+        (void)epoll_pwait2(ep, &ev, 0, &ts, NULL);
+    }
+}
+
+int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
+{
+    struct worker *w = hm_xcalloc(1, sizeof(*w));
+    int rc = worker_init(w, c, id, out_fd);
+    if (rc < 0)
+        goto out;
+    if (rc == 0) {
+        struct epoll_event evs[MAX_EVENTS];
+        uint64_t next_progress = c->t0_ns + NS;
+        if (w->ep != -1)
+            wait_until(w->ep, c->t0_ns);
+        if (!w->open_loop)
+            closed_next(w, now_ns());
+        for (;;) {
+            uint64_t now = now_ns();
+            while (w->nheap && w->devs[w->heap[0]].due <= now) {
+                struct dev *dv = &w->devs[w->heap[0]];
+                timer_del(w, dv);
+                on_timer(w, dv, now);
+            }
+            if (now >= next_progress) {
+                progress(w);
+                next_progress += NS;
+                if (next_progress < now)
+                    next_progress = now + NS;
+            }
+            if (finished(w, now))
+                break;
+            uint64_t until = next_progress;
+            if (w->nheap && w->devs[w->heap[0]].due < until)
+                until = w->devs[w->heap[0]].due;
+            if (w->t_end && !w->stopping && w->t_end < until)
+                until = w->t_end;
+            if (w->stopping && w->t_drain < until)
+                until = w->t_drain;
+            struct timespec ts = {0, 0};
+            now = now_ns();
+            if (until > now) {
+                ts.tv_sec = (time_t)((until - now) / NS);
+                ts.tv_nsec = (long)((until - now) % NS);
+            }
+            /* epoll_pwait2: nanosecond timeouts, so open-loop arrivals are not rounded to
+             * milliseconds (which would add up to 1 ms to corrected latencies) */
+            int n = epoll_pwait2(w->ep, evs, MAX_EVENTS, &ts, NULL);
+            if (n == -1) {
+                if (errno == EINTR)
+                    continue;
+                rc = -errno;
+                break;
+            }
+            for (int i = 0; i < n; i++) {
+                struct dev *dv = &w->devs[evs[i].data.u32];
+                if (dv->fd == -1)
+                    continue;
+                dev_drive(w, dv, evs[i].events);
+            }
+        }
+        abort_in_flight(w);
+        w->st.elapsed_s = (double)(now_ns() - c->t0_ns) / NS;
+        if (rc > 0)
+            rc = 0;
+    } else {
+        rc = 0;
+    }
+    {
+        struct hm_buf b = {0};
+        hm_buf_append_lit(&b, "R ");
+        hm_lg_stats_to_json(&w->st, &b);
+        hm_buf_append_lit(&b, "\n");
+        size_t off = 0;
+        while (off < b.len) {
+            ssize_t n = write(out_fd, b.base + off, b.len - off);
+            if (n == -1) {
+                if (errno == EINTR)
+                    continue;
+                rc = -errno;
+                break;
+            }
+            off += (size_t)n;
+        }
+        hm_buf_free(&b);
+    }
+out:
+    worker_fini(w);
+    free(w);
+    return rc;
+}

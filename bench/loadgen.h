@@ -1,0 +1,129 @@
+#ifndef HM_LOADGEN_H
+#define HM_LOADGEN_H
+/*
+ * hems-loadgen: simulated HeNBs (TR-069 CPEs) against a real hemsd. See docs/loadgen.md.
+ *
+ * One worker process runs hm_lg_worker_run(): an epoll event loop driving its share of the
+ * simulated devices (a ~100-byte struct each, plus I/O buffers borrowed from a free list
+ * only while a connection is active). Workers report progress and their final statistics
+ * as lines on a pipe (see hm_lg_stats_to_json); the parent merges them.
+ */
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bench/loadgen_hist.h"
+#include "core/err.h"
+#include "proto/cwmp.h"
+
+enum hm_lg_scenario {
+    HM_LG_HEALTHZ = 0, /* HTTP engine only: GET (or POST) /healthz */
+    HM_LG_PERIODIC,    /* CWMP sessions: Inform "2 PERIODIC", empty POST, answers, 204 */
+    HM_LG_BOOT,        /* one "0 BOOTSTRAP"+"1 BOOT" session per device, then done */
+    HM_LG_HOLD,        /* open connections and keep them (idle or periodically active) */
+};
+
+#define HM_LG_MAX_SOURCES 256
+
+struct hm_lg_config {
+    uint8_t scenario;               /* enum hm_lg_scenario */
+    struct sockaddr_in target;
+    char host[80];                  /* Host header value */
+    char cwmp_path[64];             /* "/cwmp" */
+    char healthz_path[64];          /* "/healthz" */
+    bool healthz_post;              /* POST with <body_size> bytes instead of GET */
+    uint32_t body_size;
+    uint32_t keepalive;             /* healthz: requests per connection (>= 1) */
+    bool hold_cwmp;                 /* hold: Inform and hold the CWMP session, not /healthz */
+
+    uint32_t workers;
+    uint64_t devices;               /* total, all workers */
+    double rate;                    /* open loop: sessions/s, all workers; 0 = not set */
+    double interval;                /* open loop: seconds between a device's sessions */
+    double jitter;                  /* fraction of the period added at random, 0..1 */
+    uint32_t concurrency;           /* closed loop: sessions in flight, all workers */
+    double duration;                /* seconds; 0 = unlimited */
+    uint64_t sessions;              /* stop after this many started sessions; 0 = unlimited */
+    double timeout;                 /* seconds per exchange (and per connect) */
+    double drain;                   /* seconds allowed to finish in-flight sessions */
+
+    double retry_min;               /* TR-069 CWMPRetryMinimumWaitInterval (s) */
+    double retry_mult;              /* CWMPRetryIntervalMultiplier / 1000 */
+    uint32_t max_retries;           /* consecutive failed attempts before a session fails */
+
+    char oui[8];
+    char product_class[65];
+    char manufacturer[65];
+    uint64_t first_serial;
+    uint8_t cwmp_ver;               /* enum hm_cwmp_ver */
+
+    uint32_t n_sources;
+    struct in_addr sources[HM_LG_MAX_SOURCES];
+
+    uint64_t t0_ns;                 /* CLOCK_MONOTONIC start, shared by all workers */
+    bool verbose;
+};
+
+/* Error kinds, counted per occurrence (an attempt may count one, a session several). */
+#define HM_LG_ERR_LIST(X)                                                                    \
+    X(CONNECT, "connect")       /* socket/bind/connect failed or refused */                  \
+    X(TIMEOUT, "timeout")       /* no progress within --timeout */                           \
+    X(CLOSED, "closed")         /* server closed or reset mid-exchange / a held connection */\
+    X(HTTP, "http_status")      /* unexpected HTTP status (see http_status) */               \
+    X(PARSE, "parse")           /* malformed HTTP or CWMP from the server */                 \
+    X(FAULT, "cwmp_fault")      /* a CWMP Fault other than 8005 (see cwmp_faults) */         \
+    X(RETRY_8005, "retry_8005") /* Inform answered with Fault 8005: retried */              \
+    X(HTTP_503, "http_503")     /* Inform answered 503 (+Retry-After): retried */            \
+    X(GAVE_UP, "gave_up")       /* session failed after --max-retries attempts */            \
+    X(UNFINISHED, "unfinished") /* in flight when the run ended (not a server error) */
+
+enum hm_lg_err {
+#define HM_LG_ERR_ENUM(e, s) HM_LG_E_##e,
+    HM_LG_ERR_LIST(HM_LG_ERR_ENUM)
+#undef HM_LG_ERR_ENUM
+    HM_LG_E__COUNT
+};
+
+extern const char *const hm_lg_err_names[HM_LG_E__COUNT];
+
+#define HM_LG_FAULT_SLOTS 64 /* 8000-8031 -> 0-31, 9000-9031 -> 32-63; others in fault_other */
+
+/* One worker's statistics (and, merged, the run's). About 55 KB: the three histograms. */
+struct hm_lg_stats {
+    uint64_t sessions_started, sessions_ok, sessions_failed, exchanges, connects;
+    uint64_t attempts_retried; /* extra attempts due to retries */
+    uint64_t missed_slots;     /* open loop: periods skipped by a device that was far behind */
+    uint64_t held_now, held_peak;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t err[HM_LG_E__COUNT];
+    uint64_t http_status[600];
+    uint64_t faults[HM_LG_FAULT_SLOTS];
+    uint64_t fault_other;
+    uint64_t acs_requests[HM_CWMP__COUNT];
+    double elapsed_s;
+    struct hm_lg_hist session;  /* us; open loop: from the intended start (coordinated
+                                   omission corrected); closed loop: from the actual start */
+    struct hm_lg_hist exchange; /* us; first byte sent to last byte received */
+    struct hm_lg_hist connect;  /* us; connect() to writable */
+};
+
+/* Runs worker <w> of <cfg> until its stop condition; progress lines ("P ...\n") each second
+ * and the final "R <json>\n" are written to <out_fd>. Returns 0 or -errno (setup failed). */
+int hm_lg_worker_run(const struct hm_lg_config *cfg, unsigned w, int out_fd) HM_MUST_CHECK;
+
+/* ---- statistics (bench/loadgen_report.c) ---- */
+
+/* Adds <src> into <dst>; held_* and elapsed_s take the sum/max that make sense. */
+void hm_lg_stats_merge(struct hm_lg_stats *dst, const struct hm_lg_stats *src);
+
+/* Compact one-line JSON of <st> (histograms as sparse bucket lists), appended to <b>. */
+void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b);
+
+/* Parses what hm_lg_stats_to_json wrote into <st> (zeroed first). 0 or -EINVAL. */
+int hm_lg_stats_from_json(const char *json, size_t len, struct hm_lg_stats *st) HM_MUST_CHECK;
+
+/* Fault code from a slot of hm_lg_stats.faults, and the slot of a code (-1: other). */
+uint32_t hm_lg_fault_code(unsigned slot);
+int hm_lg_fault_slot(uint32_t code);
+
+#endif

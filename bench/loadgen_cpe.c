@@ -1,0 +1,223 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/loadgen_cpe.h"
+
+/* The parameters of a TR-196 HeNB's Inform: forced-Inform ones, the IPsec inner address
+ * (32.593 identifies the HeNB by it), the LTE cell, the PM upload configuration. Values
+ * marked NULL are per device (filled by hm_lg_cpe_params). */
+static const struct {
+    const char *name, *value;
+    uint8_t type;
+    bool writable;
+} params[HM_LG_CPE_PARAMS] = {
+    {"Device.RootDataModelVersion", "2.17", HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.Manufacturer", "Hems Loadgen Inc.", HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.ManufacturerOUI", NULL, HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.ProductClass", NULL, HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.SerialNumber", NULL, HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.HardwareVersion", "HNB-LTE-B7-rev3", HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.SoftwareVersion", "4.2.17-build.20260301", HM_CWMP_T_STRING, false},
+    {"Device.DeviceInfo.ProvisioningCode", "HEMS.LG.PROV", HM_CWMP_T_STRING, true},
+    {"Device.DeviceInfo.UpTime", NULL, HM_CWMP_T_UINT, false},
+    {"Device.ManagementServer.URL", "https://hems.operator.example:7547/cwmp", HM_CWMP_T_STRING, true},
+    {"Device.ManagementServer.ParameterKey", "", HM_CWMP_T_STRING, false},
+    {"Device.ManagementServer.ConnectionRequestURL", NULL, HM_CWMP_T_STRING, false},
+    {"Device.ManagementServer.AliasBasedAddressing", "false", HM_CWMP_T_BOOL, false},
+    {"Device.ManagementServer.PeriodicInformEnable", "true", HM_CWMP_T_BOOL, true},
+    {"Device.ManagementServer.PeriodicInformInterval", "900", HM_CWMP_T_UINT, true},
+    {"Device.ManagementServer.CWMPRetryMinimumWaitInterval", "5", HM_CWMP_T_UINT, true},
+    {"Device.ManagementServer.CWMPRetryIntervalMultiplier", "2000", HM_CWMP_T_UINT, true},
+    {"Device.IP.Interface.1.IPv4Address.1.IPAddress", NULL, HM_CWMP_T_STRING, false},
+    {"Device.IP.Interface.2.IPv4Address.1.IPAddress", NULL, HM_CWMP_T_STRING, false},
+    {"Device.Services.FAPService.1.Capabilities.LTE.DuplexMode", "FDDMode", HM_CWMP_T_STRING, false},
+    {"Device.Services.FAPService.1.Capabilities.LTE.BandsSupported", "7,20", HM_CWMP_T_STRING, false},
+    {"Device.Services.FAPService.1.Capabilities.MaxTxPower", "24", HM_CWMP_T_UINT, false},
+    {"Device.Services.FAPService.1.FAPControl.LTE.OpState", "true", HM_CWMP_T_BOOL, false},
+    {"Device.Services.FAPService.1.FAPControl.LTE.AdminState", "true", HM_CWMP_T_BOOL, true},
+    {"Device.Services.FAPService.1.FAPControl.LTE.RFTxStatus", "true", HM_CWMP_T_BOOL, false},
+    {"Device.Services.FAPService.1.FAPControl.LTE.Gateway.SecGWServer1", "segw1.operator.example", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.FAPControl.LTE.Gateway.SecGWServer2", "segw2.operator.example", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.FAPControl.LTE.Gateway.S1SigLinkServerList", "10.20.0.1,10.20.0.2", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.EPC.PLMNList.1.PLMNID", "00101", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.EPC.TAC", "4660", HM_CWMP_T_UINT, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.RAN.Common.CellIdentity", NULL, HM_CWMP_T_UINT, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.EARFCNDL", "3350", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.EARFCNUL", "21350", HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.PhyCellID", NULL, HM_CWMP_T_STRING, true},
+    {"Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.ReferenceSignalPower", "-20", HM_CWMP_T_INT, true},
+    {"Device.FAP.PerfMgmt.Config.1.Enable", "true", HM_CWMP_T_BOOL, true},
+    {"Device.FAP.PerfMgmt.Config.1.URL", "https://hems.operator.example:8443/pm", HM_CWMP_T_STRING, true},
+    {"Device.FAP.PerfMgmt.Config.1.PeriodicUploadInterval", "900", HM_CWMP_T_UINT, true},
+    {"Device.FAP.GPS.LockedLatitude", "48856614", HM_CWMP_T_INT, false},
+    {"Device.FAP.GPS.LockedLongitude", "2352222", HM_CWMP_T_INT, false},
+};
+
+static struct hm_slice put(char **w, char *end, const char *fmt, unsigned long long a,
+                           unsigned long long b, unsigned long long c)
+{
+    int n = snprintf(*w, (size_t)(end - *w), fmt, a, b, c);
+    if (n < 0 || n >= end - *w)
+        n = 0;
+    struct hm_slice s = hm_slice(*w, (size_t)n);
+    *w += n;
+    return s;
+}
+
+size_t hm_lg_cpe_params(const struct hm_lg_cpe_id *id, struct hm_cwmp_param *out, char *scratch)
+{
+    char *w = scratch, *end = scratch + HM_LG_CPE_SCRATCH;
+    unsigned long long i = id->index;
+    for (size_t k = 0; k < HM_LG_CPE_PARAMS; k++) {
+        out[k].name = hm_slice_cstr(params[k].name);
+        out[k].type = params[k].type;
+        if (params[k].value) {
+            out[k].value = hm_slice_cstr(params[k].value);
+            continue;
+        }
+        switch (k) {
+        case 2: out[k].value = id->oui; break;
+        case 3: out[k].value = id->product_class; break;
+        case 4: out[k].value = id->serial; break;
+        case 8: out[k].value = put(&w, end, "%llu", 3600 + i % 86400, 0, 0); break;
+        case 11:
+            out[k].value = put(&w, end, "http://10.%llu.%llu.%llu:7547/crq", (i >> 16) & 255,
+                               (i >> 8) & 255, i & 255);
+            break;
+        case 17:
+            out[k].value = put(&w, end, "172.%llu.%llu.%llu", 16 + ((i >> 16) & 15),
+                               (i >> 8) & 255, i & 255);
+            break;
+        case 18:
+            out[k].value = put(&w, end, "10.%llu.%llu.%llu", (i >> 16) & 255, (i >> 8) & 255,
+                               i & 255);
+            break;
+        case 30: out[k].value = put(&w, end, "%llu", (i * 256) & 0xFFFFFFF, 0, 0); break;
+        case 33: out[k].value = put(&w, end, "%llu", i % 504, 0, 0); break;
+        default: out[k].value = HM_SLICE_LIT(""); break;
+        }
+    }
+    return HM_LG_CPE_PARAMS;
+}
+
+static bool under(struct hm_slice name, struct hm_slice path)
+{
+    if (path.len == 0)
+        return true;
+    if (path.ptr[path.len - 1] != '.')
+        return hm_slice_eq(name, path);
+    return name.len >= path.len && memcmp(name.ptr, path.ptr, path.len) == 0;
+}
+
+static void answer_gpv(const struct hm_lg_cpe_id *id, const struct hm_cwmp_msg *req,
+                       const struct hm_cwmp_hdr *h, struct hm_buf *out)
+{
+    char scratch[HM_LG_CPE_SCRATCH];
+    struct hm_cwmp_param all[HM_LG_CPE_PARAMS], sel[HM_LG_CPE_PARAMS];
+    size_t n = hm_lg_cpe_params(id, all, scratch), m = 0;
+    bool used[HM_LG_CPE_PARAMS] = {0};
+    for (uint32_t r = 0; r < req->u.names.n; r++) {
+        bool found = false;
+        for (size_t k = 0; k < n; k++) {
+            if (under(all[k].name, req->u.names.v[r])) {
+                found = true;
+                if (!used[k]) {
+                    used[k] = true;
+                    sel[m++] = all[k];
+                }
+            }
+        }
+        if (!found) {
+            hm_cwmp_write_fault(out, h, 9005, HM_SLICE_LIT(""), NULL, 0);
+            return;
+        }
+    }
+    hm_cwmp_write_gpv_response(out, h, sel, m);
+}
+
+static void answer_gpn(const struct hm_cwmp_msg *req, const struct hm_cwmp_hdr *h,
+                       struct hm_buf *out)
+{
+    struct hm_cwmp_param_info infos[HM_LG_CPE_PARAMS];
+    size_t m = 0;
+    for (size_t k = 0; k < HM_LG_CPE_PARAMS; k++) {
+        struct hm_slice name = hm_slice_cstr(params[k].name);
+        if (under(name, req->u.gpn.path))
+            infos[m++] = (struct hm_cwmp_param_info){name, params[k].writable};
+    }
+    if (m == 0) {
+        hm_cwmp_write_fault(out, h, 9005, HM_SLICE_LIT(""), NULL, 0);
+        return;
+    }
+    hm_cwmp_write_gpn_response(out, h, infos, m);
+}
+
+static void answer_gpa(const struct hm_cwmp_msg *req, const struct hm_cwmp_hdr *h,
+                       struct hm_buf *out)
+{
+    struct hm_cwmp_attr attrs[HM_LG_CPE_PARAMS];
+    size_t m = 0;
+    for (size_t k = 0; k < HM_LG_CPE_PARAMS; k++) {
+        struct hm_slice name = hm_slice_cstr(params[k].name);
+        for (uint32_t r = 0; r < req->u.names.n; r++) {
+            if (under(name, req->u.names.v[r])) {
+                attrs[m++] = (struct hm_cwmp_attr){.name = name, .n_access = 0};
+                break;
+            }
+        }
+    }
+    hm_cwmp_write_gpa_response(out, h, attrs, m);
+}
+
+void hm_lg_cpe_answer(const struct hm_lg_cpe_id *id, const struct hm_cwmp_msg *req,
+                      struct hm_buf *out)
+{
+    struct hm_cwmp_hdr h = {.ver = req->ver, .id = req->id};
+    struct hm_cwmp_status st = {0};
+    switch (req->method) {
+    case HM_CWMP_GET_PARAMETER_VALUES: answer_gpv(id, req, &h, out); break;
+    case HM_CWMP_GET_PARAMETER_NAMES: answer_gpn(req, &h, out); break;
+    case HM_CWMP_GET_PARAMETER_ATTRIBUTES: answer_gpa(req, &h, out); break;
+    case HM_CWMP_SET_PARAMETER_VALUES:
+        hm_cwmp_write_status(out, &h, HM_CWMP_SET_PARAMETER_VALUES_RESPONSE, &st);
+        break;
+    case HM_CWMP_ADD_OBJECT:
+        st.instance_number = 1;
+        hm_cwmp_write_status(out, &h, HM_CWMP_ADD_OBJECT_RESPONSE, &st);
+        break;
+    case HM_CWMP_DELETE_OBJECT:
+        hm_cwmp_write_status(out, &h, HM_CWMP_DELETE_OBJECT_RESPONSE, &st);
+        break;
+    case HM_CWMP_DOWNLOAD:
+        st.status = 1; /* not done yet; a real HeNB reports TransferComplete later */
+        hm_cwmp_write_status(out, &h, HM_CWMP_DOWNLOAD_RESPONSE, &st);
+        break;
+    case HM_CWMP_UPLOAD:
+        st.status = 1;
+        hm_cwmp_write_status(out, &h, HM_CWMP_UPLOAD_RESPONSE, &st);
+        break;
+    case HM_CWMP_SET_PARAMETER_ATTRIBUTES:
+        hm_cwmp_write_empty(out, &h, HM_CWMP_SET_PARAMETER_ATTRIBUTES_RESPONSE);
+        break;
+    case HM_CWMP_REBOOT: hm_cwmp_write_empty(out, &h, HM_CWMP_REBOOT_RESPONSE); break;
+    case HM_CWMP_FACTORY_RESET:
+        hm_cwmp_write_empty(out, &h, HM_CWMP_FACTORY_RESET_RESPONSE);
+        break;
+    case HM_CWMP_SCHEDULE_INFORM:
+        hm_cwmp_write_empty(out, &h, HM_CWMP_SCHEDULE_INFORM_RESPONSE);
+        break;
+    case HM_CWMP_GET_RPC_METHODS: {
+        static const struct hm_slice m[] = {
+            HM_SLICE_LIT("GetRPCMethods"), HM_SLICE_LIT("SetParameterValues"),
+            HM_SLICE_LIT("GetParameterValues"), HM_SLICE_LIT("GetParameterNames"),
+            HM_SLICE_LIT("SetParameterAttributes"), HM_SLICE_LIT("GetParameterAttributes"),
+            HM_SLICE_LIT("AddObject"), HM_SLICE_LIT("DeleteObject"), HM_SLICE_LIT("Reboot"),
+            HM_SLICE_LIT("Download"), HM_SLICE_LIT("Upload"), HM_SLICE_LIT("FactoryReset"),
+            HM_SLICE_LIT("ScheduleInform"),
+        };
+        hm_cwmp_write_get_rpc_methods_response(out, &h, m, HM_ARRAY_SIZE(m));
+        break;
+    }
+    default: hm_cwmp_write_fault(out, &h, 9000, HM_SLICE_LIT(""), NULL, 0); break;
+    }
+}

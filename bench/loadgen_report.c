@@ -1,0 +1,191 @@
+/*
+ * hems-loadgen statistics: merging and the worker-to-parent JSON (jansson on the parent
+ * side only; workers write with hm_buf, no allocation per field).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "bench/loadgen.h"
+#include "core/buf.h"
+
+const char *const hm_lg_err_names[HM_LG_E__COUNT] = {
+#define HM_LG_ERR_NAME(e, s) s,
+    HM_LG_ERR_LIST(HM_LG_ERR_NAME)
+#undef HM_LG_ERR_NAME
+};
+
+uint32_t hm_lg_fault_code(unsigned slot)
+{
+    return slot < 32 ? 8000 + slot : 9000 + (slot - 32);
+}
+
+int hm_lg_fault_slot(uint32_t code)
+{
+    if (code >= 8000 && code < 8032)
+        return (int)(code - 8000);
+    if (code >= 9000 && code < 9032)
+        return (int)(code - 9000 + 32);
+    return -1;
+}
+
+void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
+{
+    d->sessions_started += s->sessions_started;
+    d->sessions_ok += s->sessions_ok;
+    d->sessions_failed += s->sessions_failed;
+    d->exchanges += s->exchanges;
+    d->connects += s->connects;
+    d->attempts_retried += s->attempts_retried;
+    d->missed_slots += s->missed_slots;
+    d->held_now += s->held_now;
+    d->held_peak += s->held_peak; /* workers peak at about the same time: an upper bound */
+    d->bytes_sent += s->bytes_sent;
+    d->bytes_received += s->bytes_received;
+    for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
+        d->err[i] += s->err[i];
+    for (unsigned i = 0; i < HM_ARRAY_SIZE(d->http_status); i++)
+        d->http_status[i] += s->http_status[i];
+    for (unsigned i = 0; i < HM_LG_FAULT_SLOTS; i++)
+        d->faults[i] += s->faults[i];
+    d->fault_other += s->fault_other;
+    for (unsigned i = 0; i < HM_CWMP__COUNT; i++)
+        d->acs_requests[i] += s->acs_requests[i];
+    if (s->elapsed_s > d->elapsed_s)
+        d->elapsed_s = s->elapsed_s;
+    hm_lg_hist_merge(&d->session, &s->session);
+    hm_lg_hist_merge(&d->exchange, &s->exchange);
+    hm_lg_hist_merge(&d->connect, &s->connect);
+}
+
+static void kv(struct hm_buf *b, const char *k, unsigned long long v)
+{
+    hm_buf_printf(b, "\"%s\":%llu,", k, v);
+}
+
+static void hist_json(struct hm_buf *b, const char *name, const struct hm_lg_hist *h)
+{
+    hm_buf_printf(b, "\"%s\":{\"count\":%llu,\"min\":%llu,\"max\":%llu,\"sum\":%llu,\"b\":[", name,
+                  (unsigned long long)h->count, (unsigned long long)h->min,
+                  (unsigned long long)h->max, (unsigned long long)h->sum);
+    bool first = true;
+    for (unsigned i = 0; i < HM_LG_HIST_BUCKETS; i++) {
+        if (!h->b[i])
+            continue;
+        hm_buf_printf(b, "%s%u,%llu", first ? "" : ",", i, (unsigned long long)h->b[i]);
+        first = false;
+    }
+    hm_buf_append_lit(b, "]},");
+}
+
+static void sparse(struct hm_buf *b, const char *name, const uint64_t *v, size_t n)
+{
+    hm_buf_printf(b, "\"%s\":[", name);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i])
+            continue;
+        hm_buf_printf(b, "%s%zu,%llu", first ? "" : ",", i, (unsigned long long)v[i]);
+        first = false;
+    }
+    hm_buf_append_lit(b, "],");
+}
+
+void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
+{
+    hm_buf_append_lit(b, "{");
+    kv(b, "sessions_started", st->sessions_started);
+    kv(b, "sessions_ok", st->sessions_ok);
+    kv(b, "sessions_failed", st->sessions_failed);
+    kv(b, "exchanges", st->exchanges);
+    kv(b, "connects", st->connects);
+    kv(b, "attempts_retried", st->attempts_retried);
+    kv(b, "missed_slots", st->missed_slots);
+    kv(b, "held_now", st->held_now);
+    kv(b, "held_peak", st->held_peak);
+    kv(b, "bytes_sent", st->bytes_sent);
+    kv(b, "bytes_received", st->bytes_received);
+    kv(b, "fault_other", st->fault_other);
+    sparse(b, "err", st->err, HM_LG_E__COUNT);
+    sparse(b, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status));
+    sparse(b, "faults", st->faults, HM_LG_FAULT_SLOTS);
+    sparse(b, "acs_requests", st->acs_requests, HM_CWMP__COUNT);
+    hist_json(b, "session", &st->session);
+    hist_json(b, "exchange", &st->exchange);
+    hist_json(b, "connect", &st->connect);
+    hm_buf_printf(b, "\"elapsed_s\":%.6f}", st->elapsed_s);
+}
+
+static uint64_t get_u64(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+static int get_sparse(json_t *o, const char *k, uint64_t *v, size_t n)
+{
+    json_t *a = json_object_get(o, k);
+    if (!json_is_array(a) || json_array_size(a) % 2)
+        return -EINVAL;
+    for (size_t i = 0; i + 1 < json_array_size(a); i += 2) {
+        json_int_t idx = json_integer_value(json_array_get(a, i));
+        if (idx < 0 || (size_t)idx >= n)
+            return -EINVAL;
+        v[idx] = (uint64_t)json_integer_value(json_array_get(a, i + 1));
+    }
+    return 0;
+}
+
+static int get_hist(json_t *o, const char *k, struct hm_lg_hist *h)
+{
+    json_t *j = json_object_get(o, k);
+    if (!json_is_object(j))
+        return -EINVAL;
+    hm_lg_hist_reset(h);
+    uint64_t b[HM_LG_HIST_BUCKETS] = {0};
+    if (get_sparse(j, "b", b, HM_LG_HIST_BUCKETS))
+        return -EINVAL;
+    for (unsigned i = 0; i < HM_LG_HIST_BUCKETS; i++)
+        if (b[i])
+            hm_lg_hist_add_bucket(h, i, b[i]);
+    if (h->count != get_u64(j, "count"))
+        return -EINVAL;
+    h->min = get_u64(j, "min");
+    h->max = get_u64(j, "max");
+    h->sum = get_u64(j, "sum");
+    return 0;
+}
+
+int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    json_error_t jerr;
+    json_t *o = json_loadb(s, len, 0, &jerr);
+    int rc = -EINVAL;
+    if (!json_is_object(o))
+        goto out;
+    st->sessions_started = get_u64(o, "sessions_started");
+    st->sessions_ok = get_u64(o, "sessions_ok");
+    st->sessions_failed = get_u64(o, "sessions_failed");
+    st->exchanges = get_u64(o, "exchanges");
+    st->connects = get_u64(o, "connects");
+    st->attempts_retried = get_u64(o, "attempts_retried");
+    st->missed_slots = get_u64(o, "missed_slots");
+    st->held_now = get_u64(o, "held_now");
+    st->held_peak = get_u64(o, "held_peak");
+    st->bytes_sent = get_u64(o, "bytes_sent");
+    st->bytes_received = get_u64(o, "bytes_received");
+    st->fault_other = get_u64(o, "fault_other");
+    st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));
+    if (get_sparse(o, "err", st->err, HM_LG_E__COUNT) ||
+        get_sparse(o, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status)) ||
+        get_sparse(o, "faults", st->faults, HM_LG_FAULT_SLOTS) ||
+        get_sparse(o, "acs_requests", st->acs_requests, HM_CWMP__COUNT) ||
+        get_hist(o, "session", &st->session) || get_hist(o, "exchange", &st->exchange) ||
+        get_hist(o, "connect", &st->connect))
+        goto out;
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
