@@ -110,7 +110,7 @@ static void value(struct hm_buf *o)
 
 static void gen_file(struct hm_buf *o, int henb, int cells, int minute)
 {
-    char t0[32], t1[32];
+    char t0[64], t1[64];
     snprintf(t0, sizeof t0, "2026-11-26T%02d:%02d:00+00:00", 14 + minute / 60, minute % 60);
     snprintf(t1, sizeof t1, "2026-11-26T%02d:%02d:00+00:00", 14 + (minute + 15) / 60,
              (minute + 15) % 60);
