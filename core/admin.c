@@ -1,5 +1,7 @@
 #include "core/admin.h"
 
+#include "core/bug.h"
+
 static int method_not_allowed(struct hm_http_exchange *x, const char *allow)
 {
     hm_buf_append_lit(x->headers, "Allow: ");
@@ -42,8 +44,8 @@ static int metrics(struct hm_http_exchange *x, void *arg)
     if (x->req->method != HM_HTTP_GET && x->req->method != HM_HTTP_HEAD)
         return method_not_allowed(x, "GET, HEAD");
     hm_shards_render_metrics(hm_shard_group(x->shard), x->out);
-    if (ctx->render_extra)
-        ctx->render_extra(x->out, ctx->render_arg);
+    for (unsigned i = 0; i < ctx->nrender; i++)
+        ctx->render[i](x->out, ctx->render_arg[i]);
     x->content_type = "text/plain; version=0.0.4";
     return 200;
 }
@@ -55,4 +57,11 @@ unsigned hm_admin_routes(struct hm_route *r, struct hm_admin_ctx *ctx)
     r[2] = (struct hm_route){HM_LISTENER_ADMIN, "/readyz", true, readyz, ctx};
     r[3] = (struct hm_route){HM_LISTENER_ADMIN, "/metrics", true, metrics, ctx};
     return HM_ADMIN_NROUTES;
+}
+
+void hm_admin_add_metrics(struct hm_admin_ctx *ctx, hm_metrics_render_fn fn, void *arg)
+{
+    HM_BUG_ON(ctx->nrender >= HM_ADMIN_MAX_RENDER);
+    ctx->render[ctx->nrender] = fn;
+    ctx->render_arg[ctx->nrender++] = arg;
 }

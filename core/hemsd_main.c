@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/store_metrics.h"
 #include "core/version.h"
 
 
@@ -175,8 +176,8 @@ static int run(const struct opts *o)
         return 1;
     }
     admin.shards = shards;
-    admin.render_extra = hm_acs_render_metrics;
-    admin.render_arg = acs;
+    hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
+    hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
     r = hm_shards_start(shards);
     if (r < 0) {
         hm_shards_stop(shards);
