@@ -11,6 +11,7 @@
  *   GET    /api/v1/devices/{id}/tasks
  *   GET    /api/v1/devices/{id}/tasks/{seq}
  *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
+ *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
  *
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
  * The full reference is docs/api.md.
@@ -19,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,6 +478,82 @@ static int status(struct hm_http_exchange *x, struct hm_api *api)
     return send_json(x, 200, j);
 }
 
+struct backup_job {
+    struct hm_shard_msg msg;
+    struct hm_conn_ref ref;
+    struct hm_shard *shard;
+    struct hm_store *store;
+    char path[4096];
+    int status;
+    uint64_t ms;
+};
+
+static void on_backup_done(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    struct backup_job *j = HM_CONTAINER_OF(m, struct backup_job, msg);
+    (void)s;
+    struct hm_buf *out, *hdrs;
+    if (hm_httpd_deferred_bufs(j->ref, &out, &hdrs)) {
+        json_t *r = j->status < 0
+                        ? json_pack("{s:{s:s,s:s}}", "error", "code", "backup_failed", "message",
+                                    hm_strerror(j->status))
+                        : json_pack("{s:s,s:I}", "path", j->path, "ms", (json_int_t)j->ms);
+        char *str = json_dumps(r, JSON_COMPACT);
+        hm_buf_append_str(out, str);
+        hm_buf_append_lit(out, "\n");
+        free(str);
+        json_decref(r);
+        hm_httpd_finish(j->ref, j->status < 0 ? 500 : 200, JSON_CTYPE, false);
+    }
+    free(j);
+}
+
+/* mdb_env_copy2 reads the whole map and writes a file: never on a shard. */
+static void *backup_thread(void *arg)
+{
+    struct backup_job *j = arg;
+    uint64_t t0 = now_ms();
+    j->status = hm_store_backup(j->store, j->path);
+    j->ms = now_ms() - t0;
+    if (j->status < 0)
+        hm_err("backup failed", "path=\"%s\" err=\"%s\"", j->path, hm_strerror(j->status));
+    else
+        hm_info("backup written", "path=\"%s\" ms=%llu", j->path, (unsigned long long)j->ms);
+    hm_shard_post(j->shard, &j->msg);
+    return NULL;
+}
+
+static int post_backup(struct hm_http_exchange *x, struct hm_api *api)
+{
+    json_error_t je;
+    json_t *in = json_loadb(x->body ? x->body : "", x->body_len, 0, &je);
+    if (!in)
+        return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+    const char *path = json_string_value(json_object_get(in, "path"));
+    if (!path || path[0] != '/' || strlen(path) >= 4096) {
+        json_decref(in);
+        return error(x, 422, "invalid_request", "'path' must be an absolute folder path");
+    }
+    struct backup_job *j = hm_xcalloc(1, sizeof(*j));
+    snprintf(j->path, sizeof(j->path), "%s", path);
+    json_decref(in);
+    j->msg.fn = on_backup_done;
+    j->ref = x->ref;
+    j->shard = x->shard;
+    j->store = api->store;
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int r = pthread_create(&t, &at, backup_thread, j);
+    pthread_attr_destroy(&at);
+    if (r != 0) {
+        free(j);
+        return error(x, 503, "overloaded", "cannot start the backup thread: %s", strerror(r));
+    }
+    return HM_HTTP_DEFER;
+}
+
 static int api_handler(struct hm_http_exchange *x, void *ctx)
 {
     struct hm_api *api = ctx;
@@ -489,6 +567,9 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     if (hm_slice_eq_lit(p, "status"))
         return m == HM_HTTP_GET ? status(x, api)
                                 : error(x, 405, "method_not_allowed", "use GET");
+    if (hm_slice_eq_lit(p, "backup"))
+        return m == HM_HTTP_POST ? post_backup(x, api)
+                                 : error(x, 405, "method_not_allowed", "use POST");
     if (hm_slice_eq_lit(p, "devices")) {
         if (m != HM_HTTP_GET)
             return error(x, 405, "method_not_allowed", "use GET");
