@@ -502,6 +502,8 @@ ssize_t hm_http_parse_request(const char *buf, size_t len, size_t prev_len,
     if (req->minor_version == 1 && !d.seen_host)
         return HM_EBADHTTP; /* RFC 9112 3.2 */
     req->keep_alive = req->minor_version == 1 ? !d.conn_close : (d.conn_keep && !d.conn_close);
+    if (req->minor_version == 0)
+        req->expect_continue = false; /* RFC 9110 10.1.1: ignore it from HTTP/1.0 */
     return (ssize_t)head_end;
 
 again:

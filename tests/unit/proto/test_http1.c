@@ -146,6 +146,8 @@ START_TEST(methods_and_keepalive)
     ck_assert_int_eq(parse("GET cwmp HTTP/1.1\r\nHost: h\r\n\r\n", &r), HM_EBADHTTP);
     ck_assert_int_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), 0);
     ck_assert(r.keep_alive);
+    ck_assert_int_gt(parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", &r), 0);
+    ck_assert(!r.expect_continue);
     ck_assert_int_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: TE, close\r\n\r\n", &r), 0);
     ck_assert(!r.keep_alive);
     ck_assert_int_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", &r), 0);
