@@ -453,24 +453,29 @@ static int start_tag(struct hm_soap *p, struct hm_soap_tok *tok)
                 return HM_EBADXML;
     }
 
+    /* tok is filled from locals, not read back from the frame just written: a 16-byte load
+     * of two fresh 8-byte stores defeats store forwarding and cost ~15% of all parsing. */
+    struct hm_slice uri = d ? d->uri : hm_slice(NULL, 0);
+    uint8_t ns = d ? d->ns : HM_NS_NONE;
+    uint16_t name = hm_soap_name_lookup(local.ptr, local.len);
     struct hm_soap_frame *f = &p->stack[p->depth++];
     f->qname = qn;
     f->local = local;
-    f->uri = d ? d->uri : hm_slice(NULL, 0);
-    f->ns = d ? d->ns : HM_NS_NONE;
-    f->name = hm_soap_name_lookup(local.ptr, local.len);
+    f->uri = uri;
+    f->ns = ns;
+    f->name = name;
     f->nsdecl_base = nsbase;
     p->seen_root = true;
     p->pending_end = self_close;
     p->p = q;
 
     tok->type = HM_SOAP_START;
-    tok->ns = f->ns;
-    tok->name = f->name;
+    tok->ns = ns;
+    tok->name = name;
     tok->depth = p->depth;
     tok->nattr = (uint16_t)na;
-    tok->local = f->local;
-    tok->uri = f->uri;
+    tok->local = local;
+    tok->uri = uri;
     tok->attrs = p->attrs;
     return 0;
 }
@@ -642,7 +647,10 @@ int hm_soap_leaf_text(struct hm_soap *p, struct hm_slice *out)
         if (t.type != HM_SOAP_TEXT)
             return fail(p, HM_EBADSOAP);
         if (pieces++ == 0) {
-            *out = t.text;
+            /* Field by field: t.text was written as two 8-byte stores, and a 16-byte struct
+             * copy of it would stall on store forwarding (measured: half of this function). */
+            out->ptr = t.text.ptr;
+            out->len = t.text.len;
             continue;
         }
         /* Joining: the pieces so far end at <jend> in the arena; a decoded piece
