@@ -631,9 +631,41 @@ int hm_soap_next(struct hm_soap *p, struct hm_soap_tok *tok)
     return err;
 }
 
+static void pop_quiet(struct hm_soap *p)
+{
+    struct hm_soap_frame *f = &p->stack[p->depth - 1];
+    if (p->nns != f->nsdecl_base) {
+        p->nns = f->nsdecl_base;
+        p->nsgen++;
+    }
+    p->depth--;
+}
+
 int hm_soap_leaf_text(struct hm_soap *p, struct hm_slice *out)
 {
     struct hm_soap_tok t;
+    /* Fast path for the overwhelmingly common <Name>text</Name> and <Name/>: no TEXT and
+     * END tokens are built. Anything else (references, CDATA, comments, children, a
+     * mismatched end tag) falls through to the general loop, which reports it. */
+    if (HM_LIKELY(!p->err && p->depth)) {
+        if (p->pending_end) {
+            p->pending_end = false;
+            pop_quiet(p);
+            *out = hm_slice(NULL, 0);
+            return 0;
+        }
+        const char *q = p->p, *e = p->end, *te = scan_text(q, e);
+        struct hm_slice qn = p->stack[p->depth - 1].qname;
+        if (te < e && *te == '<' && (size_t)(e - te) > qn.len + 2 && te[1] == '/' &&
+            te[2 + qn.len] == '>' && same_bytes(te + 2, qn.ptr, qn.len) &&
+            (size_t)(te - q) <= p->lim.max_text) {
+            out->ptr = te > q ? q : NULL;
+            out->len = (size_t)(te - q);
+            p->p = te + 3 + qn.len;
+            pop_quiet(p);
+            return 0;
+        }
+    }
     struct hm_soap_arena *a = p->arena;
     size_t pieces = 0, jend = 0;
     uint16_t d = p->depth;
