@@ -485,7 +485,10 @@ static int parse_field(struct ctx *c, const struct field *f, const struct hm_soa
             return err;
         if (too_long(s, f->max))
             return HM_EBADCWMP;
-        *(struct hm_slice *)(base + f->off) = s;
+        /* field by field: a 16-byte copy of <s>, just written as two 8-byte stores, would
+         * stall on store forwarding */
+        ((struct hm_slice *)(base + f->off))->ptr = s.ptr;
+        ((struct hm_slice *)(base + f->off))->len = s.len;
         return 0;
     case F_U32: {
         uint32_t v;

@@ -453,24 +453,29 @@ static int start_tag(struct hm_soap *p, struct hm_soap_tok *tok)
                 return HM_EBADXML;
     }
 
+    /* tok is filled from locals, not read back from the frame just written: a 16-byte load
+     * of two fresh 8-byte stores defeats store forwarding and cost ~15% of all parsing. */
+    struct hm_slice uri = d ? d->uri : hm_slice(NULL, 0);
+    uint8_t ns = d ? d->ns : HM_NS_NONE;
+    uint16_t name = hm_soap_name_lookup(local.ptr, local.len);
     struct hm_soap_frame *f = &p->stack[p->depth++];
     f->qname = qn;
     f->local = local;
-    f->uri = d ? d->uri : hm_slice(NULL, 0);
-    f->ns = d ? d->ns : HM_NS_NONE;
-    f->name = hm_soap_name_lookup(local.ptr, local.len);
+    f->uri = uri;
+    f->ns = ns;
+    f->name = name;
     f->nsdecl_base = nsbase;
     p->seen_root = true;
     p->pending_end = self_close;
     p->p = q;
 
     tok->type = HM_SOAP_START;
-    tok->ns = f->ns;
-    tok->name = f->name;
+    tok->ns = ns;
+    tok->name = name;
     tok->depth = p->depth;
     tok->nattr = (uint16_t)na;
-    tok->local = f->local;
-    tok->uri = f->uri;
+    tok->local = local;
+    tok->uri = uri;
     tok->attrs = p->attrs;
     return 0;
 }
@@ -626,9 +631,41 @@ int hm_soap_next(struct hm_soap *p, struct hm_soap_tok *tok)
     return err;
 }
 
+static void pop_quiet(struct hm_soap *p)
+{
+    struct hm_soap_frame *f = &p->stack[p->depth - 1];
+    if (p->nns != f->nsdecl_base) {
+        p->nns = f->nsdecl_base;
+        p->nsgen++;
+    }
+    p->depth--;
+}
+
 int hm_soap_leaf_text(struct hm_soap *p, struct hm_slice *out)
 {
     struct hm_soap_tok t;
+    /* Fast path for the overwhelmingly common <Name>text</Name> and <Name/>: no TEXT and
+     * END tokens are built. Anything else (references, CDATA, comments, children, a
+     * mismatched end tag) falls through to the general loop, which reports it. */
+    if (HM_LIKELY(!p->err && p->depth)) {
+        if (p->pending_end) {
+            p->pending_end = false;
+            pop_quiet(p);
+            *out = hm_slice(NULL, 0);
+            return 0;
+        }
+        const char *q = p->p, *e = p->end, *te = scan_text(q, e);
+        struct hm_slice qn = p->stack[p->depth - 1].qname;
+        if (te < e && *te == '<' && (size_t)(e - te) > qn.len + 2 && te[1] == '/' &&
+            te[2 + qn.len] == '>' && same_bytes(te + 2, qn.ptr, qn.len) &&
+            (size_t)(te - q) <= p->lim.max_text) {
+            out->ptr = te > q ? q : NULL;
+            out->len = (size_t)(te - q);
+            p->p = te + 3 + qn.len;
+            pop_quiet(p);
+            return 0;
+        }
+    }
     struct hm_soap_arena *a = p->arena;
     size_t pieces = 0, jend = 0;
     uint16_t d = p->depth;
@@ -642,7 +679,10 @@ int hm_soap_leaf_text(struct hm_soap *p, struct hm_slice *out)
         if (t.type != HM_SOAP_TEXT)
             return fail(p, HM_EBADSOAP);
         if (pieces++ == 0) {
-            *out = t.text;
+            /* Field by field: t.text was written as two 8-byte stores, and a 16-byte struct
+             * copy of it would stall on store forwarding (measured: half of this function). */
+            out->ptr = t.text.ptr;
+            out->len = t.text.len;
             continue;
         }
         /* Joining: the pieces so far end at <jend> in the arena; a decoded piece
