@@ -366,12 +366,17 @@ static char *batch_append(struct hm_store_batch *b, enum hm_store_op op, enum hm
     return p + OP_HDR + key.len;
 }
 
+static int append_err(enum hm_store_db db)
+{
+    return (unsigned)db >= HM_DB__COUNT ? -EINVAL : -E2BIG;
+}
+
 int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key,
                        struct hm_slice val)
 {
     char *p = batch_append(b, HM_STORE_PUT, db, key, val.len);
     if (!p)
-        return (unsigned)db >= HM_DB__COUNT ? -EINVAL : -E2BIG;
+        return append_err(db);
     if (val.len)
         memcpy(p, val.ptr, val.len);
     return 0;
@@ -385,12 +390,12 @@ char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db, 
 
 int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key)
 {
-    return batch_append(b, HM_STORE_DEL, db, key, 0) ? 0 : -E2BIG;
+    return batch_append(b, HM_STORE_DEL, db, key, 0) ? 0 : append_err(db);
 }
 
 int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice prefix)
 {
-    return batch_append(b, HM_STORE_DEL_PREFIX, db, prefix, 0) ? 0 : -E2BIG;
+    return batch_append(b, HM_STORE_DEL_PREFIX, db, prefix, 0) ? 0 : append_err(db);
 }
 
 /* ---- submission ---------------------------------------------------------------------- */

@@ -137,11 +137,13 @@ struct gc_prod {
 static void gc_done(void *arg, int status)
 {
     struct gc_slot *sl = arg;
-    atomic_fetch_add(&sl->p->fired[sl->id], 1);
+    /* Read everything first: once the slot is marked free the producer may reuse it. */
+    struct gc_prod *p = sl->p;
+    atomic_fetch_add(&p->fired[sl->id], 1);
     if (status != 0)
-        atomic_fetch_add(sl->p->bad_status, 1);
-    atomic_store(&sl->p->slot_free[sl - sl->p->slots], 1);
-    sem_post(&sl->p->free_slots);
+        atomic_fetch_add(p->bad_status, 1);
+    atomic_store(&p->slot_free[sl - p->slots], 1);
+    sem_post(&p->free_slots);
 }
 
 static void *gc_producer(void *arg)
