@@ -263,6 +263,7 @@ void hm_store_read_end(struct hm_store_reader *r)
 int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice key,
                  struct hm_slice *val)
 {
+    HM_BUG_ON(!atomic_load_explicit(&r->active, memory_order_relaxed)); /* no snapshot */
     if ((unsigned)db >= HM_DB__COUNT || key.len == 0 || key.len > HM_STORE_MAX_KEY)
         return -EINVAL;
     MDB_val k = {key.len, (void *)key.ptr}, v;
@@ -311,6 +312,7 @@ static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm
 int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice prefix,
                   struct hm_slice from, hm_store_scan_fn cb, void *arg)
 {
+    HM_BUG_ON(!atomic_load_explicit(&r->active, memory_order_relaxed)); /* no snapshot */
     if ((unsigned)db >= HM_DB__COUNT || !cb)
         return -EINVAL;
     if (from.len && !has_prefix(from.ptr, from.len, prefix))
