@@ -159,9 +159,10 @@ static void on_done(void *arg, int status)
         fprintf(stderr, "batch failed: %s\n", hm_strerror(status));
         abort();
     }
-    add_lat(sl->p->r, now_ns() - sl->t_submit);
-    atomic_store_explicit(&sl->p->busy[sl->idx], 0, memory_order_release);
-    sem_post(&sl->p->free_slots);
+    struct prod *p = sl->p; /* the slot may be reused as soon as it is marked free */
+    add_lat(p->r, now_ns() - sl->t_submit);
+    atomic_store_explicit(&p->busy[sl->idx], 0, memory_order_release);
+    sem_post(&p->free_slots);
 }
 
 static void *producer(void *arg)

@@ -263,6 +263,7 @@ void hm_store_read_end(struct hm_store_reader *r)
 int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice key,
                  struct hm_slice *val)
 {
+    HM_BUG_ON(!atomic_load_explicit(&r->active, memory_order_relaxed)); /* no snapshot */
     if ((unsigned)db >= HM_DB__COUNT || key.len == 0 || key.len > HM_STORE_MAX_KEY)
         return -EINVAL;
     MDB_val k = {key.len, (void *)key.ptr}, v;
@@ -311,6 +312,7 @@ static int scan_txn(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix, struct hm
 int hm_store_scan(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice prefix,
                   struct hm_slice from, hm_store_scan_fn cb, void *arg)
 {
+    HM_BUG_ON(!atomic_load_explicit(&r->active, memory_order_relaxed)); /* no snapshot */
     if ((unsigned)db >= HM_DB__COUNT || !cb)
         return -EINVAL;
     if (from.len && !has_prefix(from.ptr, from.len, prefix))
@@ -366,12 +368,17 @@ static char *batch_append(struct hm_store_batch *b, enum hm_store_op op, enum hm
     return p + OP_HDR + key.len;
 }
 
+static int append_err(enum hm_store_db db)
+{
+    return (unsigned)db >= HM_DB__COUNT ? -EINVAL : -E2BIG;
+}
+
 int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key,
                        struct hm_slice val)
 {
     char *p = batch_append(b, HM_STORE_PUT, db, key, val.len);
     if (!p)
-        return (unsigned)db >= HM_DB__COUNT ? -EINVAL : -E2BIG;
+        return append_err(db);
     if (val.len)
         memcpy(p, val.ptr, val.len);
     return 0;
@@ -385,12 +392,12 @@ char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db, 
 
 int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key)
 {
-    return batch_append(b, HM_STORE_DEL, db, key, 0) ? 0 : -E2BIG;
+    return batch_append(b, HM_STORE_DEL, db, key, 0) ? 0 : append_err(db);
 }
 
 int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice prefix)
 {
-    return batch_append(b, HM_STORE_DEL_PREFIX, db, prefix, 0) ? 0 : -E2BIG;
+    return batch_append(b, HM_STORE_DEL_PREFIX, db, prefix, 0) ? 0 : append_err(db);
 }
 
 /* ---- submission ---------------------------------------------------------------------- */

@@ -39,6 +39,8 @@ struct hm_store_reader;
  * LMDB environment, an LMDB environment without our magic record, or a schema other than
  * HM_STORE_SCHEMA is refused (HM_ECORRUPT / HM_EVERSION) with a logfmt line on stderr naming
  * the path and the reason. On success *<out> is owned by the caller: hm_store_close().
+ * <path> is not retained. Errors: HM_ECORRUPT, HM_EVERSION, -EINVAL (ring_size not a power
+ * of two >= 4), -errno (directory, eventfd, thread creation), HM_ESTORE.
  */
 HM_MUST_CHECK int hm_store_open(const char *path, const struct hm_store_opts *opts,
                                 struct hm_store **out);
@@ -53,11 +55,17 @@ void hm_store_close(struct hm_store *s);
 /*
  * Writes a compacted copy of the environment into directory <dir> (created if absent; must
  * not already hold a data.mdb). Consistent snapshot; runs on the caller's thread and may take
- * long: control path only. The copy opens with hm_store_open().
+ * long: control path only. The copy opens with hm_store_open(). While it runs the map cannot
+ * grow, so a writer that fills the map waits for it. Errors: -EEXIST (data.mdb present),
+ * -errno, HM_ESTORE. Not from a thread that holds a read snapshot (it could deadlock with a
+ * map resize).
  */
 HM_MUST_CHECK int hm_store_backup(struct hm_store *s, const char *dir);
 
-/* Fills *<out> (control path: opens a short read transaction). */
+/*
+ * Fills *<out> (control path: opens a short read transaction; same snapshot caveat as
+ * hm_store_backup). Counters are monotonic since open. Errors: HM_ESTORE, HM_ECORRUPT.
+ */
 HM_MUST_CHECK int hm_store_stats(struct hm_store *s, struct hm_store_stats *out);
 
 /*
@@ -73,8 +81,11 @@ const char *hm_store_mdb_strerror(int mdb_rc);
 
 /*
  * Creates a reader for the calling thread (control path: at thread start). Owned by the
- * caller until hm_store_reader_close(), which must precede hm_store_close(). A reader is
- * used by one thread at a time.
+ * caller until hm_store_reader_close(), which must precede hm_store_close() and not be called
+ * inside a snapshot. A reader is used by one thread at a time; it holds an LMDB reader slot
+ * from its first hm_store_read_begin() (slots: opts.max_readers). Allocates (hm_xcalloc).
+ * Not from a thread holding another reader's snapshot (the registry lock is also taken by a
+ * map resize, which waits for snapshots to end).
  */
 HM_MUST_CHECK int hm_store_reader_open(struct hm_store *s, struct hm_store_reader **out);
 void hm_store_reader_close(struct hm_store_reader *r);
@@ -82,7 +93,8 @@ void hm_store_reader_close(struct hm_store_reader *r);
 /*
  * Starts a read snapshot (mdb_txn_renew). -EAGAIN while the writer grows the map (rare,
  * milliseconds): retry on a later loop turn. Keep snapshots short: an open snapshot pins old
- * pages and delays map growth.
+ * pages and delays map growth. Errors: -EAGAIN, -EMFILE (reader slots exhausted), HM_ESTORE.
+ * On error no snapshot is open (do not call hm_store_read_end()).
  */
 HM_MUST_CHECK int hm_store_read_begin(struct hm_store_reader *r);
 
@@ -91,7 +103,8 @@ void hm_store_read_end(struct hm_store_reader *r);
 
 /*
  * Looks <key> up in <db>. On 0, *<val> points into the map: valid until hm_store_read_end(),
- * read-only. -ENOENT if absent.
+ * read-only (LMDB maps it read-only: writing through it faults). -ENOENT if absent, -EINVAL
+ * for a bad <db> or an empty or over-long key. Only inside a snapshot.
  */
 HM_MUST_CHECK int hm_store_get(struct hm_store_reader *r, enum hm_store_db db, struct hm_slice key,
                                struct hm_slice *val);
@@ -121,20 +134,24 @@ void hm_store_batch_fini(struct hm_store_batch *b);
 
 /*
  * Appends a put of <key> -> <val> in <db>; both are copied into the batch. -E2BIG if the key
- * is empty or over HM_STORE_MAX_KEY, or the value over HM_STORE_MAX_VAL.
+ * is empty or over HM_STORE_MAX_KEY, or the value over HM_STORE_MAX_VAL; -EINVAL for a bad
+ * <db>. The batch is unchanged on error.
  */
 HM_MUST_CHECK int hm_store_batch_put(struct hm_store_batch *b, enum hm_store_db db,
                                      struct hm_slice key, struct hm_slice val);
 
 /*
  * Appends a put of <key> with a <vlen>-byte value the caller writes in place (zero-copy
- * encoding); returns the value's bytes in the batch or NULL (-E2BIG conditions). The
- * pointer is valid until the next append, reset or submit.
+ * encoding); returns the value's bytes in the batch or NULL (-E2BIG / -EINVAL conditions).
+ * The pointer is valid until the next append, reset or submit.
+ *
+ * Appends copy into the batch's buffer, which grows (hm_xrealloc: aborts on OOM) until it
+ * reaches its high-water mark; reuse batches so the data path stops allocating.
  */
 char *hm_store_batch_put_reserve(struct hm_store_batch *b, enum hm_store_db db, struct hm_slice key,
                                  size_t vlen);
 
-/* Appends a delete of <key> (absent keys are not an error). */
+/* Appends a delete of <key> (absent keys are not an error). Errors as hm_store_batch_put. */
 HM_MUST_CHECK int hm_store_batch_del(struct hm_store_batch *b, enum hm_store_db db,
                                      struct hm_slice key);
 

@@ -137,11 +137,13 @@ struct gc_prod {
 static void gc_done(void *arg, int status)
 {
     struct gc_slot *sl = arg;
-    atomic_fetch_add(&sl->p->fired[sl->id], 1);
+    /* Read everything first: once the slot is marked free the producer may reuse it. */
+    struct gc_prod *p = sl->p;
+    atomic_fetch_add(&p->fired[sl->id], 1);
     if (status != 0)
-        atomic_fetch_add(sl->p->bad_status, 1);
-    atomic_store(&sl->p->slot_free[sl - sl->p->slots], 1);
-    sem_post(&sl->p->free_slots);
+        atomic_fetch_add(p->bad_status, 1);
+    atomic_store(&p->slot_free[sl - p->slots], 1);
+    sem_post(&p->free_slots);
 }
 
 static void *gc_producer(void *arg)
@@ -368,6 +370,55 @@ START_TEST(map_full_grows)
     ck_assert_int_eq(hm_store_stats(s, &st), 0);
     ck_assert_uint_eq(st.db[HM_DB_PARAMS].entries, i - 1);
     ck_assert_uint_eq(st.batches_failed, 1);
+
+    /*
+     * A batch that cannot fit fails alone: submitted back to back with small ones (which
+     * shrink existing values, so they fit), whether or not they share a transaction, the
+     * small ones commit and only the big one gets -ENOSPC.
+     */
+    enum { NSMALL = 6 };
+    static struct hm_store_batch small[NSMALL], bigb;
+    static struct waiter ws[NSMALL], wbig;
+    hm_store_batch_init(&bigb);
+    for (unsigned j = 0; j < 400; j++) {
+        char k[16];
+        int kl = snprintf(k, sizeof(k), "big%06u", j);
+        ck_assert_int_eq(hm_store_batch_put(&bigb, HM_DB_PARAMS, hm_slice(k, (size_t)kl),
+                                            hm_slice(val, sizeof(val))),
+                         0);
+    }
+    sem_init(&wbig.sem, 0, 0);
+    for (unsigned j = 0; j < NSMALL; j++) {
+        char k[16];
+        int kl = snprintf(k, sizeof(k), "k%06u", j);
+        hm_store_batch_init(&small[j]);
+        ck_assert_int_eq(
+            hm_store_batch_put(&small[j], HM_DB_PARAMS, hm_slice(k, (size_t)kl), S("tiny")), 0);
+        sem_init(&ws[j].sem, 0, 0);
+        ck_assert_int_eq(hm_store_submit(s, &small[j], waiter_done, &ws[j]), 0);
+        if (j == NSMALL / 2)
+            ck_assert_int_eq(hm_store_submit(s, &bigb, waiter_done, &wbig), 0);
+    }
+    while (sem_wait(&wbig.sem) == -1)
+        ;
+    ck_assert_int_eq(wbig.status, -ENOSPC);
+    for (unsigned j = 0; j < NSMALL; j++) {
+        while (sem_wait(&ws[j].sem) == -1)
+            ;
+        ck_assert_int_eq(ws[j].status, 0);
+        hm_store_batch_fini(&small[j]);
+    }
+    hm_store_batch_fini(&bigb);
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(s, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct hm_slice v;
+    ck_assert_int_eq(hm_store_get(r, HM_DB_PARAMS, S("k000000"), &v), 0);
+    ck_assert(hm_slice_eq(v, S("tiny")));
+    ck_assert_int_eq(hm_store_get(r, HM_DB_PARAMS, S("big000000"), &v), -ENOENT);
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+
     hm_store_batch_fini(&b);
     hm_store_close(s);
     rm_rf(dir);
