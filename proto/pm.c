@@ -98,6 +98,7 @@ struct hm_pm_parser {
      * pointers replaces string compares on the hot path */
     xmlDictPtr dict;
     const xmlChar *elname[HM_ARRAY_SIZE(eltab)];
+    const xmlChar *attr_p; /* "p", interned likewise: `<r p=>` is the hottest attribute */
     /* the class of each open element, so an end tag needs no lookup; libxml2 refuses
      * nesting deeper than 256 without XML_PARSE_HUGE, deeper ones count as E_OTHER */
     unsigned char open_el[260];
@@ -176,7 +177,7 @@ static inline bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static struct hm_slice trim(const char *s, size_t n)
+static inline __attribute__((always_inline)) struct hm_slice trim(const char *s, size_t n)
 {
     while (n && is_ws(*s))
         s++, n--;
@@ -207,7 +208,7 @@ static int fset(struct hm_pm_parser *p, struct fstr *f, struct hm_slice v, const
     return 0;
 }
 
-static struct hm_slice attr(const xmlChar **attrs, int n, const char *name)
+static inline __attribute__((always_inline)) struct hm_slice attr(const xmlChar **attrs, int n, const char *name)
 {
     for (int i = 0; i < n; i++) {
         const char *an = (const char *)attrs[i * 5];
@@ -224,7 +225,7 @@ static struct hm_slice attr(const xmlChar **attrs, int n, const char *name)
 }
 #define ATTR(name) attr(attrs, nattrs, name)
 
-static int parse_u32(struct hm_slice s, uint32_t *out)
+static inline __attribute__((always_inline)) int parse_u32(struct hm_slice s, uint32_t *out)
 {
     s = trim(s.ptr, s.len);
     if (s.len == 0 || s.len > 9)
@@ -265,7 +266,7 @@ static void reset_block(struct hm_pm_parser *p)
 
 /* Fast path for the common integer counter; strtod for the rest. */
 /* Returns false when <v> is not a number or NIL (then HM_PM_TEXT is set). */
-static bool parse_value(struct hm_slice v, struct hm_pm_meas *m)
+static inline __attribute__((always_inline)) bool parse_value(struct hm_slice v, struct hm_pm_meas *m)
 {
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -442,7 +443,8 @@ static int intern_names(struct hm_pm_parser *p)
             return -1;
         }
     }
-    return 0;
+    p->attr_p = xmlDictLookup(p->dict, (const xmlChar *)"p", 1);
+    return p->attr_p ? 0 : -1;
 }
 
 static enum el classify(const struct hm_pm_parser *p, const xmlChar *name)
@@ -499,7 +501,10 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     switch (e) {
     case E_R: {
         uint32_t pos = ++p->r_seq;
-        struct hm_slice ps = ATTR("p");
+        struct hm_slice ps =
+            nattrs == 1 && attrs[0] == p->attr_p
+                ? hm_slice((const char *)attrs[3], (size_t)(attrs[4] - attrs[3]))
+                : ATTR("p");
         if (ps.ptr && parse_u32(ps, &pos) != 0) {
             FAIL(p, "bad r@p");
             return;

@@ -220,6 +220,58 @@ START_TEST(limits_and_callback_errors)
 }
 END_TEST
 
+/* Property: random parts over an alphabet rich in delimiter fragments, random chunking;
+ * what comes out equals what went in. Data containing the real delimiter is not valid
+ * input and is regenerated. */
+START_TEST(random_bodies_round_trip)
+{
+    static const char alpha[] = "\r\n-xYzZa";
+    const char *delim = "\r\n--xYzZY";
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+#define NEXT() (r ^= r << 13, r ^= r >> 7, r ^= r << 17, r)
+    struct hm_buf body = {0}, want = {0};
+    struct coll c = {0};
+    char data[256];
+    for (int iter = 0; iter < 300; iter++) {
+        hm_buf_reset(&body);
+        hm_buf_reset(&want);
+        int nparts = (int)(NEXT() % 4);
+        for (int k = 0; k < nparts; k++) {
+            size_t n;
+            do {
+                n = NEXT() % sizeof data;
+                for (size_t i = 0; i < n; i++)
+                    data[i] = alpha[NEXT() % (sizeof alpha - 1)];
+                /* the delimiter must not occur, even across the part's end */
+                hm_buf_reset(&c.out);
+                hm_buf_append(&c.out, data, n);
+                hm_buf_append_str(&c.out, delim);
+            } while (memmem(c.out.base, c.out.len, delim, strlen(delim)) !=
+                     c.out.base + n);
+            hm_buf_printf(&body, "--xYzZY\r\nContent-Disposition: form-data; name=\"p%d\"\r\n\r\n",
+                          k);
+            hm_buf_append(&body, data, n);
+            hm_buf_append_lit(&body, "\r\n");
+            hm_buf_printf(&want, "[p%d||=", k);
+            hm_buf_append(&want, data, n);
+            hm_buf_append_lit(&want, "]");
+        }
+        hm_buf_append_str(&body, "--xYzZY--\r\n");
+        hm_buf_append(&want, "", 1);
+        size_t step = 1 + NEXT() % 64;
+        int rc = run(&c, CT, body.base, body.len, step);
+        ck_assert_msg(rc == 0, "iter %d: rc %d", iter, rc);
+        hm_buf_append(&c.out, "", 1);
+        ck_assert_msg(c.out.len == want.len && memcmp(c.out.base, want.base, want.len) == 0,
+                      "iter %d step %zu differs", iter, step);
+    }
+#undef NEXT
+    hm_buf_free(&body);
+    hm_buf_free(&want);
+    hm_buf_free(&c.out);
+}
+END_TEST
+
 /* End to end: a gzip PM file uploaded as a form, streamed part data -> PM parser. */
 struct upload {
     struct hm_pm_parser *pm;
@@ -300,6 +352,7 @@ static Suite *suite(void)
     tcase_add_test(tc, preamble_padding_epilogue_and_empty);
     tcase_add_test(tc, malformed_bodies);
     tcase_add_test(tc, limits_and_callback_errors);
+    tcase_add_test(tc, random_bodies_round_trip);
     tcase_add_test(tc, gzip_pm_file_in_a_form);
     suite_add_tcase(s, tc);
     return s;
