@@ -637,6 +637,17 @@ static int on_response(struct hm_http_exchange *x, struct acs_sess *s,
                   (int)s->dev_len, s->dev, hm_cwmp_method_name((enum hm_cwmp_method)m->method));
         return next_request(s, x->out);
     }
+    char want_id[24];
+    int wl = snprintf(want_id, sizeof(want_id), "%llu", (unsigned long long)s->task_seq);
+    if (m->has_id && !hm_slice_eq(m->id, hm_slice(want_id, (size_t)wl))) {
+        CTR_INC(sh, bad_messages);
+        HM_LOG_RL(HM_LOG_WARN, "CPE response with a foreign cwmp:ID; task left queued",
+                  "device=%.*s task=%llu id=\"%.*s\"", (int)s->dev_len, s->dev,
+                  (unsigned long long)s->task_seq, (int)HM_MIN(m->id.len, 64), m->id.ptr);
+        s->state = S_ENDED;
+        sess_release_reg(s);
+        return 204;
+    }
     enum hm_cwmp_method want = hm_task_response_method((enum hm_task_kind)s->task_kind);
     if (m->method != want && m->method != HM_CWMP_FAULT) {
         HM_LOG_RL(HM_LOG_WARN, "CPE answered with the wrong method; task left queued",
