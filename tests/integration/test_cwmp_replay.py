@@ -96,7 +96,7 @@ class Replay(unittest.TestCase):
             for i, (who, path) in enumerate(steps):
                 if who != "cpe":
                     continue
-                body = open(path, "rb").read()
+                body = read(path)
                 is_inform = "Inform" in path and "Response" not in path
                 if is_inform:
                     inf = rpc_of(body)
@@ -107,7 +107,7 @@ class Replay(unittest.TestCase):
                         if who2 == "cpe" and p2.endswith("-Inform.xml"):
                             break
                         if who2 == "acs":
-                            el = rpc_of(open(p2, "rb").read())
+                            el = rpc_of(read(p2))
                             if local(el.tag).endswith("Response"):
                                 continue
                             st, _, b = http_request(h.admin_port, "POST", "/api/v1/devices/%s/tasks" % dev,
@@ -127,7 +127,7 @@ class Replay(unittest.TestCase):
                     self.last_id = None
                     continue
                 self.assertEqual(r.status, 200, (path, r.body[:300]))
-                want = rpc_of(open(nxt[1], "rb").read())
+                want = rpc_of(read(nxt[1]))
                 name, mid, got = r.rpc()
                 self.assertEqual(name, local(want.tag), (path, nxt[1]))
                 if name not in ("InformResponse", "TransferCompleteResponse"):
