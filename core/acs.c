@@ -68,6 +68,7 @@ struct acs_sess {
     uint8_t task_kind;
     uint16_t dev_len;
     uint8_t id_len;
+    char use_version[4]; /* "1.4" etc.: UseCWMPVersion for the InformResponse, or "" */
     char id[64]; /* cwmp:ID to echo in the deferred answer */
     char dev[200];
     char cookie[33];
@@ -326,6 +327,7 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     switch (s->after) {
     case AFTER_INFORM: {
         struct hm_cwmp_hdr h = hdr_of(s, id);
+        h.use_version = hm_slice_cstr(s->use_version);
         hm_cwmp_write_inform_response(out, &h);
         hm_buf_printf(hdrs, "Set-Cookie: hems_session=%s; Path=/; HttpOnly\r\n", s->cookie);
         s->state = S_ACTIVE;
@@ -425,6 +427,30 @@ static bool valid_oui(struct hm_slice o)
     return true;
 }
 
+/*
+ * CWMP 1.4 version negotiation (TR-069 Amd 5 §3.7.1.5): the CPE lists SupportedCWMPVersions
+ * ("1.0,1.1,...") in its Inform header and the ACS answers with the highest one it also
+ * supports in UseCWMPVersion. We support 1.0-1.4. Nothing is sent when the CPE listed none.
+ */
+static void pick_version(struct hm_slice list, char out[4])
+{
+    int best = -1;
+    out[0] = '\0';
+    for (size_t i = 0; i + 3 <= list.len; i++) {
+        const char *p = list.ptr + i;
+        if (p[0] == '1' && p[1] == '.' && p[2] >= '0' && p[2] <= '4' &&
+            (i == 0 || list.ptr[i - 1] == ',' || list.ptr[i - 1] == ' ') &&
+            (i + 3 == list.len || p[3] == ',' || p[3] == ' ') && p[2] - '0' > best)
+            best = p[2] - '0';
+    }
+    if (best >= 0) {
+        out[0] = '1';
+        out[1] = '.';
+        out[2] = (char)('0' + best);
+        out[3] = '\0';
+    }
+}
+
 static int batch_put_rec_dev(struct hm_store_batch *b, struct hm_slice key,
                              const struct hm_dev_rec *d)
 {
@@ -457,6 +483,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     s->dev_len = (uint16_t)kl;
     struct hm_slice dev = hm_slice(s->dev, s->dev_len);
     s->ver = m->ver;
+    pick_version(m->supported_versions, s->use_version);
     s->id_len = (uint8_t)HM_MIN(m->id.len, sizeof(s->id));
     memcpy(s->id, m->id.ptr, s->id_len);
 

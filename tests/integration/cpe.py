@@ -11,7 +11,8 @@ SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 def inform_xml(oui="00005A", pc="HeNB", sn="SN0001", events=("2 PERIODIC",), params=None,
-               ns="urn:dslforum-org:cwmp-1-0", msg_id="inf-1", prefix="soap-env", command_keys=None):
+               ns="urn:dslforum-org:cwmp-1-0", msg_id="inf-1", prefix="soap-env", command_keys=None,
+               extra_header=""):
     params = params if params is not None else [
         ("Device.DeviceInfo.SoftwareVersion", "4.2.1", "xsd:string"),
         ("Device.ManagementServer.ConnectionRequestURL", "http://127.0.0.1:30005/cr", "xsd:string"),
@@ -24,14 +25,14 @@ def inform_xml(oui="00005A", pc="HeNB", sn="SN0001", events=("2 PERIODIC",), par
     return ('<?xml version="1.0" encoding="UTF-8"?>'
             '<{p}:Envelope xmlns:{p}="{soap}" xmlns:soap-enc="http://schemas.xmlsoap.org/soap/encoding/" '
             'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            'xmlns:cwmp="{ns}"><{p}:Header><cwmp:ID {p}:mustUnderstand="1">{id}</cwmp:ID></{p}:Header>'
+            'xmlns:cwmp="{ns}"><{p}:Header><cwmp:ID {p}:mustUnderstand="1">{id}</cwmp:ID>{xh}</{p}:Header>'
             '<{p}:Body><cwmp:Inform><DeviceId><Manufacturer>Acme</Manufacturer><OUI>{oui}</OUI>'
             '<ProductClass>{pc}</ProductClass><SerialNumber>{sn}</SerialNumber></DeviceId>'
             '<Event soap-enc:arrayType="cwmp:EventStruct[{ne}]">{ev}</Event><MaxEnvelopes>1</MaxEnvelopes>'
             '<CurrentTime>2026-11-27T00:00:00Z</CurrentTime><RetryCount>0</RetryCount>'
             '<ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[{np}]">{pl}</ParameterList>'
             '</cwmp:Inform></{p}:Body></{p}:Envelope>').format(
-        p=prefix, soap=SOAP, ns=ns, id=msg_id, oui=oui, pc=pc, sn=sn, ne=len(events), ev=ev,
+        p=prefix, soap=SOAP, ns=ns, id=msg_id, xh=extra_header, oui=oui, pc=pc, sn=sn, ne=len(events), ev=ev,
         np=len(params), pl=pl).encode()
 
 

@@ -64,6 +64,18 @@ class Sessions(unittest.TestCase):
         cpe = self.session("NS-12", ns="urn:dslforum-org:cwmp-1-2", prefix="soap_env")
         self.assertEqual(cpe.post().status, 204)
 
+    def test_cwmp_version_negotiation(self):
+        cpe = self.session("V14", ns="urn:dslforum-org:cwmp-1-2",
+                           extra_header="<cwmp:SupportedCWMPVersions>1.0,1.1,1.2,1.3,1.4,1.9"
+                                        "</cwmp:SupportedCWMPVersions>")
+        self.assertEqual(cpe.post().status, 204)
+        cpe = C.Cpe(self.h.cwmp_port)
+        r = cpe.post(C.inform_xml(sn="V14b", ns="urn:dslforum-org:cwmp-1-2",
+                                  extra_header="<cwmp:SupportedCWMPVersions>1.0,1.4</cwmp:SupportedCWMPVersions>"))
+        root = r.root
+        uv = [e.text for e in root.iter() if e.tag.endswith("UseCWMPVersion")]
+        self.assertEqual(uv, ["1.4"])
+
     def test_captured_informs_accepted(self):
         shared = os.environ.get("HEMS_SHARED_DATA", "../shared/data")
         for sub in ("genie", "easy", "genie-fap"):
