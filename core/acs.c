@@ -986,16 +986,25 @@ fail:
     return NULL;
 }
 
+void hm_acs_close_readers(struct hm_acs *a)
+{
+    for (unsigned i = 0; a && i < a->n; i++) {
+        if (a->sh[i] && a->sh[i]->rd) {
+            hm_store_reader_close(a->sh[i]->rd);
+            a->sh[i]->rd = NULL;
+        }
+    }
+}
+
 void hm_acs_destroy(struct hm_acs *a)
 {
     if (!a)
         return;
+    hm_acs_close_readers(a);
     for (unsigned i = 0; i < a->n; i++) {
         struct acs_shard *sh = a->sh[i];
         if (!sh)
             continue;
-        if (sh->rd)
-            hm_store_reader_close(sh->rd);
         while (sh->free) {
             struct acs_sess *s = sh->free;
             sh->free = s->next_free;

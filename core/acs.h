@@ -31,7 +31,10 @@ struct hm_acs;
 struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store,
                              struct hm_shards *ss, char *err, size_t errlen);
 
-/* After the shards have stopped. */
+/* After the shards have stopped and before hm_store_close(): closes the store readers. */
+void hm_acs_close_readers(struct hm_acs *a);
+
+/* After the shards have stopped (and their inboxes were drained). */
 void hm_acs_destroy(struct hm_acs *a);
 
 /* Adds the CWMP route (<cfg>->cwmp_path on the CWMP listener); returns routes added (1). */

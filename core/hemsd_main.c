@@ -236,10 +236,13 @@ static int run(const struct opts *o)
     }
     hm_shards_stop(shards);
     hm_shards_join(shards);
+    /* Commits every batch already submitted; their completions land in the shards' inboxes,
+     * which are drained here, on this thread, before anything they point to is freed. */
+    hm_acs_close_readers(acs);
+    hm_store_close(store);
+    hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
-    /* Commits every batch already submitted before closing. */
-    hm_store_close(store);
     hm_config_free(&cfg);
     hm_info("hemsd stopped", "exit=%d", exit_code);
     return exit_code;

@@ -1272,6 +1272,23 @@ void hm_shards_join(struct hm_shards *g)
     }
 }
 
+void hm_shards_drain_inboxes(struct hm_shards *g)
+{
+    for (unsigned i = 0; i < g->n; i++) {
+        struct hm_shard *s = g->s[i];
+        struct hm_mpsc_node *n = hm_mpsc_pop_all(&s->inbox);
+        cur_shard = s;
+        while (n) {
+            struct hm_mpsc_node *next = n->next;
+            struct hm_shard_msg *m = HM_CONTAINER_OF(n, struct hm_shard_msg, node);
+            if (m->fn != on_stop) /* the ring is gone: nothing left to stop */
+                m->fn(s, m);
+            n = next;
+        }
+        cur_shard = NULL;
+    }
+}
+
 void hm_shards_reload(struct hm_shards *g, const struct hm_config *cfg)
 {
     for (unsigned i = 0; i < g->n; i++) {

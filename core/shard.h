@@ -47,6 +47,12 @@ int hm_shards_start(struct hm_shards *ss);
 /* Stop accepting, finish or time out in-flight requests, close; threads then exit. */
 void hm_shards_stop(struct hm_shards *ss);
 void hm_shards_join(struct hm_shards *ss);
+/*
+ * After hm_shards_join() and once no other thread posts any more (the store is closed):
+ * runs the messages still queued to the shards, on the calling thread, so that their
+ * owners release what they hold. Then hm_shards_destroy().
+ */
+void hm_shards_drain_inboxes(struct hm_shards *ss);
 void hm_shards_destroy(struct hm_shards *ss);
 
 /* Pushes the reloadable keys of <cfg> to every shard (applied on their threads). */
