@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a passing test suite: installs what is
-# missing, builds with -Werror, runs every unit and integration test (ctest), then builds the
-# suite again with AddressSanitizer + UndefinedBehaviorSanitizer and runs it once more.
-# Options: --quick (skip the sanitizer pass).
+# missing, builds with -Werror, runs every unit and integration test (ctest), then builds and
+# runs the suite again with AddressSanitizer + UndefinedBehaviorSanitizer, and once more with
+# ThreadSanitizer (shards, the store's writer thread and their message paths).
+# Options: --quick (skip the sanitizer passes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/install-deps.sh
@@ -16,4 +17,9 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+  echo "== sanitizer pass (TSan)"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHM_TSAN=ON >/dev/null
+  cmake --build build-tsan -j"$jobs"
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+     ctest --output-on-failure -j"$jobs")
 fi
