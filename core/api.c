@@ -20,11 +20,14 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/acs_task.h"
@@ -554,9 +557,62 @@ static int post_backup(struct hm_http_exchange *x, struct hm_api *api)
     return HM_HTTP_DEFER;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+}
+
+static void unhex(const char *h, unsigned char out[32])
+{
+    memset(out, 0, 32);
+    if (strlen(h) != 64)
+        return;
+    for (int i = 0; i < 32; i++)
+        out[i] = (unsigned char)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+}
+
+void hm_api_set_tokens(struct hm_api *api, const char *reader_hex, const char *operator_hex)
+{
+    static const unsigned char zero[32];
+    unhex(reader_hex, api->reader_sha);
+    unhex(operator_hex, api->operator_sha);
+    api->auth = memcmp(api->reader_sha, zero, 32) || memcmp(api->operator_sha, zero, 32);
+}
+
+/* 0 when the request may proceed, else the status of the refusal (written). Tokens are
+ * compared by their SHA-256 in constant time; only the hashes are kept. */
+static int authorize(struct hm_http_exchange *x, struct hm_api *api)
+{
+    static const unsigned char zero[32];
+    if (!api->auth)
+        return 0;
+    struct hm_slice az = x->req->authorization;
+    if (az.len < 8 || strncasecmp(az.ptr, "Bearer ", 7) != 0) {
+        hm_buf_append_lit(x->headers, "WWW-Authenticate: Bearer realm=\"hems\"\r\n");
+        return error(x, 401, "unauthorized", "a bearer token is required");
+    }
+    unsigned char h[32];
+    SHA256((const uint8_t *)az.ptr + 7, az.len - 7, h);
+    bool is_op = memcmp(api->operator_sha, zero, 32) && CRYPTO_memcmp(h, api->operator_sha, 32) == 0;
+    bool is_rd = memcmp(api->reader_sha, zero, 32) && CRYPTO_memcmp(h, api->reader_sha, 32) == 0;
+    if (!is_op && !is_rd) {
+        HM_LOG_RL(HM_LOG_WARN, "API request with an unknown token refused", "path=\"%.*s\"",
+                  (int)HM_MIN(x->req->path.len, 128), x->req->path.ptr);
+        hm_buf_append_lit(x->headers, "WWW-Authenticate: Bearer realm=\"hems\", error=\"invalid_token\"\r\n");
+        return error(x, 401, "unauthorized", "unknown token");
+    }
+    enum hm_http_method m = x->req->method;
+    if (!is_op && m != HM_HTTP_GET && m != HM_HTTP_HEAD)
+        return error(x, 403, "forbidden", "the read-only role cannot change anything");
+    return 0;
+}
+
 static int api_handler(struct hm_http_exchange *x, void *ctx)
 {
     struct hm_api *api = ctx;
+    int denied = authorize(x, api);
+    if (denied)
+        return denied;
     struct hm_store_reader *rd = api->reader_of(x->shard);
     struct hm_slice p = x->req->path;
     enum hm_http_method m = x->req->method;

@@ -9,9 +9,16 @@
 
 struct hm_api {
     struct hm_store *store;
+    /* SHA-256 of the bearer tokens (raw bytes); all zero: role not configured. With neither
+     * configured the API is open (loopback only, enforced by the configuration check). */
+    unsigned char reader_sha[32], operator_sha[32];
+    bool auth;
     /* The store reader owned by shard <s> (read snapshots on the request's shard). */
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
 };
+
+/* Fills the token hashes of <api> from the hex strings of the configuration. */
+void hm_api_set_tokens(struct hm_api *api, const char *reader_hex, const char *operator_hex);
 
 /* Adds the API route; returns routes added (1). */
 unsigned hm_api_routes(struct hm_route *r, struct hm_api *api);

@@ -285,6 +285,28 @@ int hm_config_validate(const struct hm_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "cwmp.path must start with '/'");
         return HM_EBADCONF;
     }
+    for (int i = 0; i < 2; i++) {
+        const char *t = i ? c->api_operator_sha256 : c->api_reader_sha256;
+        size_t n = strlen(t);
+        if (n && (n != 64 || strspn(t, "0123456789abcdefABCDEF") != 64)) {
+            snprintf(err, errlen, "api.%s_token_sha256 must be 64 hex digits (sha256sum of the "
+                     "token)", i ? "operator" : "reader");
+            return HM_EBADCONF;
+        }
+    }
+    if (!*c->api_reader_sha256 && !*c->api_operator_sha256) {
+        struct sockaddr_storage a;
+        hm_parse_hostport(c->admin_listen, &a);
+        bool loop = a.ss_family == AF_INET
+                        ? (ntohl(((struct sockaddr_in *)&a)->sin_addr.s_addr) >> 24) == 127
+                        : IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&a)->sin6_addr);
+        if (!loop) {
+            snprintf(err, errlen, "server.admin_listen %s is not a loopback address: configure "
+                     "api.operator_token_sha256 (and api.reader_token_sha256) first",
+                     c->admin_listen);
+            return HM_EBADCONF;
+        }
+    }
     if (c->cwmp_max_params < 1 || c->cwmp_max_params > 65536) {
         snprintf(err, errlen, "cwmp.max_parameters must be in 1..65536");
         return HM_EBADCONF;

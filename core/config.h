@@ -64,6 +64,11 @@
       "most list entries (parameters, events) accepted in one CWMP message")                 \
     X(cwmp, max_sessions, U64, cwmp_max_sessions, "0", 0,                                    \
       "concurrent CWMP sessions over all shards; 0 = the connection slots")                  \
+    X(api, reader_token_sha256, STR, api_reader_sha256, "", 0,                               \
+      "SHA-256 (hex) of the bearer token of the read-only role; empty: no such token")       \
+    X(api, operator_token_sha256, STR, api_operator_sha256, "", 0,                           \
+      "SHA-256 (hex) of the bearer token of the operator role (reads and writes). With no "   \
+      "token configured the API is open and the admin listener must be on loopback")          \
     X(store, map_size_mb, U64, store_map_mb, "64", 0,                                        \
       "initial LMDB map size in MiB (grows on demand)")                                      \
     X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \

@@ -35,10 +35,13 @@ static void usage(FILE *fp)
             "  backup DIR                  consistent compacted copy of the store into DIR\n"
             "\n"
             "  --admin ADDR:PORT   hemsd admin listener (default $HEMS_ADMIN or 127.0.0.1:7557)\n"
+            "  --token T           bearer token (default $HEMS_TOKEN)\n"
             "  --json              print the API's JSON instead of a table\n");
 }
 
 /* One HTTP/1.1 request on a fresh connection; fills <status> and <body>. 0 or -errno. */
+static const char *token;
+
 static int http(const char *addr, const char *method, const char *path, const char *body,
                 int *status, struct hm_buf *resp)
 {
@@ -60,6 +63,8 @@ static int http(const char *addr, const char *method, const char *path, const ch
     size_t bl = body ? strlen(body) : 0;
     hm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
                   addr);
+    if (token)
+        hm_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
     if (body)
         hm_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", bl);
     hm_buf_append_lit(&req, "\r\n");
@@ -171,13 +176,17 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"admin", required_argument, NULL, 'a'},
                                        {"json", no_argument, NULL, 'j'},
+                                       {"token", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     const char *addr = getenv("HEMS_ADMIN") ? getenv("HEMS_ADMIN") : "127.0.0.1:7557";
     bool as_json = false;
     int ch;
-    while ((ch = getopt_long(argc, argv, "a:jh", lo, NULL)) != -1) {
-        if (ch == 'a')
+    token = getenv("HEMS_TOKEN");
+    while ((ch = getopt_long(argc, argv, "a:jt:h", lo, NULL)) != -1) {
+        if (ch == 't')
+            token = optarg;
+        else if (ch == 'a')
             addr = optarg;
         else if (ch == 'j')
             as_json = true;

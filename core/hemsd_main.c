@@ -172,6 +172,7 @@ static int run(const struct opts *o)
     static struct hm_api api;
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
+    hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
     nroutes += hm_api_routes(routes + nroutes, &api);
 
     struct hm_acs *acs = NULL;

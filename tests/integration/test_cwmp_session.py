@@ -242,6 +242,40 @@ class Auth(unittest.TestCase):
             self.assertIn("CPE authentication failed", h.logs())
 
 
+class ApiAuth(unittest.TestCase):
+    def test_bearer_tokens_and_roles(self):
+        import hashlib, subprocess
+        from hemsd import BIN_DIR
+        rd, op = "reader-secret-1", "operator-secret-2"
+        conf = "[api]\nreader_token_sha256 = %s\noperator_token_sha256 = %s\n" % (
+            hashlib.sha256(rd.encode()).hexdigest(), hashlib.sha256(op.encode()).hexdigest())
+        with Hemsd(config=conf) as h:
+            def call(method, path, token=None, body=None):
+                hd = {"Authorization": "Bearer " + token} if token else {}
+                st, _, b = http_request(h.admin_port, method, path, body=body or b"", headers=hd)
+                return st
+            self.assertEqual(call("GET", "/api/v1/status"), 401)
+            self.assertEqual(call("GET", "/api/v1/status", "wrong"), 401)
+            self.assertEqual(call("GET", "/api/v1/status", rd), 200)
+            task = json.dumps({"rpc": "Reboot"}).encode()
+            self.assertEqual(call("POST", "/api/v1/devices/00005A-HeNB-T/tasks", rd, task), 403)
+            self.assertEqual(call("POST", "/api/v1/devices/00005A-HeNB-T/tasks", op, task), 201)
+            self.assertEqual(call("GET", "/healthz"), 200)  # health stays open for probes
+            r = subprocess.run([os.path.join(BIN_DIR, "hemsctl"), "--admin", "127.0.0.1:%d" % h.admin_port,
+                                "--token", op, "tasks", "00005A-HeNB-T"], capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"Reboot", r.stdout)
+            self.assertNotIn(op, h.logs())
+
+    def test_admin_off_loopback_needs_tokens(self):
+        import subprocess
+        from hemsd import BIN_DIR
+        r = subprocess.run([os.path.join(BIN_DIR, "hemsd"), "--admin-listen", "0.0.0.0:17999",
+                            "--check-config"], capture_output=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"not a loopback address", r.stderr)
+
+
 class Durability(unittest.TestCase):
     def test_acknowledged_informs_survive_kill9(self):
         h = Hemsd(shards=2).start()
