@@ -264,6 +264,25 @@ static inline const char *scan_text(const char *q, const char *e)
     return q;
 }
 
+/* First <quote>, '<' or '&' in [q, e), or e: one pass over an attribute value. */
+static inline const char *scan_attr(const char *q, const char *e, char quote)
+{
+#ifdef __SSE2__
+    const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&'), qu = _mm_set1_epi8(quote);
+    while (e - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)), _mm_cmpeq_epi8(v, qu)));
+        if (m)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#endif
+    while (q < e && *q != quote && !IS(*q, C_TSTOP))
+        q++;
+    return q;
+}
+
 /* Scans a QName at <q>; sets <prefix> (empty if none) and <local>. Returns the end or NULL
  * (error in *err). */
 static const char *scan_qname(struct hm_soap *p, const char *q, struct hm_slice *qname,
@@ -397,14 +416,11 @@ static int start_tag(struct hm_soap *p, struct hm_soap_tok *tok)
         const char quote = *q, *vs = q + 1, *ve = vs;
         bool amp = false;
         for (;;) {
-            ve = scan_text(ve, e);
-            const char *qe = memchr(vs, quote, (size_t)(ve - vs));
-            if (qe) {
-                ve = qe;
-                break;
-            }
+            ve = scan_attr(ve, e, quote);
             if (ve >= e || *ve == '<')
                 return HM_EBADXML; /* unterminated, or '<' inside a value */
+            if (*ve == quote)
+                break;
             amp = true;
             ve++;
         }
