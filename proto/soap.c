@@ -343,12 +343,9 @@ static const struct hm_soap_nsdecl xml_ns = {
  * prefix returns the innermost default declaration or NULL (no namespace). Two cached
  * answers (the empty prefix and the last other prefix) hold until the declarations change:
  * a CWMP envelope declares everything on the root, so nearly every lookup hits. */
-static const struct hm_soap_nsdecl *resolve(struct hm_soap *p, struct hm_slice prefix)
+static __attribute__((noinline)) const struct hm_soap_nsdecl *
+resolve_slow(struct hm_soap *p, struct hm_slice prefix, struct hm_soap_nscache *c)
 {
-    struct hm_soap_nscache *c = &p->nscache[prefix.len != 0];
-    if (c->gen == p->nsgen && c->prefix.len == prefix.len &&
-        same_bytes(c->prefix.ptr, prefix.ptr, prefix.len))
-        return c->decl;
     const struct hm_soap_nsdecl *d = NULL;
     for (int i = (int)p->nns - 1; i >= 0; i--)
         if (hm_slice_eq(p->ns[i].prefix, prefix)) {
@@ -359,6 +356,16 @@ static const struct hm_soap_nsdecl *resolve(struct hm_soap *p, struct hm_slice p
         d = &xml_ns;
     *c = (struct hm_soap_nscache){prefix, d, p->nsgen};
     return d;
+}
+
+static inline __attribute__((always_inline)) const struct hm_soap_nsdecl *
+resolve(struct hm_soap *p, struct hm_slice prefix)
+{
+    struct hm_soap_nscache *c = &p->nscache[prefix.len != 0];
+    if (HM_LIKELY(c->gen == p->nsgen && c->prefix.len == prefix.len &&
+                  same_bytes(c->prefix.ptr, prefix.ptr, prefix.len)))
+        return c->decl;
+    return resolve_slow(p, prefix, c);
 }
 
 static int fail(struct hm_soap *p, int err)
