@@ -285,8 +285,9 @@ static inline const char *scan_attr(const char *q, const char *e, char quote)
 
 /* Scans a QName at <q>; sets <prefix> (empty if none) and <local>. Returns the end or NULL
  * (error in *err). */
-static const char *scan_qname(struct hm_soap *p, const char *q, struct hm_slice *qname,
-                              struct hm_slice *prefix, struct hm_slice *local, int *err)
+static inline __attribute__((always_inline)) const char *
+scan_qname(struct hm_soap *p, const char *q, struct hm_slice *qname,
+           struct hm_slice *prefix, struct hm_slice *local, int *err)
 {
     const char *s = q, *e = p->end;
     if (q >= e || !IS(*q, C_START)) {
