@@ -264,10 +264,30 @@ static inline const char *scan_text(const char *q, const char *e)
     return q;
 }
 
+/* First <quote>, '<' or '&' in [q, e), or e: one pass over an attribute value. */
+static inline const char *scan_attr(const char *q, const char *e, char quote)
+{
+#ifdef __SSE2__
+    const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&'), qu = _mm_set1_epi8(quote);
+    while (e - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)), _mm_cmpeq_epi8(v, qu)));
+        if (m)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#endif
+    while (q < e && *q != quote && !IS(*q, C_TSTOP))
+        q++;
+    return q;
+}
+
 /* Scans a QName at <q>; sets <prefix> (empty if none) and <local>. Returns the end or NULL
  * (error in *err). */
-static const char *scan_qname(struct hm_soap *p, const char *q, struct hm_slice *qname,
-                              struct hm_slice *prefix, struct hm_slice *local, int *err)
+static inline __attribute__((always_inline)) const char *
+scan_qname(struct hm_soap *p, const char *q, struct hm_slice *qname,
+           struct hm_slice *prefix, struct hm_slice *local, int *err)
 {
     const char *s = q, *e = p->end;
     if (q >= e || !IS(*q, C_START)) {
@@ -324,12 +344,9 @@ static const struct hm_soap_nsdecl xml_ns = {
  * prefix returns the innermost default declaration or NULL (no namespace). Two cached
  * answers (the empty prefix and the last other prefix) hold until the declarations change:
  * a CWMP envelope declares everything on the root, so nearly every lookup hits. */
-static const struct hm_soap_nsdecl *resolve(struct hm_soap *p, struct hm_slice prefix)
+static __attribute__((noinline)) const struct hm_soap_nsdecl *
+resolve_slow(struct hm_soap *p, struct hm_slice prefix, struct hm_soap_nscache *c)
 {
-    struct hm_soap_nscache *c = &p->nscache[prefix.len != 0];
-    if (c->gen == p->nsgen && c->prefix.len == prefix.len &&
-        same_bytes(c->prefix.ptr, prefix.ptr, prefix.len))
-        return c->decl;
     const struct hm_soap_nsdecl *d = NULL;
     for (int i = (int)p->nns - 1; i >= 0; i--)
         if (hm_slice_eq(p->ns[i].prefix, prefix)) {
@@ -340,6 +357,16 @@ static const struct hm_soap_nsdecl *resolve(struct hm_soap *p, struct hm_slice p
         d = &xml_ns;
     *c = (struct hm_soap_nscache){prefix, d, p->nsgen};
     return d;
+}
+
+static inline __attribute__((always_inline)) const struct hm_soap_nsdecl *
+resolve(struct hm_soap *p, struct hm_slice prefix)
+{
+    struct hm_soap_nscache *c = &p->nscache[prefix.len != 0];
+    if (HM_LIKELY(c->gen == p->nsgen && c->prefix.len == prefix.len &&
+                  same_bytes(c->prefix.ptr, prefix.ptr, prefix.len)))
+        return c->decl;
+    return resolve_slow(p, prefix, c);
 }
 
 static int fail(struct hm_soap *p, int err)
@@ -397,14 +424,11 @@ static int start_tag(struct hm_soap *p, struct hm_soap_tok *tok)
         const char quote = *q, *vs = q + 1, *ve = vs;
         bool amp = false;
         for (;;) {
-            ve = scan_text(ve, e);
-            const char *qe = memchr(vs, quote, (size_t)(ve - vs));
-            if (qe) {
-                ve = qe;
-                break;
-            }
+            ve = scan_attr(ve, e, quote);
             if (ve >= e || *ve == '<')
                 return HM_EBADXML; /* unterminated, or '<' inside a value */
+            if (*ve == quote)
+                break;
             amp = true;
             ve++;
         }

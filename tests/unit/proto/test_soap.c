@@ -163,6 +163,27 @@ START_TEST(entities_and_cdata)
     ck_assert_uint_eq(s.len, 0);
     ck_assert_int_eq(leaf_of("<v a='&lt;&#x26;'>1</v>", &s, &arena), 0);
     ck_assert_int_eq(leaf_of("<v><w/></v>", &s, &arena), HM_EBADSOAP);
+    /* the <a>text</a> fast path: exact end tag only, anything else takes the general path */
+    ck_assert_int_eq(leaf_of("<v>a</vx>", &s, &arena), HM_EBADXML);
+    ck_assert_int_eq(leaf_of("<v>a</v", &s, &arena), HM_EBADXML);
+    ck_assert_int_eq(leaf_of("<v>abc", &s, &arena), HM_EBADXML);
+    ck_assert_int_eq(leaf_of("<v>a</v >", &s, &arena), 0);
+    ck_assert(sl_eq(s, "a"));
+    ck_assert_int_eq(leaf_of("<p:v xmlns:p='u'>xy</p:v>", &s, &arena), 0);
+    ck_assert(sl_eq(s, "xy"));
+    {
+        /* a declaration on a leaf goes out of scope with it */
+        const char *doc = "<r><v xmlns:q='u'>x</v><q:w/></r>";
+        struct hm_soap p;
+        struct hm_soap_tok t;
+        hm_soap_init(&p, doc, strlen(doc), &arena, NULL);
+        ck_assert_int_eq(hm_soap_next(&p, &t), 0);
+        ck_assert_int_eq(hm_soap_next(&p, &t), 0);
+        ck_assert_int_eq(hm_soap_leaf_text(&p, &s), 0);
+        ck_assert(sl_eq(s, "x"));
+        ck_assert_int_eq(p.depth, 1);
+        ck_assert_int_eq(hm_soap_next(&p, &t), HM_EBADXML);
+    }
 
     static const char *bad[] = {"<v>&foo;</v>", "<v>&#0;</v>", "<v>&#x110000;</v>",
                                 "<v>&#xD800;</v>", "<v>&amp</v>", "<v>&#;</v>", "<v>&#x;</v>",
