@@ -73,11 +73,18 @@ struct acs_sess {
     char dev[200];
     char cookie[33];
     struct hm_auth_nonce_state nst;
-    struct hm_store_batch batch;
+    struct pbatch *pb; /* lent from the shard while a write is built or in flight */
     struct hm_shard_msg msg;
     int status;
     struct hm_conn_ref ref;
     struct acs_sess *next_free;
+};
+
+/* Write batches are lent to sessions only while a write is built or in flight, so a
+ * session waiting for its CPE holds none (a batch grows to the size of the largest Inform). */
+struct pbatch {
+    struct hm_store_batch b;
+    struct pbatch *next;
 };
 
 struct acs_shard {
@@ -88,6 +95,8 @@ struct acs_shard {
     struct hm_soap_arena arena;
     struct acs_sess *free;
     unsigned nfree;
+    struct pbatch *pb_free;
+    unsigned pb_nfree;
     uint64_t conn_seq;
     uint64_t rng;
     struct hm_buf scratch;
@@ -133,19 +142,50 @@ static struct acs_sess *sess_new(struct acs_shard *sh)
     if (s) {
         sh->free = s->next_free;
         sh->nfree--;
-        struct hm_store_batch keep = s->batch;
         memset(s, 0, sizeof(*s));
-        s->batch = keep;
-        hm_store_batch_reset(&s->batch);
     } else {
         s = hm_xcalloc(1, sizeof(*s));
-        hm_store_batch_init(&s->batch);
     }
     s->sh = sh;
     s->conn_id = ((uint64_t)hm_shard_id(sh->shard) << 48) | ++sh->conn_seq;
     snprintf(s->cookie, sizeof(s->cookie), "%016llx%016llx", (unsigned long long)rnd(sh),
              (unsigned long long)rnd(sh));
     return s;
+}
+
+static struct hm_store_batch *batch_take(struct acs_sess *s)
+{
+    struct acs_shard *sh = s->sh;
+    if (!s->pb) {
+        s->pb = sh->pb_free;
+        if (s->pb) {
+            sh->pb_free = s->pb->next;
+            sh->pb_nfree--;
+        } else {
+            s->pb = hm_xcalloc(1, sizeof(*s->pb));
+            hm_store_batch_init(&s->pb->b);
+        }
+    }
+    hm_store_batch_reset(&s->pb->b);
+    return &s->pb->b;
+}
+
+/* Gives the session's batch back to the shard (never while the store owns it). */
+static void batch_give(struct acs_sess *s)
+{
+    struct acs_shard *sh = s->sh;
+    struct pbatch *pb = s->pb;
+    if (!pb)
+        return;
+    s->pb = NULL;
+    if (sh->pb_nfree >= 256 || pb->b.cap > 65536) {
+        hm_store_batch_fini(&pb->b);
+        free(pb);
+        return;
+    }
+    pb->next = sh->pb_free;
+    sh->pb_free = pb;
+    sh->pb_nfree++;
 }
 
 static void sess_release_reg(struct acs_sess *s)
@@ -160,8 +200,8 @@ static void sess_free(struct acs_sess *s)
 {
     struct acs_shard *sh = s->sh;
     sess_release_reg(s);
+    batch_give(s);
     if (sh->nfree >= SESS_KEEP) {
-        hm_store_batch_fini(&s->batch);
         free(s);
         return;
     }
@@ -175,7 +215,7 @@ static void on_conn_close(struct hm_shard *shard, void *data)
     struct acs_sess *s = data;
     (void)shard;
     if (s->inflight) {
-        /* The store still owns s->batch: free when its completion arrives. */
+        /* The store still owns the batch: free when its completion arrives. */
         s->closing = true;
         sess_release_reg(s);
         return;
@@ -291,9 +331,11 @@ static int submit(struct hm_http_exchange *x, struct acs_sess *s, enum after aft
     s->after = (uint8_t)after;
     s->ref = x->ref;
     s->msg.fn = on_commit_msg;
-    int r = hm_store_submit(s->sh->acs->store, &s->batch, on_commit, s);
-    if (r < 0)
+    int r = hm_store_submit(s->sh->acs->store, &s->pb->b, on_commit, s);
+    if (r < 0) {
+        batch_give(s);
         return r;
+    }
     s->inflight = true;
     return 0;
 }
@@ -304,6 +346,7 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     struct acs_shard *sh = s->sh;
     (void)shard;
     s->inflight = false;
+    batch_give(s);
     if (s->closing) {
         sess_free(s);
         return;
@@ -514,7 +557,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     char src[64];
     peer_text(x->peer, src, sizeof(src));
 
-    hm_store_batch_reset(&s->batch);
+    struct hm_store_batch *b = batch_take(s);
     r = hm_store_read_begin(sh->rd);
     if (r < 0)
         goto shed;
@@ -561,20 +604,22 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         struct hm_param_rec pr = {.type = (uint8_t)ptype(p->type), .time_ms = now,
                                   .value = p->value};
         size_t pn = hm_rec_param_size(&pr);
-        char *pv = pk > 0 ? hm_store_batch_put_reserve(&s->batch, HM_DB_PARAMS,
+        char *pv = pk > 0 ? hm_store_batch_put_reserve(b, HM_DB_PARAMS,
                                                        hm_slice(pbuf, (size_t)pk), pn)
                           : NULL;
         if (!pv || hm_rec_param_encode(&pr, pv, pn) < 0) {
             hm_store_read_end(sh->rd);
             CTR_INC(sh, bad_messages);
+            batch_give(s);
             sess_release_reg(s);
             return fault(sh, s, x->out, m->ver, m->id, 8003, "parameter name or value too long");
         }
     }
-    r = batch_put_rec_dev(&s->batch, dev, &d);
+    r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
     if (r < 0) {
         CTR_INC(sh, bad_messages);
+        batch_give(s);
         sess_release_reg(s);
         return fault(sh, s, x->out, m->ver, m->id, 8003, "device record too large");
     }
@@ -584,6 +629,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     return HM_HTTP_DEFER;
 shed:
     CTR_INC(sh, shed);
+    batch_give(s);
     sess_release_reg(s);
     HM_LOG_RL(HM_LOG_WARN, "Inform shed with 8005", "device=%.*s cause=\"%s\"",
               (int)s->dev_len, s->dev, hm_strerror(r));
@@ -632,7 +678,7 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
     t.state = code ? HM_TASK_FAILED : pending_transfer ? HM_TASK_SENT : HM_TASK_DONE;
     *ok = code == 0;
     size_t n = hm_rec_task_size(&t);
-    char *p = hm_store_batch_put_reserve(&s->batch, HM_DB_TASKS, hm_slice(tk, (size_t)kl), n);
+    char *p = hm_store_batch_put_reserve(&s->pb->b, HM_DB_TASKS, hm_slice(tk, (size_t)kl), n);
     r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
     /* Values read back by GetParameterValues become the device's known parameters. */
     if (r == 0 && m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE) {
@@ -644,7 +690,7 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
             struct hm_param_rec pr = {.type = (uint8_t)ptype(pp->type), .time_ms = now,
                                       .value = pp->value};
             size_t pn = hm_rec_param_size(&pr);
-            char *pv = pk > 0 ? hm_store_batch_put_reserve(&s->batch, HM_DB_PARAMS,
+            char *pv = pk > 0 ? hm_store_batch_put_reserve(&s->pb->b, HM_DB_PARAMS,
                                                            hm_slice(pbuf, (size_t)pk), pn)
                               : NULL;
             if (!pv || hm_rec_param_encode(&pr, pv, pn) < 0)
@@ -686,11 +732,12 @@ static int on_response(struct hm_http_exchange *x, struct acs_sess *s,
         return 204;
     }
     bool ok = false;
-    hm_store_batch_reset(&s->batch);
+    batch_take(s);
     int r = record_result(s, s->task_seq, m, &ok);
     if (r == 0)
         r = submit(x, s, AFTER_NEXT);
     if (r < 0) {
+        batch_give(s);
         CTR_INC(sh, store_errors);
         HM_LOG_RL(HM_LOG_ERR, "cannot record task result; ending session", "device=%.*s err=\"%s\"",
                   (int)s->dev_len, s->dev, hm_strerror(r));
@@ -712,7 +759,7 @@ static int on_transfer_complete(struct hm_http_exchange *x, struct acs_sess *s,
     uint64_t seq;
     if (hm_task_parse_command_key(m->u.transfer_complete.command_key, &seq) == 0) {
         bool ok = false;
-        hm_store_batch_reset(&s->batch);
+        batch_take(s);
         s->id_len = (uint8_t)HM_MIN(m->id.len, sizeof(s->id));
         memcpy(s->id, m->id.ptr, s->id_len);
         if (record_result(s, seq, m, &ok) == 0 && submit(x, s, AFTER_TC_RESPONSE) == 0) {
@@ -722,6 +769,7 @@ static int on_transfer_complete(struct hm_http_exchange *x, struct acs_sess *s,
                 CTR_INC(s->sh, tasks_failed);
             return HM_HTTP_DEFER;
         }
+        batch_give(s);
         HM_LOG_RL(HM_LOG_WARN, "TransferComplete for an unknown task", "device=%.*s key=%.*s",
                   (int)s->dev_len, s->dev, (int)m->u.transfer_complete.command_key.len,
                   m->u.transfer_complete.command_key.ptr);
@@ -1008,8 +1056,13 @@ void hm_acs_destroy(struct hm_acs *a)
         while (sh->free) {
             struct acs_sess *s = sh->free;
             sh->free = s->next_free;
-            hm_store_batch_fini(&s->batch);
             free(s);
+        }
+        while (sh->pb_free) {
+            struct pbatch *pb = sh->pb_free;
+            sh->pb_free = pb->next;
+            hm_store_batch_fini(&pb->b);
+            free(pb);
         }
         hm_buf_free(&sh->scratch);
         free(sh->arena_mem);
