@@ -311,18 +311,35 @@ static bool too_long(struct hm_slice s, size_t max)
     return chars > max;
 }
 
-static const struct {
-    const char *name;
-    uint8_t len;
-    uint8_t type;
-} xsi_types[] = {
-#define T(s, t) {s, sizeof(s) - 1, HM_CWMP_T_##t}
-    T("string", STRING),     T("int", INT),       T("unsignedInt", UINT),
-    T("boolean", BOOL),      T("dateTime", DATETIME), T("base64", BASE64),
-    T("base64Binary", BASE64), T("long", LONG),   T("unsignedLong", ULONG),
-    T("hexBinary", HEXBINARY),
-#undef T
-};
+#define IS_LIT(v, lit) ((v).len == sizeof(lit) - 1 && memcmp((v).ptr, lit, sizeof(lit) - 1) == 0)
+
+/* Local part of an xsi:type QName (xsd: and soap-enc: prefixes both occur). */
+static uint8_t type_of_local(struct hm_slice v)
+{
+    switch (v.len) {
+    case 3:
+        return IS_LIT(v, "int") ? HM_CWMP_T_INT : HM_CWMP_T_OTHER;
+    case 4:
+        return IS_LIT(v, "long") ? HM_CWMP_T_LONG : HM_CWMP_T_OTHER;
+    case 6:
+        return IS_LIT(v, "string") ? HM_CWMP_T_STRING
+               : IS_LIT(v, "base64") ? HM_CWMP_T_BASE64
+                                     : HM_CWMP_T_OTHER;
+    case 7:
+        return IS_LIT(v, "boolean") ? HM_CWMP_T_BOOL : HM_CWMP_T_OTHER;
+    case 8:
+        return IS_LIT(v, "dateTime") ? HM_CWMP_T_DATETIME : HM_CWMP_T_OTHER;
+    case 9:
+        return IS_LIT(v, "hexBinary") ? HM_CWMP_T_HEXBINARY : HM_CWMP_T_OTHER;
+    case 11:
+        return IS_LIT(v, "unsignedInt") ? HM_CWMP_T_UINT : HM_CWMP_T_OTHER;
+    case 12:
+        return IS_LIT(v, "unsignedLong") ? HM_CWMP_T_ULONG
+               : IS_LIT(v, "base64Binary") ? HM_CWMP_T_BASE64
+                                           : HM_CWMP_T_OTHER;
+    }
+    return HM_CWMP_T_OTHER;
+}
 
 static uint8_t value_type(const struct hm_soap_tok *t)
 {
@@ -330,15 +347,11 @@ static uint8_t value_type(const struct hm_soap_tok *t)
         const struct hm_soap_attr *at = &t->attrs[i];
         if (at->name != HM_N_type || at->ns != HM_NS_XSI)
             continue;
-        /* The value is a QName; only its local part matters (xsd: and soap-enc: both). */
         struct hm_slice v = trim(at->value);
         const char *c = v.len ? memchr(v.ptr, ':', v.len) : NULL;
         if (c)
             v = hm_slice(c + 1, v.len - (size_t)(c + 1 - v.ptr));
-        for (size_t k = 0; k < HM_ARRAY_SIZE(xsi_types); k++)
-            if (v.len == xsi_types[k].len && memcmp(v.ptr, xsi_types[k].name, v.len) == 0)
-                return xsi_types[k].type;
-        return HM_CWMP_T_OTHER;
+        return type_of_local(v);
     }
     return HM_CWMP_T_NONE;
 }
@@ -734,6 +747,8 @@ void hm_cwmp_escape(struct hm_buf *b, struct hm_slice s)
     static const uint8_t special[256] = {
         ['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1, [0 ... 0x1f] = 1,
     };
+    if (!s.len)
+        return;
     const char *p = s.ptr, *e = s.ptr + s.len, *run = p;
     for (; p < e; p++) {
         unsigned char ch = (unsigned char)*p;

@@ -133,6 +133,12 @@ struct hm_soap_nsdecl {
     uint8_t ns;
 };
 
+struct hm_soap_nscache {
+    struct hm_slice prefix;
+    const struct hm_soap_nsdecl *decl;
+    uint32_t gen;
+};
+
 /* Parser state; embed it (about 5 KB), hm_soap_init() it, no destructor. */
 struct hm_soap {
     const char *p, *end, *start;
@@ -142,6 +148,8 @@ struct hm_soap {
     uint32_t nelem;
     uint16_t depth;
     uint8_t nns;
+    uint32_t nsgen; /* changes whenever the declarations in scope change */
+    struct hm_soap_nscache nscache[2];
     bool pending_end; /* an empty-element tag still owes its END token */
     bool seen_root;
     bool done;
