@@ -72,6 +72,8 @@ static void usage(FILE *f)
             "  --oui X --product-class X --manufacturer X      [00256D, HeNB, HemsLoadgen]\n"
             "  --first-serial N     serial of device 0 (SerialNumber = %%010u)          [1]\n"
             "  --cwmp-version V     1.0 | 1.1 | 1.2                                 [1.2]\n"
+            "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
+            "                       data model (genieacs-sim CSV); default: built-in answers\n"
             "  --retry-min S        CWMPRetryMinimumWaitInterval                      [5]\n"
             "  --retry-mult K       CWMPRetryIntervalMultiplier (thousandths)      [2000]\n"
             "  --max-retries N      failed attempts before a session fails           [10]\n"
@@ -235,14 +237,15 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "mode", json_string(c->concurrency ? "closed" : "open"));
     json_object_set_new(o, "target", json_string(target));
     json_object_set_new(o, "config",
-                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:s,s:s}",
+                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:s,s:s,s:s}",
                                   "workers", (int)c->workers, "devices", (json_int_t)c->devices,
                                   "rate", c->rate, "interval", c->interval, "jitter", c->jitter,
                                   "concurrency", (int)c->concurrency, "duration", c->duration,
                                   "sessions", (json_int_t)c->sessions, "timeout", c->timeout,
                                   "keepalive", (int)c->keepalive, "first_serial",
                                   (json_int_t)c->first_serial, "oui", c->oui, "product_class",
-                                  c->product_class));
+                                  c->product_class, "cpe",
+                                  c->model_csv[0] ? "henb_agent" : "builtin"));
     json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));
     json_object_set_new(o, "sessions",
                         json_pack("{s:I,s:I,s:I,s:f}", "started", (json_int_t)st->sessions_started,
@@ -398,7 +401,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_MODEL, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -431,6 +434,7 @@ int main(int argc, char **argv)
         {"retry-mult", required_argument, NULL, OPT_RMULT},
         {"max-retries", required_argument, NULL, OPT_MAXRETRY},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"model", required_argument, NULL, OPT_MODEL},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"server-pid", required_argument, NULL, OPT_SPID},
         {"json", required_argument, NULL, OPT_JSON},
@@ -501,6 +505,13 @@ int main(int argc, char **argv)
         case OPT_RMIN: c->retry_min = strtod(optarg, NULL); break;
         case OPT_RMULT: c->retry_mult = strtod(optarg, NULL) / 1000.0; break;
         case OPT_MAXRETRY: c->max_retries = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case OPT_MODEL:
+            if (access(optarg, R_OK) != 0) {
+                fprintf(stderr, "hems-loadgen: cannot read --model %s\n", optarg);
+                return 2;
+            }
+            snprintf(c->model_csv, sizeof(c->model_csv), "%s", optarg);
+            break;
         case OPT_WORKERS: c->workers = (uint32_t)strtoul(optarg, NULL, 10); break;
         case OPT_SOURCE:
             if (parse_sources(optarg, c)) {

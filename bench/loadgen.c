@@ -78,6 +78,7 @@ struct dev {
     uint8_t state;            /* enum dev_state */
     uint8_t step;             /* enum dev_step */
     bool booted;
+    bool sent_empty;          /* the empty POST of this session is sent */
     bool in_session;
     bool held;
 };
@@ -103,8 +104,9 @@ struct worker {
     uint64_t t_end, t_drain;
     uint64_t rng;
     struct hm_buf body;       /* scratch for building request bodies */
-    struct hm_soap_arena arena;
-    char *arena_mem;
+    struct hm_soap_arena arena, scratch; /* ACS message parse; the CPE's own re-parse */
+    char *arena_mem, *scratch_mem;
+    struct hm_lg_cpe *cpe;
     struct hm_lg_stats st;
     struct hm_lg_hist window; /* exchange latency of the last progress second */
     struct hm_lg_cpe_id ident; /* scratch identity of the device being served */
@@ -306,50 +308,20 @@ static void build_healthz(struct worker *w, struct dev *dv)
     dv->step = S_HEALTHZ;
 }
 
-static void current_time(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void build_inform(struct worker *w, struct dev *dv)
 {
-    static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
-    static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
-                                                {HM_SLICE_LIT("1 BOOT"), {0}}};
-    char scratch[HM_LG_CPE_SCRATCH], idbuf[16], now[32];
-    struct hm_cwmp_param params[HM_LG_CPE_PARAMS];
     set_identity(w, dv);
-    size_t n = hm_lg_cpe_params(&w->ident, params, scratch);
-    current_time(now);
-    struct hm_cwmp_inform in = {
-        .dev = {w->ident.manufacturer, w->ident.oui, w->ident.product_class, w->ident.serial},
-        .max_envelopes = 1,
-        .retry_count = dv->retries,
-        .current_time = hm_slice_cstr(now),
-    };
-    if (w->cfg->scenario == HM_LG_BOOT || !dv->booted) {
-        in.events.v = boot;
-        in.events.n = 2;
-    } else {
-        in.events.v = periodic;
-        in.events.n = 1;
-    }
-    in.params.v = params;
-    in.params.n = (uint32_t)n;
-    int idn = snprintf(idbuf, sizeof(idbuf), "%u", ++dv->cwmp_id);
-    struct hm_cwmp_hdr h = {.ver = w->cfg->cwmp_ver, .id = hm_slice(idbuf, (size_t)idn)};
     hm_buf_reset(&w->body);
-    hm_cwmp_write_inform(&w->body, &h, &in);
-
+    hm_lg_cpe_inform(w->cpe, (uint32_t)(dv - w->devs), &w->ident,
+                     w->cfg->scenario == HM_LG_BOOT ? HM_LG_INFORM_BOOT : HM_LG_INFORM_PERIODIC,
+                     dv->retries, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     dv->step = S_INFORM;
+    dv->sent_empty = false;
 }
 
 static void build_empty(struct worker *w, struct dev *dv)
@@ -359,13 +331,12 @@ static void build_empty(struct worker *w, struct dev *dv)
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, 0, false);
     dv->step = S_EMPTY;
+    dv->sent_empty = true;
 }
 
-static void build_answer(struct worker *w, struct dev *dv, const struct hm_cwmp_msg *req)
+/* The device's next POST is the message in w->body (an answer or a CPE request). */
+static void build_post(struct worker *w, struct dev *dv)
 {
-    set_identity(w, dv);
-    hm_buf_reset(&w->body);
-    hm_lg_cpe_answer(&w->ident, req, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
@@ -376,14 +347,15 @@ static void build_answer(struct worker *w, struct dev *dv, const struct hm_cwmp_
 
 /* ---- session control ---- */
 
-static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
-static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
-
 static bool uses_cwmp(const struct worker *w)
 {
     uint8_t s = w->cfg->scenario;
     return s == HM_LG_PERIODIC || s == HM_LG_BOOT || (s == HM_LG_HOLD && w->cfg->hold_cwmp);
 }
+
+
+static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
+static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
 
 /* Open loop: the start of grid slot <slot> of <dv>, jitter included. */
 static uint64_t slot_time(struct worker *w, struct dev *dv, uint64_t slot)
@@ -449,6 +421,9 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         dv->booted = true;
+    } else if (w->stopping && uses_cwmp(w)) {
+        /* would have been retried, but the run is over: not a failure of the server */
+        w->st.err[HM_LG_E_UNFINISHED]++;
     } else {
         w->st.sessions_failed++;
     }
@@ -674,16 +649,26 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
             hold(w, dv, now);
             return;
         }
-        build_empty(w, dv);
-        send_next(w, dv, now);
-        return;
-    }
-    if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: treat as the end */
+    } else if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: as good as 204 */
         session_end(w, dv, true, now);
         return;
     }
-    w->st.acs_requests[msg.method]++;
-    build_answer(w, dv, &msg);
+    if (msg.method >= HM_CWMP_SET_PARAMETER_VALUES && msg.method < HM_CWMP__COUNT)
+        w->st.acs_requests[msg.method]++;
+    set_identity(w, dv);
+    hm_buf_reset(&w->body);
+    int more = hm_lg_cpe_handle(w->cpe, (uint32_t)(dv - w->devs), &w->ident, &msg, body, len,
+                                &w->scratch, &w->body);
+    if (more) {
+        build_post(w, dv);
+    } else if (!dv->sent_empty) {
+        build_empty(w, dv);
+    } else {
+        /* after our empty POST the ACS may only send requests (or 204) */
+        w->st.err[HM_LG_E_PARSE]++;
+        session_end(w, dv, false, now);
+        return;
+    }
     send_next(w, dv, now);
 }
 
@@ -1024,6 +1009,12 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
         w->devs[i].fd = -1;
     w->arena_mem = hm_xmalloc(ARENA_SIZE);
     hm_soap_arena_init(&w->arena, w->arena_mem, ARENA_SIZE);
+    w->scratch_mem = hm_xmalloc(ARENA_SIZE);
+    hm_soap_arena_init(&w->scratch, w->scratch_mem, ARENA_SIZE);
+    int rc = hm_lg_cpe_create(&w->cpe, c->model_csv[0] ? c->model_csv : NULL, w->ndev,
+                              c->cwmp_ver, c->scenario == HM_LG_BOOT);
+    if (rc)
+        return rc;
     if (c->duration > 0)
         w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
     setup_schedule(w);
@@ -1041,6 +1032,8 @@ static void worker_fini(struct worker *w)
     }
     hm_buf_free(&w->body);
     free(w->arena_mem);
+    free(w->scratch_mem);
+    hm_lg_cpe_destroy(w->cpe);
     free(w->devs);
     free(w->heap);
     free(w->fifo);

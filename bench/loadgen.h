@@ -56,6 +56,7 @@ struct hm_lg_config {
     char manufacturer[65];
     uint64_t first_serial;
     uint8_t cwmp_ver;               /* enum hm_cwmp_ver */
+    char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
 
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
