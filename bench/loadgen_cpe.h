@@ -7,7 +7,7 @@
  *
  * Two behaviours:
  *  - agent (a data-model CSV was given): each device is a bench/henb_agent.h agent (about
- *    2.7 KB each): SetParameterValues are remembered and show up in later Informs and
+ *    2.5 KB each): SetParameterValues are remembered and show up in later Informs and
  *    GetParameterValues, Reboot/Download/ScheduleInform queue the right events, a
  *    pending TransferComplete is sent after the InformResponse, FactoryReset bootstraps.
  *  - built-in (no CSV): stateless and minimal but standard answers: GetParameterValues

@@ -4,7 +4,7 @@ import os
 import sys
 import unittest
 
-from hemsd import Hemsd, http_request, main, BIN_DIR
+from hemsd import Hemsd, SHARED, http_request, main, BIN_DIR
 from test_loadgen import LOADGEN, Report, run_loadgen
 
 
@@ -46,6 +46,16 @@ class Cwmp(Report):
                          2 * n + requests + r["errors"]["retry_8005"])
         self.assert_latency_sane(r["latency_us"]["session"], n)
         self.assertGreater(r["server"]["cpu_s"], 0)
+
+    def test_periodic_with_henb_agents(self):
+        model = os.path.join(SHARED, "datamodels", "henb-tr196-lte-params.csv")
+        r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "periodic", "--devices", 40,
+                           "--interval", 1, "--duration", 2, "--first-serial", 3000,
+                           "--retry-min", 0.2, "--model", model, "--workers", 2)
+        self.assert_cwmp_clean(r)
+        self.assertEqual(r["config"]["cpe"], "henb_agent")
+        self.assertGreaterEqual(r["sessions"]["ok"], 75)
+        self.assertEqual(r["http_status"].get("204"), r["sessions"]["ok"])
 
     def test_boot_storm_every_device_once(self):
         r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "boot", "--devices", 200,
