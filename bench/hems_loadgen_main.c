@@ -40,7 +40,7 @@ struct child {
 
 struct server_sample {
     bool ok;
-    double cpu_s;
+    double cpu_s, user_s; /* utime+stime, utime */
     long rss_kb;
 };
 
@@ -149,6 +149,7 @@ static struct server_sample sample_server(pid_t pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return s;
     s.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    s.user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     f = fopen(path, "r");
     if (!f)
@@ -219,7 +220,7 @@ struct run {
     pid_t server_pid;
     struct server_sample s0, s1;
     long rss_peak;
-    double loadgen_cpu_s;
+    double loadgen_cpu_s, loadgen_user_s;
     unsigned nchild;
     struct child *children;
 };
@@ -310,18 +311,26 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     }
     json_object_set_new(o, "workers", ws);
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
-    json_object_set_new(o, "loadgen", json_pack("{s:f,s:f}", "cpu_s", r->loadgen_cpu_s,
-                                                "cpu_us_per_session", r->loadgen_cpu_s * 1e6 / done));
+    json_object_set_new(o, "loadgen",
+                        json_pack("{s:f,s:f,s:f,s:f}", "cpu_s", r->loadgen_cpu_s, "user_s",
+                                  r->loadgen_user_s, "cpu_us_per_session",
+                                  r->loadgen_cpu_s * 1e6 / done, "user_us_per_session",
+                                  r->loadgen_user_s * 1e6 / done));
     if (r->s0.ok && r->s1.ok) {
         double scpu = r->s1.cpu_s - r->s0.cpu_s;
+        double suser = r->s1.user_s - r->s0.user_s;
         json_object_set_new(o, "server",
-                            json_pack("{s:i,s:f,s:f,s:I,s:I,s:I}", "pid", (int)r->server_pid,
-                                      "cpu_s", scpu, "cpu_us_per_session", scpu * 1e6 / done,
+                            json_pack("{s:i,s:f,s:f,s:f,s:f,s:I,s:I,s:I}", "pid",
+                                      (int)r->server_pid, "cpu_s", scpu, "user_s", suser,
+                                      "cpu_us_per_session", scpu * 1e6 / done,
+                                      "user_us_per_session", suser * 1e6 / done,
                                       "rss_kb_start", (json_int_t)r->s0.rss_kb, "rss_kb_end",
                                       (json_int_t)r->s1.rss_kb, "rss_kb_peak",
                                       (json_int_t)r->rss_peak));
         json_object_set_new(o, "cpu_ratio_loadgen_to_server",
                             scpu > 0 ? json_real(r->loadgen_cpu_s / scpu) : json_null());
+        json_object_set_new(o, "user_cpu_ratio_loadgen_to_server",
+                            suser > 0 ? json_real(r->loadgen_user_s / suser) : json_null());
         if (st->held_peak)
             json_object_set_new(o, "server_rss_bytes_per_held",
                                 json_real((double)(r->rss_peak - r->s0.rss_kb) * 1024.0 /
@@ -385,12 +394,13 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
     if (acs)
         printf("\n");
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
-    printf("  cpu       loadgen %.2f s (%.1f us/session)", r->loadgen_cpu_s,
-           r->loadgen_cpu_s * 1e6 / done);
+    printf("  cpu (us/session, user+sys / user)   loadgen %.1f / %.1f", r->loadgen_cpu_s * 1e6 / done,
+           r->loadgen_user_s * 1e6 / done);
     if (r->s0.ok && r->s1.ok) {
-        double scpu = r->s1.cpu_s - r->s0.cpu_s;
-        printf("   server %.2f s (%.1f us/session)   ratio %.3f", scpu, scpu * 1e6 / done,
-               scpu > 0 ? r->loadgen_cpu_s / scpu : 0.0);
+        double scpu = r->s1.cpu_s - r->s0.cpu_s, suser = r->s1.user_s - r->s0.user_s;
+        printf("   server %.1f / %.1f   ratio %.3f / %.3f", scpu * 1e6 / done,
+               suser * 1e6 / done, scpu > 0 ? r->loadgen_cpu_s / scpu : 0.0,
+               suser > 0 ? r->loadgen_user_s / suser : 0.0);
         printf("\n  server rss  start %ld kB  peak %ld kB  end %ld kB", r->s0.rss_kb, r->rss_peak,
                r->s1.rss_kb);
     }
@@ -683,9 +693,11 @@ int main(int argc, char **argv)
         }
     }
     struct rusage ru;
-    if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
-        r.loadgen_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        r.loadgen_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        r.loadgen_cpu_s = r.loadgen_user_s + (double)ru.ru_stime.tv_sec +
+                          (double)ru.ru_stime.tv_usec / 1e6;
+    }
     r.s1 = sample_server(server_pid);
     if (r.s1.ok && r.s1.rss_kb > r.rss_peak)
         r.rss_peak = r.s1.rss_kb;

@@ -825,10 +825,12 @@ static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
     if (dv->state == D_CONNECTING) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
-        int err = 0;
-        socklen_t l = sizeof(err);
-        if (getsockopt(dv->fd, SOL_SOCKET, SO_ERROR, &err, &l) == -1 || err) {
-            if (w->cfg->verbose)
+        /* a failed connect always reports EPOLLERR (or HUP): plain EPOLLOUT needs no
+         * SO_ERROR round trip */
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t l = sizeof(err);
+            if (w->cfg->verbose && getsockopt(dv->fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0)
                 fprintf(stderr, "connect: %s\n", strerror(err));
             attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now_ns());
             return;

@@ -232,6 +232,9 @@ struct hm_lg_cpe {
     struct hm_henb_model model;
     struct hm_henb_agent *agents; /* NULL: built-in behaviour */
     int model_idx[HM_LG_CPE_PARAMS]; /* index of params[k] in the model, or -1 */
+    time_t now_t;                    /* CurrentTime, formatted once a second */
+    size_t now_len;
+    char now[32];
 };
 
 int hm_lg_cpe_create(struct hm_lg_cpe **out, const char *model_csv, uint32_t ndev,
@@ -310,7 +313,7 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
     static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
     static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
                                                 {HM_SLICE_LIT("1 BOOT"), {0}}};
-    char scratch[HM_LG_CPE_SCRATCH], idbuf[24], now[32];
+    char scratch[HM_LG_CPE_SCRATCH], idbuf[24];
     struct hm_cwmp_param p[HM_LG_CPE_PARAMS];
     struct hm_cwmp_event ev[16];
     size_t n = hm_lg_cpe_params(id, p, scratch);
@@ -338,9 +341,13 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         cwmp_id = (uint32_t)id->index;
     }
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    in.current_time = hm_slice(now, strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm));
+    if (t != c->now_t) { /* formatted once a second, not once per Inform */
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        c->now_len = strftime(c->now, sizeof(c->now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        c->now_t = t;
+    }
+    in.current_time = hm_slice(c->now, c->now_len);
     in.params.v = p;
     in.params.n = (uint32_t)n;
     int idn = snprintf(idbuf, sizeof(idbuf), "i%u", cwmp_id);
