@@ -1,5 +1,6 @@
 """hems-loadgen's CWMP scenarios (periodic, boot, hold with CWMP sessions) against a real
 hemsd. Exits 77 (skipped) while hemsd has no CWMP ACS, i.e. POST /cwmp answers 404."""
+import json
 import os
 import sys
 import unittest
@@ -56,6 +57,37 @@ class Cwmp(Report):
         self.assertEqual(r["config"]["cpe"], "henb_agent")
         self.assertGreaterEqual(r["sessions"]["ok"], 75)
         self.assertEqual(r["http_status"].get("204"), r["sessions"]["ok"])
+
+    def test_acs_tasks_are_answered(self):
+        # register 5 devices, queue a GetParameterValues and a SetParameterValues for each
+        # through the northbound API, then one periodic session per device runs them
+        run_loadgen(self.h.cwmp_port, "--scenario", "boot", "--devices", 5,
+                    "--concurrency", 5, "--first-serial", 40000)
+        ids = ["00256D-HeNB-%010d" % (40000 + i) for i in range(5)]
+        for dev in ids:
+            for task in ({"rpc": "GetParameterValues",
+                          "names": ["Device.DeviceInfo.", "Device.IPsec.IKEv2SA.1.LocalAddress"]},
+                         {"rpc": "SetParameterValues", "parameter_key": "lg1",
+                          "params": [{"name": "Device.ManagementServer.PeriodicInformInterval",
+                                      "value": "600", "type": "xsd:unsignedInt"}]}):
+                st, _, body = http_request(self.h.admin_port, "POST", "/api/v1/devices/%s/tasks" % dev,
+                                           json.dumps(task).encode(),
+                                           {"Content-Type": "application/json"})
+                self.assertIn(st, (200, 201, 202), body)
+        r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "periodic", "--devices", 5,
+                           "--concurrency", 5, "--sessions", 5, "--first-serial", 40000)
+        self.assert_cwmp_clean(r)
+        self.assertEqual(r["acs_requests"], {"GetParameterValues": 5, "SetParameterValues": 5})
+        self.assertEqual(r["exchanges"]["count"], 5 * 4)
+        for dev in ids:
+            st, _, body = http_request(self.h.admin_port, "GET", "/api/v1/devices/%s/tasks" % dev)
+            self.assertEqual(st, 200)
+            tasks = json.loads(body)["tasks"]
+            self.assertEqual([t["state"] for t in tasks], ["done", "done"], tasks)
+            values = {p["name"]: p["value"] for p in tasks[0]["result"]["params"]}
+            self.assertEqual(values["Device.DeviceInfo.SerialNumber"], dev.rsplit("-", 1)[1])
+            self.assertTrue(values["Device.IPsec.IKEv2SA.1.LocalAddress"].startswith("172."))
+            self.assertEqual(tasks[1]["result"], {"status": 0})
 
     def test_boot_storm_every_device_once(self):
         r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "boot", "--devices", 200,
