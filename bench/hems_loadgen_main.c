@@ -221,6 +221,7 @@ struct run {
     struct server_sample s0, s1;
     long rss_peak;
     double loadgen_cpu_s, loadgen_user_s;
+    uint64_t loadgen_csw; /* voluntary context switches (sleeps) of all workers */
     unsigned nchild;
     struct child *children;
 };
@@ -312,8 +313,9 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "workers", ws);
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
     json_object_set_new(o, "loadgen",
-                        json_pack("{s:f,s:f,s:f,s:f}", "cpu_s", r->loadgen_cpu_s, "user_s",
-                                  r->loadgen_user_s, "cpu_us_per_session",
+                        json_pack("{s:f,s:f,s:I,s:f,s:f}", "cpu_s", r->loadgen_cpu_s, "user_s",
+                                  r->loadgen_user_s, "sleeps", (json_int_t)r->loadgen_csw,
+                                  "cpu_us_per_session",
                                   r->loadgen_cpu_s * 1e6 / done, "user_us_per_session",
                                   r->loadgen_user_s * 1e6 / done));
     if (r->s0.ok && r->s1.ok) {
@@ -695,6 +697,7 @@ int main(int argc, char **argv)
     struct rusage ru;
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
         r.loadgen_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        r.loadgen_csw = (uint64_t)ru.ru_nvcsw;
         r.loadgen_cpu_s = r.loadgen_user_s + (double)ru.ru_stime.tv_sec +
                           (double)ru.ru_stime.tv_usec / 1e6;
     }
