@@ -162,6 +162,12 @@ static struct server_sample sample_server(pid_t pid)
     return s;
 }
 
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    hm_lg_stop_requested = 1;
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -581,6 +587,11 @@ int main(int argc, char **argv)
                         "file limit %llu; add --workers\n",
                 (unsigned long long)(c->devices / c->workers), (unsigned long long)rl.rlim_cur);
     signal(SIGPIPE, SIG_IGN);
+    /* Ctrl-C / SIGTERM end the run early but still report (inherited by the workers) */
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     struct run r = {.cfg = c, .server_pid = server_pid, .nchild = c->workers};
     r.children = hm_xcalloc(c->workers, sizeof(*r.children));
@@ -618,8 +629,14 @@ int main(int argc, char **argv)
     unsigned open_fds = c->workers;
     unsigned long long last_ok = 0;
     struct pollfd *pfd = hm_xcalloc(c->workers, sizeof(*pfd));
-    bool tty = isatty(2);
+    bool tty = isatty(2), forwarded = false;
     while (open_fds) {
+        if (hm_lg_stop_requested && !forwarded) {
+            /* a SIGTERM to the parent alone must reach the workers too */
+            for (unsigned i = 0; i < c->workers; i++)
+                kill(r.children[i].pid, SIGTERM);
+            forwarded = true;
+        }
         unsigned n = 0;
         for (unsigned i = 0; i < c->workers; i++)
             if (!r.children[i].eof)

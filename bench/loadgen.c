@@ -113,6 +113,8 @@ struct worker {
     char serial[32];
 };
 
+volatile sig_atomic_t hm_lg_stop_requested;
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -915,6 +917,10 @@ static void progress(struct worker *w)
 
 static bool finished(struct worker *w, uint64_t now)
 {
+    if (hm_lg_stop_requested && (!w->stopping || w->t_drain > now)) {
+        w->stopping = true;
+        w->t_drain = now;
+    }
     if (!w->stopping) {
         bool all_done = w->cfg->scenario == HM_LG_BOOT && w->done == w->ndev;
         if (all_done || (w->t_end && now >= w->t_end) || (w->quota && w->st.sessions_started >= w->quota)) {

@@ -9,6 +9,7 @@
  * as lines on a pipe (see hm_lg_stats_to_json); the parent merges them.
  */
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -107,6 +108,10 @@ struct hm_lg_stats {
     struct hm_lg_hist exchange; /* us; first byte sent to last byte received */
     struct hm_lg_hist connect;  /* us; connect() to writable */
 };
+
+/* Set (from a signal handler) to end the run now: workers stop starting sessions, abort
+ * the ones in flight (counted as unfinished) and report as usual. */
+extern volatile sig_atomic_t hm_lg_stop_requested;
 
 /* Runs worker <w> of <cfg> until its stop condition; progress lines ("P ...\n") each second
  * and the final "R <json>\n" are written to <out_fd>. Returns 0 or -errno (setup failed). */
