@@ -74,6 +74,8 @@ static void usage(FILE *f)
             "  --cwmp-version V     1.0 | 1.1 | 1.2                                 [1.2]\n"
             "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
             "                       data model (genieacs-sim CSV); default: built-in answers\n"
+            "  --username U         HTTP Digest user        [the device's OUI-ProductClass-Serial]\n"
+            "  --password P         HTTP Digest password: answer 401 challenges (none: fail)\n"
             "  --retry-min S        CWMPRetryMinimumWaitInterval                      [5]\n"
             "  --retry-mult K       CWMPRetryIntervalMultiplier (thousandths)      [2000]\n"
             "  --max-retries N      failed attempts before a session fails           [10]\n"
@@ -264,6 +266,7 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                                   "per_s", (double)st->exchanges / el));
     json_object_set_new(o, "connects", json_integer((json_int_t)st->connects));
     json_object_set_new(o, "retries", json_integer((json_int_t)st->attempts_retried));
+    json_object_set_new(o, "auth_challenges", json_integer((json_int_t)st->auth_challenges));
     json_object_set_new(o, "missed_slots", json_integer((json_int_t)st->missed_slots));
     json_object_set_new(o, "held", json_pack("{s:I,s:I}", "peak", (json_int_t)st->held_peak,
                                              "at_end", (json_int_t)st->held_now));
@@ -419,7 +422,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_MODEL, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -453,6 +456,8 @@ int main(int argc, char **argv)
         {"max-retries", required_argument, NULL, OPT_MAXRETRY},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"model", required_argument, NULL, OPT_MODEL},
+        {"username", required_argument, NULL, OPT_USER},
+        {"password", required_argument, NULL, OPT_PASS},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"server-pid", required_argument, NULL, OPT_SPID},
         {"json", required_argument, NULL, OPT_JSON},
@@ -530,6 +535,8 @@ int main(int argc, char **argv)
             }
             snprintf(c->model_csv, sizeof(c->model_csv), "%s", optarg);
             break;
+        case OPT_USER: snprintf(c->username, sizeof(c->username), "%s", optarg); break;
+        case OPT_PASS: snprintf(c->password, sizeof(c->password), "%s", optarg); break;
         case OPT_WORKERS: c->workers = (uint32_t)strtoul(optarg, NULL, 10); break;
         case OPT_SOURCE:
             if (parse_sources(optarg, c)) {

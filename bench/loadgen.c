@@ -24,6 +24,7 @@
 #include "bench/loadgen_cpe.h"
 #include "bench/loadgen_http.h"
 #include "core/buf.h"
+#include "proto/auth.h"
 #include "proto/http1.h"
 
 #define NS 1000000000ull
@@ -60,7 +61,18 @@ struct io {
     struct hm_lg_resp resp;
     struct hm_http_chunked ch;
     struct hm_lg_cookie_jar jar;
-    bool reconnect;           /* the server asked to close: next request on a new connection */
+    struct {
+        bool active;          /* send Authorization on every request of this attempt */
+        bool qop, sess;
+        uint8_t challenges;   /* 401s answered in this attempt */
+        uint8_t nonce_len, realm_len, opaque_len;
+        uint32_t nc;
+        char ha1[HM_AUTH_HEX_LEN + 1];
+        char cnonce[17];
+        char nonce[128], realm[128], opaque[128];
+    } auth;                   /* Digest state (about 450 bytes, only while active) */
+    bool reconnect;
+    bool reconnect_seen;      /* a reconnect happened since the last challenge */           /* the server asked to close: next request on a new connection */
 };
 
 struct dev {
@@ -221,7 +233,9 @@ static struct io *io_get(struct worker *w)
     io->head_len = 0;
     io->body_end = 0;
     io->jar.len = 0;
-    io->reconnect = false;
+    io->auth.active = false;
+    io->auth.challenges = 0;
+    io->reconnect = io->reconnect_seen = false;
     return io;
 }
 
@@ -268,6 +282,62 @@ static void set_identity(struct worker *w, struct dev *dv)
     };
 }
 
+static struct hm_slice digest_user(struct worker *w, char buf[200])
+{
+    if (w->cfg->username[0])
+        return hm_slice_cstr(w->cfg->username);
+    /* TR-069 §3.4.4 recommends OUI-ProductClass-SerialNumber as the CPE's user name */
+    int n = snprintf(buf, 200, HM_SLICE_FMT "-" HM_SLICE_FMT "-" HM_SLICE_FMT,
+                     HM_SLICE_ARG(w->ident.oui), HM_SLICE_ARG(w->ident.product_class),
+                     HM_SLICE_ARG(w->ident.serial));
+    return hm_slice(buf, n > 0 && n < 200 ? (size_t)n : 0);
+}
+
+/* Appends "Authorization: Digest ..." for the next request (nc incremented). */
+static void write_authorization(struct worker *w, struct io *io, const char *method,
+                                const char *path)
+{
+    char ubuf[200], nc[9], resp[HM_AUTH_HEX_LEN + 1];
+    struct hm_slice user = digest_user(w, ubuf);
+    snprintf(nc, sizeof(nc), "%08x", ++io->auth.nc);
+    struct hm_auth_digest d = {.qop_auth = io->auth.qop, .sess = io->auth.sess};
+    d.f[HM_AUTH_F_NONCE] = hm_slice(io->auth.nonce, io->auth.nonce_len);
+    d.f[HM_AUTH_F_URI] = hm_slice_cstr(path);
+    d.f[HM_AUTH_F_NC] = hm_slice(nc, 8);
+    d.f[HM_AUTH_F_CNONCE] = hm_slice(io->auth.cnonce, 16);
+    hm_auth_digest_response(&d, io->auth.ha1, hm_slice_cstr(method), resp);
+    struct hm_buf *b = &io->tx;
+    hm_buf_append_lit(b, "Authorization: Digest username=\"");
+    hm_buf_append_slice(b, user);
+    hm_buf_append_lit(b, "\", realm=\"");
+    hm_buf_append(b, io->auth.realm, io->auth.realm_len);
+    hm_buf_append_lit(b, "\", nonce=\"");
+    hm_buf_append(b, io->auth.nonce, io->auth.nonce_len);
+    hm_buf_append_lit(b, "\", uri=\"");
+    hm_buf_append_str(b, path);
+    hm_buf_append_lit(b, "\", algorithm=");
+    if (io->auth.sess)
+        hm_buf_append_lit(b, "MD5-sess");
+    else
+        hm_buf_append_lit(b, "MD5");
+    hm_buf_append_lit(b, ", response=\"");
+    hm_buf_append(b, resp, HM_AUTH_HEX_LEN);
+    hm_buf_append_lit(b, "\"");
+    if (io->auth.qop) {
+        hm_buf_append_lit(b, ", qop=auth, nc=");
+        hm_buf_append(b, nc, 8);
+        hm_buf_append_lit(b, ", cnonce=\"");
+        hm_buf_append(b, io->auth.cnonce, 16);
+        hm_buf_append_lit(b, "\"");
+    }
+    if (io->auth.opaque_len) {
+        hm_buf_append_lit(b, ", opaque=\"");
+        hm_buf_append(b, io->auth.opaque, io->auth.opaque_len);
+        hm_buf_append_lit(b, "\"");
+    }
+    hm_buf_append_lit(b, "\r\n");
+}
+
 /* Appends the request head for a body of <len> bytes (<ctype>: a SOAP envelope). */
 static void write_head(struct worker *w, struct io *io, const char *method, const char *path,
                        size_t len, bool soap)
@@ -281,6 +351,8 @@ static void write_head(struct worker *w, struct io *io, const char *method, cons
     hm_buf_append_lit(b, "\r\n");
     if (soap)
         hm_buf_append_lit(b, "Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \r\n");
+    if (io->auth.active)
+        write_authorization(w, io, method, path);
     if (io->jar.len) {
         hm_buf_append_lit(b, "Cookie: ");
         hm_buf_append_slice(b, hm_lg_cookie_header(&io->jar));
@@ -297,6 +369,8 @@ static void write_head(struct worker *w, struct io *io, const char *method, cons
 static void build_healthz(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     if (w->cfg->healthz_post) {
@@ -329,6 +403,8 @@ static void build_inform(struct worker *w, struct dev *dv)
 static void build_empty(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, 0, false);
@@ -340,6 +416,8 @@ static void build_empty(struct worker *w, struct dev *dv)
 static void build_post(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
@@ -674,6 +752,58 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
     send_next(w, dv, now);
 }
 
+/* A 401 with a Digest challenge: set up the credentials and send the same request again
+ * with an Authorization field. Returns false when the challenge cannot be answered (no
+ * password, unparsable, or a second refusal that is not a stale nonce). */
+static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
+{
+    struct io *io = dv->io;
+    struct hm_lg_challenge ch;
+    if (!w->cfg->password[0] || io->auth.challenges >= 3 ||
+        hm_lg_http_parse_challenge(io->resp.www_authenticate, &ch) != 0 ||
+        ch.nonce.len >= sizeof(io->auth.nonce) || ch.realm.len >= sizeof(io->auth.realm) ||
+        ch.opaque.len >= sizeof(io->auth.opaque))
+        return false;
+    /* a refused response on the same connection with a fresh (not stale) nonce: wrong
+     * credentials; after a reconnect the old nonce is expected to be refused */
+    if (io->auth.active && !ch.stale && !io->reconnect_seen)
+        return false;
+    io->auth.challenges++;
+    w->st.auth_challenges++;
+    io->auth.active = true;
+    io->auth.qop = ch.qop_auth;
+    io->auth.sess = ch.sess;
+    io->auth.nc = 0;
+    memcpy(io->auth.nonce, ch.nonce.ptr, ch.nonce.len);
+    io->auth.nonce_len = (uint8_t)ch.nonce.len;
+    memcpy(io->auth.realm, ch.realm.ptr, ch.realm.len);
+    io->auth.realm_len = (uint8_t)ch.realm.len;
+    if (ch.opaque.len)
+        memcpy(io->auth.opaque, ch.opaque.ptr, ch.opaque.len);
+    io->auth.opaque_len = (uint8_t)ch.opaque.len;
+    snprintf(io->auth.cnonce, sizeof(io->auth.cnonce), "%016llx", (unsigned long long)rnd(w));
+    char ubuf[200];
+    set_identity(w, dv);
+    hm_auth_ha1(digest_user(w, ubuf), ch.realm, hm_slice_cstr(w->cfg->password), io->auth.ha1);
+
+    /* the request just refused is still in tx: rebuild its head around the same body */
+    const char *end = memmem(io->tx.base, io->tx.len, "\r\n\r\n", 4);
+    HM_BUG_ON(!end);
+    size_t head = (size_t)(end - io->tx.base) + 4;
+    bool get = io->tx.len >= 4 && memcmp(io->tx.base, "GET ", 4) == 0;
+    hm_buf_reset(&w->body);
+    hm_buf_append(&w->body, io->tx.base + head, io->tx.len - head);
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    bool healthz = dv->step == S_HEALTHZ;
+    write_head(w, io, get ? "GET" : "POST", healthz ? w->cfg->healthz_path : w->cfg->cwmp_path,
+               w->body.len, !healthz && w->body.len > 0);
+    hm_buf_append(&io->tx, w->body.base, w->body.len);
+    io->reconnect_seen = false;
+    send_next(w, dv, now);
+    return true;
+}
+
 /* A complete response is in dv->io. */
 static void on_response(struct worker *w, struct dev *dv, const char *body, size_t len)
 {
@@ -688,10 +818,16 @@ static void on_response(struct worker *w, struct dev *dv, const char *body, size
     if (status < 600)
         w->st.http_status[status]++;
     if (!io->resp.keep_alive)
-        io->reconnect = true;
+        io->reconnect = io->reconnect_seen = true;
     io->rx_len = 0;
     io->head_len = 0;
     io->body_end = 0;
+
+    if (status == 401) {
+        if (!answer_challenge(w, dv, now))
+            attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
+        return;
+    }
 
     if (dv->step == S_HEALTHZ) {
         if (status != 200) {
@@ -1049,14 +1185,12 @@ static void worker_fini(struct worker *w)
         close(w->ep);
 }
 
-static void wait_until(int ep, uint64_t until_ns)
+/* Sleeps until CLOCK_MONOTONIC <until_ns> (the common start of all workers). */
+static void wait_until(uint64_t until_ns)
 {
-    struct epoll_event ev;
-    uint64_t now = now_ns();
-    if (until_ns > now) {
-        struct timespec ts = {(time_t)((until_ns - now) / NS), (long)((until_ns - now) % NS)};
-        (void)epoll_pwait2(ep, &ev, 0, &ts, NULL);
-    }
+    struct timespec ts = {(time_t)(until_ns / NS), (long)(until_ns % NS)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !hm_lg_stop_requested)
+        ;
 }
 
 int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
@@ -1068,8 +1202,7 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
     if (rc == 0) {
         struct epoll_event evs[MAX_EVENTS];
         uint64_t next_progress = c->t0_ns + NS;
-        if (w->ep != -1)
-            wait_until(w->ep, c->t0_ns);
+        wait_until(c->t0_ns);
         if (!w->open_loop)
             closed_next(w, now_ns());
         for (;;) {

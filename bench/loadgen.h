@@ -57,6 +57,8 @@ struct hm_lg_config {
     char manufacturer[65];
     uint64_t first_serial;
     uint8_t cwmp_ver;               /* enum hm_cwmp_ver */
+    char username[129];             /* Digest user; "" = the device's OUI-ProductClass-Serial */
+    char password[129];             /* Digest password; "" = answer no 401 challenge */
     char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
 
     uint32_t n_sources;
@@ -94,6 +96,7 @@ extern const char *const hm_lg_err_names[HM_LG_E__COUNT];
 struct hm_lg_stats {
     uint64_t sessions_started, sessions_ok, sessions_failed, exchanges, connects;
     uint64_t attempts_retried; /* extra attempts due to retries */
+    uint64_t auth_challenges;  /* 401 Digest challenges answered */
     uint64_t missed_slots;     /* open loop: periods skipped by a device that was far behind */
     uint64_t held_now, held_peak;
     uint64_t bytes_sent, bytes_received;

@@ -37,6 +37,7 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->exchanges += s->exchanges;
     d->connects += s->connects;
     d->attempts_retried += s->attempts_retried;
+    d->auth_challenges += s->auth_challenges;
     d->missed_slots += s->missed_slots;
     d->held_now += s->held_now;
     d->held_peak += s->held_peak; /* workers peak at about the same time: an upper bound */
@@ -100,6 +101,7 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "exchanges", st->exchanges);
     kv(b, "connects", st->connects);
     kv(b, "attempts_retried", st->attempts_retried);
+    kv(b, "auth_challenges", st->auth_challenges);
     kv(b, "missed_slots", st->missed_slots);
     kv(b, "held_now", st->held_now);
     kv(b, "held_peak", st->held_peak);
@@ -170,6 +172,7 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->exchanges = get_u64(o, "exchanges");
     st->connects = get_u64(o, "connects");
     st->attempts_retried = get_u64(o, "attempts_retried");
+    st->auth_challenges = get_u64(o, "auth_challenges");
     st->missed_slots = get_u64(o, "missed_slots");
     st->held_now = get_u64(o, "held_now");
     st->held_peak = get_u64(o, "held_peak");

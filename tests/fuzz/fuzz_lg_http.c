@@ -32,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
+    /* a Digest challenge: slices stay inside the input */
+    struct hm_lg_challenge ch;
+    if (hm_lg_http_parse_challenge(hm_slice(b, size), &ch) == 0) {
+        if (!ch.nonce.len || ch.nonce.ptr < b || ch.nonce.ptr + ch.nonce.len > b + size ||
+            (ch.realm.ptr && (ch.realm.ptr < b || ch.realm.ptr + ch.realm.len > b + size)))
+            abort();
+    }
     /* the jar on its own, with the input as one Set-Cookie value */
     struct hm_lg_cookie_jar jar = {0};
     for (int k = 0; k < 3; k++)

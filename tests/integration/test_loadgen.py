@@ -22,7 +22,9 @@ def run_loadgen(port, *args, timeout=60):
             raise AssertionError("hems-loadgen exited %d\nstdout:\n%s\nstderr:\n%s"
                                  % (p.returncode, p.stdout.decode(), p.stderr.decode()))
         with open(path) as f:
-            return json.load(f), p.stdout.decode()
+            r = json.load(f)
+        assert 0 < r["elapsed_s"] < 3600, "elapsed_s %r" % r["elapsed_s"]
+        return r, p.stdout.decode()
 
 
 class Report(unittest.TestCase):

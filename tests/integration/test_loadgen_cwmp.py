@@ -112,6 +112,38 @@ class Cwmp(Report):
         self.assertEqual(r["held"]["peak"], 100)
 
 
+DIGEST = """
+[cwmp]
+auth = digest
+realm = hems-test
+username = cpe-policy
+password = s3cret
+"""
+
+
+class CwmpDigest(Report):
+    def test_digest_challenge_answered(self):
+        with Hemsd(config=DIGEST, shards=1) as h:
+            r, _ = run_loadgen(h.cwmp_port, "--scenario", "boot", "--devices", 30,
+                               "--concurrency", 5, "--first-serial", 60000,
+                               "--username", "cpe-policy", "--password", "s3cret")
+            self.assert_no_errors(r)
+            self.assertEqual(r["sessions"]["ok"], 30)
+            self.assertEqual(r["auth_challenges"], 30)
+            self.assertEqual(r["http_status"], {"401": 30, "200": 30, "204": 30})
+
+    def test_wrong_password_fails(self):
+        with Hemsd(config=DIGEST, shards=1) as h:
+            r, _ = run_loadgen(h.cwmp_port, "--scenario", "boot", "--devices", 5,
+                               "--concurrency", 5, "--first-serial", 61000,
+                               "--username", "cpe-policy", "--password", "nope",
+                               "--max-retries", 0)
+            self.assertEqual(r["sessions"]["ok"], 0)
+            self.assertEqual(r["sessions"]["failed"], 5)
+            self.assertEqual(r["errors"]["http_status"], 5)
+            self.assertEqual(r["http_status"], {"401": 10})
+
+
 if __name__ == "__main__":
     if not os.path.exists(LOADGEN):
         print("hems-loadgen not found in", BIN_DIR)

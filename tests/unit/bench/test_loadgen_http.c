@@ -15,6 +15,7 @@ START_TEST(content_length_response)
 {
     struct hm_lg_resp r;
     const char *s = "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n"
+                    "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\n"
                     "Set-Cookie: sid=abc123; Path=/; HttpOnly\r\nContent-Length: 42\r\n\r\nBODY";
     ck_assert_int_eq(parse(s, &r), (ssize_t)strlen(s) - 4);
     ck_assert_int_eq(r.status, 200);
@@ -24,6 +25,7 @@ START_TEST(content_length_response)
     ck_assert_uint_eq(r.n_cookies, 1);
     ck_assert(hm_slice_eq_lit(r.set_cookie[0], "sid=abc123; Path=/; HttpOnly"));
     ck_assert(hm_slice_eq_lit(r.content_type, "text/xml; charset=\"utf-8\""));
+    ck_assert(hm_slice_eq_lit(r.www_authenticate, "Digest realm=\"r\", nonce=\"n\""));
 }
 END_TEST
 
@@ -134,6 +136,38 @@ START_TEST(cookie_jar)
 }
 END_TEST
 
+START_TEST(digest_challenge)
+{
+    struct hm_lg_challenge c;
+    ck_assert_int_eq(hm_lg_http_parse_challenge(
+                         HM_SLICE_LIT("Digest realm=\"hems\", qop=\"auth,auth-int\", "
+                                      "nonce=\"AAAAZ2x-_q\", opaque=\"op\", algorithm=MD5"),
+                         &c),
+                     0);
+    ck_assert(hm_slice_eq_lit(c.realm, "hems"));
+    ck_assert(hm_slice_eq_lit(c.nonce, "AAAAZ2x-_q"));
+    ck_assert(hm_slice_eq_lit(c.opaque, "op"));
+    ck_assert(c.qop_auth && !c.sess && !c.stale);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(
+                         HM_SLICE_LIT("digest nonce=abc,realm=\"\",stale=TRUE,algorithm=MD5-sess"),
+                         &c),
+                     0);
+    ck_assert(c.stale && c.sess && !c.qop_auth);
+    ck_assert_uint_eq(c.realm.len, 0);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(HM_SLICE_LIT("Basic realm=\"x\""), &c), HM_EBADAUTH);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(HM_SLICE_LIT("Digest realm=\"x\""), &c), HM_EBADAUTH);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(HM_SLICE_LIT("Digest realm=\"x\", nonce=\"n"), &c), HM_EBADAUTH);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(
+                         HM_SLICE_LIT("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256"), &c),
+                     HM_EBADAUTH);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(
+                         HM_SLICE_LIT("Digest realm=\"x\", nonce=\"n\", qop=\"auth-int\""), &c),
+                     HM_EBADAUTH);
+    ck_assert_int_eq(hm_lg_http_parse_challenge(HM_SLICE_LIT("Digest realm=\"x\" nonce=\"n\""), &c),
+                     HM_EBADAUTH);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("loadgen_http");
@@ -144,6 +178,7 @@ static Suite *suite(void)
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, chunked_body_with_proto_decoder);
     tcase_add_test(tc, cookie_jar);
+    tcase_add_test(tc, digest_challenge);
     suite_add_tcase(s, tc);
     return s;
 }
