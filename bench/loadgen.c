@@ -707,7 +707,8 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
     if (msg.method == HM_CWMP_FAULT) {
         int slot = hm_lg_fault_slot(msg.u.fault.code);
         if (dv->step == S_INFORM && msg.u.fault.code == 8005) {
-            attempt_failed(w, dv, HM_LG_E_RETRY_8005, 0, now);
+            attempt_failed(w, dv, HM_LG_E_RETRY_8005,
+                           io->resp.has_retry_after ? io->resp.retry_after : 0, now);
             return;
         }
         if (slot >= 0)

@@ -2,7 +2,10 @@
 hemsd. Exits 77 (skipped) while hemsd has no CWMP ACS, i.e. POST /cwmp answers 404."""
 import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
 from hemsd import Hemsd, SHARED, http_request, main, BIN_DIR
@@ -142,6 +145,36 @@ class CwmpDigest(Report):
             self.assertEqual(r["sessions"]["failed"], 5)
             self.assertEqual(r["errors"]["http_status"], 5)
             self.assertEqual(r["http_status"], {"401": 10})
+
+
+class CwmpOverlap(Report):
+    def test_overlapping_fleets_get_8005(self):
+        # run A holds the CWMP sessions of serials 70000-70002; run B addresses the same
+        # devices (same --first-serial): the ACS refuses their Informs with Fault 8005 (one
+        # session per device) and B retries with the TR-069 backoff, then gives up
+        with Hemsd(shards=1) as h:
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [LOADGEN, "--target", "127.0.0.1:%d" % h.cwmp_port, "--scenario", "hold",
+                       "--hold-cwmp", "--devices", "3", "--rate", "100", "--duration", "4",
+                       "--first-serial", "70000", "--quiet", "--json", os.path.join(tmp, "a.json")]
+                a = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+                try:
+                    time.sleep(1.0)
+                    r, _ = run_loadgen(h.cwmp_port, "--scenario", "boot", "--devices", 3,
+                                       "--concurrency", 3, "--first-serial", 70000,
+                                       "--retry-min", 0.1, "--max-retries", 2)
+                finally:
+                    a.wait(30)
+                self.assertEqual(a.returncode, 0)
+                with open(os.path.join(tmp, "a.json")) as f:
+                    held = json.load(f)
+            self.assertEqual(held["held"]["peak"], 3)
+            self.assertEqual(r["sessions"]["failed"], 3)
+            self.assertEqual(r["errors"]["retry_8005"], 9, r["errors"])
+            self.assertEqual(r["errors"]["gave_up"], 3)
+            self.assertEqual(r["cwmp_faults"], {"8005": 9})
+            self.assertEqual(r["retries"], 6)
+            self.assertEqual(r["connects"], 9)
 
 
 if __name__ == "__main__":
