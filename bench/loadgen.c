@@ -95,6 +95,8 @@ struct dev {
     bool held;
 };
 
+HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
+
 struct worker {
     const struct hm_lg_config *cfg;
     unsigned id;
@@ -516,6 +518,11 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         return;
     }
     dv->state = D_IDLE;
+    if (w->cfg->scenario == HM_LG_HOLD) {
+        if (!w->open_loop)
+            closed_next(w, now);
+        return; /* a hold device that failed for good stays down */
+    }
     if (w->open_loop) {
         dv->slot++;
         /* a device more than a period behind (long backoff) skips to the current slot:
@@ -663,6 +670,8 @@ static void hold(struct worker *w, struct dev *dv, uint64_t now)
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         dv->booted = true;
         dv->retries = 0;
+        if (!w->open_loop)
+            closed_next(w, now); /* hold --concurrency: connects in flight */
     }
     dv->state = D_HELD;
     if (!dv->held) {

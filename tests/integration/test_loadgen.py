@@ -144,6 +144,15 @@ class Hold(Report):
             self.assertEqual(r["connects"], 300)
             self.assertIn("server_rss_bytes_per_held", r)
 
+    def test_hold_closed_loop_ramps_every_device(self):
+        # --concurrency bounds the connects in flight, not the connections held
+        with Hemsd(shards=1) as h:
+            r, _ = run_loadgen(h.cwmp_port, "--scenario", "hold", "--devices", 150,
+                               "--concurrency", 4, "--duration", 1.5)
+            self.assert_no_errors(r)
+            self.assertEqual(r["held"]["peak"], 150)
+            self.assertEqual(r["sessions"]["ok"], 150)
+
 
 if __name__ == "__main__":
     if not os.path.exists(LOADGEN):
