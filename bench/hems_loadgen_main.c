@@ -635,6 +635,8 @@ int main(int argc, char **argv)
     uint64_t start = c->t0_ns, next = start + 1000000000ull;
     unsigned open_fds = c->workers;
     unsigned long long last_ok = 0;
+    struct server_sample last_srv = r.s0;
+    uint64_t last_srv_ns = mono_ns();
     struct pollfd *pfd = hm_xcalloc(c->workers, sizeof(*pfd));
     bool tty = isatty(2), forwarded = false;
     while (open_fds) {
@@ -695,11 +697,15 @@ int main(int argc, char **argv)
                         "%llu held %llu p99(1s) %llu us",
                         tty ? "\r" : "", (double)(now - start) / 1e9, ok, ok - last_ok, fail,
                         exch, err, held, p99);
-                if (s.ok)
-                    fprintf(stderr, " server rss %ld MB", s.rss_kb / 1024);
+                if (s.ok && last_srv.ok && now > last_srv_ns)
+                    fprintf(stderr, " server cpu %.0f%% rss %ld MB",
+                            (s.cpu_s - last_srv.cpu_s) * 1e11 / (double)(now - last_srv_ns),
+                            s.rss_kb / 1024);
                 fprintf(stderr, "%s", tty ? "   " : "\n");
                 last_ok = ok;
             }
+            last_srv = s;
+            last_srv_ns = now;
             next += 1000000000ull;
             if (next < now)
                 next = now + 1000000000ull;
