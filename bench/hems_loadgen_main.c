@@ -206,7 +206,7 @@ static void child_lines(struct child *c)
 
 static json_t *hist_obj(const struct hm_lg_hist *h)
 {
-    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h->count,
+    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h->count,
                      "min", (json_int_t)(h->count ? h->min : 0), "mean", hm_lg_hist_mean(h),
                      "p50", (json_int_t)hm_lg_hist_quantile(h, 0.5), "p90",
                      (json_int_t)hm_lg_hist_quantile(h, 0.9), "p99",

@@ -29,6 +29,7 @@ def run_loadgen(port, *args, timeout=60):
 
 class Report(unittest.TestCase):
     def assert_latency_sane(self, lat, count):
+        self.assertEqual(set(lat), {"count", "min", "mean", "p50", "p90", "p99", "p999", "max"})
         self.assertEqual(lat["count"], count)
         self.assertGreater(lat["p50"], 0)
         self.assertLessEqual(lat["min"], lat["p50"])
