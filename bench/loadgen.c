@@ -39,6 +39,7 @@ enum dev_state {
     D_SENDING,
     D_RECEIVING,
     D_HELD,      /* hold: connection open and idle; due = next activity (or never) */
+    D_CONNFAIL,  /* socket/bind/connect failed at once; due = when to report it */
     D_DONE,      /* boot: booted; never scheduled again */
 };
 
@@ -625,7 +626,10 @@ static void connect_and_send(struct worker *w, struct dev *dv, uint64_t now)
     if (rc) {
         if (w->cfg->verbose)
             fprintf(stderr, "connect: %s\n", hm_strerror(rc));
-        attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
+        /* reported from the timer, 1 ms later: a synchronous failure (EMFILE,
+         * EADDRNOTAVAIL) must neither recurse through closed_next() nor spin */
+        dv->state = D_CONNFAIL;
+        timer_set(w, dv, now + NS / 1000);
         return;
     }
     dv->state = D_CONNECTING;
@@ -1024,6 +1028,9 @@ static void on_timer(struct worker *w, struct dev *dv, uint64_t now)
         else {
             begin_session(w, dv, w->open_loop ? dv->due : now, now);
         }
+        break;
+    case D_CONNFAIL:
+        attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
         break;
     case D_CONNECTING:
     case D_SENDING:

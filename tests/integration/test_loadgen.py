@@ -123,6 +123,15 @@ class Healthz(Report):
         self.assertEqual(r["errors"]["connect"], 20)
         self.assertEqual(r["sessions"]["ok"], 0)
 
+    def test_bind_failure_neither_recurses_nor_spins(self):
+        # 192.0.2.1 (TEST-NET-1) is not a local address: bind() fails at once for every
+        # session; closed loop must report them all without a stack overflow or a hot loop
+        r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "healthz", "--concurrency", 50,
+                           "--sessions", 2000, "--devices", 2000, "--source", "192.0.2.1")
+        self.assertEqual(r["errors"]["connect"], 2000)
+        self.assertEqual(r["sessions"]["failed"], 2000)
+        self.assertEqual(r["connects"], 0)
+
     def test_not_found_counted_as_http_error(self):
         r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "healthz", "--healthz-path", "/nope",
                            "--concurrency", 2, "--sessions", 10)
