@@ -582,6 +582,19 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
     timer_set(w, dv, now + (uint64_t)(wait * NS));
 }
 
+/* With at least as many source addresses as workers, worker w owns addresses w, w + W,
+ * w + 2W, ... (no two workers share a port space); otherwise all share all. Devices
+ * spread round robin over the addresses they may use. */
+static uint32_t source_index(const struct worker *w, const struct dev *dv)
+{
+    uint32_t n = w->cfg->n_sources, nw = w->cfg->workers;
+    uint64_t i = (uint64_t)(dv - w->devs);
+    if (n < nw)
+        return (uint32_t)((w->first_idx + i) % n);
+    uint32_t own = (n - w->id + nw - 1) / nw; /* addresses w, w+W, ... below n */
+    return w->id + nw * (uint32_t)(i % own);
+}
+
 static int open_conn(struct worker *w, struct dev *dv)
 {
     const struct hm_lg_config *c = w->cfg;
@@ -595,7 +608,7 @@ static int open_conn(struct worker *w, struct dev *dv)
          * source address when there are several destinations, and no bind() port scan */
         (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         struct sockaddr_in sa = {.sin_family = AF_INET};
-        sa.sin_addr = c->sources[dev_index(w, dv) % c->n_sources];
+        sa.sin_addr = c->sources[source_index(w, dv)];
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
             int e = -errno;
             close(fd);
