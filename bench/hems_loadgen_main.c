@@ -322,8 +322,10 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "workers", ws);
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
     json_object_set_new(o, "loadgen",
-                        json_pack("{s:f,s:f,s:I,s:f,s:f}", "cpu_s", r->loadgen_cpu_s, "user_s",
-                                  r->loadgen_user_s, "sleeps", (json_int_t)r->loadgen_csw,
+                        json_pack("{s:f,s:f,s:I,s:I,s:f,s:f}", "cpu_s", r->loadgen_cpu_s,
+                                  "user_s", r->loadgen_user_s, "sleeps",
+                                  (json_int_t)r->loadgen_csw, "worker_max_rss_kb",
+                                  (json_int_t)st->max_rss_kb,
                                   "cpu_us_per_session",
                                   r->loadgen_cpu_s * 1e6 / done, "user_us_per_session",
                                   r->loadgen_user_s * 1e6 / done));
@@ -374,8 +376,9 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
            (double)st->sessions_ok / el, (unsigned long long)st->exchanges,
            (double)st->exchanges / el, (unsigned long long)st->connects);
     if (st->held_peak)
-        printf("  held      peak %llu  at end %llu\n", (unsigned long long)st->held_peak,
-               (unsigned long long)st->held_now);
+        printf("  held      peak %llu  at end %llu   (loadgen worker peak RSS %llu kB)\n",
+               (unsigned long long)st->held_peak, (unsigned long long)st->held_now,
+               (unsigned long long)st->max_rss_kb);
     printf("  latency (us)  count      mean       p50       p90       p99     p99.9       max\n");
     print_hist("session", &st->session);
     print_hist("exchange", &st->exchange);

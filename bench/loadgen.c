@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1281,6 +1282,9 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
         }
         abort_in_flight(w);
         w->st.elapsed_s = (double)(now_ns() - c->t0_ns) / NS;
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            w->st.max_rss_kb = (uint64_t)ru.ru_maxrss;
         if (rc > 0)
             rc = 0;
     } else {

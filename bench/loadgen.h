@@ -100,6 +100,7 @@ struct hm_lg_stats {
     uint64_t missed_slots;     /* open loop: periods skipped by a device that was far behind */
     uint64_t held_now, held_peak;
     uint64_t bytes_sent, bytes_received;
+    uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];
     uint64_t faults[HM_LG_FAULT_SLOTS];

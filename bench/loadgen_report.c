@@ -43,6 +43,8 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->held_peak += s->held_peak; /* workers peak at about the same time: an upper bound */
     d->bytes_sent += s->bytes_sent;
     d->bytes_received += s->bytes_received;
+    if (s->max_rss_kb > d->max_rss_kb)
+        d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
         d->err[i] += s->err[i];
     for (unsigned i = 0; i < HM_ARRAY_SIZE(d->http_status); i++)
@@ -107,6 +109,7 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "held_peak", st->held_peak);
     kv(b, "bytes_sent", st->bytes_sent);
     kv(b, "bytes_received", st->bytes_received);
+    kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
     sparse(b, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status));
@@ -178,6 +181,7 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->held_peak = get_u64(o, "held_peak");
     st->bytes_sent = get_u64(o, "bytes_sent");
     st->bytes_received = get_u64(o, "bytes_received");
+    st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));
     if (get_sparse(o, "err", st->err, HM_LG_E__COUNT) ||
