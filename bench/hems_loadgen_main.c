@@ -50,7 +50,8 @@ static void usage(FILE *f)
             "usage: hems-loadgen --target HOST:PORT [options]\n"
             "Scenario:\n"
             "  --scenario S         healthz | periodic | boot | hold          [healthz]\n"
-            "  --devices N          simulated devices (all workers)   [concurrency or 1000]\n"
+            "  --devices N          simulated devices (all workers)\n"
+            "                       [rate x interval, else concurrency, else 1000]\n"
             "  --rate R             open loop: sessions/s (all workers)\n"
             "  --interval S         open loop: seconds between a device's sessions\n"
             "                       (periodic: the PeriodicInformInterval; hold: re-request)\n"
@@ -566,8 +567,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "hems-loadgen: invalid option value\n");
         return 2;
     }
-    if (!c->devices)
+    bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC) &&
+                         !c->concurrency && c->rate > 0 && c->interval > 0;
+    if (!c->devices && open_periodic)
+        c->devices = (uint64_t)(c->rate * c->interval + 0.5); /* the fleet that gives R/s */
+    else if (!c->devices)
         c->devices = c->concurrency ? c->concurrency : 1000;
+    else if (open_periodic)
+        fprintf(stderr, "hems-loadgen: --devices and --interval given: the rate is %.1f/s, "
+                        "--rate is ignored\n", (double)c->devices / c->interval);
+    if (!c->devices)
+        c->devices = 1;
     if (c->devices < c->workers)
         c->workers = (uint32_t)c->devices;
     if (c->devices / c->workers > 0xFFFFFFFFull) {
