@@ -464,7 +464,8 @@ static bool may_start(struct worker *w)
 
 static void begin_session(struct worker *w, struct dev *dv, uint64_t intended, uint64_t now)
 {
-    if (!may_start(w)) {
+    /* a late wakeup must not start sessions scheduled after the end of the run */
+    if (!may_start(w) || (w->t_end && intended >= w->t_end)) {
         timer_del(w, dv);
         return;
     }
