@@ -40,7 +40,7 @@ struct child {
 
 struct server_sample {
     bool ok;
-    double cpu_s;
+    double cpu_s, user_s; /* utime+stime, utime */
     long rss_kb;
 };
 
@@ -50,7 +50,8 @@ static void usage(FILE *f)
             "usage: hems-loadgen --target HOST:PORT [options]\n"
             "Scenario:\n"
             "  --scenario S         healthz | periodic | boot | hold          [healthz]\n"
-            "  --devices N          simulated devices (all workers)   [concurrency or 1000]\n"
+            "  --devices N          simulated devices (all workers)\n"
+            "                       [rate x interval, else concurrency, else 1000]\n"
             "  --rate R             open loop: sessions/s (all workers)\n"
             "  --interval S         open loop: seconds between a device's sessions\n"
             "                       (periodic: the PeriodicInformInterval; hold: re-request)\n"
@@ -72,6 +73,10 @@ static void usage(FILE *f)
             "  --oui X --product-class X --manufacturer X      [00256D, HeNB, HemsLoadgen]\n"
             "  --first-serial N     serial of device 0 (SerialNumber = %%010u)          [1]\n"
             "  --cwmp-version V     1.0 | 1.1 | 1.2                                 [1.2]\n"
+            "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
+            "                       data model (genieacs-sim CSV); default: built-in answers\n"
+            "  --username U         HTTP Digest user        [the device's OUI-ProductClass-Serial]\n"
+            "  --password P         HTTP Digest password: answer 401 challenges (none: fail)\n"
             "  --retry-min S        CWMPRetryMinimumWaitInterval                      [5]\n"
             "  --retry-mult K       CWMPRetryIntervalMultiplier (thousandths)      [2000]\n"
             "  --max-retries N      failed attempts before a session fails           [10]\n"
@@ -147,6 +152,7 @@ static struct server_sample sample_server(pid_t pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return s;
     s.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    s.user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     f = fopen(path, "r");
     if (!f)
@@ -157,6 +163,12 @@ static struct server_sample sample_server(pid_t pid)
     fclose(f);
     s.ok = true;
     return s;
+}
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    hm_lg_stop_requested = 1;
 }
 
 static uint64_t mono_ns(void)
@@ -195,7 +207,7 @@ static void child_lines(struct child *c)
 
 static json_t *hist_obj(const struct hm_lg_hist *h)
 {
-    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h->count,
+    return json_pack("{s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)h->count,
                      "min", (json_int_t)(h->count ? h->min : 0), "mean", hm_lg_hist_mean(h),
                      "p50", (json_int_t)hm_lg_hist_quantile(h, 0.5), "p90",
                      (json_int_t)hm_lg_hist_quantile(h, 0.9), "p99",
@@ -217,7 +229,8 @@ struct run {
     pid_t server_pid;
     struct server_sample s0, s1;
     long rss_peak;
-    double loadgen_cpu_s;
+    double loadgen_cpu_s, loadgen_user_s;
+    uint64_t loadgen_csw; /* voluntary context switches (sleeps) of all workers */
     unsigned nchild;
     struct child *children;
 };
@@ -235,14 +248,15 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "mode", json_string(c->concurrency ? "closed" : "open"));
     json_object_set_new(o, "target", json_string(target));
     json_object_set_new(o, "config",
-                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:s,s:s}",
+                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:s,s:s,s:s}",
                                   "workers", (int)c->workers, "devices", (json_int_t)c->devices,
                                   "rate", c->rate, "interval", c->interval, "jitter", c->jitter,
                                   "concurrency", (int)c->concurrency, "duration", c->duration,
                                   "sessions", (json_int_t)c->sessions, "timeout", c->timeout,
                                   "keepalive", (int)c->keepalive, "first_serial",
                                   (json_int_t)c->first_serial, "oui", c->oui, "product_class",
-                                  c->product_class));
+                                  c->product_class, "cpe",
+                                  c->model_csv[0] ? "henb_agent" : "builtin"));
     json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));
     json_object_set_new(o, "sessions",
                         json_pack("{s:I,s:I,s:I,s:f}", "started", (json_int_t)st->sessions_started,
@@ -253,6 +267,7 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                                   "per_s", (double)st->exchanges / el));
     json_object_set_new(o, "connects", json_integer((json_int_t)st->connects));
     json_object_set_new(o, "retries", json_integer((json_int_t)st->attempts_retried));
+    json_object_set_new(o, "auth_challenges", json_integer((json_int_t)st->auth_challenges));
     json_object_set_new(o, "missed_slots", json_integer((json_int_t)st->missed_slots));
     json_object_set_new(o, "held", json_pack("{s:I,s:I}", "peak", (json_int_t)st->held_peak,
                                              "at_end", (json_int_t)st->held_now));
@@ -307,18 +322,29 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     }
     json_object_set_new(o, "workers", ws);
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
-    json_object_set_new(o, "loadgen", json_pack("{s:f,s:f}", "cpu_s", r->loadgen_cpu_s,
-                                                "cpu_us_per_session", r->loadgen_cpu_s * 1e6 / done));
+    json_object_set_new(o, "loadgen",
+                        json_pack("{s:f,s:f,s:I,s:I,s:f,s:f}", "cpu_s", r->loadgen_cpu_s,
+                                  "user_s", r->loadgen_user_s, "sleeps",
+                                  (json_int_t)r->loadgen_csw, "worker_max_rss_kb",
+                                  (json_int_t)st->max_rss_kb,
+                                  "cpu_us_per_session",
+                                  r->loadgen_cpu_s * 1e6 / done, "user_us_per_session",
+                                  r->loadgen_user_s * 1e6 / done));
     if (r->s0.ok && r->s1.ok) {
         double scpu = r->s1.cpu_s - r->s0.cpu_s;
+        double suser = r->s1.user_s - r->s0.user_s;
         json_object_set_new(o, "server",
-                            json_pack("{s:i,s:f,s:f,s:I,s:I,s:I}", "pid", (int)r->server_pid,
-                                      "cpu_s", scpu, "cpu_us_per_session", scpu * 1e6 / done,
+                            json_pack("{s:i,s:f,s:f,s:f,s:f,s:I,s:I,s:I}", "pid",
+                                      (int)r->server_pid, "cpu_s", scpu, "user_s", suser,
+                                      "cpu_us_per_session", scpu * 1e6 / done,
+                                      "user_us_per_session", suser * 1e6 / done,
                                       "rss_kb_start", (json_int_t)r->s0.rss_kb, "rss_kb_end",
                                       (json_int_t)r->s1.rss_kb, "rss_kb_peak",
                                       (json_int_t)r->rss_peak));
         json_object_set_new(o, "cpu_ratio_loadgen_to_server",
                             scpu > 0 ? json_real(r->loadgen_cpu_s / scpu) : json_null());
+        json_object_set_new(o, "user_cpu_ratio_loadgen_to_server",
+                            suser > 0 ? json_real(r->loadgen_user_s / suser) : json_null());
         if (st->held_peak)
             json_object_set_new(o, "server_rss_bytes_per_held",
                                 json_real((double)(r->rss_peak - r->s0.rss_kb) * 1024.0 /
@@ -351,8 +377,9 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
            (double)st->sessions_ok / el, (unsigned long long)st->exchanges,
            (double)st->exchanges / el, (unsigned long long)st->connects);
     if (st->held_peak)
-        printf("  held      peak %llu  at end %llu\n", (unsigned long long)st->held_peak,
-               (unsigned long long)st->held_now);
+        printf("  held      peak %llu  at end %llu   (loadgen worker peak RSS %llu kB)\n",
+               (unsigned long long)st->held_peak, (unsigned long long)st->held_now,
+               (unsigned long long)st->max_rss_kb);
     printf("  latency (us)  count      mean       p50       p90       p99     p99.9       max\n");
     print_hist("session", &st->session);
     print_hist("exchange", &st->exchange);
@@ -382,12 +409,13 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
     if (acs)
         printf("\n");
     double done = st->sessions_ok ? (double)st->sessions_ok : 1.0;
-    printf("  cpu       loadgen %.2f s (%.1f us/session)", r->loadgen_cpu_s,
-           r->loadgen_cpu_s * 1e6 / done);
+    printf("  cpu (us/session, user+sys / user)   loadgen %.1f / %.1f", r->loadgen_cpu_s * 1e6 / done,
+           r->loadgen_user_s * 1e6 / done);
     if (r->s0.ok && r->s1.ok) {
-        double scpu = r->s1.cpu_s - r->s0.cpu_s;
-        printf("   server %.2f s (%.1f us/session)   ratio %.3f", scpu, scpu * 1e6 / done,
-               scpu > 0 ? r->loadgen_cpu_s / scpu : 0.0);
+        double scpu = r->s1.cpu_s - r->s0.cpu_s, suser = r->s1.user_s - r->s0.user_s;
+        printf("   server %.1f / %.1f   ratio %.3f / %.3f", scpu * 1e6 / done,
+               suser * 1e6 / done, scpu > 0 ? r->loadgen_cpu_s / scpu : 0.0,
+               suser > 0 ? r->loadgen_user_s / suser : 0.0);
         printf("\n  server rss  start %ld kB  peak %ld kB  end %ld kB", r->s0.rss_kb, r->rss_peak,
                r->s1.rss_kb);
     }
@@ -398,7 +426,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -431,6 +459,9 @@ int main(int argc, char **argv)
         {"retry-mult", required_argument, NULL, OPT_RMULT},
         {"max-retries", required_argument, NULL, OPT_MAXRETRY},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"username", required_argument, NULL, OPT_USER},
+        {"password", required_argument, NULL, OPT_PASS},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"server-pid", required_argument, NULL, OPT_SPID},
         {"json", required_argument, NULL, OPT_JSON},
@@ -501,6 +532,15 @@ int main(int argc, char **argv)
         case OPT_RMIN: c->retry_min = strtod(optarg, NULL); break;
         case OPT_RMULT: c->retry_mult = strtod(optarg, NULL) / 1000.0; break;
         case OPT_MAXRETRY: c->max_retries = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case OPT_MODEL:
+            if (access(optarg, R_OK) != 0) {
+                fprintf(stderr, "hems-loadgen: cannot read --model %s\n", optarg);
+                return 2;
+            }
+            snprintf(c->model_csv, sizeof(c->model_csv), "%s", optarg);
+            break;
+        case OPT_USER: snprintf(c->username, sizeof(c->username), "%s", optarg); break;
+        case OPT_PASS: snprintf(c->password, sizeof(c->password), "%s", optarg); break;
         case OPT_WORKERS: c->workers = (uint32_t)strtoul(optarg, NULL, 10); break;
         case OPT_SOURCE:
             if (parse_sources(optarg, c)) {
@@ -527,8 +567,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "hems-loadgen: invalid option value\n");
         return 2;
     }
-    if (!c->devices)
+    bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC) &&
+                         !c->concurrency && c->rate > 0 && c->interval > 0;
+    if (!c->devices && open_periodic)
+        c->devices = (uint64_t)(c->rate * c->interval + 0.5); /* the fleet that gives R/s */
+    else if (!c->devices)
         c->devices = c->concurrency ? c->concurrency : 1000;
+    else if (open_periodic)
+        fprintf(stderr, "hems-loadgen: --devices and --interval given: the rate is %.1f/s, "
+                        "--rate is ignored\n", (double)c->devices / c->interval);
+    if (!c->devices)
+        c->devices = 1;
     if (c->devices < c->workers)
         c->workers = (uint32_t)c->devices;
     if (c->devices / c->workers > 0xFFFFFFFFull) {
@@ -558,6 +607,11 @@ int main(int argc, char **argv)
                         "file limit %llu; add --workers\n",
                 (unsigned long long)(c->devices / c->workers), (unsigned long long)rl.rlim_cur);
     signal(SIGPIPE, SIG_IGN);
+    /* Ctrl-C / SIGTERM end the run early but still report (inherited by the workers) */
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     struct run r = {.cfg = c, .server_pid = server_pid, .nchild = c->workers};
     r.children = hm_xcalloc(c->workers, sizeof(*r.children));
@@ -594,9 +648,17 @@ int main(int argc, char **argv)
     uint64_t start = c->t0_ns, next = start + 1000000000ull;
     unsigned open_fds = c->workers;
     unsigned long long last_ok = 0;
+    struct server_sample last_srv = r.s0;
+    uint64_t last_srv_ns = mono_ns();
     struct pollfd *pfd = hm_xcalloc(c->workers, sizeof(*pfd));
-    bool tty = isatty(2);
+    bool tty = isatty(2), forwarded = false;
     while (open_fds) {
+        if (hm_lg_stop_requested && !forwarded) {
+            /* a SIGTERM to the parent alone must reach the workers too */
+            for (unsigned i = 0; i < c->workers; i++)
+                kill(r.children[i].pid, SIGTERM);
+            forwarded = true;
+        }
         unsigned n = 0;
         for (unsigned i = 0; i < c->workers; i++)
             if (!r.children[i].eof)
@@ -648,11 +710,15 @@ int main(int argc, char **argv)
                         "%llu held %llu p99(1s) %llu us",
                         tty ? "\r" : "", (double)(now - start) / 1e9, ok, ok - last_ok, fail,
                         exch, err, held, p99);
-                if (s.ok)
-                    fprintf(stderr, " server rss %ld MB", s.rss_kb / 1024);
+                if (s.ok && last_srv.ok && now > last_srv_ns)
+                    fprintf(stderr, " server cpu %.0f%% rss %ld MB",
+                            (s.cpu_s - last_srv.cpu_s) * 1e11 / (double)(now - last_srv_ns),
+                            s.rss_kb / 1024);
                 fprintf(stderr, "%s", tty ? "   " : "\n");
                 last_ok = ok;
             }
+            last_srv = s;
+            last_srv_ns = now;
             next += 1000000000ull;
             if (next < now)
                 next = now + 1000000000ull;
@@ -672,9 +738,12 @@ int main(int argc, char **argv)
         }
     }
     struct rusage ru;
-    if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
-        r.loadgen_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        r.loadgen_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        r.loadgen_csw = (uint64_t)ru.ru_nvcsw;
+        r.loadgen_cpu_s = r.loadgen_user_s + (double)ru.ru_stime.tv_sec +
+                          (double)ru.ru_stime.tv_usec / 1e6;
+    }
     r.s1 = sample_server(server_pid);
     if (r.s1.ok && r.s1.rss_kb > r.rss_peak)
         r.rss_peak = r.s1.rss_kb;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "bench/loadgen_cpe.h"
 #include "bench/loadgen_http.h"
 #include "core/buf.h"
+#include "proto/auth.h"
 #include "proto/http1.h"
 
 #define NS 1000000000ull
@@ -38,6 +40,7 @@ enum dev_state {
     D_SENDING,
     D_RECEIVING,
     D_HELD,      /* hold: connection open and idle; due = next activity (or never) */
+    D_CONNFAIL,  /* socket/bind/connect failed at once; due = when to report it */
     D_DONE,      /* boot: booted; never scheduled again */
 };
 
@@ -60,7 +63,18 @@ struct io {
     struct hm_lg_resp resp;
     struct hm_http_chunked ch;
     struct hm_lg_cookie_jar jar;
-    bool reconnect;           /* the server asked to close: next request on a new connection */
+    struct {
+        bool active;          /* send Authorization on every request of this attempt */
+        bool qop, sess;
+        uint8_t challenges;   /* 401s answered in this attempt */
+        uint8_t nonce_len, realm_len, opaque_len;
+        uint32_t nc;
+        char ha1[HM_AUTH_HEX_LEN + 1];
+        char cnonce[17];
+        char nonce[128], realm[128], opaque[128];
+    } auth;                   /* Digest state (about 450 bytes, only while active) */
+    bool reconnect;
+    bool reconnect_seen;      /* a reconnect happened since the last challenge */           /* the server asked to close: next request on a new connection */
 };
 
 struct dev {
@@ -78,9 +92,12 @@ struct dev {
     uint8_t state;            /* enum dev_state */
     uint8_t step;             /* enum dev_step */
     bool booted;
+    bool sent_empty;          /* the empty POST of this session is sent */
     bool in_session;
     bool held;
 };
+
+HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
 
 struct worker {
     const struct hm_lg_config *cfg;
@@ -103,13 +120,16 @@ struct worker {
     uint64_t t_end, t_drain;
     uint64_t rng;
     struct hm_buf body;       /* scratch for building request bodies */
-    struct hm_soap_arena arena;
-    char *arena_mem;
+    struct hm_soap_arena arena, scratch; /* ACS message parse; the CPE's own re-parse */
+    char *arena_mem, *scratch_mem;
+    struct hm_lg_cpe *cpe;
     struct hm_lg_stats st;
     struct hm_lg_hist window; /* exchange latency of the last progress second */
     struct hm_lg_cpe_id ident; /* scratch identity of the device being served */
     char serial[32];
 };
+
+volatile sig_atomic_t hm_lg_stop_requested;
 
 static uint64_t now_ns(void)
 {
@@ -217,7 +237,9 @@ static struct io *io_get(struct worker *w)
     io->head_len = 0;
     io->body_end = 0;
     io->jar.len = 0;
-    io->reconnect = false;
+    io->auth.active = false;
+    io->auth.challenges = 0;
+    io->reconnect = io->reconnect_seen = false;
     return io;
 }
 
@@ -264,6 +286,62 @@ static void set_identity(struct worker *w, struct dev *dv)
     };
 }
 
+static struct hm_slice digest_user(struct worker *w, char buf[200])
+{
+    if (w->cfg->username[0])
+        return hm_slice_cstr(w->cfg->username);
+    /* TR-069 §3.4.4 recommends OUI-ProductClass-SerialNumber as the CPE's user name */
+    int n = snprintf(buf, 200, HM_SLICE_FMT "-" HM_SLICE_FMT "-" HM_SLICE_FMT,
+                     HM_SLICE_ARG(w->ident.oui), HM_SLICE_ARG(w->ident.product_class),
+                     HM_SLICE_ARG(w->ident.serial));
+    return hm_slice(buf, n > 0 && n < 200 ? (size_t)n : 0);
+}
+
+/* Appends "Authorization: Digest ..." for the next request (nc incremented). */
+static void write_authorization(struct worker *w, struct io *io, const char *method,
+                                const char *path)
+{
+    char ubuf[200], nc[9], resp[HM_AUTH_HEX_LEN + 1];
+    struct hm_slice user = digest_user(w, ubuf);
+    snprintf(nc, sizeof(nc), "%08x", ++io->auth.nc);
+    struct hm_auth_digest d = {.qop_auth = io->auth.qop, .sess = io->auth.sess};
+    d.f[HM_AUTH_F_NONCE] = hm_slice(io->auth.nonce, io->auth.nonce_len);
+    d.f[HM_AUTH_F_URI] = hm_slice_cstr(path);
+    d.f[HM_AUTH_F_NC] = hm_slice(nc, 8);
+    d.f[HM_AUTH_F_CNONCE] = hm_slice(io->auth.cnonce, 16);
+    hm_auth_digest_response(&d, io->auth.ha1, hm_slice_cstr(method), resp);
+    struct hm_buf *b = &io->tx;
+    hm_buf_append_lit(b, "Authorization: Digest username=\"");
+    hm_buf_append_slice(b, user);
+    hm_buf_append_lit(b, "\", realm=\"");
+    hm_buf_append(b, io->auth.realm, io->auth.realm_len);
+    hm_buf_append_lit(b, "\", nonce=\"");
+    hm_buf_append(b, io->auth.nonce, io->auth.nonce_len);
+    hm_buf_append_lit(b, "\", uri=\"");
+    hm_buf_append_str(b, path);
+    hm_buf_append_lit(b, "\", algorithm=");
+    if (io->auth.sess)
+        hm_buf_append_lit(b, "MD5-sess");
+    else
+        hm_buf_append_lit(b, "MD5");
+    hm_buf_append_lit(b, ", response=\"");
+    hm_buf_append(b, resp, HM_AUTH_HEX_LEN);
+    hm_buf_append_lit(b, "\"");
+    if (io->auth.qop) {
+        hm_buf_append_lit(b, ", qop=auth, nc=");
+        hm_buf_append(b, nc, 8);
+        hm_buf_append_lit(b, ", cnonce=\"");
+        hm_buf_append(b, io->auth.cnonce, 16);
+        hm_buf_append_lit(b, "\"");
+    }
+    if (io->auth.opaque_len) {
+        hm_buf_append_lit(b, ", opaque=\"");
+        hm_buf_append(b, io->auth.opaque, io->auth.opaque_len);
+        hm_buf_append_lit(b, "\"");
+    }
+    hm_buf_append_lit(b, "\r\n");
+}
+
 /* Appends the request head for a body of <len> bytes (<ctype>: a SOAP envelope). */
 static void write_head(struct worker *w, struct io *io, const char *method, const char *path,
                        size_t len, bool soap)
@@ -277,6 +355,8 @@ static void write_head(struct worker *w, struct io *io, const char *method, cons
     hm_buf_append_lit(b, "\r\n");
     if (soap)
         hm_buf_append_lit(b, "Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \r\n");
+    if (io->auth.active)
+        write_authorization(w, io, method, path);
     if (io->jar.len) {
         hm_buf_append_lit(b, "Cookie: ");
         hm_buf_append_slice(b, hm_lg_cookie_header(&io->jar));
@@ -293,6 +373,8 @@ static void write_head(struct worker *w, struct io *io, const char *method, cons
 static void build_healthz(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     if (w->cfg->healthz_post) {
@@ -306,67 +388,40 @@ static void build_healthz(struct worker *w, struct dev *dv)
     dv->step = S_HEALTHZ;
 }
 
-static void current_time(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void build_inform(struct worker *w, struct dev *dv)
 {
-    static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
-    static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
-                                                {HM_SLICE_LIT("1 BOOT"), {0}}};
-    char scratch[HM_LG_CPE_SCRATCH], idbuf[16], now[32];
-    struct hm_cwmp_param params[HM_LG_CPE_PARAMS];
     set_identity(w, dv);
-    size_t n = hm_lg_cpe_params(&w->ident, params, scratch);
-    current_time(now);
-    struct hm_cwmp_inform in = {
-        .dev = {w->ident.manufacturer, w->ident.oui, w->ident.product_class, w->ident.serial},
-        .max_envelopes = 1,
-        .retry_count = dv->retries,
-        .current_time = hm_slice_cstr(now),
-    };
-    if (w->cfg->scenario == HM_LG_BOOT || !dv->booted) {
-        in.events.v = boot;
-        in.events.n = 2;
-    } else {
-        in.events.v = periodic;
-        in.events.n = 1;
-    }
-    in.params.v = params;
-    in.params.n = (uint32_t)n;
-    int idn = snprintf(idbuf, sizeof(idbuf), "%u", ++dv->cwmp_id);
-    struct hm_cwmp_hdr h = {.ver = w->cfg->cwmp_ver, .id = hm_slice(idbuf, (size_t)idn)};
     hm_buf_reset(&w->body);
-    hm_cwmp_write_inform(&w->body, &h, &in);
-
+    hm_lg_cpe_inform(w->cpe, (uint32_t)(dv - w->devs), &w->ident,
+                     w->cfg->scenario == HM_LG_BOOT ? HM_LG_INFORM_BOOT : HM_LG_INFORM_PERIODIC,
+                     dv->retries, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     dv->step = S_INFORM;
+    dv->sent_empty = false;
 }
 
 static void build_empty(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, 0, false);
     dv->step = S_EMPTY;
+    dv->sent_empty = true;
 }
 
-static void build_answer(struct worker *w, struct dev *dv, const struct hm_cwmp_msg *req)
+/* The device's next POST is the message in w->body (an answer or a CPE request). */
+static void build_post(struct worker *w, struct dev *dv)
 {
-    set_identity(w, dv);
-    hm_buf_reset(&w->body);
-    hm_lg_cpe_answer(&w->ident, req, &w->body);
     struct io *io = dv->io;
+    if (io->auth.active && !w->cfg->username[0])
+        set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
@@ -376,14 +431,15 @@ static void build_answer(struct worker *w, struct dev *dv, const struct hm_cwmp_
 
 /* ---- session control ---- */
 
-static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
-static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
-
 static bool uses_cwmp(const struct worker *w)
 {
     uint8_t s = w->cfg->scenario;
     return s == HM_LG_PERIODIC || s == HM_LG_BOOT || (s == HM_LG_HOLD && w->cfg->hold_cwmp);
 }
+
+
+static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
+static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
 
 /* Open loop: the start of grid slot <slot> of <dv>, jitter included. */
 static uint64_t slot_time(struct worker *w, struct dev *dv, uint64_t slot)
@@ -408,7 +464,8 @@ static bool may_start(struct worker *w)
 
 static void begin_session(struct worker *w, struct dev *dv, uint64_t intended, uint64_t now)
 {
-    if (!may_start(w)) {
+    /* a late wakeup must not start sessions scheduled after the end of the run */
+    if (!may_start(w) || (w->t_end && intended >= w->t_end)) {
         timer_del(w, dv);
         return;
     }
@@ -449,6 +506,9 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         dv->booted = true;
+    } else if (w->stopping && uses_cwmp(w)) {
+        /* would have been retried, but the run is over: not a failure of the server */
+        w->st.err[HM_LG_E_UNFINISHED]++;
     } else {
         w->st.sessions_failed++;
     }
@@ -461,6 +521,11 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         return;
     }
     dv->state = D_IDLE;
+    if (w->cfg->scenario == HM_LG_HOLD) {
+        if (!w->open_loop)
+            closed_next(w, now);
+        return; /* a hold device that failed for good stays down */
+    }
     if (w->open_loop) {
         dv->slot++;
         /* a device more than a period behind (long backoff) skips to the current slot:
@@ -519,6 +584,19 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
     timer_set(w, dv, now + (uint64_t)(wait * NS));
 }
 
+/* With at least as many source addresses as workers, worker w owns addresses w, w + W,
+ * w + 2W, ... (no two workers share a port space); otherwise all share all. Devices
+ * spread round robin over the addresses they may use. */
+static uint32_t source_index(const struct worker *w, const struct dev *dv)
+{
+    uint32_t n = w->cfg->n_sources, nw = w->cfg->workers;
+    uint64_t i = (uint64_t)(dv - w->devs);
+    if (n < nw)
+        return (uint32_t)((w->first_idx + i) % n);
+    uint32_t own = (n - w->id + nw - 1) / nw; /* addresses w, w+W, ... below n */
+    return w->id + nw * (uint32_t)(i % own);
+}
+
 static int open_conn(struct worker *w, struct dev *dv)
 {
     const struct hm_lg_config *c = w->cfg;
@@ -532,7 +610,7 @@ static int open_conn(struct worker *w, struct dev *dv)
          * source address when there are several destinations, and no bind() port scan */
         (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         struct sockaddr_in sa = {.sin_family = AF_INET};
-        sa.sin_addr = c->sources[dev_index(w, dv) % c->n_sources];
+        sa.sin_addr = c->sources[source_index(w, dv)];
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
             int e = -errno;
             close(fd);
@@ -563,7 +641,10 @@ static void connect_and_send(struct worker *w, struct dev *dv, uint64_t now)
     if (rc) {
         if (w->cfg->verbose)
             fprintf(stderr, "connect: %s\n", hm_strerror(rc));
-        attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
+        /* reported from the timer, 1 ms later: a synchronous failure (EMFILE,
+         * EADDRNOTAVAIL) must neither recurse through closed_next() nor spin */
+        dv->state = D_CONNFAIL;
+        timer_set(w, dv, now + NS / 1000);
         return;
     }
     dv->state = D_CONNECTING;
@@ -608,6 +689,8 @@ static void hold(struct worker *w, struct dev *dv, uint64_t now)
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         dv->booted = true;
         dv->retries = 0;
+        if (!w->open_loop)
+            closed_next(w, now); /* hold --concurrency: connects in flight */
     }
     dv->state = D_HELD;
     if (!dv->held) {
@@ -652,7 +735,8 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
     if (msg.method == HM_CWMP_FAULT) {
         int slot = hm_lg_fault_slot(msg.u.fault.code);
         if (dv->step == S_INFORM && msg.u.fault.code == 8005) {
-            attempt_failed(w, dv, HM_LG_E_RETRY_8005, 0, now);
+            attempt_failed(w, dv, HM_LG_E_RETRY_8005,
+                           io->resp.has_retry_after ? io->resp.retry_after : 0, now);
             return;
         }
         if (slot >= 0)
@@ -674,17 +758,79 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
             hold(w, dv, now);
             return;
         }
-        build_empty(w, dv);
-        send_next(w, dv, now);
-        return;
-    }
-    if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: treat as the end */
+    } else if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: as good as 204 */
         session_end(w, dv, true, now);
         return;
     }
-    w->st.acs_requests[msg.method]++;
-    build_answer(w, dv, &msg);
+    if (msg.method >= HM_CWMP_SET_PARAMETER_VALUES && msg.method < HM_CWMP__COUNT)
+        w->st.acs_requests[msg.method]++;
+    set_identity(w, dv);
+    hm_buf_reset(&w->body);
+    int more = hm_lg_cpe_handle(w->cpe, (uint32_t)(dv - w->devs), &w->ident, &msg, body, len,
+                                &w->scratch, &w->body);
+    if (more) {
+        build_post(w, dv);
+    } else if (!dv->sent_empty) {
+        build_empty(w, dv);
+    } else {
+        /* after our empty POST the ACS may only send requests (or 204) */
+        w->st.err[HM_LG_E_PARSE]++;
+        session_end(w, dv, false, now);
+        return;
+    }
     send_next(w, dv, now);
+}
+
+/* A 401 with a Digest challenge: set up the credentials and send the same request again
+ * with an Authorization field. Returns false when the challenge cannot be answered (no
+ * password, unparsable, or a second refusal that is not a stale nonce). */
+static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
+{
+    struct io *io = dv->io;
+    struct hm_lg_challenge ch;
+    if (!w->cfg->password[0] || io->auth.challenges >= 3 ||
+        hm_lg_http_parse_challenge(io->resp.www_authenticate, &ch) != 0 ||
+        ch.nonce.len >= sizeof(io->auth.nonce) || ch.realm.len >= sizeof(io->auth.realm) ||
+        ch.opaque.len >= sizeof(io->auth.opaque))
+        return false;
+    /* a refused response on the same connection with a fresh (not stale) nonce: wrong
+     * credentials; after a reconnect the old nonce is expected to be refused */
+    if (io->auth.active && !ch.stale && !io->reconnect_seen)
+        return false;
+    io->auth.challenges++;
+    w->st.auth_challenges++;
+    io->auth.active = true;
+    io->auth.qop = ch.qop_auth;
+    io->auth.sess = ch.sess;
+    io->auth.nc = 0;
+    memcpy(io->auth.nonce, ch.nonce.ptr, ch.nonce.len);
+    io->auth.nonce_len = (uint8_t)ch.nonce.len;
+    memcpy(io->auth.realm, ch.realm.ptr, ch.realm.len);
+    io->auth.realm_len = (uint8_t)ch.realm.len;
+    if (ch.opaque.len)
+        memcpy(io->auth.opaque, ch.opaque.ptr, ch.opaque.len);
+    io->auth.opaque_len = (uint8_t)ch.opaque.len;
+    snprintf(io->auth.cnonce, sizeof(io->auth.cnonce), "%016llx", (unsigned long long)rnd(w));
+    char ubuf[200];
+    set_identity(w, dv);
+    hm_auth_ha1(digest_user(w, ubuf), ch.realm, hm_slice_cstr(w->cfg->password), io->auth.ha1);
+
+    /* the request just refused is still in tx: rebuild its head around the same body */
+    const char *end = memmem(io->tx.base, io->tx.len, "\r\n\r\n", 4);
+    HM_BUG_ON(!end);
+    size_t head = (size_t)(end - io->tx.base) + 4;
+    bool get = io->tx.len >= 4 && memcmp(io->tx.base, "GET ", 4) == 0;
+    hm_buf_reset(&w->body);
+    hm_buf_append(&w->body, io->tx.base + head, io->tx.len - head);
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    bool healthz = dv->step == S_HEALTHZ;
+    write_head(w, io, get ? "GET" : "POST", healthz ? w->cfg->healthz_path : w->cfg->cwmp_path,
+               w->body.len, !healthz && w->body.len > 0);
+    hm_buf_append(&io->tx, w->body.base, w->body.len);
+    io->reconnect_seen = false;
+    send_next(w, dv, now);
+    return true;
 }
 
 /* A complete response is in dv->io. */
@@ -701,10 +847,16 @@ static void on_response(struct worker *w, struct dev *dv, const char *body, size
     if (status < 600)
         w->st.http_status[status]++;
     if (!io->resp.keep_alive)
-        io->reconnect = true;
+        io->reconnect = io->reconnect_seen = true;
     io->rx_len = 0;
     io->head_len = 0;
     io->body_end = 0;
+
+    if (status == 401) {
+        if (!answer_challenge(w, dv, now))
+            attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
+        return;
+    }
 
     if (dv->step == S_HEALTHZ) {
         if (status != 200) {
@@ -840,10 +992,12 @@ static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
     if (dv->state == D_CONNECTING) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
-        int err = 0;
-        socklen_t l = sizeof(err);
-        if (getsockopt(dv->fd, SOL_SOCKET, SO_ERROR, &err, &l) == -1 || err) {
-            if (w->cfg->verbose)
+        /* a failed connect always reports EPOLLERR (or HUP): plain EPOLLOUT needs no
+         * SO_ERROR round trip */
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t l = sizeof(err);
+            if (w->cfg->verbose && getsockopt(dv->fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0)
                 fprintf(stderr, "connect: %s\n", strerror(err));
             attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now_ns());
             return;
@@ -890,6 +1044,9 @@ static void on_timer(struct worker *w, struct dev *dv, uint64_t now)
             begin_session(w, dv, w->open_loop ? dv->due : now, now);
         }
         break;
+    case D_CONNFAIL:
+        attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
+        break;
     case D_CONNECTING:
     case D_SENDING:
     case D_RECEIVING:
@@ -928,6 +1085,10 @@ static void progress(struct worker *w)
 
 static bool finished(struct worker *w, uint64_t now)
 {
+    if (hm_lg_stop_requested && (!w->stopping || w->t_drain > now)) {
+        w->stopping = true;
+        w->t_drain = now;
+    }
     if (!w->stopping) {
         bool all_done = w->cfg->scenario == HM_LG_BOOT && w->done == w->ndev;
         if (all_done || (w->t_end && now >= w->t_end) || (w->quota && w->st.sessions_started >= w->quota)) {
@@ -1024,6 +1185,12 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
         w->devs[i].fd = -1;
     w->arena_mem = hm_xmalloc(ARENA_SIZE);
     hm_soap_arena_init(&w->arena, w->arena_mem, ARENA_SIZE);
+    w->scratch_mem = hm_xmalloc(ARENA_SIZE);
+    hm_soap_arena_init(&w->scratch, w->scratch_mem, ARENA_SIZE);
+    int rc = hm_lg_cpe_create(&w->cpe, c->model_csv[0] ? c->model_csv : NULL, w->ndev,
+                              c->cwmp_ver, c->scenario == HM_LG_BOOT);
+    if (rc)
+        return rc;
     if (c->duration > 0)
         w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
     setup_schedule(w);
@@ -1041,6 +1208,8 @@ static void worker_fini(struct worker *w)
     }
     hm_buf_free(&w->body);
     free(w->arena_mem);
+    free(w->scratch_mem);
+    hm_lg_cpe_destroy(w->cpe);
     free(w->devs);
     free(w->heap);
     free(w->fifo);
@@ -1048,14 +1217,12 @@ static void worker_fini(struct worker *w)
         close(w->ep);
 }
 
-static void wait_until(int ep, uint64_t until_ns)
+/* Sleeps until CLOCK_MONOTONIC <until_ns> (the common start of all workers). */
+static void wait_until(uint64_t until_ns)
 {
-    struct epoll_event ev;
-    uint64_t now = now_ns();
-    if (until_ns > now) {
-        struct timespec ts = {(time_t)((until_ns - now) / NS), (long)((until_ns - now) % NS)};
-        (void)epoll_pwait2(ep, &ev, 0, &ts, NULL);
-    }
+    struct timespec ts = {(time_t)(until_ns / NS), (long)(until_ns % NS)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !hm_lg_stop_requested)
+        ;
 }
 
 int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
@@ -1067,8 +1234,7 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
     if (rc == 0) {
         struct epoll_event evs[MAX_EVENTS];
         uint64_t next_progress = c->t0_ns + NS;
-        if (w->ep != -1)
-            wait_until(w->ep, c->t0_ns);
+        wait_until(c->t0_ns);
         if (!w->open_loop)
             closed_next(w, now_ns());
         for (;;) {
@@ -1117,6 +1283,9 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
         }
         abort_in_flight(w);
         w->st.elapsed_s = (double)(now_ns() - c->t0_ns) / NS;
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            w->st.max_rss_kb = (uint64_t)ru.ru_maxrss;
         if (rc > 0)
             rc = 0;
     } else {

@@ -9,6 +9,7 @@
  * as lines on a pipe (see hm_lg_stats_to_json); the parent merges them.
  */
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,6 +57,9 @@ struct hm_lg_config {
     char manufacturer[65];
     uint64_t first_serial;
     uint8_t cwmp_ver;               /* enum hm_cwmp_ver */
+    char username[129];             /* Digest user; "" = the device's OUI-ProductClass-Serial */
+    char password[129];             /* Digest password; "" = answer no 401 challenge */
+    char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
 
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
@@ -92,9 +96,11 @@ extern const char *const hm_lg_err_names[HM_LG_E__COUNT];
 struct hm_lg_stats {
     uint64_t sessions_started, sessions_ok, sessions_failed, exchanges, connects;
     uint64_t attempts_retried; /* extra attempts due to retries */
+    uint64_t auth_challenges;  /* 401 Digest challenges answered */
     uint64_t missed_slots;     /* open loop: periods skipped by a device that was far behind */
     uint64_t held_now, held_peak;
     uint64_t bytes_sent, bytes_received;
+    uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];
     uint64_t faults[HM_LG_FAULT_SLOTS];
@@ -106,6 +112,10 @@ struct hm_lg_stats {
     struct hm_lg_hist exchange; /* us; first byte sent to last byte received */
     struct hm_lg_hist connect;  /* us; connect() to writable */
 };
+
+/* Set (from a signal handler) to end the run now: workers stop starting sessions, abort
+ * the ones in flight (counted as unfinished) and report as usual. */
+extern volatile sig_atomic_t hm_lg_stop_requested;
 
 /* Runs worker <w> of <cfg> until its stop condition; progress lines ("P ...\n") each second
  * and the final "R <json>\n" are written to <out_fd>. Returns 0 or -errno (setup failed). */

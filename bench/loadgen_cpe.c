@@ -1,6 +1,9 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "bench/henb_agent.h"
 #include "bench/loadgen_cpe.h"
 
 /* The parameters of a TR-196 HeNB's Inform: forced-Inform ones, the IPsec inner address
@@ -28,8 +31,8 @@ static const struct {
     {"Device.ManagementServer.PeriodicInformInterval", "900", HM_CWMP_T_UINT, true},
     {"Device.ManagementServer.CWMPRetryMinimumWaitInterval", "5", HM_CWMP_T_UINT, true},
     {"Device.ManagementServer.CWMPRetryIntervalMultiplier", "2000", HM_CWMP_T_UINT, true},
+    {"Device.IPsec.IKEv2SA.1.LocalAddress", NULL, HM_CWMP_T_STRING, false},
     {"Device.IP.Interface.1.IPv4Address.1.IPAddress", NULL, HM_CWMP_T_STRING, false},
-    {"Device.IP.Interface.2.IPv4Address.1.IPAddress", NULL, HM_CWMP_T_STRING, false},
     {"Device.Services.FAPService.1.Capabilities.LTE.DuplexMode", "FDDMode", HM_CWMP_T_STRING, false},
     {"Device.Services.FAPService.1.Capabilities.LTE.BandsSupported", "7,20", HM_CWMP_T_STRING, false},
     {"Device.Services.FAPService.1.Capabilities.MaxTxPower", "24", HM_CWMP_T_UINT, false},
@@ -220,4 +223,158 @@ void hm_lg_cpe_answer(const struct hm_lg_cpe_id *id, const struct hm_cwmp_msg *r
     }
     default: hm_cwmp_write_fault(out, &h, 9000, HM_SLICE_LIT(""), NULL, 0); break;
     }
+}
+
+/* ---- the per-worker behaviour ---------------------------------------------------- */
+
+struct hm_lg_cpe {
+    uint8_t ver;
+    struct hm_henb_model model;
+    struct hm_henb_agent *agents; /* NULL: built-in behaviour */
+    int model_idx[HM_LG_CPE_PARAMS]; /* index of params[k] in the model, or -1 */
+    time_t now_t;                    /* CurrentTime, formatted once a second */
+    size_t now_len;
+    char now[32];
+};
+
+int hm_lg_cpe_create(struct hm_lg_cpe **out, const char *model_csv, uint32_t ndev,
+                     uint8_t ver, bool fresh)
+{
+    struct hm_lg_cpe *c = hm_xcalloc(1, sizeof(*c));
+    c->ver = ver;
+    if (model_csv) {
+        int rc = hm_henb_model_load(&c->model, model_csv);
+        if (rc) {
+            free(c);
+            return rc;
+        }
+        c->agents = hm_xcalloc(ndev ? ndev : 1, sizeof(*c->agents));
+        for (uint32_t i = 0; i < ndev; i++) {
+            hm_henb_agent_init(&c->agents[i], &c->model, i, (enum hm_cwmp_ver)ver);
+            if (!fresh)
+                c->agents[i].events = 0;
+        }
+        for (size_t k = 0; k < HM_LG_CPE_PARAMS; k++)
+            c->model_idx[k] = hm_henb_model_find(&c->model, hm_slice_cstr(params[k].name));
+    }
+    *out = c;
+    return 0;
+}
+
+void hm_lg_cpe_destroy(struct hm_lg_cpe *c)
+{
+    if (!c)
+        return;
+    if (c->agents) {
+        free(c->agents);
+        hm_henb_model_free(&c->model);
+    }
+    free(c);
+}
+
+/* The agent's pending events as EventStructs (its event bits, in TR-069 order). */
+static size_t agent_events(const struct hm_henb_agent *a, struct hm_cwmp_event *ev)
+{
+    static const struct {
+        uint32_t bit;
+        const char *code;
+    } codes[] = {
+        {HM_HENB_EV_BOOTSTRAP, "0 BOOTSTRAP"},
+        {HM_HENB_EV_BOOT, "1 BOOT"},
+        {HM_HENB_EV_PERIODIC, "2 PERIODIC"},
+        {HM_HENB_EV_SCHEDULED, "3 SCHEDULED"},
+        {HM_HENB_EV_VALUE_CHANGE, "4 VALUE CHANGE"},
+        {HM_HENB_EV_CONNECTION_REQUEST, "6 CONNECTION REQUEST"},
+        {HM_HENB_EV_TRANSFER_COMPLETE, "7 TRANSFER COMPLETE"},
+        {HM_HENB_EV_M_REBOOT, "M Reboot"},
+        {HM_HENB_EV_M_DOWNLOAD, "M Download"},
+        {HM_HENB_EV_M_SCHEDULE_INFORM, "M ScheduleInform"},
+        {HM_HENB_EV_M_UPLOAD, "M Upload"},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < HM_ARRAY_SIZE(codes); i++) {
+        if (!(a->events & codes[i].bit))
+            continue;
+        const char *key = "";
+        if (codes[i].bit == HM_HENB_EV_M_REBOOT)
+            key = a->reboot_key;
+        else if (codes[i].bit & (HM_HENB_EV_M_DOWNLOAD | HM_HENB_EV_M_UPLOAD))
+            key = a->transfer_key;
+        else if (codes[i].bit == HM_HENB_EV_M_SCHEDULE_INFORM)
+            key = a->sched_key;
+        ev[n++] = (struct hm_cwmp_event){hm_slice_cstr(codes[i].code), hm_slice_cstr(key)};
+    }
+    return n;
+}
+
+void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
+                      enum hm_lg_inform_kind kind, uint32_t retry, struct hm_buf *out)
+{
+    static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
+    static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
+                                                {HM_SLICE_LIT("1 BOOT"), {0}}};
+    char scratch[HM_LG_CPE_SCRATCH], idbuf[24];
+    struct hm_cwmp_param p[HM_LG_CPE_PARAMS];
+    struct hm_cwmp_event ev[16];
+    size_t n = hm_lg_cpe_params(id, p, scratch);
+    struct hm_cwmp_inform in = {
+        .dev = {id->manufacturer, id->oui, id->product_class, id->serial},
+        .max_envelopes = 1,
+        .retry_count = retry,
+    };
+    in.events.v = kind == HM_LG_INFORM_BOOT ? boot : periodic;
+    in.events.n = kind == HM_LG_INFORM_BOOT ? 2 : 1;
+    uint32_t cwmp_id = 0;
+    if (c->agents) {
+        struct hm_henb_agent *a = &c->agents[d];
+        /* values the ACS may have set (ParameterKey, intervals, ...) come from the agent;
+         * the identity and per-device addresses stay the loadgen's */
+        for (size_t k = 0; k < n; k++)
+            if (c->model_idx[k] >= 0 && k != 2 && k != 3 && k != 4 && k != 11)
+                p[k].value = hm_henb_agent_value(a, (uint32_t)c->model_idx[k]);
+        if (a->events) {
+            in.events.v = ev;
+            in.events.n = (uint32_t)agent_events(a, ev);
+        }
+        cwmp_id = a->next_id++;
+    } else {
+        cwmp_id = (uint32_t)id->index;
+    }
+    time_t t = time(NULL);
+    if (t != c->now_t) { /* formatted once a second, not once per Inform */
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        c->now_len = strftime(c->now, sizeof(c->now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        c->now_t = t;
+    }
+    in.current_time = hm_slice(c->now, c->now_len);
+    in.params.v = p;
+    in.params.n = (uint32_t)n;
+    int idn = snprintf(idbuf, sizeof(idbuf), "i%u", cwmp_id);
+    struct hm_cwmp_hdr h = {.ver = c->ver, .id = hm_slice(idbuf, (size_t)idn)};
+    hm_cwmp_write_inform(out, &h, &in);
+}
+
+int hm_lg_cpe_handle(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
+                     const struct hm_cwmp_msg *msg, const char *body, size_t len,
+                     struct hm_soap_arena *scratch, struct hm_buf *out)
+{
+    if (c->agents) {
+        hm_soap_arena_reset(scratch);
+        int rc = hm_henb_agent_handle(&c->agents[d], body, len, scratch, out);
+        return rc > 0 ? 1 : 0;
+    }
+    switch (msg->method) {
+    case HM_CWMP_NONE:
+    case HM_CWMP_EMPTY:
+    case HM_CWMP_FAULT:
+        return 0;
+    default:
+        break;
+    }
+    if (msg->method >= HM_CWMP_SET_PARAMETER_VALUES) { /* ACS requests, see cwmp.h */
+        hm_lg_cpe_answer(id, msg, out);
+        return 1;
+    }
+    return 0; /* InformResponse and the other ACS responses: nothing to send */
 }

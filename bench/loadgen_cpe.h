@@ -1,17 +1,21 @@
 #ifndef HM_LG_CPE_H
 #define HM_LG_CPE_H
 /*
- * What a simulated HeNB says, for hems-loadgen: the parameters of its Inform and its
- * answers to ACS requests. This is the seam where a fuller simulated agent plugs in; the
- * engine (bench/loadgen.c) only calls the two functions below.
+ * What the simulated HeNBs of one hems-loadgen worker say: their Informs and their answers
+ * to the ACS. This is the seam between the engine (bench/loadgen.c: sockets, HTTP, timing)
+ * and the device behaviour; the engine calls only the functions below.
  *
- * The built-in CPE is minimal but standard: GetParameterValues answers the Inform's
- * parameters (an exact name, or every known name under a partial path ending in '.'),
- * and Fault 9005 for unknown names; SetParameterValues answers Status 0 without storing;
- * GetParameterNames lists the known names under the path; GetParameterAttributes reports
- * Notification 0; SetParameterAttributes, Reboot, FactoryReset and ScheduleInform get
- * their empty responses; AddObject answers instance 1, DeleteObject/Download/Upload
- * status 0/1/1; GetRPCMethods lists the CPE methods; anything else gets Fault 9000.
+ * Two behaviours:
+ *  - agent (a data-model CSV was given): each device is a bench/henb_agent.h agent (about
+ *    2.5 KB each): SetParameterValues are remembered and show up in later Informs and
+ *    GetParameterValues, Reboot/Download/ScheduleInform queue the right events, a
+ *    pending TransferComplete is sent after the InformResponse, FactoryReset bootstraps.
+ *  - built-in (no CSV): stateless and minimal but standard answers: GetParameterValues
+ *    returns the Inform's parameters (exact names or partial paths) or Fault 9005;
+ *    SetParameterValues answers Status 0 without storing; GetParameterNames/Attributes
+ *    list the known names; the other RPCs get their (empty) responses; unknown: 9000.
+ * Either way the Inform carries HM_LG_CPE_PARAMS parameters (about 7 KB on the wire) and
+ * the DeviceId given by the engine (OUI-ProductClass-Serial from the loadgen options).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,13 +31,40 @@ struct hm_lg_cpe_id {
     uint64_t index; /* global device index: varies addresses, cell ids, ... */
 };
 
-/* Fills <out>[HM_LG_CPE_PARAMS] with the device's Inform parameters. Per-device values are
- * written into <scratch>[HM_LG_CPE_SCRATCH]; the other slices point to static strings.
- * Everything stays valid while <scratch> does. Returns the number of parameters. */
+/* Which events the next Inform carries when the device has none of its own pending. */
+enum hm_lg_inform_kind { HM_LG_INFORM_PERIODIC = 0, HM_LG_INFORM_BOOT };
+
+struct hm_lg_cpe; /* one per worker: opaque */
+
+/* Creates the behaviour of <ndev> devices speaking <ver>. <model_csv> NULL selects the
+ * built-in behaviour; otherwise the CSV is loaded (see bench/henb_agent.h) and each device
+ * gets an agent whose pending events are BOOTSTRAP+BOOT when <fresh>, none otherwise.
+ * Returns 0 or -errno / HM_EBADCONF; <*out> is owned by the caller (hm_lg_cpe_destroy). */
+int hm_lg_cpe_create(struct hm_lg_cpe **out, const char *model_csv, uint32_t ndev,
+                     uint8_t ver, bool fresh) HM_MUST_CHECK;
+void hm_lg_cpe_destroy(struct hm_lg_cpe *c);
+
+/* Appends to <out> the Inform of device <d> (identity <id>) with RetryCount <retry>.
+ * Events: the agent's pending ones if any, else "0 BOOTSTRAP"+"1 BOOT" for
+ * HM_LG_INFORM_BOOT and "2 PERIODIC" otherwise. */
+void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
+                      enum hm_lg_inform_kind kind, uint32_t retry, struct hm_buf *out);
+
+/* Device <d> received ACS message <msg>, parsed from <body>[<len>] (a 200 response).
+ * Returns 1 when <out> holds the next message to POST (a response to an ACS request, or a
+ * CPE request such as TransferComplete), 0 when the device has nothing to send. <scratch>
+ * is a parse arena distinct from the one <msg> lives in (the agent re-parses <body>). */
+int hm_lg_cpe_handle(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
+                     const struct hm_cwmp_msg *msg, const char *body, size_t len,
+                     struct hm_soap_arena *scratch, struct hm_buf *out);
+
+/* Built-in behaviour, exposed for tests: the Inform parameters of device <id> (values that
+ * vary per device are written into <scratch>[HM_LG_CPE_SCRATCH]; the rest are static).
+ * Returns the number of parameters. */
 size_t hm_lg_cpe_params(const struct hm_lg_cpe_id *id, struct hm_cwmp_param *out, char *scratch);
 
-/* Appends to <out> the one envelope that answers ACS request <req> (whose cwmp:ID and
- * namespace version are echoed). Uses about 8 KB of stack. Never fails. */
+/* Built-in answer to ACS request <req> (one envelope appended to <out>, cwmp:ID and
+ * namespace echoed). Uses about 8 KB of stack. Never fails. */
 void hm_lg_cpe_answer(const struct hm_lg_cpe_id *id, const struct hm_cwmp_msg *req,
                       struct hm_buf *out);
 

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bench/loadgen_http.h"
 
@@ -79,6 +80,9 @@ static int field(struct hm_lg_resp *r, struct hm_slice name, struct hm_slice val
         }
     } else if (hm_slice_ieq(name, "content-type")) {
         r->content_type = value;
+    } else if (hm_slice_ieq(name, "www-authenticate")) {
+        if (!r->www_authenticate.ptr)
+            r->www_authenticate = value;
     }
     return 0;
 }
@@ -231,5 +235,74 @@ int hm_lg_cookie_set(struct hm_lg_cookie_jar *jar, struct hm_slice sc)
     *w++ = '=';
     memcpy(w, value.ptr, value.len);
     jar->len = (uint16_t)(jar->len + need);
+    return 0;
+}
+
+int hm_lg_http_parse_challenge(struct hm_slice v, struct hm_lg_challenge *c)
+{
+    *c = (struct hm_lg_challenge){0};
+    const char *p = v.ptr, *e = v.ptr + v.len;
+    if (v.len < 7 || strncasecmp(p, "digest", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+        return HM_EBADAUTH;
+    p += 7;
+    for (;;) {
+        while (p < e && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p == e)
+            break;
+        const char *k = p;
+        while (p < e && is_tchar((unsigned char)*p))
+            p++;
+        struct hm_slice key = hm_slice(k, (size_t)(p - k));
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        if (key.len == 0 || p == e || *p != '=')
+            return HM_EBADAUTH;
+        p++;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        struct hm_slice val;
+        if (p < e && *p == '"') {
+            const char *q = ++p;
+            while (p < e && *p != '"') {
+                if (*p == '\\')
+                    return HM_EBADAUTH;
+                p++;
+            }
+            if (p == e)
+                return HM_EBADAUTH;
+            val = hm_slice(q, (size_t)(p - q));
+            p++;
+        } else {
+            const char *q = p;
+            while (p < e && is_tchar((unsigned char)*p))
+                p++;
+            val = hm_slice(q, (size_t)(p - q));
+        }
+        if (hm_slice_ieq(key, "realm"))
+            c->realm = val;
+        else if (hm_slice_ieq(key, "nonce"))
+            c->nonce = val;
+        else if (hm_slice_ieq(key, "opaque"))
+            c->opaque = val;
+        else if (hm_slice_ieq(key, "stale"))
+            c->stale = hm_slice_ieq(val, "true");
+        else if (hm_slice_ieq(key, "qop")) {
+            if (!list_has(val, "auth"))
+                return HM_EBADAUTH;
+            c->qop_auth = true;
+        } else if (hm_slice_ieq(key, "algorithm")) {
+            if (hm_slice_ieq(val, "md5-sess"))
+                c->sess = true;
+            else if (!hm_slice_ieq(val, "md5"))
+                return HM_EBADAUTH;
+        }
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < e && *p != ',')
+            return HM_EBADAUTH;
+    }
+    if (!c->realm.ptr || !c->nonce.len)
+        return HM_EBADAUTH;
     return 0;
 }

@@ -44,10 +44,27 @@ struct hm_lg_resp {
     unsigned n_cookies;
     struct hm_slice set_cookie[HM_LG_HTTP_MAX_COOKIES];
     struct hm_slice content_type;
+    struct hm_slice www_authenticate; /* the first WWW-Authenticate field */
 };
 
 /* See the contract at the top. <r> is fully overwritten. */
 ssize_t hm_lg_http_parse_response(const char *buf, size_t len, struct hm_lg_resp *r);
+
+/*
+ * A Digest challenge (RFC 7616 §3.3) from a WWW-Authenticate value. Slices point into the
+ * value (quoted strings without their quotes; quoted-pairs are refused, no real server puts
+ * them in a realm or nonce). hm_lg_http_parse_challenge() returns 0, or HM_EBADAUTH for
+ * another scheme, bad syntax, no realm/nonce, a qop list without "auth", or an algorithm
+ * other than MD5 / MD5-sess.
+ */
+struct hm_lg_challenge {
+    struct hm_slice realm, nonce, opaque;
+    bool qop_auth; /* qop offered "auth" (else RFC 2069 digest) */
+    bool sess;     /* algorithm=MD5-sess */
+    bool stale;
+};
+
+int hm_lg_http_parse_challenge(struct hm_slice value, struct hm_lg_challenge *c) HM_MUST_CHECK;
 
 /*
  * Cookie jar of one simulated CPE session: the name=value pairs of the Set-Cookie fields

@@ -37,11 +37,14 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->exchanges += s->exchanges;
     d->connects += s->connects;
     d->attempts_retried += s->attempts_retried;
+    d->auth_challenges += s->auth_challenges;
     d->missed_slots += s->missed_slots;
     d->held_now += s->held_now;
     d->held_peak += s->held_peak; /* workers peak at about the same time: an upper bound */
     d->bytes_sent += s->bytes_sent;
     d->bytes_received += s->bytes_received;
+    if (s->max_rss_kb > d->max_rss_kb)
+        d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
         d->err[i] += s->err[i];
     for (unsigned i = 0; i < HM_ARRAY_SIZE(d->http_status); i++)
@@ -100,11 +103,13 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "exchanges", st->exchanges);
     kv(b, "connects", st->connects);
     kv(b, "attempts_retried", st->attempts_retried);
+    kv(b, "auth_challenges", st->auth_challenges);
     kv(b, "missed_slots", st->missed_slots);
     kv(b, "held_now", st->held_now);
     kv(b, "held_peak", st->held_peak);
     kv(b, "bytes_sent", st->bytes_sent);
     kv(b, "bytes_received", st->bytes_received);
+    kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
     sparse(b, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status));
@@ -170,11 +175,13 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->exchanges = get_u64(o, "exchanges");
     st->connects = get_u64(o, "connects");
     st->attempts_retried = get_u64(o, "attempts_retried");
+    st->auth_challenges = get_u64(o, "auth_challenges");
     st->missed_slots = get_u64(o, "missed_slots");
     st->held_now = get_u64(o, "held_now");
     st->held_peak = get_u64(o, "held_peak");
     st->bytes_sent = get_u64(o, "bytes_sent");
     st->bytes_received = get_u64(o, "bytes_received");
+    st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));
     if (get_sparse(o, "err", st->err, HM_LG_E__COUNT) ||
