@@ -69,8 +69,8 @@
     X(api, operator_token_sha256, STR, api_operator_sha256, "", 0,                           \
       "SHA-256 (hex) of the bearer token of the operator role (reads and writes). With no "   \
       "token configured the API is open and the admin listener must be on loopback")          \
-    X(store, map_size_mb, U64, store_map_mb, "64", 0,                                        \
-      "initial LMDB map size in MiB (grows on demand)")                                      \
+    X(store, map_size_mb, U64, store_map_mb, "1024", 0,                                      \
+      "initial LMDB map size in MiB: address space, not disk; grows on demand")              \
     X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \
     X(store, no_sync, BOOL, store_no_sync, "false", 0,                                       \
       "skip fsync on commit: benchmarks only, forfeits durability")
