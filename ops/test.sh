@@ -2,7 +2,8 @@
 # One command from a fresh Debian 12 machine to a passing test suite: installs what is
 # missing, builds with -Werror, runs every unit and integration test (ctest), then builds and
 # runs the suite again with AddressSanitizer + UndefinedBehaviorSanitizer, and once more with
-# ThreadSanitizer (shards, the store's writer thread and their message paths).
+# ThreadSanitizer (shards, the store's writer thread and their message paths), and ends with
+# a 10-second libFuzzer smoke run of every parser (long runs: tests/fuzz/run.sh DIR 600).
 # Options: --quick (skip the sanitizer passes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,8 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --build build-tsan -j"$jobs"
   (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
      ctest --output-on-failure -j"$jobs")
+  echo "== fuzz smoke (10 s per target)"
+  CC=clang cmake -S . -B build-fuzz -DHM_FUZZ=ON -DHM_TESTS=OFF >/dev/null
+  cmake --build build-fuzz -j"$jobs"
+  tests/fuzz/run.sh build-fuzz 10
 fi
