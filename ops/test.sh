@@ -9,22 +9,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/install-deps.sh
 jobs=$(nproc)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure -j"$jobs")
+(cd build && ctest --output-on-failure -j"$jobs") | tee -a "$log"
 if [[ "${1:-}" != "--quick" ]]; then
   echo "== sanitizer pass (ASan + UBSan)"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHM_ASAN=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs") | tee -a "$log"
   echo "== sanitizer pass (TSan)"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHM_TSAN=ON >/dev/null
   cmake --build build-tsan -j"$jobs"
   (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-     ctest --output-on-failure -j"$jobs")
+     ctest --output-on-failure -j"$jobs") | tee -a "$log"
   echo "== fuzz smoke (10 s per target)"
   CC=clang cmake -S . -B build-fuzz -DHM_FUZZ=ON -DHM_TESTS=OFF >/dev/null
   cmake --build build-fuzz -j"$jobs"
   tests/fuzz/run.sh build-fuzz 10
 fi
+# One closing line over every ctest pass (set -o pipefail above stops at the first failure).
+awk '/tests passed, [0-9]+ tests failed out of/ {p += $NF - $4; f += $4} END {printf "%d passed, %d failed\n", p, f}' "$log"
