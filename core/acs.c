@@ -12,6 +12,7 @@
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/sessreg.h"
+#include "core/util.h"
 #include "proto/auth.h"
 #include "proto/cwmp.h"
 #include "storage/record.h"
@@ -118,12 +119,6 @@ struct hm_acs {
 
 #define CTR_INC(sh, f) HM_CTR_INC(&(sh)->ctr, f)
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t rnd(struct acs_shard *sh)
 {
@@ -442,21 +437,6 @@ static bool is_ipsec_addr(struct hm_slice name)
     return false;
 }
 
-static void peer_text(const struct sockaddr *sa, char *out, size_t n)
-{
-    char a[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-        snprintf(out, n, "%s:%u", a, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-        snprintf(out, n, "[%s]:%u", a, ntohs(in6->sin6_port));
-    } else {
-        snprintf(out, n, "?");
-    }
-}
 
 static bool valid_oui(struct hm_slice o)
 {
@@ -542,7 +522,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     s->reg_key = key;
 
     /* Build the new device record on top of the stored one (slices into the read txn). */
-    uint64_t now = now_ms();
+    uint64_t now = hm_now_ms();
     struct hm_buf *sc = &sh->scratch;
     hm_buf_reset(sc);
     bool bootstrap = false;
@@ -555,7 +535,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     }
     size_t events_len = sc->len;
     char src[64];
-    peer_text(x->peer, src, sizeof(src));
+    hm_sockaddr_str(x->peer, src, sizeof(src));
 
     struct hm_store_batch *b = batch_take(s);
     r = hm_store_read_begin(sh->rd);
@@ -670,7 +650,7 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
     else if (m->method == HM_CWMP_TRANSFER_COMPLETE)
         code = m->u.transfer_complete.fault.code;
     t.fault_code = code;
-    t.updated_ms = now_ms();
+    t.updated_ms = hm_now_ms();
     t.result = hm_buf_slice(sc);
     bool pending_transfer = (m->method == HM_CWMP_DOWNLOAD_RESPONSE ||
                              m->method == HM_CWMP_UPLOAD_RESPONSE) &&
@@ -683,7 +663,7 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
     /* Values read back by GetParameterValues become the device's known parameters. */
     if (r == 0 && m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE) {
         char pbuf[HM_STORE_MAX_KEY];
-        uint64_t now = now_ms();
+        uint64_t now = hm_now_ms();
         for (uint32_t i = 0; i < m->u.params.n && r == 0; i++) {
             const struct hm_cwmp_param *pp = &m->u.params.v[i];
             int pk = hm_key_param(pbuf, sizeof(pbuf), dev, pp->name);
@@ -785,7 +765,7 @@ static int authenticate(struct hm_http_exchange *x, struct acs_sess *s)
     struct acs_shard *sh = s->sh;
     struct hm_acs *a = sh->acs;
     struct hm_slice az = x->req->authorization;
-    uint64_t now_s = now_ms() / 1000;
+    uint64_t now_s = hm_now_ms() / 1000;
     bool stale = false;
     if (az.len) {
         struct hm_auth_digest d;
@@ -807,7 +787,7 @@ static int authenticate(struct hm_http_exchange *x, struct acs_sess *s)
         if (!stale) {
             CTR_INC(sh, auth_failures);
             char peer[64];
-            peer_text(x->peer, peer, sizeof(peer));
+            hm_sockaddr_str(x->peer, peer, sizeof(peer));
             HM_LOG_RL(HM_LOG_WARN, "CPE authentication failed", "peer=%s cause=\"%s\"", peer,
                       hm_strerror(r));
         }
@@ -875,7 +855,7 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
     if (r < 0) {
         CTR_INC(sh, bad_messages);
         char peer[64];
-        peer_text(x->peer, peer, sizeof(peer));
+        hm_sockaddr_str(x->peer, peer, sizeof(peer));
         HM_LOG_RL(HM_LOG_WARN, "CWMP body refused", "peer=%s cause=\"%s\"", peer,
                   hm_strerror(r));
         char msg[128];

@@ -408,7 +408,7 @@ int hm_task_write_rpc(struct hm_buf *out, const struct hm_cwmp_hdr *h, enum hm_t
     return rc;
 }
 
-static json_t *jslice(struct hm_slice s)
+json_t *hm_json_slice(struct hm_slice s)
 {
     return json_stringn(s.ptr ? s.ptr : "", s.len);
 }
@@ -420,15 +420,15 @@ void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *m)
     case HM_CWMP_FAULT: {
         json_t *f = json_object();
         json_object_set_new(f, "code", json_integer(m->u.fault.code));
-        json_object_set_new(f, "string", jslice(m->u.fault.string));
+        json_object_set_new(f, "string", hm_json_slice(m->u.fault.string));
         if (m->u.fault.spv_faults.n) {
             json_t *a = json_array();
             for (uint32_t i = 0; i < m->u.fault.spv_faults.n; i++) {
                 const struct hm_cwmp_spv_fault *s = &m->u.fault.spv_faults.v[i];
                 json_t *e = json_object();
-                json_object_set_new(e, "name", jslice(s->name));
+                json_object_set_new(e, "name", hm_json_slice(s->name));
                 json_object_set_new(e, "code", json_integer(s->code));
-                json_object_set_new(e, "string", jslice(s->string));
+                json_object_set_new(e, "string", hm_json_slice(s->string));
                 json_array_append_new(a, e);
             }
             json_object_set_new(f, "params", a);
@@ -441,8 +441,8 @@ void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *m)
         for (uint32_t i = 0; i < m->u.params.n; i++) {
             const struct hm_cwmp_param *p = &m->u.params.v[i];
             json_t *e = json_object();
-            json_object_set_new(e, "name", jslice(p->name));
-            json_object_set_new(e, "value", jslice(p->value));
+            json_object_set_new(e, "name", hm_json_slice(p->name));
+            json_object_set_new(e, "value", hm_json_slice(p->value));
             json_object_set_new(e, "type", json_string(hm_cwmp_type_xsi(p->type)));
             json_array_append_new(a, e);
         }
@@ -453,7 +453,7 @@ void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *m)
         json_t *a = json_array();
         for (uint32_t i = 0; i < m->u.infos.n; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "name", jslice(m->u.infos.v[i].name));
+            json_object_set_new(e, "name", hm_json_slice(m->u.infos.v[i].name));
             json_object_set_new(e, "writable", json_boolean(m->u.infos.v[i].writable));
             json_array_append_new(a, e);
         }
@@ -464,7 +464,7 @@ void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *m)
         json_t *a = json_array();
         for (uint32_t i = 0; i < m->u.attrs.n; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "name", jslice(m->u.attrs.v[i].name));
+            json_object_set_new(e, "name", hm_json_slice(m->u.attrs.v[i].name));
             json_object_set_new(e, "notification", json_integer(m->u.attrs.v[i].notification));
             json_array_append_new(a, e);
         }
@@ -484,12 +484,12 @@ void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *m)
     case HM_CWMP_TRANSFER_COMPLETE: {
         const struct hm_cwmp_transfer_complete *t = &m->u.transfer_complete;
         json_object_set_new(r, "transfer_complete", json_true());
-        json_object_set_new(r, "start_time", jslice(t->start_time));
-        json_object_set_new(r, "complete_time", jslice(t->complete_time));
+        json_object_set_new(r, "start_time", hm_json_slice(t->start_time));
+        json_object_set_new(r, "complete_time", hm_json_slice(t->complete_time));
         if (t->fault.code) {
             json_t *f = json_object();
             json_object_set_new(f, "code", json_integer(t->fault.code));
-            json_object_set_new(f, "string", jslice(t->fault.string));
+            json_object_set_new(f, "string", hm_json_slice(t->fault.string));
             json_object_set_new(r, "fault", f);
         }
         break;

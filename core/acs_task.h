@@ -46,6 +46,9 @@ enum hm_cwmp_method hm_task_response_method(enum hm_task_kind kind);
  */
 void hm_task_result_json(struct hm_buf *out, const struct hm_cwmp_msg *msg);
 
+/* A new JSON string holding the bytes of <s> (an empty string for an empty slice). */
+json_t *hm_json_slice(struct hm_slice s);
+
 /* Parses "task-<seq>" (the CommandKey of our Download/Upload/...); 0 or -EINVAL. */
 int hm_task_parse_command_key(struct hm_slice key, uint64_t *seq);
 

@@ -33,6 +33,7 @@
 #include "core/acs_task.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "core/version.h"
 #include "storage/record.h"
 
@@ -49,12 +50,6 @@ struct api_req {
     bool is_delete;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int send_json(struct hm_http_exchange *x, int status, json_t *j)
 {
@@ -80,10 +75,6 @@ static int error(struct hm_http_exchange *x, int status, const char *code, const
     return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
-static json_t *jslice(struct hm_slice s)
-{
-    return json_stringn(s.ptr ? s.ptr : "", s.len);
-}
 
 /* Percent-decodes <in> into <out> (cap bytes); returns the length or -EINVAL. */
 static int pct_decode(struct hm_slice in, char *out, size_t cap)
@@ -155,15 +146,15 @@ static json_t *device_json(struct hm_slice key, const struct hm_dev_rec *d)
     }
     json_t *ip = json_array();
     for (unsigned i = 0; i < d->n_ipsec; i++)
-        json_array_append_new(ip, json_pack("{s:o,s:I}", "address", jslice(d->ipsec[i].addr),
+        json_array_append_new(ip, json_pack("{s:o,s:I}", "address", hm_json_slice(d->ipsec[i].addr),
                                             "since_ms", (json_int_t)d->ipsec[i].since_ms));
-    return json_pack("{s:o,s:o,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", jslice(key),
-                     "oui", jslice(d->oui), "product_class", jslice(d->product_class), "serial",
-                     jslice(d->serial), "registration", reg_name(d->reg_state),
+    return json_pack("{s:o,s:o,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", hm_json_slice(key),
+                     "oui", hm_json_slice(d->oui), "product_class", hm_json_slice(d->product_class), "serial",
+                     hm_json_slice(d->serial), "registration", reg_name(d->reg_state),
                      "last_inform_ms", (json_int_t)d->last_inform_ms, "events", ev,
-                     "source_address", jslice(d->source_addr), "connection_request_url",
-                     jslice(d->cr_url), "software_version", jslice(d->sw_version),
-                     "parameter_key", jslice(d->param_key), "ipsec_inner_addresses", ip);
+                     "source_address", hm_json_slice(d->source_addr), "connection_request_url",
+                     hm_json_slice(d->cr_url), "software_version", hm_json_slice(d->sw_version),
+                     "parameter_key", hm_json_slice(d->param_key), "ipsec_inner_addresses", ip);
 }
 
 static json_t *task_json(uint64_t seq, const struct hm_task_rec *t)
@@ -222,7 +213,7 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
         return error(x, 503, "store_busy", "store temporarily unavailable, retry");
     }
     r = hm_store_scan(rd, HM_DB_DEVICES, hm_slice("", 0), l.skip, list_devices_cb, &l);
-    json_t *next = r > 0 && l.last.len ? jslice(l.last) : json_null();
+    json_t *next = r > 0 && l.last.len ? hm_json_slice(l.last) : json_null();
     hm_store_read_end(rd);
     return send_json(x, 200, json_pack("{s:o,s:o}", "devices", l.arr, "next", next));
 }
@@ -267,7 +258,7 @@ static int params_cb(void *arg, struct hm_slice key, struct hm_slice val)
     json_array_append_new(
         p->arr, json_pack("{s:o,s:o,s:s,s:I}", "name",
                           json_stringn(key.ptr + p->skip_len, key.len - p->skip_len), "value",
-                          jslice(r.value), "type", r.type < 10 ? tn[r.type] : "other",
+                          hm_json_slice(r.value), "type", r.type < 10 ? tn[r.type] : "other",
                           "time_ms", (json_int_t)r.time_ms));
     return 0;
 }
@@ -424,7 +415,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     struct api_req *q = hm_xcalloc(1, sizeof(*q));
     hm_store_batch_init(&q->batch);
     q->seq = hm_store_next_seq(api->store);
-    uint64_t now = now_ms();
+    uint64_t now = hm_now_ms();
     struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
                             .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
     char key[HM_STORE_MAX_KEY];
@@ -515,9 +506,9 @@ static void on_backup_done(struct hm_shard *s, struct hm_shard_msg *m)
 static void *backup_thread(void *arg)
 {
     struct backup_job *j = arg;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = hm_now_ms();
     j->status = hm_store_backup(j->store, j->path);
-    j->ms = now_ms() - t0;
+    j->ms = hm_now_ms() - t0;
     if (j->status < 0)
         hm_err("backup failed", "path=\"%s\" err=\"%s\"", j->path, hm_strerror(j->status));
     else

@@ -38,6 +38,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "core/util.h"
 
 #define TICK_MS 100
 #define BGID 1
@@ -338,22 +339,6 @@ static inline uint32_t conn_idx(struct hm_shard *s, struct hm_conn *c)
     return (uint32_t)(c - s->conns);
 }
 
-static void peer_str(const struct hm_conn *c, char *out, size_t n)
-{
-    char a[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (c->peer.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &c->peer.in.sin_addr, a, sizeof(a));
-        port = ntohs(c->peer.in.sin_port);
-        snprintf(out, n, "%s:%u", a, port);
-    } else if (c->peer.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, a, sizeof(a));
-        port = ntohs(c->peer.in6.sin6_port);
-        snprintf(out, n, "[%s]:%u", a, port);
-    } else {
-        snprintf(out, n, "?");
-    }
-}
 
 static void conn_free_slot(struct hm_shard *s, struct hm_conn *c)
 {
@@ -723,7 +708,7 @@ static void http_error(struct hm_shard *s, struct hm_conn *c, int err, const cha
         break;
     }
     char peer[64];
-    peer_str(c, peer, sizeof(peer));
+    hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
     HM_LOG_RL(HM_LOG_WARN, "HTTP request refused", "status=%d cause=\"%s\" where=%s peer=%s",
               status, err == -ETIMEDOUT ? "timeout" : hm_strerror(err), why, peer);
     hm_timer_disarm(s->wheel, &c->timer);
