@@ -108,5 +108,22 @@ class Crash(unittest.TestCase):
             h.tmp.cleanup()
 
 
+class Corruption(unittest.TestCase):
+    def test_foreign_or_corrupt_store_refused_at_start(self):
+        for content in (b"this is not an LMDB file" * 100, b"\0" * 8192):
+            h = Hemsd()
+            os.makedirs(os.path.join(h.data_dir, "store"))
+            with open(os.path.join(h.data_dir, "store", "data.mdb"), "wb") as f:
+                f.write(content)
+            h.start(wait=False)
+            rc = h.proc.wait(10)
+            self.assertEqual(rc, 1)
+            logs = h.logs()
+            self.assertIn("refusing to start", logs)
+            self.assertIn("store", logs)
+            h.log.close()
+            h.tmp.cleanup()
+
+
 if __name__ == "__main__":
     main()
