@@ -19,6 +19,9 @@
       "address:port of the CWMP / file-server listener (HeNBs connect here)")                \
     X(server, admin_listen, STR, admin_listen, "127.0.0.1:7557", 0,                          \
       "address:port of the northbound API, /metrics, /healthz")                              \
+    X(server, cwmp_proxy_protocol, BOOL, cwmp_proxy_protocol, "false", 0,                    \
+      "expect a PROXY protocol v1/v2 header on every CWMP connection (behind HAProxy with "    \
+      "send-proxy-v2); the address in it is the HeNB's")                                     \
     X(server, data_dir, STR, data_dir, "./data", 0,                                          \
       "folder holding the LMDB environment, spool and quarantine folders")                   \
     X(server, shards, U64, shards, "0", 0,                                                   \

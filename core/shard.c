@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "core/util.h"
+#include "proto/proxy.h"
 
 #define TICK_MS 100
 #define BGID 1
@@ -84,6 +85,7 @@ enum {
     F_HEAD_REQ = 1u << 6, /* HEAD request: no body in the response */
     F_HTTP10 = 1u << 7,
     F_REARM = 1u << 8, /* recv must be re-armed once buffers return */
+    F_PROXY = 1u << 9, /* a PROXY protocol header must come first */
 };
 
 struct rxbuf {
@@ -608,6 +610,38 @@ static void keep_pending(struct hm_shard *s, struct hm_conn *c, char *p, size_t 
 static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t len, bool from_rx)
 {
     size_t off = 0;
+    if (HM_UNLIKELY(c->flags & F_PROXY)) {
+        struct hm_proxy_hdr ph;
+        ssize_t r = hm_proxy_parse(base, len, &ph, 0);
+        if (r == -EAGAIN) {
+            if (c->state == C_IDLE) {
+                c->state = C_HEAD;
+                set_timer(s, c, s->t.header_ticks);
+            }
+            keep_pending(s, c, base, len, from_rx);
+            return;
+        }
+        if (r < 0) {
+            char peer[64];
+            hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
+            HM_CTR_INC(&s->ctr, err_bad_request);
+            HM_LOG_RL(HM_LOG_WARN, "connection without a valid PROXY header closed", "peer=%s",
+                      peer);
+            if (from_rx) {
+                rx_put(s, c->rx);
+                c->rx = NULL;
+            }
+            conn_close(s, c);
+            return;
+        }
+        /* The balancer's own health checks (LOCAL) keep the socket's address. */
+        if (!ph.local && !ph.unknown)
+            memcpy(&c->peer, &ph.src,
+                   ph.src.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in));
+        c->flags &= (uint16_t)~F_PROXY;
+        off = (size_t)r;
+    }
     while (off < len && c->state != C_BUSY && c->state != C_CLOSING && c->state != C_FREE) {
         char *p = base + off;
         size_t n = len - off;
@@ -782,6 +816,8 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     c->fd = res;
     c->listener = (uint8_t)li;
     c->state = C_IDLE;
+    if (li == HM_LISTENER_CWMP && s->group->cfg.cwmp_proxy_protocol)
+        c->flags |= F_PROXY;
     hm_timer_init(&c->timer, on_conn_timer);
     socklen_t sl = sizeof(c->peer);
     if (getpeername(res, &c->peer.sa, &sl) == -1)
