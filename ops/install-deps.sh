@@ -5,10 +5,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       liburing-dev android-libboringssl-dev libxml2-dev libjemalloc-dev liblmdb-dev
       libinih-dev libck-dev libjansson-dev zlib1g-dev
-      check python3 curl openssl libxml2-utils lmdb-utils
+      check python3 curl openssl libxml2-utils lmdb-utils haproxy
       clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(nginx-light wrk haproxy linux-perf)
+  pkgs+=(nginx-light wrk linux-perf)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
