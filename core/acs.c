@@ -42,10 +42,14 @@
     X(tasks_failed, "hems_cwmp_tasks_failed_total", "RPCs answered with a CPE fault")        \
     X(store_errors, "hems_cwmp_store_errors_total", "store commits that failed")
 
+#define HIST_BUCKETS 24 /* log2 of microseconds: bucket i counts [2^i, 2^(i+1)) us */
+
 struct acs_counters {
 #define F(f, m, h) _Atomic uint64_t f;
     ACS_COUNTERS(F)
 #undef F
+    _Atomic uint64_t session_us[HIST_BUCKETS]; /* Inform received -> 204 sent */
+    _Atomic uint64_t commit_us[HIST_BUCKETS];  /* batch submitted -> completion on the shard */
 };
 
 enum sstate { S_AWAIT_INFORM = 0, S_ACTIVE, S_AWAIT_RESP, S_ENDED };
@@ -65,6 +69,7 @@ struct acs_sess {
     bool authed, cpe_done, closing, inflight;
     uint64_t reg_key;
     uint64_t conn_id;
+    uint64_t t_inform_us, t_submit_us;
     uint64_t task_seq;
     uint8_t task_kind;
     uint16_t dev_len;
@@ -118,6 +123,21 @@ struct hm_acs {
 };
 
 #define CTR_INC(sh, f) HM_CTR_INC(&(sh)->ctr, f)
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void observe(_Atomic uint64_t *h, uint64_t us)
+{
+    int b = us ? 63 - __builtin_clzll(us) : 0;
+    if (b >= HIST_BUCKETS)
+        b = HIST_BUCKETS - 1;
+    HM_CTR_INC_ARR(h, b);
+}
 
 
 static uint64_t rnd(struct acs_shard *sh)
@@ -306,6 +326,7 @@ static int next_request(struct acs_sess *s, struct hm_buf *out)
     s->state = S_ENDED;
     sess_release_reg(s);
     CTR_INC(sh, sessions_done);
+    observe(sh->ctr.session_us, mono_us() - s->t_inform_us);
     return 204;
 }
 
@@ -325,6 +346,7 @@ static int submit(struct hm_http_exchange *x, struct acs_sess *s, enum after aft
 {
     s->after = (uint8_t)after;
     s->ref = x->ref;
+    s->t_submit_us = mono_us();
     s->msg.fn = on_commit_msg;
     int r = hm_store_submit(s->sh->acs->store, &s->pb->b, on_commit, s);
     if (r < 0) {
@@ -341,6 +363,7 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     struct acs_shard *sh = s->sh;
     (void)shard;
     s->inflight = false;
+    observe(sh->ctr.commit_us, mono_us() - s->t_submit_us);
     batch_give(s);
     if (s->closing) {
         sess_free(s);
@@ -505,6 +528,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     }
     s->dev_len = (uint16_t)kl;
     struct hm_slice dev = hm_slice(s->dev, s->dev_len);
+    s->t_inform_us = mono_us();
     s->ver = m->ver;
     pick_version(m->supported_versions, s->use_version);
     s->id_len = (uint8_t)HM_MIN(m->id.len, sizeof(s->id));
@@ -1078,6 +1102,31 @@ void hm_acs_render_metrics(struct hm_buf *out, void *arg)
     }
     ACS_COUNTERS(R)
 #undef R
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } hists[] = {
+        {"hems_cwmp_session_seconds", "CWMP session duration, Inform received to 204 sent",
+         offsetof(struct acs_counters, session_us)},
+        {"hems_cwmp_commit_wait_seconds",
+         "time a session waits for its durable commit (submit to completion on the shard)",
+         offsetof(struct acs_counters, commit_us)},
+    };
+    for (size_t k = 0; k < HM_ARRAY_SIZE(hists); k++) {
+        hm_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help,
+                      hists[k].name);
+        uint64_t cum = 0;
+        for (int b = 0; b < HIST_BUCKETS; b++) {
+            for (unsigned i = 0; i < a->n; i++) {
+                _Atomic uint64_t *h = (_Atomic uint64_t *)((char *)&a->sh[i]->ctr + hists[k].off);
+                cum += atomic_load_explicit(&h[b], memory_order_relaxed);
+            }
+            hm_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", hists[k].name,
+                          (double)(1ull << (b + 1)) / 1e6, (unsigned long long)cum);
+        }
+        hm_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_count %llu\n", hists[k].name,
+                      (unsigned long long)cum, hists[k].name, (unsigned long long)cum);
+    }
     hm_buf_append_lit(out, "# HELP hems_cwmp_sessions_active devices in a CWMP session now\n"
                            "# TYPE hems_cwmp_sessions_active gauge\nhems_cwmp_sessions_active ");
     hm_buf_append_u64(out, hm_sessreg_count(a->reg));

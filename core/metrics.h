@@ -51,6 +51,10 @@ struct hm_shard_counters {
                           atomic_load_explicit(&(c)->field, memory_order_relaxed) + (n),     \
                           memory_order_relaxed)
 #define HM_CTR_INC(c, field) HM_CTR_ADD(c, field, 1)
+/* Same, for element <i> of a counter array (histogram buckets). */
+#define HM_CTR_INC_ARR(arr, i)                                                               \
+    atomic_store_explicit(&(arr)[i], atomic_load_explicit(&(arr)[i], memory_order_relaxed) + 1, \
+                          memory_order_relaxed)
 #define HM_CTR_DEC(c, field) HM_CTR_ADD(c, field, (uint64_t)-1)
 
 /* Appends the Prometheus text rendering of the sum of <n> shards' counters to <out>. */

@@ -180,6 +180,10 @@ class Sessions(unittest.TestCase):
         self.session("DUP-1").post()
         m = self.h.metrics()
         self.assertGreaterEqual(m["hems_cwmp_sessions_refused_busy_total"], 1)
+        # Latency histograms: every completed session and every commit wait is observed.
+        self.assertEqual(m["hems_cwmp_session_seconds_count"], m["hems_cwmp_sessions_completed_total"])
+        self.assertGreaterEqual(m["hems_cwmp_commit_wait_seconds_count"], m["hems_cwmp_informs_total"])
+        self.assertEqual(m['hems_cwmp_session_seconds_bucket{le="+Inf"}'], m["hems_cwmp_session_seconds_count"])
 
     def test_protocol_errors(self):
         cpe = C.Cpe(self.h.cwmp_port)
