@@ -6,6 +6,14 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "core/datamodel.h"
+
+static const struct hm_dm *task_dm;
+
+void hm_task_set_datamodel(const struct hm_dm *dm)
+{
+    task_dm = dm;
+}
 
 static const struct {
     const char *name;
@@ -96,6 +104,10 @@ static int names_array(json_t *in, json_t *out, const char *field, bool allow_em
         if (!json_is_string(v) || !valid_name(json_string_value(v), 256)) {
             json_decref(copy);
             FAIL("'%s[%zu]' is not a parameter name (1-256 printable characters)", field, i);
+        }
+        if (task_dm && hm_dm_check_get(task_dm, json_string_value(v), err, errlen) < 0) {
+            json_decref(copy);
+            goto fail;
         }
         json_array_append(copy, v);
     }
@@ -195,6 +207,15 @@ int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, c
             int ti = t ? xsi_lookup(t) : json_is_integer(v) ? 1 : json_is_boolean(v) ? 3 : 0;
             if (ti < 0)
                 FAIL("'params[%zu].type' '%s' is not an xsd type CWMP knows", i, t);
+            if (task_dm) {
+                /* The model decides the xsi:type; a type given in the request must agree. */
+                enum hm_cwmp_type want = t ? xsi_types[ti] : HM_CWMP_T_NONE;
+                if (hm_dm_check_set(task_dm, n, vs, &want, err, errlen) < 0)
+                    goto fail;
+                for (size_t k = 0; k < HM_ARRAY_SIZE(xsi_types); k++)
+                    if (xsi_types[k] == want)
+                        ti = (int)k;
+            }
             json_t *e = json_object();
             json_object_set_new(e, "name", json_string(n));
             json_object_set_new(e, "value", json_string(vs));
@@ -207,6 +228,9 @@ int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, c
     }
     case HM_TASK_GET_PARAM_NAMES: {
         if (opt_string(in, out, "path", 256, false, err, errlen) < 0)
+            goto fail;
+        if (task_dm && hm_dm_check_get(task_dm, json_string_value(json_object_get(out, "path")),
+                                       err, errlen) < 0)
             goto fail;
         json_t *nl = json_object_get(in, "next_level");
         if (nl && !json_is_boolean(nl))
@@ -228,6 +252,8 @@ int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, c
             json_t *no = json_object_get(p, "notification");
             if (!n || !valid_name(n, 256))
                 FAIL("'params[%zu].name' is not a parameter name", i);
+            if (task_dm && hm_dm_check_get(task_dm, n, err, errlen) < 0)
+                goto fail;
             if (!json_is_integer(no) || json_integer_value(no) < 0 ||
                 json_integer_value(no) > 2)
                 FAIL("'params[%zu].notification' must be 0 (off), 1 (passive) or 2 (active)",
@@ -250,6 +276,8 @@ int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, c
                                                o[strlen(o) - 2] > '9'))
             FAIL("'object' must name an instance (…​.<n>.) for DeleteObject");
         if (opt_string(in, out, "parameter_key", 32, false, err, errlen) < 0)
+            goto fail;
+        if (task_dm && hm_dm_check_object(task_dm, o, *kind == HM_TASK_ADD_OBJECT, err, errlen) < 0)
             goto fail;
         break;
     }

@@ -18,6 +18,12 @@
 #include "proto/cwmp.h"
 #include "storage/store-t.h"
 
+struct hm_dm;
+
+/* Makes hm_task_validate() check paths, writability, types and values against <dm> (NULL:
+ * syntax only). Set once at start, before the shards run. */
+void hm_task_set_datamodel(const struct hm_dm *dm);
+
 /*
  * Validates a task request <in> (a JSON object with "rpc" and its arguments). On success
  * returns 0, sets *<kind>, and appends the normalised compact JSON to <args>. On failure

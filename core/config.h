@@ -67,6 +67,9 @@
       "most list entries (parameters, events) accepted in one CWMP message")                 \
     X(cwmp, max_sessions, U64, cwmp_max_sessions, "0", 0,                                    \
       "concurrent CWMP sessions over all shards; 0 = the connection slots")                  \
+    X(datamodel, files, STR, dm_files, "", 0,                                                \
+      "comma-separated BBF data-model XML files (e.g. ops/datamodels/*.xml); every task is "  \
+      "checked against them. Empty: syntax checks only")                                     \
     X(api, reader_token_sha256, STR, api_reader_sha256, "", 0,                               \
       "SHA-256 (hex) of the bearer token of the read-only role; empty: no such token")       \
     X(api, operator_token_sha256, STR, api_operator_sha256, "", 0,                           \

@@ -19,7 +19,9 @@
 #include "core/admin.h"
 #include "core/api.h"
 #include "core/bug.h"
+#include "core/acs_task.h"
 #include "core/config.h"
+#include "core/datamodel.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/shard.h"
@@ -149,6 +151,31 @@ static int run(const struct opts *o)
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    struct hm_dm *dm = NULL;
+    if (*cfg.dm_files) {
+        char *list = hm_xstrndup(cfg.dm_files, strlen(cfg.dm_files));
+        const char *paths[32];
+        size_t np = 0;
+        for (char *save, *tok = strtok_r(list, ",", &save); tok && np < 32;
+             tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            if (*tok)
+                paths[np++] = tok;
+        }
+        dm = hm_dm_load(paths, np, err, sizeof(err));
+        free(list);
+        if (!dm) {
+            hm_err("cannot load the data model; refusing to start", "cause=\"%s\"", err);
+            hm_config_free(&cfg);
+            return 1;
+        }
+        hm_info("data model loaded", "files=%zu entries=%zu", np, hm_dm_count(dm));
+        hm_task_set_datamodel(dm);
+    } else {
+        hm_warn("no data model configured: tasks get syntax checks only", "key=datamodel.files");
+    }
+
     char store_dir[4200];
     snprintf(store_dir, sizeof(store_dir), "%s/store", cfg.data_dir);
     struct hm_store_opts sopts = {
@@ -161,6 +188,7 @@ static int run(const struct opts *o)
     if (r < 0) {
         hm_err("cannot open the device store; refusing to start", "path=\"%s\" err=\"%s\"",
                store_dir, hm_strerror(r));
+        hm_dm_destroy(dm);
         hm_config_free(&cfg);
         return 1;
     }
@@ -183,6 +211,7 @@ static int run(const struct opts *o)
         hm_err("cannot start", "cause=\"%s\"", err);
         hm_shards_destroy(shards);
         hm_store_close(store);
+        hm_dm_destroy(dm);
         hm_config_free(&cfg);
         return 1;
     }
@@ -197,6 +226,7 @@ static int run(const struct opts *o)
         hm_shards_destroy(shards);
         hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
+        hm_dm_destroy(dm);
         hm_config_free(&cfg);
         return 1;
     }
@@ -244,6 +274,8 @@ static int run(const struct opts *o)
     hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    hm_task_set_datamodel(NULL);
+    hm_dm_destroy(dm);
     hm_config_free(&cfg);
     hm_info("hemsd stopped", "exit=%d", exit_code);
     return exit_code;

@@ -280,6 +280,48 @@ class ApiAuth(unittest.TestCase):
         self.assertIn(b"not a loopback address", r.stderr)
 
 
+class DataModel(unittest.TestCase):
+    def test_tasks_checked_against_the_model(self):
+        from hemsd import SHARED
+        files = ",".join(os.path.join(SHARED, "datamodels", f) for f in (
+            "tr-181-2-17-0-cwmp-full.xml", "tr-196-2-1-2-cwmp-full.xml", "tr-098-1-8-0-full.xml"))
+        with Hemsd("--set", "datamodel.files=" + files) as h:
+            self.assertIn("data model loaded", h.logs())
+            dev = "/api/v1/devices/00005A-HeNB-DM-1/tasks"
+            def spv(name, value, **kw):
+                p = dict(name=name, value=value, **kw)
+                return api(h, "POST", dev, {"rpc": "SetParameterValues", "params": [p]})
+            cases = [
+                (spv("Device.DeviceInfo.NoSuch", "1"), "no such parameter"),
+                (spv("Device.DeviceInfo.SoftwareVersion", "1"), "not writable"),
+                (spv("Device.ManagementServer.PeriodicInformInterval", "0"), "outside"),
+                (spv("Device.ManagementServer.PeriodicInformInterval", "300", type="xsd:int"), "type"),
+                (spv("Device.ManagementServer.PeriodicInformEnable", "maybe"), "boolean"),
+                (api(h, "POST", dev, {"rpc": "GetParameterValues", "names": ["Device.Nope."]}), "no such"),
+                (api(h, "POST", dev, {"rpc": "AddObject", "object": "Device.DeviceInfo."}), "no such"),
+            ]
+            for (st, body), why in cases:
+                self.assertEqual(st, 422, body)
+                self.assertIn(why, body["error"]["message"])
+            st, _ = spv("Device.ManagementServer.PeriodicInformInterval", 600)
+            self.assertEqual(st, 201)
+            st, _ = spv("Device.DeviceInfo.X_ACME_Knob", "on")  # vendor extension
+            self.assertEqual(st, 201)
+            # The model's xsi:type goes out on the wire.
+            cpe = C.Cpe(h.cwmp_port)
+            self.assertEqual(cpe.post(C.inform_xml(sn="DM-1")).status, 200)
+            r = cpe.post()
+            self.assertEqual(r.rpc()[0], "SetParameterValues")
+            self.assertIn('xsi:type="xsd:unsignedInt">600<', r.body.decode())
+            cpe.close()
+        h2 = Hemsd("--set", "datamodel.files=/nonexistent.xml")
+        h2.start(wait=False)
+        self.assertEqual(h2.proc.wait(10), 1)
+        self.assertIn("cannot load the data model", h2.logs())
+        h2.log.close()
+        h2.tmp.cleanup()
+
+
 class Durability(unittest.TestCase):
     def test_acknowledged_informs_survive_kill9(self):
         h = Hemsd(shards=2).start()
