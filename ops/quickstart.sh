@@ -18,4 +18,5 @@ hemsd is starting with its embedded defaults (data in ./data). Next:
 Stop with Ctrl-C (graceful: in-flight requests finish).
 
 MSG
-exec build-release/hemsd "$@"
+dm=$(ls "$PWD"/ops/datamodels/*.xml | paste -sd, -)
+exec build-release/hemsd --set "datamodel.files=$dm" "$@"
