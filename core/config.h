@@ -30,6 +30,9 @@
       "pin shard i to CPU i (mod online CPUs)")                                              \
     X(server, max_connections, U64, max_connections, "0", 0,                                 \
       "connection slots over all shards; 0 = sized from RLIMIT_NOFILE")                      \
+    X(server, max_connections_per_source, U64, max_per_source, "0", 0,                      \
+      "CWMP connections one source address may hold (0: no limit); enforced per shard as "    \
+      "limit/shards; not applied where the PROXY protocol is on (the source is the balancer)") \
     X(server, recv_buffers, U64, recv_buffers, "1024", 0,                                    \
       "provided receive buffers per shard (power of two); held only while a request is "     \
       "being read")                                                                          \

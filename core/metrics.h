@@ -15,6 +15,8 @@
     X(accepted, "hems_connections_accepted_total", counter, "TCP connections accepted")      \
     X(refused_full, "hems_connections_refused_total", counter,                               \
       "connections refused because the connection table was full")                           \
+    X(refused_source, "hems_connections_refused_per_source_total", counter,                   \
+      "connections refused because their source address held too many")                     \
     X(closed, "hems_connections_closed_total", counter, "connections closed")                \
     X(active, "hems_connections_active", gauge, "open connections")                          \
     X(requests, "hems_http_requests_total", counter, "HTTP requests dispatched")             \

@@ -122,6 +122,15 @@ struct hm_conn {
     void *app;
     union peer peer;
     uint32_t next_rearm; /* intrusive list of connections waiting for buffers */
+    uint32_t src_slot;   /* per-source counter slot + 1; 0: not counted */
+};
+
+/* Per-source connection counts: open addressing over address hashes; a slot whose count
+ * fell to 0 keeps its key and is reused, so no tombstones are needed. */
+#define SRC_PROBES 16
+struct srcent {
+    uint64_t key;
+    uint32_t count;
 };
 
 struct tunables {
@@ -165,6 +174,8 @@ struct hm_shard {
     _Atomic bool running;
     _Atomic bool draining_pub;
     struct hm_timer drain_timer;
+    struct srcent *src;
+    uint32_t src_mask, src_limit;
     struct rxbuf *rx_free;
     unsigned rx_nfree;
     struct tx *tx_free;
@@ -342,8 +353,63 @@ static inline uint32_t conn_idx(struct hm_shard *s, struct hm_conn *c)
 }
 
 
+static uint64_t src_key(const union peer *p)
+{
+    const unsigned char *a;
+    size_t n;
+    if (p->sa.sa_family == AF_INET) {
+        a = (const unsigned char *)&p->in.sin_addr;
+        n = 4;
+    } else if (p->sa.sa_family == AF_INET6) {
+        a = (const unsigned char *)&p->in6.sin6_addr;
+        n = 16;
+    } else {
+        return 0;
+    }
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ a[i]) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* Counts a connection of <c>'s source: false when the source is at its limit. Fails open
+ * (counts nothing) when the table is too crowded around the key. */
+static bool src_admit(struct hm_shard *s, struct hm_conn *c)
+{
+    uint64_t k = src_key(&c->peer);
+    if (!k)
+        return true;
+    uint32_t reuse = UINT32_MAX;
+    for (uint32_t i = 0, j = (uint32_t)k & s->src_mask; i < SRC_PROBES;
+         i++, j = (j + 1) & s->src_mask) {
+        struct srcent *e = &s->src[j];
+        if (e->key == k) {
+            if (e->count >= s->src_limit)
+                return false;
+            e->count++;
+            c->src_slot = j + 1;
+            return true;
+        }
+        if (!e->key || (e->count == 0 && reuse == UINT32_MAX)) {
+            if (e->count == 0 && reuse == UINT32_MAX)
+                reuse = j;
+            if (!e->key)
+                break;
+        }
+    }
+    if (reuse == UINT32_MAX)
+        return true;
+    s->src[reuse] = (struct srcent){k, 1};
+    c->src_slot = reuse + 1;
+    return true;
+}
+
 static void conn_free_slot(struct hm_shard *s, struct hm_conn *c)
 {
+    if (c->src_slot) {
+        s->src[c->src_slot - 1].count--;
+        c->src_slot = 0;
+    }
     hm_timer_disarm(s->wheel, &c->timer);
     if (c->rx) {
         rx_put(s, c->rx);
@@ -822,6 +888,22 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     socklen_t sl = sizeof(c->peer);
     if (getpeername(res, &c->peer.sa, &sl) == -1)
         c->peer.sa.sa_family = AF_UNSPEC;
+    if (s->src && li == HM_LISTENER_CWMP && !(c->flags & F_PROXY) && !src_admit(s, c)) {
+        char peer[64];
+        hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
+        HM_CTR_INC(&s->ctr, refused_source);
+        HM_LOG_RL(HM_LOG_WARN, "source at its connection limit: refusing connection",
+                  "peer=%s limit_per_shard=%u", peer, s->src_limit);
+        c->state = C_FREE;
+        s->free_stack[s->nfree++] = idx;
+        static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
+                                  "Retry-After: 10\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n";
+        ssize_t w = send(res, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+        close(res);
+        return;
+    }
     int one = 1;
     setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     HM_CTR_INC(&s->ctr, accepted);
@@ -1219,6 +1301,14 @@ struct hm_shards *hm_shards_create(const struct hm_config *cfg, const struct hm_
             s->free_stack[k] = s->nconns - 1 - k;
         s->nfree = s->nconns;
         s->stop_msg.fn = on_stop;
+        if (cfg->max_per_source) {
+            uint32_t cap = 1024;
+            while (cap < s->nconns * 2 && cap < (1u << 24))
+                cap *= 2;
+            s->src = hm_xcalloc(cap, sizeof(*s->src));
+            s->src_mask = cap - 1;
+            s->src_limit = (uint32_t)((cfg->max_per_source + g->n - 1) / g->n);
+        }
         for (unsigned l = 0; l < HM_LISTENER_MAX; l++)
             s->lfd[l] = -1;
         s->efd = eventfd(0, EFD_CLOEXEC);
@@ -1373,6 +1463,7 @@ void hm_shards_destroy(struct hm_shards *g)
         if (s->br)
             munmap(s->br, s->br_bytes);
         free(s->bufs);
+        free(s->src);
         free(s->conns);
         free(s->free_stack);
         free(s->wheel);

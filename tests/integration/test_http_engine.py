@@ -199,6 +199,26 @@ class Lifecycle(unittest.TestCase):
             self.assertGreaterEqual(h.metrics()["hems_connections_refused_total"], 1)
             self.assertIn("connection table full", h.logs())
 
+    def test_per_source_connection_limit(self):
+        with Hemsd("--set", "server.max_connections_per_source=3") as h:
+            socks = [connect(h.cwmp_port) for _ in range(3)]
+            for s in socks:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(read_response(s)[0], 200)
+            with connect(h.cwmp_port) as extra:
+                st, hd, _ = read_response(extra)
+                self.assertEqual(st, 503)
+            socks[0].close()
+            time.sleep(0.3)
+            with connect(h.cwmp_port) as again:
+                again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(read_response(again)[0], 200)
+            m = h.metrics()
+            self.assertEqual(m["hems_connections_refused_per_source_total"], 1)
+            self.assertIn("source at its connection limit", h.logs())
+            for s in socks[1:]:
+                s.close()
+
     def test_slots_sized_from_rlimit(self):
         with Hemsd(shards=2) as h:
             m = h.metrics()
