@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/pm_pipe.h"
 #include "core/shard.h"
 #include "core/version.h"
 
@@ -161,6 +162,23 @@ static int run(const struct opts *o)
     static struct hm_api api;
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
+    /* PM ingestion pipeline (core/pm_pipe.h): upload route + /api/v1/pm/ before /api/v1/ */
+    struct hm_pm_pipe *pm = NULL;
+    struct hm_pm_pipe_opts pmo = {
+        .data_dir = cfg.data_dir, .upload_path = cfg.pm_path,
+        .spool_max_files = cfg.pm_spool_max_files, .spool_max_bytes = cfg.pm_spool_max_bytes,
+        .max_file_bytes = cfg.pm_max_file_bytes, .threads = (unsigned)cfg.pm_pipeline_threads,
+        .username = cfg.pm_username, .password = cfg.pm_password, .realm = cfg.cwmp_realm,
+        .reader_of = hm_acs_shard_reader,
+    };
+    r = hm_pm_pipe_create(&pmo, store, &pm, err, sizeof(err));
+    if (r < 0) {
+        hm_err("cannot start the PM pipeline", "cause=\"%s\"", err);
+        hm_store_close(store);
+        hm_config_free(&cfg);
+        return 1;
+    }
+    nroutes += hm_pm_routes(routes + nroutes, pm);
     nroutes += hm_api_routes(routes + nroutes, &api);
 
     struct hm_acs *acs = NULL;
@@ -170,19 +188,22 @@ static int run(const struct opts *o)
     if (!shards || !acs) {
         hm_err("cannot start", "cause=\"%s\"", err);
         hm_shards_destroy(shards);
+        hm_pm_pipe_destroy(pm);
         hm_store_close(store);
         hm_config_free(&cfg);
         return 1;
     }
     admin.shards = shards;
-    admin.render_extra = hm_acs_render_metrics;
-    admin.render_arg = acs;
+    hm_pm_pipe_chain_metrics(pm, hm_acs_render_metrics, acs);
+    admin.render_extra = hm_pm_render_metrics;
+    admin.render_arg = pm;
     r = hm_shards_start(shards);
     if (r < 0) {
         hm_shards_stop(shards);
         hm_shards_join(shards);
         hm_acs_destroy(acs);
         hm_shards_destroy(shards);
+        hm_pm_pipe_destroy(pm);
         hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
         hm_config_free(&cfg);
@@ -227,6 +248,7 @@ static int run(const struct opts *o)
     hm_shards_join(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    hm_pm_pipe_destroy(pm);
     /* Commits every batch already submitted before closing. */
     hm_store_close(store);
     hm_config_free(&cfg);
