@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,19 +68,33 @@ struct agg_tab {
     size_t cap, n;
 };
 
+/* One file between parse and commit: a worker keeps up to HM_PM_WINDOW of them in flight so
+ * that parsing the next file overlaps the group commit (and fsync) of the previous ones. */
+#define HM_PM_WINDOW 32
+struct slot {
+    struct hm_mpsc_node node; /* on the worker's completion stack */
+    struct worker *w;
+    struct work *wk;
+    struct hm_store_batch batch;
+    struct agg_tab stage;
+    int status;
+    bool busy, quarantine;
+    uint64_t meas;
+    char hkey[KEY_MAX + 400]; /* header identity marker, "" if none */
+};
+
 struct worker {
     struct hm_pm_pipe *p;
     pthread_t th;
-    struct hm_mpsc q;
-    int efd;
-    sem_t done_sem;
-    int done_status;
+    struct hm_mpsc q;      /* new spooled files (from the spool thread / recovery) */
+    struct hm_mpsc done_q; /* committed slots (from the store writer) */
+    int efd;               /* wakes the worker for either */
     struct hm_pm_parser *parser;
     struct hm_store_reader *reader;
-    struct hm_store_batch batch;
-    struct agg_tab stage;
-    char spool_key[KEY_MAX];
-    int cb_err;
+    struct slot slots[HM_PM_WINDOW];
+    unsigned nbusy;
+    struct hm_mpsc_node *pend, *pend_tail; /* files popped but not started */
+    struct slot *cur; /* slot being filled by meas_cb */
 };
 
 struct hm_pm_pipe {
@@ -213,26 +226,6 @@ static int marker_ingested(struct hm_store_reader *r, const char *key)
         out = rc;
     hm_store_read_end(r);
     return out;
-}
-
-/* Waits for the commit of w->batch; returns its status. */
-static void commit_done(void *arg, int status)
-{
-    struct worker *w = arg;
-    w->done_status = status;
-    sem_post(&w->done_sem);
-}
-
-static int commit(struct worker *w)
-{
-    int r;
-    while ((r = hm_store_submit(w->p->store, &w->batch, commit_done, w)) == -EAGAIN)
-        usleep(1000);
-    if (r < 0)
-        return r;
-    while (sem_wait(&w->done_sem) == -1 && errno == EINTR) {
-    }
-    return w->done_status;
 }
 
 /* ---- spool thread ---------------------------------------------------------------------- */
@@ -435,7 +428,7 @@ static void *spool_main(void *arg)
 
 static int meas_cb(void *arg, const struct hm_pm_meas *m)
 {
-    struct worker *w = arg;
+    struct slot *sl = ((struct worker *)arg)->cur;
     char obj[1200], ctr[600], key[HM_STORE_MAX_KEY + 1];
     struct hm_slice who = m->sender.len ? m->sender : m->me;
     int on = who.len ? snprintf(obj, sizeof(obj), HM_SLICE_FMT "/" HM_SLICE_FMT,
@@ -463,13 +456,13 @@ static int meas_cb(void *arg, const struct hm_pm_meas *m)
         rec.v.r = m->value;
     }
     size_t vl = hm_rec_pm_size(&rec);
-    char *v = hm_store_batch_put_reserve(&w->batch, HM_DB_PM, hm_slice(key, (size_t)kl), vl);
+    char *v = hm_store_batch_put_reserve(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl), vl);
     if (!v)
         return -E2BIG;
     if (hm_rec_pm_encode(&rec, v, vl) < 0)
         return -E2BIG;
     if (!isnan(m->value)) {
-        struct agg *a = agg_find(&w->stage, ctr, (size_t)cn);
+        struct agg *a = agg_find(&sl->stage, ctr, (size_t)cn);
         a->count++;
         a->sum += m->value;
         if (m->value < a->min)
@@ -499,15 +492,93 @@ static void merge_aggs(struct hm_pm_pipe *p, struct agg_tab *st)
     agg_clear(st);
 }
 
-static void ingest(struct worker *w, struct work *wk)
+static void slot_done(void *arg, int status)
+{
+    struct slot *sl = arg;
+    sl->status = status;
+    if (hm_mpsc_push(&sl->w->done_q, &sl->node))
+        wake(sl->w->efd);
+}
+
+static void slot_release(struct worker *w, struct slot *sl, bool uncount)
 {
     struct hm_pm_pipe *p = w->p;
+    if (uncount) {
+        atomic_fetch_sub(&p->spool_files, 1);
+        atomic_fetch_sub(&p->spool_bytes, sl->wk->bytes);
+    }
+    free(sl->wk);
+    sl->wk = NULL;
+    hm_store_batch_reset(&sl->batch);
+    agg_clear(&sl->stage);
+    sl->busy = false;
+    w->nbusy--;
+}
+
+static void submit(struct worker *w, struct slot *sl)
+{
+    int r;
+    while ((r = hm_store_submit(w->p->store, &sl->batch, slot_done, sl)) == -EAGAIN)
+        usleep(1000); /* ring full: the writer drains it on its own thread */
+    if (r < 0)
+        slot_done(sl, r);
+}
+
+/* After the commit: drop the spool file, publish aggregates and counters. */
+static void complete(struct worker *w, struct slot *sl)
+{
+    struct hm_pm_pipe *p = w->p;
+    struct work *wk = sl->wk;
+    if (sl->status < 0) {
+        /* the file stays in the spool: retried on the next start */
+        hm_err("pm pipeline: commit failed; file stays in the spool", "name=\"%s\" err=\"%s\"",
+               wk->name, hm_strerror(sl->status));
+        atomic_fetch_add(&p->uploads_failed, 1);
+        slot_release(w, sl, false);
+        return;
+    }
+    if (sl->quarantine) {
+        atomic_fetch_add(&p->files_quarantined, 1);
+        slot_release(w, sl, true);
+        return;
+    }
+    char path[PATH_MAX_ + KEY_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
+    /* No directory fsync: if the unlink is lost in a crash, the file is found again at
+     * start and dropped as a duplicate by its committed marker. */
+    unlink(path);
+    merge_aggs(p, &sl->stage);
+    atomic_fetch_add(&p->files_ingested, 1);
+    atomic_fetch_add(&p->bytes_ingested, wk->bytes);
+    atomic_fetch_add(&p->meas_ingested, sl->meas);
+    hm_info("pm file ingested", "name=\"%s\" measurements=%llu bytes=%llu", wk->name,
+            (unsigned long long)sl->meas, (unsigned long long)wk->bytes);
+    slot_release(w, sl, true);
+}
+
+static bool hkey_in_flight(struct worker *w, const struct slot *self)
+{
+    for (unsigned i = 0; i < HM_PM_WINDOW; i++) {
+        const struct slot *o = &w->slots[i];
+        if (o != self && o->busy && !o->quarantine && strcmp(o->hkey, self->hkey) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Parses <wk> into slot <sl> (marked busy) and submits its batch, or finishes it at once
+ * (duplicate, vanished). */
+static void ingest(struct worker *w, struct slot *sl)
+{
+    struct hm_pm_pipe *p = w->p;
+    struct work *wk = sl->wk;
     char path[PATH_MAX_ + KEY_MAX + 16];
     snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
     atomic_store(&p->oldest_spooled_ms, (int64_t)wk->t_ms);
-    hm_store_batch_reset(&w->batch);
-    agg_clear(&w->stage);
     struct hm_pm_summary sum = {0};
+    w->cur = sl;
+    sl->hkey[0] = '\0';
+    sl->quarantine = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
     if (fd >= 0)
@@ -516,6 +587,7 @@ static void ingest(struct worker *w, struct work *wk)
     snprintf(fkey, sizeof(fkey), "pm/f/%s", wk->key);
     if (r == -ENOENT) {
         hm_warn("pm pipeline: spool file vanished", "path=\"%s\"", path);
+        slot_release(w, sl, true);
         return;
     }
     if (r < 0) {
@@ -523,36 +595,42 @@ static void ingest(struct worker *w, struct work *wk)
         snprintf(msg, sizeof(msg), "%s", r == HM_EBADPM ? hm_pm_errmsg(w->parser) : hm_strerror(r));
         char qpath[PATH_MAX_ + KEY_MAX + 16];
         snprintf(qpath, sizeof(qpath), "%s/%s.pm", p->quar_dir, wk->key);
-        hm_store_batch_reset(&w->batch);
-        int cr = put_json(&w->batch, fkey,
-                          json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "key", wk->key, "name", wk->name,
-                                    "status", "quarantined", "bytes", (json_int_t)wk->bytes,
-                                    "time_ms", (json_int_t)now_ms(), "error", msg));
-        if (cr == 0)
-            cr = commit(w);
+        hm_store_batch_reset(&sl->batch);
+        agg_clear(&sl->stage);
+        sl->quarantine = true;
         if (rename(path, qpath) < 0)
             hm_err("pm pipeline: cannot quarantine", "path=\"%s\" err=\"%s\"", path,
                    strerror(errno));
         fsync_dir(p->quar_dir);
         fsync_dir(p->spool_dir);
-        atomic_fetch_add(&p->files_quarantined, 1);
-        hm_warn("pm file quarantined", "name=\"%s\" key=\"%s\" err=\"%s\" marker=%d", wk->name,
-                wk->key, msg, cr);
-        goto done;
+        hm_warn("pm file quarantined", "name=\"%s\" key=\"%s\" err=\"%s\"", wk->name, wk->key,
+                msg);
+        int cr = put_json(&sl->batch, fkey,
+                          json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "key", wk->key, "name", wk->name,
+                                    "status", "quarantined", "bytes", (json_int_t)wk->bytes,
+                                    "time_ms", (json_int_t)now_ms(), "error", msg));
+        if (cr < 0) {
+            atomic_fetch_add(&p->files_quarantined, 1);
+            slot_release(w, sl, true);
+            return;
+        }
+        submit(w, sl);
+        return;
     }
-    /* duplicate by header identity (sender + begin) */
-    char hkey[KEY_MAX + 400];
-    snprintf(hkey, sizeof(hkey), "pm/h/" HM_SLICE_FMT "/%lld-%lld", HM_SLICE_ARG(sum.sender),
-             (long long)sum.begin, (long long)sum.end);
-    if (strlen(hkey) > HM_STORE_MAX_KEY)
-        hkey[HM_STORE_MAX_KEY] = '\0';
-    if (sum.sender.len && sum.begin && marker_ingested(w->reader, hkey) > 0) {
-        atomic_fetch_add(&p->uploads_dup, 1);
-        hm_info("pm file is a duplicate (same sender and period), not ingested again",
-                "name=\"%s\" marker=\"%s\"", wk->name, hkey);
-        unlink(path);
-        fsync_dir(p->spool_dir);
-        goto done;
+    /* duplicate by header identity (sender + begin + end), committed or in flight */
+    if (sum.sender.len && sum.begin) {
+        snprintf(sl->hkey, sizeof(sl->hkey), "pm/h/" HM_SLICE_FMT "/%lld-%lld",
+                 HM_SLICE_ARG(sum.sender), (long long)sum.begin, (long long)sum.end);
+        if (strlen(sl->hkey) > HM_STORE_MAX_KEY)
+            sl->hkey[HM_STORE_MAX_KEY] = '\0';
+        if (hkey_in_flight(w, sl) || marker_ingested(w->reader, sl->hkey) > 0) {
+            atomic_fetch_add(&p->uploads_dup, 1);
+            hm_info("pm file is a duplicate (same sender and period), not ingested again",
+                    "name=\"%s\" marker=\"%s\"", wk->name, sl->hkey);
+            unlink(path);
+            slot_release(w, sl, true);
+            return;
+        }
     }
     json_t *rec = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s#,s:I,s:I,s:s}", "key", wk->key,
                             "name", wk->name, "status", "ingested", "bytes", (json_int_t)wk->bytes,
@@ -562,53 +640,70 @@ static void ingest(struct worker *w, struct work *wk)
                             (json_int_t)sum.end, "format",
                             sum.format == HM_PM_FMT_CMCC ? "cmcc" : "3gpp");
     json_object_set_new(rec, "time_ms", json_integer((json_int_t)now_ms()));
-    r = put_json(&w->batch, fkey, json_incref(rec));
-    if (r == 0 && sum.sender.len && sum.begin)
-        r = put_json(&w->batch, hkey, rec);
+    sl->meas = sum.count;
+    r = put_json(&sl->batch, fkey, json_incref(rec));
+    if (r == 0 && sl->hkey[0])
+        r = put_json(&sl->batch, sl->hkey, rec);
     else
         json_decref(rec);
-    if (r == 0)
-        r = commit(w);
     if (r < 0) {
-        /* keep the spool file: retried on the next start */
-        hm_err("pm pipeline: commit failed; file stays in the spool", "name=\"%s\" err=\"%s\"",
-               wk->name, hm_strerror(r));
-        atomic_fetch_add(&p->uploads_failed, 1);
+        slot_done(sl, r);
         return;
     }
-    unlink(path);
-    fsync_dir(p->spool_dir);
-    merge_aggs(p, &w->stage);
-    atomic_fetch_add(&p->files_ingested, 1);
-    atomic_fetch_add(&p->bytes_ingested, wk->bytes);
-    atomic_fetch_add(&p->meas_ingested, sum.count);
-    hm_info("pm file ingested", "name=\"%s\" measurements=%llu bytes=%llu", wk->name,
-            (unsigned long long)sum.count, (unsigned long long)wk->bytes);
-done:
-    atomic_store(&p->oldest_spooled_ms, 0);
-    atomic_fetch_sub(&p->spool_files, 1);
-    atomic_fetch_sub(&p->spool_bytes, wk->bytes);
+    submit(w, sl);
+}
+
+static struct slot *free_slot(struct worker *w)
+{
+    for (unsigned i = 0; i < HM_PM_WINDOW; i++)
+        if (!w->slots[i].busy)
+            return &w->slots[i];
+    return NULL;
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    struct hm_pm_pipe *p = w->p;
     for (;;) {
-        struct hm_mpsc_node *n = hm_mpsc_pop_all(&w->q);
-        if (!n) {
-            if (atomic_load(&w->p->stop))
-                break;
-            wait_efd(w->efd);
-            continue;
-        }
-        while (n) {
+        bool did = false;
+        for (struct hm_mpsc_node *n = hm_mpsc_pop_all(&w->done_q); n;) {
             struct hm_mpsc_node *next = n->next;
-            struct work *wk = (struct work *)n;
-            if (!atomic_load(&w->p->stop))
-                ingest(w, wk);
-            free(wk);
+            complete(w, (struct slot *)n);
             n = next;
+            did = true;
         }
+        bool stop = atomic_load(&p->stop);
+        if (!stop) {
+            struct hm_mpsc_node *n = hm_mpsc_pop_all(&w->q);
+            if (n) {
+                if (w->pend_tail)
+                    w->pend_tail->next = n;
+                else
+                    w->pend = n;
+                while (n->next)
+                    n = n->next;
+                w->pend_tail = n;
+            }
+            struct slot *sl;
+            while (w->pend && (sl = free_slot(w))) {
+                struct hm_mpsc_node *wn = w->pend;
+                w->pend = wn->next;
+                if (!w->pend)
+                    w->pend_tail = NULL;
+                sl->busy = true;
+                sl->wk = (struct work *)wn;
+                w->nbusy++;
+                ingest(w, sl);
+                did = true;
+            }
+        }
+        if (w->nbusy == 0 && !w->pend)
+            atomic_store(&p->oldest_spooled_ms, 0);
+        if (stop && w->nbusy == 0)
+            break;
+        if (!did)
+            wait_efd(w->efd);
     }
     return NULL;
 }
@@ -905,6 +1000,19 @@ void hm_pm_render_metrics(struct hm_buf *out, void *arg)
                   (unsigned long long)atomic_load(&p->spool_bytes), lag);
 }
 
+void hm_pm_pipe_stats(struct hm_pm_pipe *p, struct hm_pm_pipe_stats *o)
+{
+    o->spool_files = atomic_load(&p->spool_files);
+    o->spool_bytes = atomic_load(&p->spool_bytes);
+    o->files_ingested = atomic_load(&p->files_ingested);
+    o->bytes_ingested = atomic_load(&p->bytes_ingested);
+    o->meas_ingested = atomic_load(&p->meas_ingested);
+    o->files_quarantined = atomic_load(&p->files_quarantined);
+    o->uploads_dup = atomic_load(&p->uploads_dup);
+    o->uploads_rejected_full = atomic_load(&p->uploads_rejected_full);
+    o->uploads_failed = atomic_load(&p->uploads_failed);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
 static int mkdir1(const char *d)
@@ -978,8 +1086,10 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
         struct worker *w = &p->w[i];
         w->p = p;
         w->efd = eventfd(0, EFD_CLOEXEC);
-        sem_init(&w->done_sem, 0, 0);
-        hm_store_batch_init(&w->batch);
+        for (unsigned k = 0; k < HM_PM_WINDOW; k++) {
+            w->slots[k].w = w;
+            hm_store_batch_init(&w->slots[k].batch);
+        }
         w->parser = hm_pm_parser_create();
         if (!w->parser || w->efd < 0)
             r = -ENOMEM;
@@ -1003,7 +1113,8 @@ fail:
         if (p->w[i].reader)
             hm_store_reader_close(p->w[i].reader);
         hm_pm_parser_destroy(p->w[i].parser);
-        hm_store_batch_fini(&p->w[i].batch);
+        for (unsigned k = 0; k < HM_PM_WINDOW; k++)
+            hm_store_batch_fini(&p->w[i].slots[k].batch);
     }
     if (p->spool_reader)
         hm_store_reader_close(p->spool_reader);
@@ -1025,18 +1136,21 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
     }
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = &p->w[i];
-        struct hm_mpsc_node *n = hm_mpsc_pop_all(&w->q);
-        while (n) {
-            struct hm_mpsc_node *next = n->next;
-            free(n);
-            n = next;
+        for (int pass = 0; pass < 2; pass++) {
+            struct hm_mpsc_node *n = pass ? w->pend : hm_mpsc_pop_all(&w->q);
+            while (n) {
+                struct hm_mpsc_node *next = n->next;
+                free(n);
+                n = next;
+            }
         }
         hm_store_reader_close(w->reader);
         hm_pm_parser_destroy(w->parser);
-        hm_store_batch_fini(&w->batch);
-        agg_clear(&w->stage);
+        for (unsigned k = 0; k < HM_PM_WINDOW; k++) {
+            hm_store_batch_fini(&w->slots[k].batch);
+            agg_clear(&w->slots[k].stage);
+        }
         close(w->efd);
-        sem_destroy(&w->done_sem);
     }
     hm_store_reader_close(p->spool_reader);
     close(p->spool_efd);

@@ -41,6 +41,14 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
 /* Stops and joins the threads; spooled files stay for the next start. NULL is a no-op. */
 void hm_pm_pipe_destroy(struct hm_pm_pipe *p);
 
+struct hm_pm_pipe_stats {
+    uint64_t spool_files, spool_bytes;
+    uint64_t files_ingested, bytes_ingested, meas_ingested, files_quarantined;
+    uint64_t uploads_dup, uploads_rejected_full, uploads_failed;
+};
+/* A snapshot of the counters (relaxed atomics; any thread). */
+void hm_pm_pipe_stats(struct hm_pm_pipe *p, struct hm_pm_pipe_stats *out);
+
 #define HM_PM_NROUTES 2
 /* Appends the upload route (CWMP listener) and the /api/v1/pm/ route (admin listener,
  * to be added before the generic /api/v1/ route). Returns the routes added. */
