@@ -201,9 +201,9 @@ static int run(const struct opts *o)
     if (r < 0) {
         hm_shards_stop(shards);
         hm_shards_join(shards);
+        hm_pm_pipe_destroy(pm);
         hm_acs_destroy(acs);
         hm_shards_destroy(shards);
-        hm_pm_pipe_destroy(pm);
         hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
         hm_config_free(&cfg);
@@ -246,9 +246,10 @@ static int run(const struct opts *o)
     }
     hm_shards_stop(shards);
     hm_shards_join(shards);
+    /* joins the spool thread, the last poster of shard messages, before the shards go */
+    hm_pm_pipe_destroy(pm);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
-    hm_pm_pipe_destroy(pm);
     /* Commits every batch already submitted before closing. */
     hm_store_close(store);
     hm_config_free(&cfg);
