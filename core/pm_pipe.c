@@ -103,6 +103,7 @@ struct hm_pm_pipe {
     char quar_dir[PATH_MAX_];
     char ha1[HM_AUTH_HEX_LEN + 1];
     bool auth;
+    struct hm_auth_nonce_key nonce_key;
     struct hm_store *store;
     pthread_t spool_th;
     struct hm_mpsc spool_q;
@@ -710,21 +711,49 @@ static void *worker_main(void *arg)
 
 /* ---- upload handler (shard) ------------------------------------------------------------ */
 
-static bool auth_ok(struct hm_pm_pipe *p, struct hm_http_exchange *x)
+/* Basic or Digest (qop=auth) against the one [pm] credential. Digest nonces are stateless
+ * and not bound to the connection (conn_id 0: the CWMP listener's conn_data slot belongs to
+ * the ACS), so there is no nc replay tracking: a replay within the nonce lifetime can only
+ * repeat the same request line, and uploads are idempotent. 0, or HM_ESTALE_NONCE / -EACCES. */
+static int auth_check(struct hm_pm_pipe *p, struct hm_http_exchange *x)
 {
     if (!p->auth)
-        return true;
-    char buf[512];
-    struct hm_slice u, pw;
-    if (hm_auth_scheme_of(x->req->authorization) != HM_AUTH_BASIC ||
-        hm_auth_basic_parse(x->req->authorization, buf, sizeof(buf), &u, &pw) < 0)
-        return false;
-    char ha1[HM_AUTH_HEX_LEN + 1];
-    hm_auth_ha1(u, hm_slice_cstr(p->o.realm), pw, ha1);
-    unsigned d = 0;
-    for (int i = 0; i < HM_AUTH_HEX_LEN; i++)
-        d |= (unsigned)(ha1[i] ^ p->ha1[i]);
-    return d == 0;
+        return 0;
+    struct hm_slice a = x->req->authorization;
+    enum hm_auth_scheme sc = hm_auth_scheme_of(a);
+    if (sc == HM_AUTH_BASIC) {
+        char buf[512];
+        struct hm_slice u, pw;
+        if (hm_auth_basic_parse(a, buf, sizeof(buf), &u, &pw) < 0)
+            return -EACCES;
+        char ha1[HM_AUTH_HEX_LEN + 1];
+        hm_auth_ha1(u, hm_slice_cstr(p->o.realm), pw, ha1);
+        unsigned d = !hm_slice_eq(u, hm_slice_cstr(p->o.username));
+        for (int i = 0; i < HM_AUTH_HEX_LEN; i++)
+            d |= (unsigned)(ha1[i] ^ p->ha1[i]);
+        return d == 0 ? 0 : -EACCES;
+    }
+    if (sc == HM_AUTH_DIGEST) {
+        struct hm_auth_digest d;
+        if (hm_auth_digest_parse(a, &d) < 0 ||
+            !hm_slice_eq(d.f[HM_AUTH_F_USERNAME], hm_slice_cstr(p->o.username)))
+            return -EACCES;
+        struct hm_auth_nonce_state st = {0};
+        int r = hm_auth_digest_verify(&d, p->ha1, x->req->method_str, x->req->target,
+                                      &p->nonce_key, 0, now_ms() / 1000, &st);
+        return r == HM_ESTALE_NONCE ? r : r < 0 ? -EACCES : 0;
+    }
+    return -EACCES;
+}
+
+static void challenge(struct hm_pm_pipe *p, struct hm_http_exchange *x, bool stale)
+{
+    hm_buf_printf(x->headers, "WWW-Authenticate: Basic realm=\"%s\"\r\n", p->o.realm);
+    char nonce[HM_AUTH_NONCE_LEN + 1], v[512];
+    hm_auth_nonce_make(&p->nonce_key, 0, now_ms() / 1000, nonce);
+    if (hm_auth_challenge(v, sizeof(v), hm_slice_cstr(p->o.realm), hm_slice_cstr(nonce),
+                          hm_slice(NULL, 0), stale) > 0)
+        hm_buf_printf(x->headers, "WWW-Authenticate: %s\r\n", v);
 }
 
 static int upload(struct hm_http_exchange *x, void *ctx)
@@ -734,8 +763,9 @@ static int upload(struct hm_http_exchange *x, void *ctx)
         hm_buf_append_str(x->headers, "Allow: PUT, POST\r\n");
         return 405;
     }
-    if (!auth_ok(p, x)) {
-        hm_buf_printf(x->headers, "WWW-Authenticate: Basic realm=\"%s\"\r\n", p->o.realm);
+    int ar = auth_check(p, x);
+    if (ar < 0) {
+        challenge(p, x, ar == HM_ESTALE_NONCE);
         return 401;
     }
     if (x->body_len == 0)
@@ -1069,6 +1099,11 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
         p->auth = true;
         hm_auth_ha1(hm_slice_cstr(o->username), hm_slice_cstr(o->realm),
                     hm_slice_cstr(o->password ? o->password : ""), p->ha1);
+        if (hm_auth_nonce_key_init(&p->nonce_key, NULL, 300) < 0) {
+            snprintf(err, errlen, "pm: no randomness for Digest nonces");
+            free(p);
+            return -EIO;
+        }
     }
     int r = mkdir1(p->spool_dir);
     if (r == 0)

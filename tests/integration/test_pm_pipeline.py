@@ -18,6 +18,7 @@ from hemsd import SHARED, Hemsd, http_request, main
 PM_DIR = os.path.join(SHARED, "pm")
 # Same sender, beginTime and endTime as onap-C20190328...: a duplicate by the file header.
 HEADER_DUP = "onap-lte-filter-test.xml"
+EX = "example-both-forms-A20261126.1400+0000-1415+0000_HeNB-EX.xml"
 HANDWRITTEN = "handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml"
 
 
@@ -195,6 +196,28 @@ class PmPipeline(unittest.TestCase):
             st, _, _ = http_request(h.cwmp_port, "PUT", "/pm/" + HANDWRITTEN, read(HANDWRITTEN),
                                     {"Authorization": a})
             self.assertEqual(st, 201)
+            bad = "Basic " + base64.b64encode(b"henb:wrong").decode()
+            st, _, _ = http_request(h.cwmp_port, "PUT", "/pm/x.xml", b"<x/>", {"Authorization": bad})
+            self.assertEqual(st, 401)
+            # Digest (RFC 7616, MD5, qop=auth) with the nonce from the challenge
+            import hashlib
+            import re
+            st, hd, _ = http_request(h.cwmp_port, "PUT", "/pm/" + EX, read(EX))
+            self.assertEqual(st, 401)
+            m = re.search(r'nonce="([^"]+)"', hd["www-authenticate"])  # the last one: Digest
+            self.assertIsNotNone(m, hd)
+            nonce, uri = m.group(1), "/pm/" + EX
+            md5 = lambda t: hashlib.md5(t.encode()).hexdigest()
+            ha1 = md5("henb:hems:s3cret")
+            ha2 = md5("PUT:" + uri)
+            resp = md5("%s:%s:00000001:abcdef:auth:%s" % (ha1, nonce, ha2))
+            dig = ('Digest username="henb", realm="hems", nonce="%s", uri="%s", qop=auth, '
+                   'nc=00000001, cnonce="abcdef", response="%s", algorithm=MD5' % (nonce, uri, resp))
+            st, _, _ = http_request(h.cwmp_port, "PUT", uri, read(EX), {"Authorization": dig})
+            self.assertEqual(st, 201)
+            wrong = dig.replace(resp, md5("nope"))
+            st, _, _ = http_request(h.cwmp_port, "PUT", uri, read(EX), {"Authorization": wrong})
+            self.assertEqual(st, 401)
 
     def test_kill9_after_201_loses_nothing(self):
         h1 = Hemsd().start()
