@@ -82,7 +82,20 @@
       "initial LMDB map size in MiB: address space, not disk; grows on demand")              \
     X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \
     X(store, no_sync, BOOL, store_no_sync, "false", 0,                                       \
-      "skip fsync on commit: benchmarks only, forfeits durability")
+      "skip fsync on commit: benchmarks only, forfeits durability")                          \
+    X(pm, path, STR, pm_path, "/pm/", 0,                                                     \
+      "URL path prefix of the PM file upload endpoint on the CWMP listener (PUT/POST)")      \
+    X(pm, spool_max_files, U64, pm_spool_max_files, "10000", 0,                              \
+      "PM files waiting in the spool before uploads get 503 + Retry-After")                  \
+    X(pm, spool_max_bytes, U64, pm_spool_max_bytes, "1073741824", 0,                         \
+      "PM bytes waiting in the spool before uploads get 503 + Retry-After")                  \
+    X(pm, pipeline_threads, U64, pm_pipeline_threads, "1", 0,                                \
+      "PM parsing/ingestion threads")                                                        \
+    X(pm, max_file_bytes, U64, pm_max_file_bytes, "4194304", 0,                              \
+      "largest PM upload accepted (also bounded by http.max_body_bytes; larger: 413)")       \
+    X(pm, username, STR, pm_username, "", 0,                                                 \
+      "PM upload user (HTTP Basic); empty = no authentication")                              \
+    X(pm, password, STR, pm_password, "", 0, "PM upload password")
 
 struct hm_config {
 #define HM_CFG_FIELD_STR(f) char *f;

@@ -24,6 +24,7 @@
 #include "core/datamodel.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/pm_pipe.h"
 #include "core/shard.h"
 #include "core/store_metrics.h"
 #include "core/version.h"
@@ -201,6 +202,25 @@ static int run(const struct opts *o)
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
+    /* PM ingestion pipeline (core/pm_pipe.h): upload route + /api/v1/pm/ before /api/v1/ */
+    struct hm_pm_pipe *pm = NULL;
+    struct hm_pm_pipe_opts pmo = {
+        .data_dir = cfg.data_dir, .upload_path = cfg.pm_path,
+        .spool_max_files = cfg.pm_spool_max_files, .spool_max_bytes = cfg.pm_spool_max_bytes,
+        .max_file_bytes = cfg.pm_max_file_bytes, .threads = (unsigned)cfg.pm_pipeline_threads,
+        .username = cfg.pm_username, .password = cfg.pm_password, .realm = cfg.cwmp_realm,
+        .reader_of = hm_acs_shard_reader,
+    };
+    r = hm_pm_pipe_create(&pmo, store, &pm, err, sizeof(err));
+    if (r < 0) {
+        hm_err("cannot start the PM pipeline", "cause=\"%s\"", err);
+        hm_store_close(store);
+        hm_task_set_datamodel(NULL);
+        hm_dm_destroy(dm);
+        hm_config_free(&cfg);
+        return 1;
+    }
+    nroutes += hm_pm_routes(routes + nroutes, pm);
     nroutes += hm_api_routes(routes + nroutes, &api);
 
     struct hm_acs *acs = NULL;
@@ -210,6 +230,7 @@ static int run(const struct opts *o)
     if (!shards || !acs) {
         hm_err("cannot start", "cause=\"%s\"", err);
         hm_shards_destroy(shards);
+        hm_pm_pipe_destroy(pm);
         hm_store_close(store);
         hm_dm_destroy(dm);
         hm_config_free(&cfg);
@@ -218,10 +239,12 @@ static int run(const struct opts *o)
     admin.shards = shards;
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
+    hm_admin_add_metrics(&admin, hm_pm_render_metrics, pm);
     r = hm_shards_start(shards);
     if (r < 0) {
         hm_shards_stop(shards);
         hm_shards_join(shards);
+        hm_pm_pipe_destroy(pm);
         hm_acs_destroy(acs);
         hm_shards_destroy(shards);
         hm_store_close(store);
@@ -267,6 +290,9 @@ static int run(const struct opts *o)
     }
     hm_shards_stop(shards);
     hm_shards_join(shards);
+    /* joins the spool thread (the last poster of shard messages) and the pipeline threads,
+     * whose commits complete before it returns, while the store is still open */
+    hm_pm_pipe_destroy(pm);
     /* Commits every batch already submitted; their completions land in the shards' inboxes,
      * which are drained here, on this thread, before anything they point to is freed. */
     hm_acs_close_readers(acs);
