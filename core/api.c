@@ -11,6 +11,8 @@
  *   GET    /api/v1/devices/{id}/tasks
  *   GET    /api/v1/devices/{id}/tasks/{seq}
  *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
+ *   GET    /api/v1/alarms?device=ID&since=MS&after=KEY&limit=N  (core/api_alarms.h)
+ *   GET    /api/v1/devices/{id}/alarms           current alarms
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
  *
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
@@ -31,6 +33,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/api_alarms.h"
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -631,6 +634,9 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
             return error(x, 405, "method_not_allowed", "use GET");
         return list_devices(x, rd);
     }
+    if (hm_slice_eq_lit(p, "alarms"))
+        return m == HM_HTTP_GET ? hm_api_alarms_list(x, rd)
+                                : error(x, 405, "method_not_allowed", "use GET");
     if (p.len > 8 && memcmp(p.ptr, "devices/", 8) == 0) {
         struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
         const char *slash = memchr(rest.ptr, '/', rest.len);
@@ -647,6 +653,9 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
                                     : error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "parameters"))
             return m == HM_HTTP_GET ? get_params(x, rd, id)
+                                    : error(x, 405, "method_not_allowed", "use GET");
+        if (hm_slice_eq_lit(sub, "alarms"))
+            return m == HM_HTTP_GET ? hm_api_alarms_current(x, rd, id)
                                     : error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "tasks")) {
             if (m == HM_HTTP_GET)
