@@ -18,6 +18,7 @@
 #include "core/acs.h"
 #include "core/admin.h"
 #include "core/api.h"
+#include "core/connreq.h"
 #include "core/bug.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -173,6 +174,16 @@ static int run(const struct opts *o)
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
+    struct hm_connreq_opts cro = {.timeout_ms = (uint32_t)cfg.cr_timeout_ms,
+                                  .max_per_s = (uint32_t)cfg.cr_max_per_s,
+                                  .username = cfg.cr_username, .password = cfg.cr_password};
+    r = hm_connreq_start(&cro, &api.connreq);
+    if (r < 0) {
+        hm_err("cannot start the connection request thread", "err=\"%s\"", hm_strerror(r));
+        hm_store_close(store);
+        hm_config_free(&cfg);
+        return 1;
+    }
     nroutes += hm_api_routes(routes + nroutes, &api);
 
     struct hm_acs *acs = NULL;
@@ -189,6 +200,7 @@ static int run(const struct opts *o)
     admin.shards = shards;
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
+    hm_admin_add_metrics(&admin, hm_connreq_render_metrics, api.connreq);
     r = hm_shards_start(shards);
     if (r < 0) {
         hm_shards_stop(shards);
@@ -237,6 +249,10 @@ static int run(const struct opts *o)
     }
     hm_shards_stop(shards);
     hm_shards_join(shards);
+    /* Task completions drained below must not start connection requests (no store then). */
+    struct hm_connreq *cr = api.connreq;
+    api.connreq = NULL;
+    hm_connreq_stop(cr);
     /* Commits every batch already submitted; their completions land in the shards' inboxes,
      * which are drained here, on this thread, before anything they point to is freed. */
     hm_acs_close_readers(acs);
