@@ -1,4 +1,5 @@
 #include "core/acs.h"
+#include "core/alarms.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -619,7 +620,9 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
             return fault(sh, s, x->out, m->ver, m->id, 8003, "parameter name or value too long");
         }
     }
-    r = batch_put_rec_dev(b, dev, &d);
+    r = hm_alarms_decode(b, sh->rd, sh->acs->store, dev, in->params.v, in->params.n, NULL);
+    if (r >= 0)
+        r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
     if (r < 0) {
         CTR_INC(sh, bad_messages);

@@ -11,6 +11,8 @@
  *   GET    /api/v1/devices/{id}/tasks
  *   GET    /api/v1/devices/{id}/tasks/{seq}
  *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
+ *   GET    /api/v1/alarms?device=ID&since=MS&after=KEY&limit=N  (core/api_alarms.h)
+ *   GET    /api/v1/devices/{id}/alarms           current alarms
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
  *
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
@@ -31,6 +33,8 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/api_alarms.h"
+#include "core/connreq.h"
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -47,7 +51,10 @@ struct api_req {
     int status;
     uint64_t seq;
     struct hm_shard *shard;
-    bool is_delete;
+    struct hm_api *api;
+    bool is_delete, connreq;
+    char dev[256];
+    size_t dev_len;
 };
 
 
@@ -218,7 +225,8 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
     return send_json(x, 200, json_pack("{s:o,s:o}", "devices", l.arr, "next", next));
 }
 
-static int get_device(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id)
+static int get_device(struct hm_http_exchange *x, struct hm_api *api, struct hm_store_reader *rd,
+                      struct hm_slice id)
 {
     if (hm_store_read_begin(rd) < 0)
         return error(x, 503, "store_busy", "store temporarily unavailable, retry");
@@ -232,8 +240,15 @@ static int get_device(struct hm_http_exchange *x, struct hm_store_reader *rd, st
         st = error(x, 404, "not_found", "no device '%.*s'", (int)id.len, id.ptr);
     else if (r < 0)
         st = error(x, 500, "store_error", "device record unreadable: %s", hm_strerror(r));
-    else
-        st = send_json(x, 200, device_json(id, &d));
+    else {
+        json_t *j = device_json(id, &d);
+        const char *res;
+        uint64_t at;
+        if (api->connreq && hm_connreq_last(api->connreq, id, &res, &at))
+            json_object_set_new(j, "connection_request",
+                                json_pack("{s:s,s:I}", "last_result", res, "at_ms", (json_int_t)at));
+        st = send_json(x, 200, j);
+    }
     hm_store_read_end(rd);
     return st;
 }
@@ -342,10 +357,31 @@ static int get_task(struct hm_http_exchange *x, struct hm_store_reader *rd, stru
     return st;
 }
 
+/* After the task committed: a Connection Request to the device's stored URL (async). */
+static void send_connreq(struct hm_shard *s, struct api_req *q)
+{
+    if (!q->api->connreq)
+        return;
+    struct hm_store_reader *rd = q->api->reader_of(s);
+    if (hm_store_read_begin(rd) < 0)
+        return;
+    struct hm_slice v;
+    struct hm_dev_rec d;
+    struct hm_slice id = hm_slice(q->dev, q->dev_len);
+    if (hm_store_get(rd, HM_DB_DEVICES, id, &v) == 0 && hm_rec_dev_decode(v, &d) == 0 &&
+        d.cr_url.len) {
+        int r = hm_connreq_request(q->api->connreq, id, d.cr_url, d.cr_user, d.cr_secret,
+                                   d.cr_secret_is_ha1);
+        if (r < 0)
+            hm_warn("connection request not queued", "device=%.*s err=\"%s\"", (int)id.len,
+                    id.ptr, hm_strerror(r));
+    }
+    hm_store_read_end(rd);
+}
+
 static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
 {
     struct api_req *q = HM_CONTAINER_OF(m, struct api_req, msg);
-    (void)s;
     struct hm_buf *out, *hdrs;
     if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
         json_t *j;
@@ -371,6 +407,8 @@ static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
         }
         hm_httpd_finish(q->ref, status, j ? JSON_CTYPE : NULL, false);
     }
+    if (q->connreq && q->status >= 0)
+        send_connreq(s, q);
     hm_store_batch_fini(&q->batch);
     free(q);
 }
@@ -385,6 +423,7 @@ static void on_write_done(void *arg, int status)
 static int submit_req(struct hm_http_exchange *x, struct hm_api *api, struct api_req *q)
 {
     q->msg.fn = on_write_msg;
+    q->api = api;
     q->ref = x->ref;
     q->shard = x->shard;
     int r = hm_store_submit(api->store, &q->batch, on_write_done, q);
@@ -406,6 +445,16 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     enum hm_task_kind kind;
     struct hm_buf args = {0};
     char err[256];
+    bool cr = false;
+    json_t *crv = json_is_object(in) ? json_object_get(in, "connection_request") : NULL;
+    if (crv) {
+        if (!json_is_boolean(crv)) {
+            json_decref(in);
+            return error(x, 422, "invalid_task", "connection_request must be a boolean");
+        }
+        cr = json_is_true(crv);
+        json_object_del(in, "connection_request");
+    }
     int r = hm_task_validate(in, &kind, &args, err, sizeof(err));
     json_decref(in);
     if (r < 0) {
@@ -415,6 +464,11 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     struct api_req *q = hm_xcalloc(1, sizeof(*q));
     hm_store_batch_init(&q->batch);
     q->seq = hm_store_next_seq(api->store);
+    if (cr && id.len <= sizeof(q->dev)) {
+        q->connreq = true;
+        memcpy(q->dev, id.ptr, id.len);
+        q->dev_len = id.len;
+    }
     uint64_t now = hm_now_ms();
     struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
                             .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
@@ -622,6 +676,9 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
             return error(x, 405, "method_not_allowed", "use GET");
         return list_devices(x, rd);
     }
+    if (hm_slice_eq_lit(p, "alarms"))
+        return m == HM_HTTP_GET ? hm_api_alarms_list(x, rd)
+                                : error(x, 405, "method_not_allowed", "use GET");
     if (p.len > 8 && memcmp(p.ptr, "devices/", 8) == 0) {
         struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
         const char *slash = memchr(rest.ptr, '/', rest.len);
@@ -634,10 +691,13 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
         struct hm_slice sub = slash ? hm_slice(slash + 1, rest.len - raw_id.len - 1)
                                     : hm_slice("", 0);
         if (!slash)
-            return m == HM_HTTP_GET ? get_device(x, rd, id)
+            return m == HM_HTTP_GET ? get_device(x, api, rd, id)
                                     : error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "parameters"))
             return m == HM_HTTP_GET ? get_params(x, rd, id)
+                                    : error(x, 405, "method_not_allowed", "use GET");
+        if (hm_slice_eq_lit(sub, "alarms"))
+            return m == HM_HTTP_GET ? hm_api_alarms_current(x, rd, id)
                                     : error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "tasks")) {
             if (m == HM_HTTP_GET)

@@ -73,6 +73,14 @@
     X(datamodel, files, STR, dm_files, "", 0,                                                \
       "comma-separated BBF data-model XML files (e.g. ops/datamodels/*.xml); every task is "  \
       "checked against them. Empty: syntax checks only")                                     \
+    X(cwmp, cr_username, STR, cr_username, "", 0,                                           \
+      "Connection Request Digest username (policy; a device record's own overrides it)")    \
+    X(cwmp, cr_password, STR, cr_password, "", 0,                                           \
+      "Connection Request Digest password (policy; a device record's own overrides it)")    \
+    X(cwmp, cr_max_per_s, U64, cr_max_per_s, "50", 0,                                      \
+      "Connection Requests started per second at most (all devices)")                       \
+    X(cwmp, cr_timeout_ms, U64, cr_timeout_ms, "5000", 0,                                   \
+      "Connection Request attempt timeout (connect, send, status line)")                    \
     X(api, reader_token_sha256, STR, api_reader_sha256, "", 0,                               \
       "SHA-256 (hex) of the bearer token of the read-only role; empty: no such token")       \
     X(api, operator_token_sha256, STR, api_operator_sha256, "", 0,                           \

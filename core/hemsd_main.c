@@ -18,6 +18,7 @@
 #include "core/acs.h"
 #include "core/admin.h"
 #include "core/api.h"
+#include "core/connreq.h"
 #include "core/bug.h"
 #include "core/acs_task.h"
 #include "core/config.h"
@@ -153,6 +154,13 @@ static int run(const struct opts *o)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     struct hm_dm *dm = NULL;
+    struct hm_store *store = NULL;
+    struct hm_pm_pipe *pm = NULL;
+    struct hm_shards *shards = NULL;
+    struct hm_acs *acs = NULL;
+    static struct hm_api api;
+    bool started = false;
+    int exit_code = 1;
     if (*cfg.dm_files) {
         char *list = hm_xstrndup(cfg.dm_files, strlen(cfg.dm_files));
         const char *paths[32];
@@ -168,8 +176,7 @@ static int run(const struct opts *o)
         free(list);
         if (!dm) {
             hm_err("cannot load the data model; refusing to start", "cause=\"%s\"", err);
-            hm_config_free(&cfg);
-            return 1;
+            goto out;
         }
         hm_info("data model loaded", "files=%zu entries=%zu", np, hm_dm_count(dm));
         hm_task_set_datamodel(dm);
@@ -184,26 +191,21 @@ static int run(const struct opts *o)
         .map_max = cfg.store_map_max_gb << 30,
         .no_sync = cfg.store_no_sync,
     };
-    struct hm_store *store = NULL;
     r = hm_store_open(store_dir, &sopts, &store);
     if (r < 0) {
         hm_err("cannot open the device store; refusing to start", "path=\"%s\" err=\"%s\"",
                store_dir, hm_strerror(r));
-        hm_dm_destroy(dm);
-        hm_config_free(&cfg);
-        return 1;
+        goto out;
     }
 
     static struct hm_admin_ctx admin;
     struct hm_route routes[32];
     unsigned nroutes = hm_admin_routes(routes, &admin);
     nroutes += hm_acs_routes(routes + nroutes, &cfg);
-    static struct hm_api api;
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
     /* PM ingestion pipeline (core/pm_pipe.h): upload route + /api/v1/pm/ before /api/v1/ */
-    struct hm_pm_pipe *pm = NULL;
     struct hm_pm_pipe_opts pmo = {
         .data_dir = cfg.data_dir, .upload_path = cfg.pm_path,
         .spool_max_files = cfg.pm_spool_max_files, .spool_max_bytes = cfg.pm_spool_max_bytes,
@@ -214,50 +216,42 @@ static int run(const struct opts *o)
     r = hm_pm_pipe_create(&pmo, store, &pm, err, sizeof(err));
     if (r < 0) {
         hm_err("cannot start the PM pipeline", "cause=\"%s\"", err);
-        hm_store_close(store);
-        hm_task_set_datamodel(NULL);
-        hm_dm_destroy(dm);
-        hm_config_free(&cfg);
-        return 1;
+        goto out;
     }
     nroutes += hm_pm_routes(routes + nroutes, pm);
+    struct hm_connreq_opts cro = {.timeout_ms = (uint32_t)cfg.cr_timeout_ms,
+                                  .max_per_s = (uint32_t)cfg.cr_max_per_s,
+                                  .username = cfg.cr_username, .password = cfg.cr_password};
+    r = hm_connreq_start(&cro, &api.connreq);
+    if (r < 0) {
+        hm_err("cannot start the connection request thread", "err=\"%s\"", hm_strerror(r));
+        goto out;
+    }
     nroutes += hm_api_routes(routes + nroutes, &api);
 
-    struct hm_acs *acs = NULL;
-    struct hm_shards *shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
+    shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
     if (shards)
         acs = hm_acs_create(&cfg, store, shards, err, sizeof(err));
     if (!shards || !acs) {
         hm_err("cannot start", "cause=\"%s\"", err);
-        hm_shards_destroy(shards);
-        hm_pm_pipe_destroy(pm);
-        hm_store_close(store);
-        hm_dm_destroy(dm);
-        hm_config_free(&cfg);
-        return 1;
+        goto out;
     }
     admin.shards = shards;
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
     hm_admin_add_metrics(&admin, hm_pm_render_metrics, pm);
+    hm_admin_add_metrics(&admin, hm_connreq_render_metrics, api.connreq);
+    started = true;
     r = hm_shards_start(shards);
     if (r < 0) {
-        hm_shards_stop(shards);
-        hm_shards_join(shards);
-        hm_pm_pipe_destroy(pm);
-        hm_acs_destroy(acs);
-        hm_shards_destroy(shards);
-        hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
-        hm_dm_destroy(dm);
-        hm_config_free(&cfg);
-        return 1;
+        goto out;
     }
     hm_info("hemsd ready", "version=%s cwmp=http://%s/cwmp admin=http://%s/ data_dir=\"%s\" "
             "config=\"%s\"", HM_VERSION, cfg.cwmp_listen, cfg.admin_listen, cfg.data_dir,
             cfg.config_file ? cfg.config_file : "(embedded defaults)");
 
-    int exit_code = 0;
+    exit_code = 0;
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&sigs, &si);
@@ -288,8 +282,15 @@ static int run(const struct opts *o)
         hm_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
-    hm_shards_stop(shards);
-    hm_shards_join(shards);
+out:
+    if (started) {
+        hm_shards_stop(shards);
+        hm_shards_join(shards);
+    }
+    /* Task completions drained below must not start connection requests (no store then). */
+    struct hm_connreq *cr = api.connreq;
+    api.connreq = NULL;
+    hm_connreq_stop(cr);
     /* joins the spool thread (the last poster of shard messages) and the pipeline threads,
      * whose commits complete before it returns, while the store is still open */
     hm_pm_pipe_destroy(pm);
@@ -297,7 +298,8 @@ static int run(const struct opts *o)
      * which are drained here, on this thread, before anything they point to is freed. */
     hm_acs_close_readers(acs);
     hm_store_close(store);
-    hm_shards_drain_inboxes(shards);
+    if (shards)
+        hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
     hm_task_set_datamodel(NULL);
