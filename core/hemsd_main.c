@@ -21,6 +21,7 @@
 #include "core/bug.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/hems_proc.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "core/store_metrics.h"
@@ -156,11 +157,18 @@ static int run(const struct opts *o)
         .map_max = cfg.store_map_max_gb << 30,
         .no_sync = cfg.store_no_sync,
     };
+    struct hm_hems *hems = hm_hems_create(&cfg, err, sizeof(err));
+    if (!hems) {
+        hm_err("cannot start: HeMS role or policy", "cause=\"%s\"", err);
+        hm_config_free(&cfg);
+        return 1;
+    }
     struct hm_store *store = NULL;
     r = hm_store_open(store_dir, &sopts, &store);
     if (r < 0) {
         hm_err("cannot open the device store; refusing to start", "path=\"%s\" err=\"%s\"",
                store_dir, hm_strerror(r));
+        hm_hems_destroy(hems);
         hm_config_free(&cfg);
         return 1;
     }
@@ -172,6 +180,7 @@ static int run(const struct opts *o)
     static struct hm_api api;
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
+    api.hems = hems;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
     nroutes += hm_api_routes(routes + nroutes, &api);
 
@@ -183,10 +192,13 @@ static int run(const struct opts *o)
         hm_err("cannot start", "cause=\"%s\"", err);
         hm_shards_destroy(shards);
         hm_store_close(store);
+        hm_hems_destroy(hems);
         hm_config_free(&cfg);
         return 1;
     }
     admin.shards = shards;
+    hm_acs_set_hems(acs, hems);
+    hm_admin_add_metrics(&admin, hm_hems_render_metrics, hems);
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
     r = hm_shards_start(shards);
@@ -197,6 +209,7 @@ static int run(const struct opts *o)
         hm_shards_destroy(shards);
         hm_store_close(store);
         hm_err("cannot start shards", "err=\"%s\"", hm_strerror(r));
+        hm_hems_destroy(hems);
         hm_config_free(&cfg);
         return 1;
     }
@@ -227,6 +240,9 @@ static int run(const struct opts *o)
             hm_config_log_restart_only_changes(&cfg, &nc);
             hm_log_set_level(nc.log_level);
             hm_shards_reload(shards, &nc);
+            if (hm_hems_reload(hems, err, sizeof(err)) < 0)
+                hm_err("policy reload refused; keeping the running policy", "cause=\"%s\"",
+                       err);
             hm_info("configuration reloaded", "config=\"%s\"",
                     nc.config_file ? nc.config_file : "(embedded defaults)");
             hm_config_free(&nc);
@@ -244,6 +260,7 @@ static int run(const struct opts *o)
     hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    hm_hems_destroy(hems);
     hm_config_free(&cfg);
     hm_info("hemsd stopped", "exit=%d", exit_code);
     return exit_code;
