@@ -188,5 +188,50 @@ class Discovery(unittest.TestCase):
         self.assertEqual(url, [expect])
 
 
+class BothRoles(unittest.TestCase):
+    """role = both: a device assigned to this node registers at once; group static entries;
+    the policy file re-read on SIGHUP."""
+
+    def test_both_static_group_and_reload(self):
+        import signal
+        import time
+        pol = {
+            "whitelist": [{"device": "00005A-HeNB-B1"}, {"device": "00005A-HeNB-Lab-L1"}],
+            "serving_nodes": [{"id": "self", "url": "http://127.0.0.1:9/self"},
+                              {"id": "other", "url": "http://127.0.0.1:9/other", "weight": 0}],
+            "static": [{"product_class": "HeNB-Lab", "serving_node": "other"}],
+        }
+        h = node("both", pol, node_id="self")
+        with h:
+            rpcs = bootstrap(h.cwmp_port, "B1")
+            self.assertEqual([n for n, _ in rpcs], ["SetParameterAttributes", "SetParameterValues"])
+            st, d = api(h, "GET", "/api/v1/devices/00005A-HeNB-B1")
+            self.assertEqual((d["role"], d["registration"], d["serving_node"]),
+                             ("serving", "registered", "self"))
+            rpcs = bootstrap(h.cwmp_port, "L1", pc="HeNB-Lab")
+            self.assertEqual(spv_params(rpcs[0][1])["Device.ManagementServer.URL"][0],
+                             "http://127.0.0.1:9/other")
+            self.assertEqual(bootstrap(h.cwmp_port, "B2"), [])
+            pol["whitelist"].append({"device": "00005A-HeNB-B2"})
+            with open(h.policy_path, "w") as f:
+                f.write("{broken")
+            h.signal(signal.SIGHUP)
+            time.sleep(0.3)
+            self.assertEqual(bootstrap(h.cwmp_port, "B2"), [])  # bad file: old policy kept
+            with open(h.policy_path, "w") as f:
+                json.dump(pol, f)
+            h.signal(signal.SIGHUP)
+            deadline = time.time() + 5
+            while True:
+                rpcs = bootstrap(h.cwmp_port, "B2")
+                if rpcs or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(len(rpcs), 2)
+            with open(h.log_path, "rb") as f:
+                self.assertIn(b"policy reload refused", f.read())
+        os.unlink(h.policy_path)
+
+
 if __name__ == "__main__":
     main()
