@@ -638,8 +638,10 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
     json_t *p = h->policy;
     if ((h->role & HM_HEMS_ROLE_INITIAL) && bootstrap) {
         r = discovery(h, p, st, b, dev, root, in, d, nodebuf, nodecap, &self);
-    } else if (h->role == HM_HEMS_ROLE_INITIAL) {
-        self = false; /* a BOOT at an initial-only node: nothing to do */
+    } else if (h->role & HM_HEMS_ROLE_INITIAL) {
+        /* a BOOT without BOOTSTRAP at an initial (or both) node: no identity check ran, so
+         * nothing is provisioned (a blocked device stays blocked) */
+        self = false;
     } else {
         self = true;
     }
