@@ -199,6 +199,9 @@ static int policy_check(json_t *p, char *err, size_t errlen)
             if (!json_is_string(json_object_get(v, "path")) ||
                 !json_is_string(json_object_get(v, "value")))
                 FAIL("ipsec_indicator.%s needs string 'path' and 'value'", k);
+            json_t *t = json_object_get(v, "type");
+            if (t && (!json_is_string(t) || strncmp(json_string_value(t), "xsd:", 4)))
+                FAIL("ipsec_indicator.%s.type must be an xsd type such as \"xsd:boolean\"", k);
         }
     }
     json_t *reg = json_object_get(p, "registration");

@@ -121,6 +121,8 @@ START_TEST(policy_parser_rejects_with_reason)
         {"{\"s1\":{\"servers\":\"x\",\"connection_mode\":\"Some\"}}", "connection_mode"},
         {"{\"static\":[{\"serving_node\":\"a\"}]}", "static[0]"},
         {"{\"ipsec_indicator\":{\"HeNB\":{\"path\":\"x\"}}}", "ipsec_indicator.HeNB"},
+        {"{\"ipsec_indicator\":{\"*\":{\"path\":\"x\",\"value\":\"1\",\"type\":\"int\"}}}",
+         "ipsec_indicator.*.type"},
         {"{\"a\":1,\"a\":2}", "duplicate"},
         {"{", "line 1"},
     };
