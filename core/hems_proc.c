@@ -204,6 +204,15 @@ static int policy_check(json_t *p, char *err, size_t errlen)
                 FAIL("ipsec_indicator.%s.type must be an xsd type such as \"xsd:boolean\"", k);
         }
     }
+    json_t *loc = json_object_get(p, "location_params");
+    if (loc) {
+        if (!json_is_array(loc) || json_array_size(loc) > 32)
+            FAIL("'location_params' must be an array of at most 32 parameter paths");
+        for (size_t i = 0; i < json_array_size(loc); i++)
+            if (!json_is_string(json_array_get(loc, i)) ||
+                !json_string_length(json_array_get(loc, i)))
+                FAIL("location_params[%zu] must be a non-empty string", i);
+    }
     json_t *reg = json_object_get(p, "registration");
     if (reg && !json_is_boolean(reg))
         FAIL("'registration' must be a boolean");
@@ -523,6 +532,25 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
     if ((h->role & HM_HEMS_ROLE_SERVING) && h->node_id[0] && !strcmp(id, h->node_id)) {
         *self = true; /* "both": this node serves the device itself, no redirection */
         return 0;
+    }
+    json_t *loc = json_object_get(p, "location_params");
+    if (json_array_size(loc)) {
+        /* read the location parameters first (kept with the device's parameters) */
+        json_t *names = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(loc, i, e)
+        {
+            const char *n = json_string_value(e);
+            bool abs = !strncmp(n, "Device.", 7) || !strncmp(n, "InternetGatewayDevice.", 22);
+            char full[300];
+            snprintf(full, sizeof(full), "%s%s", abs ? "" : root, n);
+            json_array_append_new(names, json_string(full));
+        }
+        int r = enqueue(st, b, dev,
+                        json_pack("{s:s,s:o}", "rpc", "GetParameterValues", "names", names));
+        if (r < 0)
+            return r;
     }
     json_t *params = json_array();
     if (segw) {

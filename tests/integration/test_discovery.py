@@ -56,7 +56,11 @@ def bootstrap(port, sn, pc="HeNB", events=("0 BOOTSTRAP", "1 BOOT"), params=None
     while r.status == 200:
         name, mid, el = r.rpc()
         rpcs.append((name, el))
-        r = cpe.post(C.status_response(name + "Response", mid))
+        if name == "GetParameterValues":
+            names = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
+            r = cpe.post(C.gpv_response(mid, [(n, "0", "xsd:string") for n in names]))
+        else:
+            r = cpe.post(C.status_response(name + "Response", mid))
     assert r.status == 204, (r.status, r.body)
     cpe.close()
     return rpcs
@@ -200,6 +204,7 @@ class BothRoles(unittest.TestCase):
             "serving_nodes": [{"id": "self", "url": "http://127.0.0.1:9/self"},
                               {"id": "other", "url": "http://127.0.0.1:9/other", "weight": 0}],
             "static": [{"product_class": "HeNB-Lab", "serving_node": "other"}],
+            "location_params": ["Services.FAPService.1.FAPControl.LTE.X_GPS.Latitude"],
         }
         h = node("both", pol, node_id="self")
         with h:
@@ -209,8 +214,14 @@ class BothRoles(unittest.TestCase):
             self.assertEqual((d["role"], d["registration"], d["serving_node"]),
                              ("serving", "registered", "self"))
             rpcs = bootstrap(h.cwmp_port, "L1", pc="HeNB-Lab")
-            self.assertEqual(spv_params(rpcs[0][1])["Device.ManagementServer.URL"][0],
+            self.assertEqual([n for n, _ in rpcs], ["GetParameterValues", "SetParameterValues"])
+            self.assertEqual([e.text for e in rpcs[0][1].iter() if e.tag.split("}")[-1] == "string"],
+                             ["Device." + FAP + "X_GPS.Latitude"])
+            self.assertEqual(spv_params(rpcs[1][1])["Device.ManagementServer.URL"][0],
                              "http://127.0.0.1:9/other")
+            st, pr = api(h, "GET", "/api/v1/devices/00005A-HeNB-Lab-L1/parameters?prefix=Device.Services.")
+            self.assertEqual([(x["name"], x["value"]) for x in pr["parameters"]],
+                             [("Device." + FAP + "X_GPS.Latitude", "0")])
             self.assertEqual(bootstrap(h.cwmp_port, "B2"), [])
             pol["whitelist"].append({"device": "00005A-HeNB-B2"})
             with open(h.policy_path, "w") as f:

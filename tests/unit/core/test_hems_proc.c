@@ -123,6 +123,7 @@ START_TEST(policy_parser_rejects_with_reason)
         {"{\"ipsec_indicator\":{\"HeNB\":{\"path\":\"x\"}}}", "ipsec_indicator.HeNB"},
         {"{\"ipsec_indicator\":{\"*\":{\"path\":\"x\",\"value\":\"1\",\"type\":\"int\"}}}",
          "ipsec_indicator.*.type"},
+        {"{\"location_params\":[\"\"]}", "location_params[0]"},
         {"{\"a\":1,\"a\":2}", "duplicate"},
         {"{", "line 1"},
     };
