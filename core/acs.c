@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/sessreg.h"
@@ -121,6 +122,7 @@ struct hm_acs {
     char ha1[HM_AUTH_HEX_LEN + 1];
     struct hm_auth_nonce_key nonce_key;
     struct hm_cwmp_opts opts;
+    struct hm_hems *hems; /* not owned; NULL: no HeMS procedures */
 };
 
 #define CTR_INC(sh, f) HM_CTR_INC(&(sh)->ctr, f)
@@ -577,8 +579,6 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     d.oui = in->dev.oui;
     d.product_class = in->dev.product_class;
     d.serial = in->dev.serial;
-    if (d.reg_state == HM_REG_UNKNOWN || d.reg_state == HM_REG_REDIRECTED)
-        d.reg_state = HM_REG_REGISTERED;
     d.last_inform_ms = now;
     d.events = hm_slice(sc->base, events_len);
     d.source_addr = hm_slice_cstr(src);
@@ -621,6 +621,11 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         }
     }
     r = hm_alarms_decode(b, sh->rd, sh->acs->store, dev, in->params.v, in->params.n, NULL);
+    /* TS 32.593 discovery / registration (core/hems_proc.c): may queue tasks in this batch */
+    char nodebuf[128];
+    if (r >= 0)
+        r = hm_hems_on_inform(sh->acs->hems, sh->acs->store, b, dev, in, &d, nodebuf,
+                              sizeof(nodebuf));
     if (r >= 0)
         r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
@@ -1084,6 +1089,11 @@ struct hm_store_reader *hm_acs_shard_reader(struct hm_shard *s)
 {
     struct acs_shard *sh = hm_shard_app(s);
     return sh->rd;
+}
+
+void hm_acs_set_hems(struct hm_acs *a, struct hm_hems *h)
+{
+    a->hems = h;
 }
 
 struct hm_store *hm_acs_store(struct hm_acs *a)

@@ -13,6 +13,8 @@
  *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
  *   GET    /api/v1/alarms?device=ID&since=MS&after=KEY&limit=N  (core/api_alarms.h)
  *   GET    /api/v1/devices/{id}/alarms           current alarms
+ *   GET    /api/v1/policies/whitelist            the Initial HeMS whitelist (core/hems_proc.h)
+ *   PUT    /api/v1/policies/whitelist            body: a whitelist array; in memory only
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
  *
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
@@ -35,6 +37,7 @@
 #include "core/acs_task.h"
 #include "core/api_alarms.h"
 #include "core/connreq.h"
+#include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -155,13 +158,17 @@ static json_t *device_json(struct hm_slice key, const struct hm_dev_rec *d)
     for (unsigned i = 0; i < d->n_ipsec; i++)
         json_array_append_new(ip, json_pack("{s:o,s:I}", "address", hm_json_slice(d->ipsec[i].addr),
                                             "since_ms", (json_int_t)d->ipsec[i].since_ms));
-    return json_pack("{s:o,s:o,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", hm_json_slice(key),
+    static const char *const roles[] = {"unknown", "initial", "serving"};
+    json_t *j = json_pack("{s:o,s:o,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "id", hm_json_slice(key),
                      "oui", hm_json_slice(d->oui), "product_class", hm_json_slice(d->product_class), "serial",
                      hm_json_slice(d->serial), "registration", reg_name(d->reg_state),
                      "last_inform_ms", (json_int_t)d->last_inform_ms, "events", ev,
                      "source_address", hm_json_slice(d->source_addr), "connection_request_url",
                      hm_json_slice(d->cr_url), "software_version", hm_json_slice(d->sw_version),
                      "parameter_key", hm_json_slice(d->param_key), "ipsec_inner_addresses", ip);
+    json_object_set_new(j, "role", json_string(d->role < 3 ? roles[d->role] : "unknown"));
+    json_object_set_new(j, "serving_node", hm_json_slice(d->serving_node));
+    return j;
 }
 
 static json_t *task_json(uint64_t seq, const struct hm_task_rec *t)
@@ -671,6 +678,24 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     if (hm_slice_eq_lit(p, "backup"))
         return m == HM_HTTP_POST ? post_backup(x, api)
                                  : error(x, 405, "method_not_allowed", "use POST");
+    if (hm_slice_eq_lit(p, "policies/whitelist") && api->hems) {
+        if (m == HM_HTTP_GET)
+            return send_json(x, 200, hm_hems_whitelist_get(api->hems));
+        if (m != HM_HTTP_PUT)
+            return error(x, 405, "method_not_allowed", "use GET or PUT");
+        json_error_t je;
+        json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
+        if (!in)
+            return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column,
+                         je.text);
+        char err[200];
+        int r = hm_hems_whitelist_put(api->hems, in, err, sizeof(err));
+        json_decref(in);
+        if (r < 0)
+            return error(x, 422, "invalid_whitelist", "%s", err);
+        hm_info("whitelist replaced through the API", "peer=%s", "admin");
+        return send_json(x, 200, hm_hems_whitelist_get(api->hems));
+    }
     if (hm_slice_eq_lit(p, "devices")) {
         if (m != HM_HTTP_GET)
             return error(x, 405, "method_not_allowed", "use GET");

@@ -9,6 +9,7 @@
 
 struct hm_api {
     struct hm_store *store;
+    struct hm_hems *hems; /* not owned; NULL: no policy API (404) */
     /* SHA-256 of the bearer tokens (raw bytes); all zero: role not configured. With neither
      * configured the API is open (loopback only, enforced by the configuration check). */
     unsigned char reader_sha[32], operator_sha[32];

@@ -86,6 +86,13 @@
     X(api, operator_token_sha256, STR, api_operator_sha256, "", 0,                           \
       "SHA-256 (hex) of the bearer token of the operator role (reads and writes). With no "   \
       "token configured the API is open and the admin listener must be on loopback")          \
+    X(hems, role, STR, hems_role, "serving", 0,                                             \
+      "TS 32.593 role of this node: serving | initial | both (docs/procedures.md)")           \
+    X(hems, node_id, STR, hems_node_id, "", 0,                                               \
+      "this node's id in the policy's serving_nodes (recorded as the devices' serving_node)") \
+    X(hems, policy_file, STR, hems_policy_file, "", 0,                                       \
+      "JSON policy: whitelist, serving_nodes, segws, static, s1, ipsec_indicator; re-read on "\
+      "SIGHUP; empty: none (initial role refuses every device)")                             \
     X(store, map_size_mb, U64, store_map_mb, "1024", 0,                                      \
       "initial LMDB map size in MiB: address space, not disk; grows on demand")              \
     X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \

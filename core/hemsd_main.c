@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/datamodel.h"
 #include "core/err.h"
+#include "core/hems_proc.h"
 #include "core/log.h"
 #include "core/pm_pipe.h"
 #include "core/shard.h"
@@ -158,6 +159,7 @@ static int run(const struct opts *o)
     struct hm_pm_pipe *pm = NULL;
     struct hm_shards *shards = NULL;
     struct hm_acs *acs = NULL;
+    struct hm_hems *hems = NULL;
     static struct hm_api api;
     bool started = false;
     int exit_code = 1;
@@ -191,6 +193,11 @@ static int run(const struct opts *o)
         .map_max = cfg.store_map_max_gb << 30,
         .no_sync = cfg.store_no_sync,
     };
+    hems = hm_hems_create(&cfg, err, sizeof(err));
+    if (!hems) {
+        hm_err("cannot start: HeMS role or policy", "cause=\"%s\"", err);
+        goto out;
+    }
     r = hm_store_open(store_dir, &sopts, &store);
     if (r < 0) {
         hm_err("cannot open the device store; refusing to start", "path=\"%s\" err=\"%s\"",
@@ -204,6 +211,7 @@ static int run(const struct opts *o)
     nroutes += hm_acs_routes(routes + nroutes, &cfg);
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
+    api.hems = hems;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
     /* PM ingestion pipeline (core/pm_pipe.h): upload route + /api/v1/pm/ before /api/v1/ */
     struct hm_pm_pipe_opts pmo = {
@@ -237,6 +245,8 @@ static int run(const struct opts *o)
         goto out;
     }
     admin.shards = shards;
+    hm_acs_set_hems(acs, hems);
+    hm_admin_add_metrics(&admin, hm_hems_render_metrics, hems);
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
     hm_admin_add_metrics(&admin, hm_pm_render_metrics, pm);
@@ -274,6 +284,9 @@ static int run(const struct opts *o)
             hm_config_log_restart_only_changes(&cfg, &nc);
             hm_log_set_level(nc.log_level);
             hm_shards_reload(shards, &nc);
+            if (hm_hems_reload(hems, err, sizeof(err)) < 0)
+                hm_err("policy reload refused; keeping the running policy", "cause=\"%s\"",
+                       err);
             hm_info("configuration reloaded", "config=\"%s\"",
                     nc.config_file ? nc.config_file : "(embedded defaults)");
             hm_config_free(&nc);
@@ -302,6 +315,7 @@ out:
         hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    hm_hems_destroy(hems);
     hm_task_set_datamodel(NULL);
     hm_dm_destroy(dm);
     hm_config_free(&cfg);

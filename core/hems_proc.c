@@ -1,0 +1,713 @@
+/* HeMS discovery and registration procedures (see hems_proc.h, docs/procedures.md). */
+#include "core/hems_proc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/acs_task.h"
+#include "core/bug.h"
+#include "core/log.h"
+#include "storage/record.h"
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = hm_xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+struct hm_hems {
+    int role;
+    char *node_id;
+    char *policy_file;
+    pthread_mutex_t mu;
+    json_t *policy; /* owned; replaced whole, never modified in place */
+    _Atomic uint64_t refused, assigned, registered, unassignable;
+};
+
+int hm_hems_role_parse(const char *s)
+{
+    if (!s || !strcmp(s, "serving"))
+        return HM_HEMS_ROLE_SERVING;
+    if (!strcmp(s, "initial"))
+        return HM_HEMS_ROLE_INITIAL;
+    if (!strcmp(s, "both"))
+        return HM_HEMS_ROLE_INITIAL | HM_HEMS_ROLE_SERVING;
+    return -EINVAL;
+}
+
+/* ---- hashing ------------------------------------------------------------------------------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hash2(struct hm_slice key, const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (unsigned char)key.ptr[i]) * 0x100000001b3ull;
+    h = (h ^ 0xff) * 0x100000001b3ull; /* separator: "ab"+"c" != "a"+"bc" */
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return mix64(h);
+}
+
+int hm_hrw_pick(const struct hm_hrw_node *nodes, size_t n, struct hm_slice key)
+{
+    int best = -1;
+    double best_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(nodes[i].weight > 0))
+            continue;
+        /* u in (0,1): 53 high bits, offset by half a step so it is never 0 or 1 */
+        double u = ((double)(hash2(key, nodes[i].id) >> 11) + 0.5) / 9007199254740992.0;
+        double score = -nodes[i].weight / log(u);
+        if (best < 0 || score > best_score) {
+            best = (int)i;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* ---- policy ------------------------------------------------------------------------------ */
+
+#define FAIL(...)                                                                            \
+    do {                                                                                     \
+        snprintf(err, errlen, __VA_ARGS__);                                                  \
+        return -EINVAL;                                                                      \
+    } while (0)
+
+int hm_hems_whitelist_check(json_t *wl, char *err, size_t errlen)
+{
+    if (!json_is_array(wl))
+        FAIL("'whitelist' must be an array");
+    size_t i;
+    json_t *e;
+    json_array_foreach(wl, i, e)
+    {
+        if (!json_is_object(e))
+            FAIL("whitelist[%zu] must be an object", i);
+        if (json_object_get(e, "device")) {
+            if (!json_is_string(json_object_get(e, "device")))
+                FAIL("whitelist[%zu].device must be a string OUI-ProductClass-Serial", i);
+            continue;
+        }
+        static const char *const k[] = {"oui", "product_class", "serial_from", "serial_to"};
+        for (size_t j = 0; j < HM_ARRAY_SIZE(k); j++)
+            if (!json_is_string(json_object_get(e, k[j])))
+                FAIL("whitelist[%zu] needs 'device' or string '%s'", i, k[j]);
+    }
+    return 0;
+}
+
+static int weighted_list(json_t *a, const char *what, const char *payload, char *err,
+                         size_t errlen)
+{
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        FAIL("'%s' must be an array", what);
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        json_t *w = json_object_get(e, "weight");
+        if (!json_is_string(json_object_get(e, "id")))
+            FAIL("%s[%zu].id must be a string", what, i);
+        if (w && (!json_is_number(w) || json_number_value(w) < 0))
+            FAIL("%s[%zu].weight must be a number >= 0", what, i);
+        json_t *p = json_object_get(e, payload);
+        if (!strcmp(payload, "url") && !json_is_string(p))
+            FAIL("%s[%zu].url must be a string", what, i);
+        if (!strcmp(payload, "servers")) {
+            if (!json_is_array(p) || json_array_size(p) < 1 || json_array_size(p) > 3)
+                FAIL("%s[%zu].servers must be an array of 1 to 3 addresses", what, i);
+            for (size_t j = 0; j < json_array_size(p); j++)
+                if (!json_is_string(json_array_get(p, j)))
+                    FAIL("%s[%zu].servers[%zu] must be a string", what, i, j);
+        }
+    }
+    return 0;
+}
+
+static int policy_check(json_t *p, char *err, size_t errlen)
+{
+    if (!json_is_object(p))
+        FAIL("policy must be a JSON object");
+    json_t *wl = json_object_get(p, "whitelist");
+    if (wl && hm_hems_whitelist_check(wl, err, errlen) < 0)
+        return -EINVAL;
+    if (weighted_list(json_object_get(p, "serving_nodes"), "serving_nodes", "url", err,
+                      errlen) < 0 ||
+        weighted_list(json_object_get(p, "segws"), "segws", "servers", err, errlen) < 0)
+        return -EINVAL;
+    json_t *st = json_object_get(p, "static");
+    if (st) {
+        if (!json_is_array(st))
+            FAIL("'static' must be an array");
+        size_t i;
+        json_t *e;
+        json_array_foreach(st, i, e)
+        {
+            if (!json_is_string(json_object_get(e, "device")) &&
+                !json_is_string(json_object_get(e, "product_class")))
+                FAIL("static[%zu] needs 'device' or 'product_class'", i);
+            json_t *n = json_object_get(e, "serving_node"), *g = json_object_get(e, "segw");
+            if ((n && !json_is_string(n)) || (g && !json_is_string(g)))
+                FAIL("static[%zu].serving_node / segw must be node ids (strings)", i);
+        }
+    }
+    json_t *s1 = json_object_get(p, "s1");
+    if (s1) {
+        if (!json_is_string(json_object_get(s1, "servers")))
+            FAIL("s1.servers must be a string (comma-separated list)");
+        json_t *m = json_object_get(s1, "connection_mode"), *port = json_object_get(s1, "port");
+        json_t *by = json_object_get(s1, "set_by");
+        if (m && (!json_is_string(m) || (strcmp(json_string_value(m), "One") &&
+                                         strcmp(json_string_value(m), "All"))))
+            FAIL("s1.connection_mode must be \"One\" or \"All\"");
+        if (port && (!json_is_integer(port) || json_integer_value(port) < 1 ||
+                     json_integer_value(port) > 65535))
+            FAIL("s1.port must be an integer 1..65535");
+        if (by && (!json_is_string(by) || (strcmp(json_string_value(by), "initial") &&
+                                           strcmp(json_string_value(by), "serving"))))
+            FAIL("s1.set_by must be \"initial\" or \"serving\"");
+    }
+    json_t *ind = json_object_get(p, "ipsec_indicator");
+    if (ind) {
+        if (!json_is_object(ind))
+            FAIL("'ipsec_indicator' must be an object keyed by ProductClass (or \"*\")");
+        const char *k;
+        json_t *v;
+        json_object_foreach(ind, k, v)
+        {
+            if (!json_is_string(json_object_get(v, "path")) ||
+                !json_is_string(json_object_get(v, "value")))
+                FAIL("ipsec_indicator.%s needs string 'path' and 'value'", k);
+            json_t *t = json_object_get(v, "type");
+            if (t && (!json_is_string(t) || strncmp(json_string_value(t), "xsd:", 4)))
+                FAIL("ipsec_indicator.%s.type must be an xsd type such as \"xsd:boolean\"", k);
+        }
+    }
+    json_t *loc = json_object_get(p, "location_params");
+    if (loc) {
+        if (!json_is_array(loc) || json_array_size(loc) > 32)
+            FAIL("'location_params' must be an array of at most 32 parameter paths");
+        for (size_t i = 0; i < json_array_size(loc); i++)
+            if (!json_is_string(json_array_get(loc, i)) ||
+                !json_string_length(json_array_get(loc, i)))
+                FAIL("location_params[%zu] must be a non-empty string", i);
+    }
+    json_t *reg = json_object_get(p, "registration");
+    if (reg && !json_is_boolean(reg))
+        FAIL("'registration' must be a boolean");
+    return 0;
+}
+
+json_t *hm_hems_policy_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *p = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!p) {
+        snprintf(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (policy_check(p, err, errlen) < 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Serial order for ranges: shorter first, then bytewise. */
+static int serial_cmp(struct hm_slice a, const char *b)
+{
+    size_t bl = strlen(b);
+    if (a.len != bl)
+        return a.len < bl ? -1 : 1;
+    return memcmp(a.ptr, b, bl);
+}
+
+static bool slice_is(struct hm_slice s, const char *c)
+{
+    return c && hm_slice_eq(s, hm_slice_cstr(c));
+}
+
+bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
+                         struct hm_slice serial)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(wl, i, e)
+    {
+        const char *dev = json_string_value(json_object_get(e, "device"));
+        if (dev) {
+            size_t n = strlen(dev);
+            if (n == oui.len + pc.len + serial.len + 2 && !memcmp(dev, oui.ptr, oui.len) &&
+                dev[oui.len] == '-' && !memcmp(dev + oui.len + 1, pc.ptr, pc.len) &&
+                dev[oui.len + 1 + pc.len] == '-' &&
+                !memcmp(dev + oui.len + pc.len + 2, serial.ptr, serial.len))
+                return true;
+            continue;
+        }
+        if (slice_is(oui, json_string_value(json_object_get(e, "oui"))) &&
+            slice_is(pc, json_string_value(json_object_get(e, "product_class"))) &&
+            serial_cmp(serial, json_string_value(json_object_get(e, "serial_from"))) >= 0 &&
+            serial_cmp(serial, json_string_value(json_object_get(e, "serial_to"))) <= 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- state --------------------------------------------------------------------------------- */
+
+static json_t *load_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "policy file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct hm_buf b = {0};
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        hm_buf_append(&b, tmp, n);
+    bool bad = ferror(f);
+    fclose(f);
+    json_t *p = NULL;
+    if (bad) {
+        snprintf(err, errlen, "policy file %s: read error", path);
+    } else {
+        char e2[200];
+        p = hm_hems_policy_parse(b.base ? b.base : "", b.len, e2, sizeof(e2));
+        if (!p)
+            snprintf(err, errlen, "policy file %s: %s", path, e2);
+    }
+    hm_buf_free(&b);
+    return p;
+}
+
+struct hm_hems *hm_hems_create(const struct hm_config *cfg, char *err, size_t errlen)
+{
+    int role = hm_hems_role_parse(cfg->hems_role);
+    if (role < 0) {
+        snprintf(err, errlen, "[hems] role '%s': expected serving, initial or both",
+                 cfg->hems_role);
+        return NULL;
+    }
+    json_t *p;
+    if (cfg->hems_policy_file && cfg->hems_policy_file[0]) {
+        p = load_file(cfg->hems_policy_file, err, errlen);
+        if (!p)
+            return NULL;
+    } else {
+        p = json_object();
+    }
+    struct hm_hems *h = hm_xcalloc(1, sizeof(*h));
+    h->role = role;
+    h->node_id = xstrdup(cfg->hems_node_id ? cfg->hems_node_id : "");
+    h->policy_file = cfg->hems_policy_file && cfg->hems_policy_file[0]
+                         ? xstrdup(cfg->hems_policy_file)
+                         : NULL;
+    h->policy = p;
+    pthread_mutex_init(&h->mu, NULL);
+    return h;
+}
+
+void hm_hems_destroy(struct hm_hems *h)
+{
+    if (!h)
+        return;
+    json_decref(h->policy);
+    pthread_mutex_destroy(&h->mu);
+    free(h->node_id);
+    free(h->policy_file);
+    free(h);
+}
+
+int hm_hems_role(const struct hm_hems *h)
+{
+    return h ? h->role : HM_HEMS_ROLE_SERVING;
+}
+
+int hm_hems_reload(struct hm_hems *h, char *err, size_t errlen)
+{
+    if (!h->policy_file)
+        return 0;
+    json_t *p = load_file(h->policy_file, err, errlen);
+    if (!p)
+        return -EINVAL;
+    pthread_mutex_lock(&h->mu);
+    json_t *old = h->policy;
+    h->policy = p;
+    pthread_mutex_unlock(&h->mu);
+    json_decref(old);
+    return 0;
+}
+
+json_t *hm_hems_whitelist_get(struct hm_hems *h)
+{
+    pthread_mutex_lock(&h->mu);
+    json_t *wl = json_object_get(h->policy, "whitelist");
+    json_t *out = wl ? json_deep_copy(wl) : json_array();
+    pthread_mutex_unlock(&h->mu);
+    return out;
+}
+
+int hm_hems_whitelist_put(struct hm_hems *h, json_t *wl, char *err, size_t errlen)
+{
+    if (hm_hems_whitelist_check(wl, err, errlen) < 0)
+        return -EINVAL;
+    pthread_mutex_lock(&h->mu);
+    json_t *np = json_deep_copy(h->policy);
+    json_object_set_new(np, "whitelist", json_deep_copy(wl));
+    json_t *old = h->policy;
+    h->policy = np;
+    pthread_mutex_unlock(&h->mu);
+    json_decref(old);
+    return 0;
+}
+
+/* ---- the Inform hook -------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Validates task request <req> (consumed) and adds it to <b> as a queued task. */
+static int enqueue(struct hm_store *st, struct hm_store_batch *b, struct hm_slice dev,
+                   json_t *req)
+{
+    enum hm_task_kind kind;
+    struct hm_buf args = {0};
+    char err[200];
+    int r = hm_task_validate(req, &kind, &args, err, sizeof(err));
+    json_decref(req);
+    if (r < 0) {
+        hm_warn("HeMS procedure task invalid (policy values?)", "device=%.*s cause=\"%s\"",
+                (int)dev.len, dev.ptr, err);
+        hm_buf_free(&args);
+        return 0; /* a bad policy value must not refuse the Inform */
+    }
+    uint64_t now = now_ms();
+    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
+                            .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), dev, hm_store_next_seq(st));
+    size_t n = hm_rec_task_size(&t);
+    char *p = kl > 0 ? hm_store_batch_put_reserve(b, HM_DB_TASKS, hm_slice(key, (size_t)kl), n)
+                     : NULL;
+    r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
+    hm_buf_free(&args);
+    return r;
+}
+
+static void spv_add(json_t *params, const char *root, const char *rel, json_t *value,
+                    const char *type)
+{
+    char name[300];
+    snprintf(name, sizeof(name), "%s%s", root, rel);
+    json_array_append_new(params, json_pack("{s:s,s:o,s:s}", "name", name, "value", value,
+                                            "type", type));
+}
+
+static void s1_params(json_t *params, const char *root, json_t *s1)
+{
+    spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1SigLinkServerList",
+            json_incref(json_object_get(s1, "servers")), "xsd:string");
+    json_t *m = json_object_get(s1, "connection_mode");
+    if (m)
+        spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1ConnectionMode",
+                json_incref(m), "xsd:string");
+    json_t *port = json_object_get(s1, "port");
+    if (port)
+        spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1SigLinkPort",
+                json_incref(port), "xsd:unsignedInt");
+}
+
+/* The entry of weighted list <list> with id <id>, or NULL. */
+static json_t *by_id(json_t *list, const char *id)
+{
+    size_t i;
+    json_t *e;
+    if (!id)
+        return NULL;
+    json_array_foreach(list, i, e)
+    if (!strcmp(json_string_value(json_object_get(e, "id")), id))
+        return e;
+    return NULL;
+}
+
+static json_t *hrw_list(json_t *list, struct hm_slice key)
+{
+    struct hm_hrw_node nodes[64];
+    size_t n = HM_MIN(json_array_size(list), HM_ARRAY_SIZE(nodes));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(list, i);
+        json_t *w = json_object_get(e, "weight");
+        nodes[i].id = json_string_value(json_object_get(e, "id"));
+        nodes[i].weight = w ? json_number_value(w) : 1.0;
+    }
+    int k = hm_hrw_pick(nodes, n, key);
+    return k < 0 ? NULL : json_array_get(list, (size_t)k);
+}
+
+/* Static assignment entry matching the device (exact device first, then ProductClass). */
+static json_t *static_entry(json_t *p, struct hm_slice dev, struct hm_slice pc)
+{
+    json_t *st = json_object_get(p, "static"), *e, *group = NULL;
+    size_t i;
+    json_array_foreach(st, i, e)
+    {
+        if (slice_is(dev, json_string_value(json_object_get(e, "device"))))
+            return e;
+        if (!group && slice_is(pc, json_string_value(json_object_get(e, "product_class"))))
+            group = e;
+    }
+    return group;
+}
+
+static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct hm_store_batch *b,
+                     struct hm_slice dev, const char *root, const struct hm_cwmp_inform *in,
+                     struct hm_dev_rec *d, char *nodebuf, size_t nodecap, bool *self)
+{
+    json_t *wl = json_object_get(p, "whitelist");
+    d->role = HM_ROLE_INITIAL;
+    if (!wl || !hm_hems_whitelisted(wl, in->dev.oui, in->dev.product_class, in->dev.serial)) {
+        d->reg_state = HM_REG_BLOCKED;
+        d->serving_node = hm_slice("", 0);
+        atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
+        HM_LOG_RL(HM_LOG_WARN, "bootstrap refused: device not in the whitelist",
+                  "device=%.*s", (int)dev.len, dev.ptr);
+        return 0;
+    }
+    json_t *nodes = json_object_get(p, "serving_nodes"), *segws = json_object_get(p, "segws");
+    json_t *se = static_entry(p, dev, in->dev.product_class);
+    json_t *node = se ? by_id(nodes, json_string_value(json_object_get(se, "serving_node")))
+                      : NULL;
+    json_t *segw = se ? by_id(segws, json_string_value(json_object_get(se, "segw"))) : NULL;
+    if (!node) {
+        /* sticky: keep the node already recorded while it is still listed */
+        char prev[128];
+        if (d->serving_node.len && d->serving_node.len < sizeof(prev)) {
+            memcpy(prev, d->serving_node.ptr, d->serving_node.len);
+            prev[d->serving_node.len] = '\0';
+            node = by_id(nodes, prev);
+        }
+        if (!node)
+            node = hrw_list(nodes, dev);
+    }
+    if (!segw)
+        segw = hrw_list(segws, dev);
+    if (!node) {
+        d->reg_state = HM_REG_DISCOVERED;
+        atomic_fetch_add_explicit(&h->unassignable, 1, memory_order_relaxed);
+        HM_LOG_RL(HM_LOG_WARN, "bootstrap: no Serving HeMS configured, device not assigned",
+                  "device=%.*s", (int)dev.len, dev.ptr);
+        return 0;
+    }
+    const char *id = json_string_value(json_object_get(node, "id"));
+    size_t idl = HM_MIN(strlen(id), nodecap);
+    memcpy(nodebuf, id, idl);
+    d->serving_node = hm_slice(nodebuf, idl);
+    if ((h->role & HM_HEMS_ROLE_SERVING) && h->node_id[0] && !strcmp(id, h->node_id)) {
+        *self = true; /* "both": this node serves the device itself, no redirection */
+        return 0;
+    }
+    json_t *loc = json_object_get(p, "location_params");
+    if (json_array_size(loc)) {
+        /* read the location parameters first (kept with the device's parameters) */
+        json_t *names = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(loc, i, e)
+        {
+            const char *n = json_string_value(e);
+            bool abs = !strncmp(n, "Device.", 7) || !strncmp(n, "InternetGatewayDevice.", 22);
+            char full[300];
+            snprintf(full, sizeof(full), "%s%s", abs ? "" : root, n);
+            json_array_append_new(names, json_string(full));
+        }
+        int r = enqueue(st, b, dev,
+                        json_pack("{s:s,s:o}", "rpc", "GetParameterValues", "names", names));
+        if (r < 0)
+            return r;
+    }
+    json_t *params = json_array();
+    if (segw) {
+        json_t *sv = json_object_get(segw, "servers");
+        static const char *const gw[] = {
+            "Services.FAPService.1.FAPControl.LTE.Gateway.SecGWServer1",
+            "Services.FAPService.1.FAPControl.LTE.Gateway.SecGWServer2",
+            "Services.FAPService.1.FAPControl.LTE.Gateway.SecGWServer3"};
+        for (size_t i = 0; i < 3; i++) {
+            json_t *v = json_array_get(sv, i);
+            spv_add(params, root, gw[i], v ? json_incref(v) : json_string(""), "xsd:string");
+        }
+    }
+    spv_add(params, root, "ManagementServer.URL", json_incref(json_object_get(node, "url")),
+            "xsd:string");
+    json_t *s1 = json_object_get(p, "s1");
+    const char *by = json_string_value(json_object_get(s1, "set_by"));
+    if (s1 && by && !strcmp(by, "initial"))
+        s1_params(params, root, s1);
+    int r = enqueue(st, b, dev,
+                    json_pack("{s:s,s:o,s:s}", "rpc", "SetParameterValues", "params", params,
+                              "parameter_key", "hems-discovery"));
+    if (r < 0)
+        return r;
+    d->reg_state = HM_REG_REDIRECTED;
+    atomic_fetch_add_explicit(&h->assigned, 1, memory_order_relaxed);
+    hm_info("bootstrap: Serving HeMS assigned", "device=%.*s serving_node=%s segw=%s",
+            (int)dev.len, dev.ptr, id,
+            segw ? json_string_value(json_object_get(segw, "id")) : "-");
+    return 0;
+}
+
+static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
+                        struct hm_store_batch *b, struct hm_slice dev, const char *root,
+                        bool igd, const struct hm_cwmp_inform *in)
+{
+    json_t *params = json_array();
+    json_t *s1 = json_object_get(p, "s1");
+    const char *by = json_string_value(json_object_get(s1, "set_by"));
+    if (s1 && !(by && !strcmp(by, "initial")))
+        s1_params(params, root, s1);
+    json_t *ind = json_object_get(p, "ipsec_indicator");
+    char pc[128];
+    size_t pcl = HM_MIN(in->dev.product_class.len, sizeof(pc) - 1);
+    memcpy(pc, in->dev.product_class.ptr, pcl);
+    pc[pcl] = '\0';
+    json_t *ie = json_object_get(ind, pc);
+    if (!ie)
+        ie = json_object_get(ind, "*");
+    if (ie) {
+        const char *path = json_string_value(json_object_get(ie, "path"));
+        const char *type = json_string_value(json_object_get(ie, "type"));
+        bool abs = !strncmp(path, "Device.", 7) || !strncmp(path, "InternetGatewayDevice.", 22);
+        spv_add(params, abs ? "" : root, path, json_incref(json_object_get(ie, "value")),
+                type ? type : "xsd:boolean");
+    }
+    int r = 0;
+    if (json_array_size(params))
+        r = enqueue(st, b, dev,
+                    json_pack("{s:s,s:o,s:s}", "rpc", "SetParameterValues", "params", params,
+                              "parameter_key", "hems-registration"));
+    else
+        json_decref(params);
+    if (r < 0)
+        return r;
+    const char *inner = igd ? "InternetGatewayDevice.FAP.Tunnel.IKESA."
+                            : "Device.IPsec.IKEv2SA.";
+    r = enqueue(st, b, dev,
+                json_pack("{s:s,s:[{s:s,s:i}]}", "rpc", "SetParameterAttributes", "params",
+                          "name", inner, "notification", 2));
+    if (r < 0)
+        return r;
+    json_t *admin = json_array();
+    spv_add(admin, root, "Services.FAPService.1.FAPControl.LTE.AdminState", json_true(),
+            "xsd:boolean");
+    r = enqueue(st, b, dev,
+                json_pack("{s:s,s:o,s:s}", "rpc", "SetParameterValues", "params", admin,
+                          "parameter_key", "hems-adminstate"));
+    if (r == 0) {
+        atomic_fetch_add_explicit(&h->registered, 1, memory_order_relaxed);
+        hm_info("registration provisioning queued", "device=%.*s", (int)dev.len, dev.ptr);
+    }
+    return r;
+}
+
+int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
+                      struct hm_slice dev, const struct hm_cwmp_inform *in,
+                      struct hm_dev_rec *d, char *nodebuf, size_t nodecap)
+{
+    bool bootstrap = false, boot = false;
+    for (uint32_t i = 0; i < in->events.n; i++) {
+        if (hm_slice_eq_lit(in->events.v[i].code, "0 BOOTSTRAP"))
+            bootstrap = true;
+        else if (hm_slice_eq_lit(in->events.v[i].code, "1 BOOT"))
+            boot = true;
+    }
+    if (!h) {
+        if (d->reg_state == HM_REG_UNKNOWN || d->reg_state == HM_REG_REDIRECTED)
+            d->reg_state = HM_REG_REGISTERED;
+        return 0;
+    }
+    bool igd = false;
+    for (uint32_t i = 0; i < in->params.n && !igd; i++)
+        igd = in->params.v[i].name.len >= 22 &&
+              !memcmp(in->params.v[i].name.ptr, "InternetGatewayDevice.", 22);
+    const char *root = igd ? "InternetGatewayDevice." : "Device.";
+    int r = 0;
+    bool self = !(h->role & HM_HEMS_ROLE_INITIAL);
+    if (!bootstrap && !boot) {
+        if ((h->role & HM_HEMS_ROLE_SERVING) &&
+            (d->reg_state == HM_REG_UNKNOWN || d->reg_state == HM_REG_REDIRECTED))
+            d->reg_state = HM_REG_REGISTERED;
+        return 0;
+    }
+    pthread_mutex_lock(&h->mu);
+    json_t *p = h->policy;
+    if ((h->role & HM_HEMS_ROLE_INITIAL) && bootstrap) {
+        r = discovery(h, p, st, b, dev, root, in, d, nodebuf, nodecap, &self);
+    } else if (h->role & HM_HEMS_ROLE_INITIAL) {
+        /* a BOOT without BOOTSTRAP at an initial (or both) node: no identity check ran, so
+         * nothing is provisioned (a blocked device stays blocked) */
+        self = false;
+    } else {
+        self = true;
+    }
+    if (r == 0 && self) {
+        bool again = bootstrap || d->reg_state != HM_REG_REGISTERED;
+        d->role = HM_ROLE_SERVING;
+        if (!d->serving_node.len && h->node_id[0]) {
+            size_t n = HM_MIN(strlen(h->node_id), nodecap);
+            memcpy(nodebuf, h->node_id, n);
+            d->serving_node = hm_slice(nodebuf, n);
+        }
+        json_t *reg = json_object_get(p, "registration");
+        bool enabled = h->policy_file && !(reg && json_is_false(reg));
+        if (again && enabled)
+            r = registration(h, p, st, b, dev, root, igd, in);
+        if (r == 0)
+            d->reg_state = HM_REG_REGISTERED;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+void hm_hems_render_metrics(struct hm_buf *out, void *arg)
+{
+    struct hm_hems *h = arg;
+#define M(f, name, help)                                                                     \
+    hm_buf_printf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n",  \
+                  (unsigned long long)atomic_load_explicit(&h->f, memory_order_relaxed));
+    M(refused, "hems_discovery_refused_total",
+      "bootstrap Informs refused at the Initial HeMS (device not whitelisted)")
+    M(assigned, "hems_discovery_assigned_total",
+      "devices redirected to a Serving HeMS by the Initial HeMS")
+    M(unassignable, "hems_discovery_unassigned_total",
+      "whitelisted bootstraps left unassigned (no Serving HeMS configured)")
+    M(registered, "hems_registration_provisioned_total",
+      "registration provisioning sequences queued at the Serving HeMS")
+#undef M
+}

@@ -1,0 +1,248 @@
+"""TS 32.593 Serving HeMS discovery and registration end to end with two real hemsd nodes on
+loopback: an Initial HeMS (whitelist, assignment, redirection by SetParameterValues) and a
+Serving HeMS (registration provisioning), as a scripted HeNB sees them."""
+import json
+import os
+import tempfile
+import unittest
+
+import cpe as C
+from hemsd import Hemsd, http_request, main
+
+FAP = "Services.FAPService.1.FAPControl.LTE."
+
+
+def api(h, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    st, _, b = http_request(h.admin_port, method, path, body=data,
+                            headers={"Content-Type": "application/json"} if body is not None else None)
+    return st, (json.loads(b) if b.strip() else None)
+
+
+def node(role, policy, node_id=""):
+    """A Hemsd (not started) with [hems] role and a policy file written from <policy>."""
+    tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(policy, tmp)
+    tmp.close()
+    conf = "[hems]\nrole = %s\nnode_id = %s\npolicy_file = %s\n" % (role, node_id, tmp.name)
+    h = Hemsd(config=conf)
+    h.policy_path = tmp.name
+    return h
+
+
+def spv_params(el):
+    """{name: (value, xsi:type)} of a SetParameterValues request element."""
+    out = {}
+    for p in el.iter():
+        if p.tag.endswith("ParameterValueStruct"):
+            name = value = typ = None
+            for c in p:
+                if c.tag.endswith("Name"):
+                    name = c.text
+                elif c.tag.endswith("Value"):
+                    value = c.text or ""
+                    typ = c.get("{http://www.w3.org/2001/XMLSchema-instance}type")
+            out[name] = (value, typ)
+    return out
+
+
+def bootstrap(port, sn, pc="HeNB", events=("0 BOOTSTRAP", "1 BOOT"), params=None):
+    """One session; answers every RPC with success. Returns [(rpc name, element)]."""
+    cpe = C.Cpe(port)
+    r = cpe.post(C.inform_xml(sn=sn, pc=pc, events=events, params=params))
+    assert r.status == 200 and r.rpc()[0] == "InformResponse", r.body
+    rpcs = []
+    r = cpe.post()
+    while r.status == 200:
+        name, mid, el = r.rpc()
+        rpcs.append((name, el))
+        if name == "GetParameterValues":
+            names = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
+            r = cpe.post(C.gpv_response(mid, [(n, "0", "xsd:string") for n in names]))
+        else:
+            r = cpe.post(C.status_response(name + "Response", mid))
+    assert r.status == 204, (r.status, r.body)
+    cpe.close()
+    return rpcs
+
+
+class Discovery(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.serving = node("serving", {
+            "s1": {"servers": "10.20.0.1,10.20.0.2", "connection_mode": "One", "port": 36412},
+            "ipsec_indicator": {"HeNB": {"path": "Device.IPsec.Enable", "value": "true"}},
+        }, node_id="serving-a")
+        serving_url = "http://127.0.0.1:%d/cwmp" % cls.serving.cwmp_port
+        cls.initial = node("initial", {
+            "whitelist": [
+                {"device": "00005A-HeNB-GOOD-1"},
+                {"oui": "00005A", "product_class": "HeNB", "serial_from": "R0000",
+                 "serial_to": "R9999"},
+                {"oui": "00005A", "product_class": "HeNB-IGD", "serial_from": "I0",
+                 "serial_to": "I9"},
+            ],
+            "serving_nodes": [{"id": "serving-a", "url": serving_url, "weight": 3},
+                              {"id": "serving-b", "url": "http://127.0.0.1:1/cwmp", "weight": 1}],
+            "segws": [{"id": "segw-1", "servers": ["segw1.example", "segw2.example"]}],
+            "static": [{"device": "00005A-HeNB-GOOD-1", "serving_node": "serving-a",
+                        "segw": "segw-1"}],
+        })
+        cls.serving.start()
+        cls.initial.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for h in (cls.initial, cls.serving):
+            h.__exit__(None, None, None)
+            os.unlink(h.policy_path)
+
+    def test_bootstrap_redirect_then_register(self):
+        rpcs = bootstrap(self.initial.cwmp_port, "GOOD-1")
+        self.assertEqual([n for n, _ in rpcs], ["SetParameterValues"])
+        p = spv_params(rpcs[0][1])
+        url = "http://127.0.0.1:%d/cwmp" % self.serving.cwmp_port
+        self.assertEqual(p, {
+            "Device." + FAP + "Gateway.SecGWServer1": ("segw1.example", "xsd:string"),
+            "Device." + FAP + "Gateway.SecGWServer2": ("segw2.example", "xsd:string"),
+            "Device." + FAP + "Gateway.SecGWServer3": ("", "xsd:string"),
+            "Device.ManagementServer.URL": (url, "xsd:string"),
+        })
+        st, d = api(self.initial, "GET", "/api/v1/devices/00005A-HeNB-GOOD-1")
+        self.assertEqual(st, 200)
+        self.assertEqual((d["role"], d["registration"], d["serving_node"]),
+                         ("initial", "redirected", "serving-a"))
+
+        # The HeNB now follows ManagementServer.URL to the Serving HeMS.
+        self.assertTrue(p["Device.ManagementServer.URL"][0].endswith(":%d/cwmp" % self.serving.cwmp_port))
+        rpcs = bootstrap(self.serving.cwmp_port, "GOOD-1")
+        self.assertEqual([n for n, _ in rpcs],
+                         ["SetParameterValues", "SetParameterAttributes", "SetParameterValues"])
+        self.assertEqual(spv_params(rpcs[0][1]), {
+            "Device." + FAP + "Gateway.S1SigLinkServerList": ("10.20.0.1,10.20.0.2", "xsd:string"),
+            "Device." + FAP + "Gateway.S1ConnectionMode": ("One", "xsd:string"),
+            "Device." + FAP + "Gateway.S1SigLinkPort": ("36412", "xsd:unsignedInt"),
+            "Device.IPsec.Enable": ("true", "xsd:boolean"),
+        })
+        spa = rpcs[1][1]
+        names = [e.text for e in spa.iter() if e.tag.endswith("Name")]
+        notif = [e.text for e in spa.iter() if e.tag.endswith("Notification")]
+        self.assertEqual(names, ["Device.IPsec.IKEv2SA."])
+        self.assertEqual(notif, ["2"])
+        self.assertEqual(spv_params(rpcs[2][1]), {"Device." + FAP + "AdminState": ("true", "xsd:boolean")})
+        st, d = api(self.serving, "GET", "/api/v1/devices/00005A-HeNB-GOOD-1")
+        self.assertEqual((d["role"], d["registration"], d["serving_node"]),
+                         ("serving", "registered", "serving-a"))
+
+        # A later plain BOOT of a registered device gets nothing again; a new BOOTSTRAP does.
+        self.assertEqual(bootstrap(self.serving.cwmp_port, "GOOD-1", events=("1 BOOT",)), [])
+        self.assertEqual(len(bootstrap(self.serving.cwmp_port, "GOOD-1")), 3)
+        self.assertGreaterEqual(self.serving.metrics()["hems_registration_provisioned_total"], 2)
+
+    def test_unknown_device_refused_and_counted(self):
+        before = self.initial.metrics()["hems_discovery_refused_total"]
+        self.assertEqual(bootstrap(self.initial.cwmp_port, "STRANGER-9"), [])
+        st, d = api(self.initial, "GET", "/api/v1/devices/00005A-HeNB-STRANGER-9")
+        self.assertEqual((d["registration"], d["serving_node"]), ("blocked", ""))
+        self.assertEqual(self.initial.metrics()["hems_discovery_refused_total"], before + 1)
+        with open(self.initial.log_path, "rb") as f:
+            self.assertIn(b"bootstrap refused: device not in the whitelist", f.read())
+
+    def test_whitelist_api(self):
+        st, wl = api(self.initial, "GET", "/api/v1/policies/whitelist")
+        self.assertEqual(st, 200)
+        self.assertEqual(wl[0], {"device": "00005A-HeNB-GOOD-1"})
+        self.assertEqual(bootstrap(self.initial.cwmp_port, "LATE-1"), [])
+        st, e = api(self.initial, "PUT", "/api/v1/policies/whitelist", [{"oui": "00005A"}])
+        self.assertEqual(st, 422, e)
+        st, _ = api(self.initial, "PUT", "/api/v1/policies/whitelist", wl + [{"device": "00005A-HeNB-LATE-1"}])
+        self.assertEqual(st, 200)
+        rpcs = bootstrap(self.initial.cwmp_port, "LATE-1")
+        self.assertEqual([n for n, _ in rpcs], ["SetParameterValues"])
+
+    def test_igd_root(self):
+        params = [("InternetGatewayDevice.DeviceInfo.SoftwareVersion", "1.0", "xsd:string")]
+        rpcs = bootstrap(self.initial.cwmp_port, "I5", pc="HeNB-IGD", params=params)
+        p = spv_params(rpcs[0][1])
+        self.assertIn("InternetGatewayDevice." + FAP + "Gateway.SecGWServer1", p)
+        self.assertIn("InternetGatewayDevice.ManagementServer.URL", p)
+
+    def test_spread_by_weight(self):
+        counts = {}
+        n = 60
+        for i in range(n):
+            sn = "R%04d" % i
+            cpe = C.Cpe(self.initial.cwmp_port)
+            r = cpe.post(C.inform_xml(sn=sn, events=("0 BOOTSTRAP",)))
+            self.assertEqual(r.rpc()[0], "InformResponse")
+            cpe.close()  # leaves the SPV queued; the assignment is already recorded
+            st, d = api(self.initial, "GET", "/api/v1/devices/00005A-HeNB-" + sn)
+            self.assertEqual(d["registration"], "redirected")
+            counts[d["serving_node"]] = counts.get(d["serving_node"], 0) + 1
+        # weights 3:1 -> about 45:15; binomial sd ~3.4
+        self.assertEqual(set(counts), {"serving-a", "serving-b"})
+        self.assertGreater(counts["serving-a"], 33)
+        self.assertGreater(counts["serving-b"], 5)
+        # deterministic: the same device maps to the same node again
+        st, t = api(self.initial, "GET", "/api/v1/devices/00005A-HeNB-R0001/tasks")
+        url = [p["value"] for p in t["tasks"][0]["args"]["params"] if p["name"] == "Device.ManagementServer.URL"]
+        st, d = api(self.initial, "GET", "/api/v1/devices/00005A-HeNB-R0001")
+        expect = "http://127.0.0.1:1/cwmp" if d["serving_node"] == "serving-b" else \
+            "http://127.0.0.1:%d/cwmp" % self.serving.cwmp_port
+        self.assertEqual(url, [expect])
+
+
+class BothRoles(unittest.TestCase):
+    """role = both: a device assigned to this node registers at once; group static entries;
+    the policy file re-read on SIGHUP."""
+
+    def test_both_static_group_and_reload(self):
+        import signal
+        import time
+        pol = {
+            "whitelist": [{"device": "00005A-HeNB-B1"}, {"device": "00005A-HeNB-Lab-L1"}],
+            "serving_nodes": [{"id": "self", "url": "http://127.0.0.1:9/self"},
+                              {"id": "other", "url": "http://127.0.0.1:9/other", "weight": 0}],
+            "static": [{"product_class": "HeNB-Lab", "serving_node": "other"}],
+            "location_params": ["Services.FAPService.1.FAPControl.LTE.X_GPS.Latitude"],
+        }
+        h = node("both", pol, node_id="self")
+        with h:
+            rpcs = bootstrap(h.cwmp_port, "B1")
+            self.assertEqual([n for n, _ in rpcs], ["SetParameterAttributes", "SetParameterValues"])
+            st, d = api(h, "GET", "/api/v1/devices/00005A-HeNB-B1")
+            self.assertEqual((d["role"], d["registration"], d["serving_node"]),
+                             ("serving", "registered", "self"))
+            rpcs = bootstrap(h.cwmp_port, "L1", pc="HeNB-Lab")
+            self.assertEqual([n for n, _ in rpcs], ["GetParameterValues", "SetParameterValues"])
+            self.assertEqual([e.text for e in rpcs[0][1].iter() if e.tag.split("}")[-1] == "string"],
+                             ["Device." + FAP + "X_GPS.Latitude"])
+            self.assertEqual(spv_params(rpcs[1][1])["Device.ManagementServer.URL"][0],
+                             "http://127.0.0.1:9/other")
+            st, pr = api(h, "GET", "/api/v1/devices/00005A-HeNB-Lab-L1/parameters?prefix=Device.Services.")
+            self.assertEqual([(x["name"], x["value"]) for x in pr["parameters"]],
+                             [("Device." + FAP + "X_GPS.Latitude", "0")])
+            self.assertEqual(bootstrap(h.cwmp_port, "B2"), [])
+            pol["whitelist"].append({"device": "00005A-HeNB-B2"})
+            with open(h.policy_path, "w") as f:
+                f.write("{broken")
+            h.signal(signal.SIGHUP)
+            time.sleep(0.3)
+            self.assertEqual(bootstrap(h.cwmp_port, "B2"), [])  # bad file: old policy kept
+            with open(h.policy_path, "w") as f:
+                json.dump(pol, f)
+            h.signal(signal.SIGHUP)
+            deadline = time.time() + 5
+            while True:
+                rpcs = bootstrap(h.cwmp_port, "B2")
+                if rpcs or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(len(rpcs), 2)
+            with open(h.log_path, "rb") as f:
+                self.assertIn(b"policy reload refused", f.read())
+        os.unlink(h.policy_path)
+
+
+if __name__ == "__main__":
+    main()
