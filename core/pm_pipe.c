@@ -109,6 +109,7 @@ struct hm_pm_pipe {
     struct hm_mpsc spool_q;
     int spool_efd;
     struct hm_store_reader *spool_reader;
+    int64_t last_spool_ns; /* mtime of the last spooled file (spool thread only) */
     atomic_bool stop;
     unsigned nworkers;
     struct worker *w;
@@ -381,6 +382,18 @@ static int spool_one(struct hm_pm_pipe *p, struct job *j)
     snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", p->spool_dir, key);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int r = fd < 0 ? -errno : write_all(fd, j->data, j->len);
+    if (r == 0) {
+        /* strictly increasing modification times: recover() re-ingests in spool order */
+        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {0}};
+        clock_gettime(CLOCK_REALTIME, &ts[1]);
+        int64_t t = (int64_t)ts[1].tv_sec * 1000000000 + ts[1].tv_nsec;
+        if (t <= p->last_spool_ns)
+            t = p->last_spool_ns + 1;
+        p->last_spool_ns = t;
+        ts[1] = (struct timespec){.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+        if (futimens(fd, ts) < 0)
+            r = -errno;
+    }
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (fd >= 0)
@@ -1039,13 +1052,33 @@ static int mkdir1(const char *d)
     return mkdir(d, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+struct spooled {
+    struct timespec mtime;
+    uint64_t size;
+    char key[KEY_MAX];
+};
+
+static int spooled_cmp(const void *a, const void *b)
+{
+    const struct spooled *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/* Re-queues the files a previous run acknowledged but did not ingest, in the order they
+ * were spooled (modification time), so that duplicate detection by file header keeps the
+ * same winner as without the restart. */
 static void recover(struct hm_pm_pipe *p)
 {
     DIR *d = opendir(p->spool_dir);
     if (!d)
         return;
     struct dirent *e;
-    unsigned n = 0;
+    struct spooled *v = NULL;
+    size_t n = 0, cap = 0;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         char path[PATH_MAX_ + 300];
@@ -1059,17 +1092,27 @@ static void recover(struct hm_pm_pipe *p)
         struct stat st;
         if (stat(path, &st) < 0)
             continue;
-        char key[KEY_MAX];
-        memcpy(key, e->d_name, l - 3);
-        key[l - 3] = '\0';
-        atomic_fetch_add(&p->spool_files, 1);
-        atomic_fetch_add(&p->spool_bytes, (uint64_t)st.st_size);
-        enqueue_work(p, key, key_name(key), (uint64_t)st.st_size);
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            v = hm_xrealloc(v, cap * sizeof(*v));
+        }
+        v[n].mtime = st.st_mtim;
+        v[n].size = (uint64_t)st.st_size;
+        memcpy(v[n].key, e->d_name, l - 3);
+        v[n].key[l - 3] = '\0';
         n++;
     }
     closedir(d);
     if (n)
-        hm_info("pm spool: re-ingesting files left by the previous run", "files=%u", n);
+        qsort(v, n, sizeof(*v), spooled_cmp);
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&p->spool_files, 1);
+        atomic_fetch_add(&p->spool_bytes, v[i].size);
+        enqueue_work(p, v[i].key, key_name(v[i].key), v[i].size);
+    }
+    free(v);
+    if (n)
+        hm_info("pm spool: re-ingesting files left by the previous run", "files=%zu", n);
 }
 
 int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
