@@ -23,11 +23,13 @@
 #include <unistd.h>
 
 #include "bench/loadgen.h"
+#include "bench/loadgen_cpe.h"
 #include "core/buf.h"
 
 #define MAX_WORKERS 256
 
-static const char *const scenario_names[] = {"healthz", "periodic", "boot", "hold"};
+static const char *const scenario_names[] = {"healthz", "periodic", "boot", "hold",
+                                             "discovery", "alarms"};
 
 struct child {
     pid_t pid;
@@ -49,7 +51,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: hems-loadgen --target HOST:PORT [options]\n"
             "Scenario:\n"
-            "  --scenario S         healthz | periodic | boot | hold          [healthz]\n"
+            "  --scenario S         healthz | periodic | boot | hold | discovery | alarms\n"
+            "                       [healthz]; discovery: boot at --target (an Initial HeMS),\n"
+            "                       follow the ManagementServer.URL it sets (http://IPv4:port/\n"
+            "                       path) and boot there; alarms: periodic sessions whose\n"
+            "                       Informs carry FaultMgmt alarm events (raise, then clear)\n"
             "  --devices N          simulated devices (all workers)\n"
             "                       [rate x interval, else concurrency, else 1000]\n"
             "  --rate R             open loop: sessions/s (all workers)\n"
@@ -73,6 +79,9 @@ static void usage(FILE *f)
             "  --oui X --product-class X --manufacturer X      [00256D, HeNB, HemsLoadgen]\n"
             "  --first-serial N     serial of device 0 (SerialNumber = %%010u)          [1]\n"
             "  --cwmp-version V     1.0 | 1.1 | 1.2                                 [1.2]\n"
+            "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
+            "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
+            "                       ExpeditedEvent entries with \"4 VALUE CHANGE\")\n"
             "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
             "                       data model (genieacs-sim CSV); default: built-in answers\n"
             "  --username U         HTTP Digest user        [the device's OUI-ProductClass-Serial]\n"
@@ -269,6 +278,14 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "retries", json_integer((json_int_t)st->attempts_retried));
     json_object_set_new(o, "auth_challenges", json_integer((json_int_t)st->auth_challenges));
     json_object_set_new(o, "missed_slots", json_integer((json_int_t)st->missed_slots));
+    if (c->scenario == HM_LG_DISCOVERY)
+        json_object_set_new(o, "discovery",
+                            json_pack("{s:I,s:I}", "redirects", (json_int_t)st->redirects,
+                                      "registered", (json_int_t)st->registered));
+    if (c->scenario == HM_LG_ALARMS)
+        json_object_set_new(o, "alarms", json_pack("{s:I,s:f}", "sent",
+                                                   (json_int_t)st->alarms_sent, "per_s",
+                                                   (double)st->alarms_sent / el));
     json_object_set_new(o, "held", json_pack("{s:I,s:I}", "peak", (json_int_t)st->held_peak,
                                              "at_end", (json_int_t)st->held_now));
     json_object_set_new(o, "bytes", json_pack("{s:I,s:I}", "sent", (json_int_t)st->bytes_sent,
@@ -376,6 +393,13 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
            (unsigned long long)st->sessions_ok, (unsigned long long)st->sessions_failed,
            (double)st->sessions_ok / el, (unsigned long long)st->exchanges,
            (double)st->exchanges / el, (unsigned long long)st->connects);
+    if (c->scenario == HM_LG_DISCOVERY)
+        printf("  discovery redirects %llu  registered %llu of %llu devices\n",
+               (unsigned long long)st->redirects, (unsigned long long)st->registered,
+               (unsigned long long)c->devices);
+    if (c->scenario == HM_LG_ALARMS)
+        printf("  alarms    sent %llu (%.1f/s), committed before each InformResponse\n",
+               (unsigned long long)st->alarms_sent, (double)st->alarms_sent / el);
     if (st->held_peak)
         printf("  held      peak %llu  at end %llu   (loadgen worker peak RSS %llu kB)\n",
                (unsigned long long)st->held_peak, (unsigned long long)st->held_now,
@@ -426,7 +450,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -460,6 +484,8 @@ int main(int argc, char **argv)
         {"max-retries", required_argument, NULL, OPT_MAXRETRY},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"model", required_argument, NULL, OPT_MODEL},
+        {"alarms", required_argument, NULL, OPT_ALARMS},
+        {"alarms-queued", no_argument, NULL, OPT_ALARMS_Q},
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -532,6 +558,16 @@ int main(int argc, char **argv)
         case OPT_RMIN: c->retry_min = strtod(optarg, NULL); break;
         case OPT_RMULT: c->retry_mult = strtod(optarg, NULL) / 1000.0; break;
         case OPT_MAXRETRY: c->max_retries = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case OPT_ALARMS:
+            c->alarms = (uint32_t)strtoul(optarg, NULL, 10);
+            if (c->alarms < 1 || c->alarms > HM_LG_MAX_ALARMS) {
+                fprintf(stderr, "hems-loadgen: --alarms must be 1..%d\n", HM_LG_MAX_ALARMS);
+                return 2;
+            }
+            break;
+        case OPT_ALARMS_Q:
+            c->alarms_queued = true;
+            break;
         case OPT_MODEL:
             if (access(optarg, R_OK) != 0) {
                 fprintf(stderr, "hems-loadgen: cannot read --model %s\n", optarg);
@@ -567,7 +603,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "hems-loadgen: invalid option value\n");
         return 2;
     }
-    bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC) &&
+    if (c->scenario == HM_LG_ALARMS && !c->alarms)
+        c->alarms = 1;
+    bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC ||
+                          c->scenario == HM_LG_ALARMS) &&
                          !c->concurrency && c->rate > 0 && c->interval > 0;
     if (!c->devices && open_periodic)
         c->devices = (uint64_t)(c->rate * c->interval + 0.5); /* the fleet that gives R/s */
@@ -584,13 +623,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "hems-loadgen: too many devices per worker\n");
         return 2;
     }
-    bool periodic_like = c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC;
+    bool periodic_like = c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC ||
+                         c->scenario == HM_LG_ALARMS;
     if (periodic_like && !c->concurrency && c->rate <= 0 && c->interval <= 0) {
         fprintf(stderr, "hems-loadgen: give --rate, --interval (open loop) or --concurrency "
                         "(closed loop)\n");
         return 2;
     }
-    if (!c->duration && !c->sessions && c->scenario != HM_LG_BOOT) {
+    if (!c->duration && !c->sessions && !hm_lg_boot_like(c->scenario)) {
         fprintf(stderr, "hems-loadgen: give --duration or --sessions\n");
         return 2;
     }

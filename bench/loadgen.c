@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,16 +92,29 @@ struct dev {
     uint16_t nreq;            /* exchanges in the current session */
     uint8_t state;            /* enum dev_state */
     uint8_t step;             /* enum dev_step */
-    bool booted;
-    bool sent_empty;          /* the empty POST of this session is sent */
-    bool in_session;
-    bool held;
+    uint8_t target;           /* discovery: index in worker.targets (0: --target) */
+    uint8_t next_target;      /* discovery: the ACS URL set in this session */
+    bool booted : 1;
+    bool sent_empty : 1;      /* the empty POST of this session is sent */
+    bool in_session : 1;
+    bool held : 1;
+    bool alarm_up : 1;        /* alarms: the last Inform raised (next one clears) */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
 
+/* Where a device's CWMP requests go: --target, or a URL an ACS redirected it to. */
+struct target {
+    struct sockaddr_in addr;
+    char host[80];            /* Host header */
+    char path[64];
+};
+
 struct worker {
     const struct hm_lg_config *cfg;
+    struct target targets[HM_LG_MAX_TARGETS];
+    uint8_t ntargets;
+    uint64_t alarm_seq;       /* alarms: EventTime offset, unique per Inform of the worker */
     unsigned id;
     int ep, out_fd;
     struct dev *devs;
@@ -343,15 +357,16 @@ static void write_authorization(struct worker *w, struct io *io, const char *met
 }
 
 /* Appends the request head for a body of <len> bytes (<ctype>: a SOAP envelope). */
-static void write_head(struct worker *w, struct io *io, const char *method, const char *path,
+static void write_head(struct worker *w, struct dev *dv, const char *method, const char *path,
                        size_t len, bool soap)
 {
+    struct io *io = dv->io;
     struct hm_buf *b = &io->tx;
     hm_buf_append_str(b, method);
     hm_buf_append_lit(b, " ");
     hm_buf_append_str(b, path);
     hm_buf_append_lit(b, " HTTP/1.1\r\nHost: ");
-    hm_buf_append_str(b, w->cfg->host);
+    hm_buf_append_str(b, w->targets[dv->target].host);
     hm_buf_append_lit(b, "\r\n");
     if (soap)
         hm_buf_append_lit(b, "Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \r\n");
@@ -378,12 +393,12 @@ static void build_healthz(struct worker *w, struct dev *dv)
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     if (w->cfg->healthz_post) {
-        write_head(w, io, "POST", w->cfg->healthz_path, w->cfg->body_size, false);
+        write_head(w, dv, "POST", w->cfg->healthz_path, w->cfg->body_size, false);
         hm_buf_reserve(&io->tx, w->cfg->body_size);
         memset(io->tx.base + io->tx.len, 'x', w->cfg->body_size);
         io->tx.len += w->cfg->body_size;
     } else {
-        write_head(w, io, "GET", w->cfg->healthz_path, 0, false);
+        write_head(w, dv, "GET", w->cfg->healthz_path, 0, false);
     }
     dv->step = S_HEALTHZ;
 }
@@ -392,13 +407,23 @@ static void build_inform(struct worker *w, struct dev *dv)
 {
     set_identity(w, dv);
     hm_buf_reset(&w->body);
+    struct hm_lg_alarm_spec al = {0};
+    if (w->cfg->scenario == HM_LG_ALARMS) {
+        /* a retry re-sends the same events (same EventTime): the ACS counts them once */
+        if (dv->retries == 0)
+            w->alarm_seq++;
+        al = (struct hm_lg_alarm_spec){.n = w->cfg->alarms, .queued = w->cfg->alarms_queued,
+                                       .clear = dv->alarm_up,
+                                       .seq = w->alarm_seq};
+    }
     hm_lg_cpe_inform(w->cpe, (uint32_t)(dv - w->devs), &w->ident,
-                     w->cfg->scenario == HM_LG_BOOT ? HM_LG_INFORM_BOOT : HM_LG_INFORM_PERIODIC,
-                     dv->retries, &w->body);
+                     hm_lg_boot_like(w->cfg->scenario) ? HM_LG_INFORM_BOOT
+                                                       : HM_LG_INFORM_PERIODIC,
+                     dv->retries, al.n ? &al : NULL, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
-    write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
+    write_head(w, dv, "POST", w->targets[dv->target].path, w->body.len, true);
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     dv->step = S_INFORM;
     dv->sent_empty = false;
@@ -411,7 +436,7 @@ static void build_empty(struct worker *w, struct dev *dv)
         set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
-    write_head(w, io, "POST", w->cfg->cwmp_path, 0, false);
+    write_head(w, dv, "POST", w->targets[dv->target].path, 0, false);
     dv->step = S_EMPTY;
     dv->sent_empty = true;
 }
@@ -424,7 +449,7 @@ static void build_post(struct worker *w, struct dev *dv)
         set_identity(w, dv);
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
-    write_head(w, io, "POST", w->cfg->cwmp_path, w->body.len, true);
+    write_head(w, dv, "POST", w->targets[dv->target].path, w->body.len, true);
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     dv->step = S_ANSWER;
 }
@@ -434,7 +459,8 @@ static void build_post(struct worker *w, struct dev *dv)
 static bool uses_cwmp(const struct worker *w)
 {
     uint8_t s = w->cfg->scenario;
-    return s == HM_LG_PERIODIC || s == HM_LG_BOOT || (s == HM_LG_HOLD && w->cfg->hold_cwmp);
+    return s == HM_LG_PERIODIC || hm_lg_boot_like(s) || s == HM_LG_ALARMS ||
+           (s == HM_LG_HOLD && w->cfg->hold_cwmp);
 }
 
 
@@ -513,7 +539,17 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_failed++;
     }
     dv->retries = 0;
-    if (w->cfg->scenario == HM_LG_BOOT) {
+    if (w->cfg->scenario == HM_LG_DISCOVERY && ok && dv->next_target != dv->target) {
+        /* redirected: a CPE whose ACS URL changed bootstraps at the new URL (TR-069
+         * §3.7.1.1: "0 BOOTSTRAP" after an ACS URL change) at once */
+        dv->target = dv->next_target;
+        dv->state = D_IDLE;
+        begin_session(w, dv, now, now);
+        return;
+    }
+    if (hm_lg_boot_like(w->cfg->scenario)) {
+        if (ok && w->cfg->scenario == HM_LG_DISCOVERY)
+            w->st.registered++;
         dv->state = D_DONE;
         w->done++;
         if (!w->open_loop)
@@ -617,7 +653,8 @@ static int open_conn(struct worker *w, struct dev *dv)
             return e;
         }
     }
-    if (connect(fd, (const struct sockaddr *)&c->target, sizeof(c->target)) == -1 &&
+    const struct sockaddr_in *to = &w->targets[dv->target].addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) == -1 &&
         errno != EINPROGRESS) {
         int e = -errno;
         close(fd);
@@ -705,6 +742,77 @@ static void hold(struct worker *w, struct dev *dv, uint64_t now)
         timer_del(w, dv);
 }
 
+/* Index of the target for "http://A.B.C.D[:port][/path]", added if new; -1 when the URL
+ * is not of that form (https and host names need a resolver the load generator lacks) or
+ * the table is full. */
+static int target_for(struct worker *w, struct hm_slice url)
+{
+    char buf[256], *host, *path, *colon;
+    if (url.len >= sizeof(buf) || url.len < 8 || memcmp(url.ptr, "http://", 7) != 0)
+        return -1;
+    memcpy(buf, url.ptr, url.len);
+    buf[url.len] = 0;
+    host = buf + 7;
+    path = strchr(host, '/');
+    char hostport[80];
+    size_t hl = path ? (size_t)(path - host) : strlen(host);
+    if (hl == 0 || hl >= sizeof(hostport))
+        return -1;
+    memcpy(hostport, host, hl);
+    hostport[hl] = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
+    colon = strchr(hostport, ':');
+    if (colon) {
+        char *e;
+        unsigned long port = strtoul(colon + 1, &e, 10);
+        if (*e || port == 0 || port > 65535)
+            return -1;
+        a.sin_port = htons((uint16_t)port);
+        *colon = 0;
+    }
+    if (inet_pton(AF_INET, hostport, &a.sin_addr) != 1)
+        return -1;
+    if (colon)
+        *colon = ':';
+    const char *p = path ? path : "/";
+    for (int i = 0; i < w->ntargets; i++)
+        if (w->targets[i].addr.sin_addr.s_addr == a.sin_addr.s_addr &&
+            w->targets[i].addr.sin_port == a.sin_port && strcmp(w->targets[i].path, p) == 0)
+            return i;
+    if (w->ntargets == HM_LG_MAX_TARGETS || strlen(p) >= sizeof(w->targets[0].path))
+        return -1;
+    struct target *t = &w->targets[w->ntargets];
+    t->addr = a;
+    snprintf(t->host, sizeof(t->host), "%s", hostport);
+    snprintf(t->path, sizeof(t->path), "%s", p);
+    return w->ntargets++;
+}
+
+/* Discovery: a SetParameterValues that sets ManagementServer.URL redirects the device
+ * after this session (the answer is the built-in or agent one, success). */
+static void follow_acs_url(struct worker *w, struct dev *dv, const struct hm_cwmp_msg *m)
+{
+    static const char sfx[] = "ManagementServer.URL";
+    for (uint32_t i = 0; i < m->u.spv.params.n; i++) {
+        struct hm_slice n = m->u.spv.params.v[i].name;
+        if (n.len < sizeof(sfx) - 1 ||
+            memcmp(n.ptr + n.len - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1) != 0)
+            continue;
+        int t = target_for(w, m->u.spv.params.v[i].value);
+        if (t < 0) {
+            w->st.err[HM_LG_E_PARSE]++;
+            if (w->cfg->verbose)
+                fprintf(stderr, "discovery: unusable ACS URL '" HM_SLICE_FMT "'\n",
+                        HM_SLICE_ARG(m->u.spv.params.v[i].value));
+            continue;
+        }
+        if (t != dv->target) {
+            dv->next_target = (uint8_t)t;
+            w->st.redirects++;
+        }
+    }
+}
+
 /* A CWMP response arrived (body at <body>[<len>]): decide the next step. */
 static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t len, uint64_t now)
 {
@@ -758,12 +866,18 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
             hold(w, dv, now);
             return;
         }
+        if (w->cfg->scenario == HM_LG_ALARMS) { /* committed by the ACS before its answer */
+            w->st.alarms_sent += w->cfg->alarms;
+            dv->alarm_up = !dv->alarm_up;
+        }
     } else if (msg.method == HM_CWMP_EMPTY) { /* 200 with no envelope: as good as 204 */
         session_end(w, dv, true, now);
         return;
     }
     if (msg.method >= HM_CWMP_SET_PARAMETER_VALUES && msg.method < HM_CWMP__COUNT)
         w->st.acs_requests[msg.method]++;
+    if (msg.method == HM_CWMP_SET_PARAMETER_VALUES && w->cfg->scenario == HM_LG_DISCOVERY)
+        follow_acs_url(w, dv, &msg);
     set_identity(w, dv);
     hm_buf_reset(&w->body);
     int more = hm_lg_cpe_handle(w->cpe, (uint32_t)(dv - w->devs), &w->ident, &msg, body, len,
@@ -825,7 +939,8 @@ static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     bool healthz = dv->step == S_HEALTHZ;
-    write_head(w, io, get ? "GET" : "POST", healthz ? w->cfg->healthz_path : w->cfg->cwmp_path,
+    write_head(w, dv, get ? "GET" : "POST",
+               healthz ? w->cfg->healthz_path : w->targets[dv->target].path,
                w->body.len, !healthz && w->body.len > 0);
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     io->reconnect_seen = false;
@@ -1090,7 +1205,7 @@ static bool finished(struct worker *w, uint64_t now)
         w->t_drain = now;
     }
     if (!w->stopping) {
-        bool all_done = w->cfg->scenario == HM_LG_BOOT && w->done == w->ndev;
+        bool all_done = hm_lg_boot_like(w->cfg->scenario) && w->done == w->ndev;
         if (all_done || (w->t_end && now >= w->t_end) || (w->quota && w->st.sessions_started >= w->quota)) {
             w->stopping = true;
             w->t_drain = now + (uint64_t)(w->cfg->drain * NS);
@@ -1140,7 +1255,7 @@ static void setup_schedule(struct worker *w)
     }
     w->open_loop = true;
     double rate_w = c->rate > 0 ? c->rate / c->workers : 0;
-    if (c->scenario == HM_LG_BOOT || c->scenario == HM_LG_HOLD) {
+    if (hm_lg_boot_like(c->scenario) || c->scenario == HM_LG_HOLD) {
         /* one start per device: spread at the rate, or all at once */
         for (uint32_t i = 0; i < w->ndev; i++) {
             w->devs[i].phase = rate_w > 0 ? (uint64_t)((double)i / rate_w * NS) : 0;
@@ -1164,7 +1279,10 @@ static void setup_schedule(struct worker *w)
 
 static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned id, int out_fd)
 {
-    *w = (struct worker){.cfg = c, .id = id, .out_fd = out_fd, .ep = -1};
+    *w = (struct worker){.cfg = c, .id = id, .out_fd = out_fd, .ep = -1, .ntargets = 1};
+    w->targets[0].addr = c->target;
+    snprintf(w->targets[0].host, sizeof(w->targets[0].host), "%s", c->host);
+    snprintf(w->targets[0].path, sizeof(w->targets[0].path), "%s", c->cwmp_path);
     uint64_t per = c->devices / c->workers, extra = c->devices % c->workers;
     w->ndev = (uint32_t)(per + (id < extra));
     w->first_idx = per * id + (id < extra ? id : extra);
@@ -1188,7 +1306,7 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
     w->scratch_mem = hm_xmalloc(ARENA_SIZE);
     hm_soap_arena_init(&w->scratch, w->scratch_mem, ARENA_SIZE);
     int rc = hm_lg_cpe_create(&w->cpe, c->model_csv[0] ? c->model_csv : NULL, w->ndev,
-                              c->cwmp_ver, c->scenario == HM_LG_BOOT);
+                              c->cwmp_ver, hm_lg_boot_like(c->scenario));
     if (rc)
         return rc;
     if (c->duration > 0)

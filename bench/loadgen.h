@@ -22,7 +22,18 @@ enum hm_lg_scenario {
     HM_LG_PERIODIC,    /* CWMP sessions: Inform "2 PERIODIC", empty POST, answers, 204 */
     HM_LG_BOOT,        /* one "0 BOOTSTRAP"+"1 BOOT" session per device, then done */
     HM_LG_HOLD,        /* open connections and keep them (idle or periodically active) */
+    HM_LG_DISCOVERY,   /* boot at the target (an Initial HeMS), follow the ManagementServer.URL
+                          it sets to the Serving HeMS, boot there: once per device */
+    HM_LG_ALARMS,      /* periodic sessions whose Informs carry FaultMgmt alarm events */
 };
+
+/* Boot-like scenarios: one registration per device, then done. */
+static inline bool hm_lg_boot_like(uint8_t s)
+{
+    return s == HM_LG_BOOT || s == HM_LG_DISCOVERY;
+}
+
+#define HM_LG_MAX_TARGETS 16  /* distinct ACS URLs a worker may be redirected to */
 
 #define HM_LG_MAX_SOURCES 256
 
@@ -60,6 +71,10 @@ struct hm_lg_config {
     char username[129];             /* Digest user; "" = the device's OUI-ProductClass-Serial */
     char password[129];             /* Digest password; "" = answer no 401 challenge */
     char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
+    uint32_t alarms;                /* alarms: entries per Inform (1..HM_LG_MAX_ALARMS,
+                                       bench/loadgen_cpe.h) */
+    bool alarms_queued;             /* alarms: QueuedEvent (with "2 PERIODIC"), else
+                                       ExpeditedEvent (with "4 VALUE CHANGE") */
 
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
@@ -100,6 +115,10 @@ struct hm_lg_stats {
     uint64_t missed_slots;     /* open loop: periods skipped by a device that was far behind */
     uint64_t held_now, held_peak;
     uint64_t bytes_sent, bytes_received;
+    uint64_t redirects;        /* discovery: ManagementServer.URL changes followed */
+    uint64_t registered;       /* discovery: devices whose last boot session succeeded
+                                  without a redirection (registered at their serving node) */
+    uint64_t alarms_sent;      /* alarms: alarm entries in Informs answered by the ACS */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];

@@ -307,14 +307,71 @@ static size_t agent_events(const struct hm_henb_agent *a, struct hm_cwmp_event *
     return n;
 }
 
+/* Alarm entry fields in TR-157 order, and the values that do not vary. */
+static const char *const alarm_fields[] = {
+    "EventTime",   "AlarmIdentifier",   "NotificationType",  "ManagedObjectInstance",
+    "EventType",   "ProbableCause",     "SpecificProblem",   "PerceivedSeverity",
+    "AdditionalText", "AdditionalInformation",
+};
+#define ALARM_FIELDS HM_ARRAY_SIZE(alarm_fields)
+#define ALARM_SCRATCH (HM_LG_MAX_ALARMS * ALARM_FIELDS * 64 + HM_LG_MAX_ALARMS * 64)
+
+/* Appends the entries of <a> to <p> (names and varying values written into <w>..<end>);
+ * returns the number of parameters added. */
+static size_t alarm_params(const struct hm_lg_alarm_spec *a, struct hm_cwmp_param *p, char *w,
+                           char *end)
+{
+    static const char *const fixed[ALARM_FIELDS] = {
+        NULL, NULL, NULL, "ENBFunction=1,EUtranCellFDD=1", "Communications Alarm",
+        "Loss of signal", "S1 link to MME down", NULL, "simulated by hems-loadgen", "",
+    };
+    const char *ring = a->queued ? "QueuedEvent" : "ExpeditedEvent";
+    time_t t = (time_t)(1767225600 + a->seq); /* 2026-01-01T00:00:00Z + seq */
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t wl = strftime(w, (size_t)(end - w), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    struct hm_slice when = hm_slice(w, wl);
+    w += wl;
+    size_t n = 0;
+    for (uint32_t k = 1; k <= a->n && k <= HM_LG_MAX_ALARMS; k++) {
+        for (size_t f = 0; f < ALARM_FIELDS; f++) {
+            int len = snprintf(w, (size_t)(end - w), "Device.FaultMgmt.%s.%u.%s", ring, k,
+                               alarm_fields[f]);
+            if (len < 0 || len >= end - w)
+                return n;
+            struct hm_cwmp_param *q = &p[n++];
+            q->name = hm_slice(w, (size_t)len);
+            w += len;
+            q->type = f == 0 ? HM_CWMP_T_DATETIME : HM_CWMP_T_STRING;
+            if (fixed[f]) {
+                q->value = hm_slice_cstr(fixed[f]);
+            } else if (f == 0) {
+                q->value = when;
+            } else if (f == 1) {
+                len = snprintf(w, (size_t)(end - w), "LG-%u", k);
+                if (len < 0 || len >= end - w)
+                    return n - 1;
+                q->value = hm_slice(w, (size_t)len);
+                w += len;
+            } else if (f == 2) {
+                q->value = a->clear ? HM_SLICE_LIT("ClearedAlarm") : HM_SLICE_LIT("NewAlarm");
+            } else { /* PerceivedSeverity */
+                q->value = a->clear ? HM_SLICE_LIT("Cleared") : HM_SLICE_LIT("Major");
+            }
+        }
+    }
+    return n;
+}
+
 void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
-                      enum hm_lg_inform_kind kind, uint32_t retry, struct hm_buf *out)
+                      enum hm_lg_inform_kind kind, uint32_t retry,
+                      const struct hm_lg_alarm_spec *alarms, struct hm_buf *out)
 {
     static const struct hm_cwmp_event periodic[] = {{HM_SLICE_LIT("2 PERIODIC"), {0}}};
     static const struct hm_cwmp_event boot[] = {{HM_SLICE_LIT("0 BOOTSTRAP"), {0}},
                                                 {HM_SLICE_LIT("1 BOOT"), {0}}};
     char scratch[HM_LG_CPE_SCRATCH], idbuf[24];
-    struct hm_cwmp_param p[HM_LG_CPE_PARAMS];
+    struct hm_cwmp_param p[HM_LG_CPE_PARAMS + HM_LG_MAX_ALARMS * ALARM_FIELDS];
     struct hm_cwmp_event ev[16];
     size_t n = hm_lg_cpe_params(id, p, scratch);
     struct hm_cwmp_inform in = {
@@ -346,6 +403,22 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         gmtime_r(&t, &tm);
         c->now_len = strftime(c->now, sizeof(c->now), "%Y-%m-%dT%H:%M:%SZ", &tm);
         c->now_t = t;
+    }
+    char ascratch[ALARM_SCRATCH];
+    if (alarms && alarms->n) {
+        n += alarm_params(alarms, p + n, ascratch, ascratch + sizeof(ascratch));
+        if (!alarms->queued) { /* expedited events come with an active notification */
+            bool have = false;
+            for (uint32_t k = 0; k < in.events.n; k++)
+                have |= hm_slice_eq(in.events.v[k].code, HM_SLICE_LIT("4 VALUE CHANGE"));
+            if (!have && in.events.n < HM_ARRAY_SIZE(ev)) {
+                if (in.events.v != ev) {
+                    memcpy(ev, in.events.v, in.events.n * sizeof(ev[0]));
+                    in.events.v = ev;
+                }
+                ev[in.events.n++] = (struct hm_cwmp_event){HM_SLICE_LIT("4 VALUE CHANGE"), {0}};
+            }
+        }
     }
     in.current_time = hm_slice(c->now, c->now_len);
     in.params.v = p;

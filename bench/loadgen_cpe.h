@@ -31,6 +31,21 @@ struct hm_lg_cpe_id {
     uint64_t index; /* global device index: varies addresses, cell ids, ... */
 };
 
+#define HM_LG_MAX_ALARMS 8 /* alarm entries per Inform */
+
+/* FaultMgmt alarm entries an Inform carries (the alarms scenario), parameters
+ * <root>FaultMgmt.{Expedited,Queued}Event.<k>.{EventTime, AlarmIdentifier, NotificationType,
+ * ManagedObjectInstance, EventType, ProbableCause, SpecificProblem, PerceivedSeverity,
+ * AdditionalText, AdditionalInformation} for k = 1..n, alarm ids "LG-<k>". */
+struct hm_lg_alarm_spec {
+    uint32_t n;    /* entries, 0..HM_LG_MAX_ALARMS */
+    bool queued;   /* QueuedEvent ring with "2 PERIODIC", else ExpeditedEvent with
+                      "4 VALUE CHANGE" added to the events */
+    bool clear;    /* ClearedAlarm entries, else NewAlarm */
+    uint64_t seq;  /* unique per device and Inform: EventTime is 2026-01-01 + <seq> s, so
+                      that the ACS's deduplication sees a new event */
+};
+
 /* Which events the next Inform carries when the device has none of its own pending. */
 enum hm_lg_inform_kind { HM_LG_INFORM_PERIODIC = 0, HM_LG_INFORM_BOOT };
 
@@ -46,9 +61,10 @@ void hm_lg_cpe_destroy(struct hm_lg_cpe *c);
 
 /* Appends to <out> the Inform of device <d> (identity <id>) with RetryCount <retry>.
  * Events: the agent's pending ones if any, else "0 BOOTSTRAP"+"1 BOOT" for
- * HM_LG_INFORM_BOOT and "2 PERIODIC" otherwise. */
+ * HM_LG_INFORM_BOOT and "2 PERIODIC" otherwise. <alarms> (NULL: none) adds alarm entries. */
 void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
-                      enum hm_lg_inform_kind kind, uint32_t retry, struct hm_buf *out);
+                      enum hm_lg_inform_kind kind, uint32_t retry,
+                      const struct hm_lg_alarm_spec *alarms, struct hm_buf *out);
 
 /* Device <d> received ACS message <msg>, parsed from <body>[<len>] (a 200 response).
  * Returns 1 when <out> holds the next message to POST (a response to an ACS request, or a

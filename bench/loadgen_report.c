@@ -43,6 +43,9 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->held_peak += s->held_peak; /* workers peak at about the same time: an upper bound */
     d->bytes_sent += s->bytes_sent;
     d->bytes_received += s->bytes_received;
+    d->redirects += s->redirects;
+    d->registered += s->registered;
+    d->alarms_sent += s->alarms_sent;
     if (s->max_rss_kb > d->max_rss_kb)
         d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
@@ -109,6 +112,9 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "held_peak", st->held_peak);
     kv(b, "bytes_sent", st->bytes_sent);
     kv(b, "bytes_received", st->bytes_received);
+    kv(b, "redirects", st->redirects);
+    kv(b, "registered", st->registered);
+    kv(b, "alarms_sent", st->alarms_sent);
     kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
@@ -181,6 +187,9 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->held_peak = get_u64(o, "held_peak");
     st->bytes_sent = get_u64(o, "bytes_sent");
     st->bytes_received = get_u64(o, "bytes_received");
+    st->redirects = get_u64(o, "redirects");
+    st->registered = get_u64(o, "registered");
+    st->alarms_sent = get_u64(o, "alarms_sent");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));

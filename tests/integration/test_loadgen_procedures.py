@@ -1,0 +1,148 @@
+"""hems-loadgen's procedure scenarios against real hemsd nodes on loopback:
+- discovery: a boot storm through an Initial HeMS (whitelist, assignment, redirection by
+  SetParameterValues of ManagementServer.URL) to a Serving HeMS (registration provisioning);
+- alarms: periodic Informs carrying FaultMgmt ExpeditedEvent / QueuedEvent entries, each
+  committed as an alarm before the InformResponse."""
+import json
+import os
+import tempfile
+import unittest
+
+from hemsd import Hemsd, http_request, main
+from test_loadgen import Report, run_loadgen
+
+
+def api(h, path):
+    st, _, body = http_request(h.admin_port, "GET", path)
+    assert st == 200, (path, st, body)
+    return json.loads(body)
+
+
+def all_devices(h):
+    out, after = [], ""
+    while True:
+        page = api(h, "/api/v1/devices?limit=500" + ("&after=" + after if after else ""))
+        out += page["devices"]
+        if not page.get("next") or not page["devices"]:
+            return out
+        after = page["next"]
+
+
+def metric(h, name):
+    return int(h.metrics().get(name, 0))
+
+
+def node(role, node_id, policy):
+    tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(policy, tmp)
+    tmp.close()
+    h = Hemsd(config="[hems]\nrole = %s\nnode_id = %s\npolicy_file = %s\n"
+              % (role, node_id, tmp.name), shards=2)
+    h.policy_path = tmp.name
+    return h
+
+
+class Discovery(Report):
+    N = 600
+
+    @classmethod
+    def setUpClass(cls):
+        cls.serving = node("serving", "hems-b", {
+            "s1": {"servers": "10.20.0.1,10.20.0.2", "connection_mode": "One", "port": 36412,
+                   "set_by": "serving"},
+            "ipsec_indicator": {"*": {"path": "Device.IPsec.Enable", "value": "true",
+                                      "type": "xsd:boolean"}}}).start()
+        cls.initial = node("initial", "init-1", {
+            "whitelist": [{"oui": "00256D", "product_class": "HeNB",
+                           "serial_from": "0000100000", "serial_to": "0000100999"}],
+            "serving_nodes": [{"id": "hems-b", "weight": 1,
+                               "url": "http://127.0.0.1:%d/cwmp" % cls.serving.cwmp_port}],
+            "segws": [{"id": "segw-1", "servers": ["segw1.op.example"], "weight": 1}]}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for h in (cls.initial, cls.serving):
+            h.__exit__(None, None, None)
+            os.unlink(h.policy_path)
+
+    def test_boot_storm_through_initial_to_serving(self):
+        r, out = run_loadgen(self.initial.cwmp_port, "--scenario", "discovery",
+                             "--devices", self.N, "--workers", 2, "--first-serial", 100000,
+                             "--retry-min", 0.2, "--server-pid", self.initial.proc.pid,
+                             timeout=120)
+        self.assertIn("registered %d of %d" % (self.N, self.N), out)
+        self.assertEqual(r["discovery"], {"redirects": self.N, "registered": self.N})
+        e = dict(r["errors"])
+        e.pop("retry_8005")
+        e.pop("total")
+        self.assertEqual(sum(e.values()), 0, r["errors"])
+        # two boot sessions per device: one at each node
+        self.assertEqual(r["sessions"]["ok"], 2 * self.N)
+        # Initial: 1 redirection SPV; Serving: registration SPV, SPA, AdminState SPV
+        self.assertEqual(r["acs_requests"].get("SetParameterValues"), 3 * self.N)
+        self.assertEqual(r["acs_requests"].get("SetParameterAttributes"), self.N)
+
+        served = all_devices(self.serving)
+        self.assertEqual(len(served), self.N)
+        for d in served:
+            self.assertEqual((d["registration"], d["role"], d["serving_node"]),
+                             ("registered", "serving", "hems-b"), d)
+        initial = all_devices(self.initial)
+        self.assertEqual(len(initial), self.N)
+        self.assertTrue(all(d["registration"] == "redirected" and d["serving_node"] == "hems-b"
+                            for d in initial))
+        # every provisioning task ran and succeeded, in order, on a sample of devices
+        for d in served[:: self.N // 6]:
+            tasks = api(self.serving, "/api/v1/devices/%s/tasks" % d["id"])["tasks"]
+            self.assertEqual([t["state"] for t in tasks], ["done"] * 3, tasks)
+        self.assertEqual(metric(self.initial, "hems_discovery_assigned_total"), self.N)
+
+    def test_devices_outside_whitelist_are_not_redirected(self):
+        r, out = run_loadgen(self.initial.cwmp_port, "--scenario", "discovery",
+                             "--devices", 20, "--first-serial", 200000, "--retry-min", 0.2)
+        self.assertEqual(r["discovery"], {"redirects": 0, "registered": 20})
+        blocked = [d for d in all_devices(self.initial) if d["serial"] >= "0000200000"]
+        self.assertEqual(len(blocked), 20)
+        self.assertTrue(all(d["registration"] == "blocked" for d in blocked))
+
+
+class Alarms(Report):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Hemsd(shards=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.__exit__(None, None, None)
+
+    def check(self, first, queued):
+        before = metric(self.h, 'hems_store_entries{db="alarms"}')
+        args = ["--scenario", "alarms", "--devices", 80, "--interval", 1, "--duration", 2.5,
+                "--alarms", 3, "--first-serial", first, "--retry-min", 0.2]
+        if queued:
+            args.append("--alarms-queued")
+        r, out = run_loadgen(self.h.cwmp_port, *args)
+        sent = r["alarms"]["sent"]
+        self.assertEqual(sent, 3 * r["sessions"]["ok"])
+        self.assertGreaterEqual(r["sessions"]["ok"], 2 * 80)
+        # every alarm answered by an InformResponse is in the history, once
+        self.assertEqual(metric(self.h, 'hems_store_entries{db="alarms"}') - before, sent)
+        dev = "00256D-HeNB-%010d" % first
+        hist = api(self.h, "/api/v1/alarms?device=%s&limit=100" % dev)["alarms"]
+        self.assertEqual({a["alarm_id"] for a in hist}, {"LG-1", "LG-2", "LG-3"})
+        notifs = [a["notification"] for a in hist if a["alarm_id"] == "LG-1"]
+        self.assertEqual(notifs[0], "new")
+        self.assertTrue(all(a != b for a, b in zip(notifs, notifs[1:])), notifs)
+        cur = api(self.h, "/api/v1/devices/%s/alarms" % dev)["alarms"]
+        # raised after an odd number of sessions, cleared after an even one
+        self.assertEqual(len(cur), 3 if len(notifs) % 2 else 0, (notifs, cur))
+
+    def test_expedited_alarm_storm(self):
+        self.check(300000, False)
+
+    def test_queued_alarm_storm(self):
+        self.check(400000, True)
+
+
+if __name__ == "__main__":
+    main()
