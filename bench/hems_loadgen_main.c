@@ -29,7 +29,7 @@
 #define MAX_WORKERS 256
 
 static const char *const scenario_names[] = {"healthz", "periodic", "boot", "hold",
-                                             "discovery", "alarms"};
+                                             "discovery", "alarms", "pm"};
 
 struct child {
     pid_t pid;
@@ -55,7 +55,9 @@ static void usage(FILE *f)
             "                       [healthz]; discovery: boot at --target (an Initial HeMS),\n"
             "                       follow the ManagementServer.URL it sets (http://IPv4:port/\n"
             "                       path) and boot there; alarms: periodic sessions whose\n"
-            "                       Informs carry FaultMgmt alarm events (raise, then clear)\n"
+            "                       Informs carry FaultMgmt alarm events (raise, then clear);\n"
+            "                       pm: each session POSTs the device's TS 32.435 file of its\n"
+            "                       next 15-minute period to --pm-path/<TS 32.432 name>\n"
             "  --devices N          simulated devices (all workers)\n"
             "                       [rate x interval, else concurrency, else 1000]\n"
             "  --rate R             open loop: sessions/s (all workers)\n"
@@ -82,6 +84,8 @@ static void usage(FILE *f)
             "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
             "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
             "                       ExpeditedEvent entries with \"4 VALUE CHANGE\")\n"
+            "  --pm-path P          pm: upload path prefix                           [/pm]\n"
+            "  --pm-cells N         pm: cells per file (254 counters each; 2: ~25 KB) [2]\n"
             "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
             "                       data model (genieacs-sim CSV); default: built-in answers\n"
             "  --username U         HTTP Digest user        [the device's OUI-ProductClass-Serial]\n"
@@ -282,6 +286,13 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
         json_object_set_new(o, "discovery",
                             json_pack("{s:I,s:I}", "redirects", (json_int_t)st->redirects,
                                       "registered", (json_int_t)st->registered));
+    if (c->scenario == HM_LG_PM)
+        json_object_set_new(o, "pm", json_pack("{s:I,s:I,s:I,s:f,s:f}", "files",
+                                               (json_int_t)st->pm_files, "duplicates",
+                                               (json_int_t)st->pm_duplicates, "bytes",
+                                               (json_int_t)st->pm_bytes, "files_per_s",
+                                               (double)st->pm_files / el, "mb_per_s",
+                                               (double)st->pm_bytes / el / 1e6));
     if (c->scenario == HM_LG_ALARMS)
         json_object_set_new(o, "alarms", json_pack("{s:I,s:f}", "sent",
                                                    (json_int_t)st->alarms_sent, "per_s",
@@ -397,6 +408,10 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
         printf("  discovery redirects %llu  registered %llu of %llu devices\n",
                (unsigned long long)st->redirects, (unsigned long long)st->registered,
                (unsigned long long)c->devices);
+    if (c->scenario == HM_LG_PM)
+        printf("  pm        files %llu (%.1f/s, %.2f MB/s), %llu already spooled (200)\n",
+               (unsigned long long)st->pm_files, (double)st->pm_files / el,
+               (double)st->pm_bytes / el / 1e6, (unsigned long long)st->pm_duplicates);
     if (c->scenario == HM_LG_ALARMS)
         printf("  alarms    sent %llu (%.1f/s), committed before each InformResponse\n",
                (unsigned long long)st->alarms_sent, (double)st->alarms_sent / el);
@@ -450,7 +465,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -486,6 +501,8 @@ int main(int argc, char **argv)
         {"model", required_argument, NULL, OPT_MODEL},
         {"alarms", required_argument, NULL, OPT_ALARMS},
         {"alarms-queued", no_argument, NULL, OPT_ALARMS_Q},
+        {"pm-path", required_argument, NULL, OPT_PM_PATH},
+        {"pm-cells", required_argument, NULL, OPT_PM_CELLS},
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -565,6 +582,20 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_PM_PATH:
+            if (strlen(optarg) >= sizeof(c->pm_path) || optarg[0] != '/') {
+                fprintf(stderr, "hems-loadgen: --pm-path must be an absolute path under 64 bytes\n");
+                return 2;
+            }
+            snprintf(c->pm_path, sizeof(c->pm_path), "%s", optarg);
+            break;
+        case OPT_PM_CELLS:
+            c->pm_cells = (uint32_t)strtoul(optarg, NULL, 10);
+            if (c->pm_cells < 1 || c->pm_cells > 64) {
+                fprintf(stderr, "hems-loadgen: --pm-cells must be 1..64\n");
+                return 2;
+            }
+            break;
         case OPT_ALARMS_Q:
             c->alarms_queued = true;
             break;
@@ -605,8 +636,12 @@ int main(int argc, char **argv)
     }
     if (c->scenario == HM_LG_ALARMS && !c->alarms)
         c->alarms = 1;
+    if (!c->pm_path[0])
+        snprintf(c->pm_path, sizeof(c->pm_path), "/pm");
+    if (!c->pm_cells)
+        c->pm_cells = 2;
     bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC ||
-                          c->scenario == HM_LG_ALARMS) &&
+                          c->scenario == HM_LG_ALARMS || c->scenario == HM_LG_PM) &&
                          !c->concurrency && c->rate > 0 && c->interval > 0;
     if (!c->devices && open_periodic)
         c->devices = (uint64_t)(c->rate * c->interval + 0.5); /* the fleet that gives R/s */
@@ -624,7 +659,7 @@ int main(int argc, char **argv)
         return 2;
     }
     bool periodic_like = c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC ||
-                         c->scenario == HM_LG_ALARMS;
+                         c->scenario == HM_LG_ALARMS || c->scenario == HM_LG_PM;
     if (periodic_like && !c->concurrency && c->rate <= 0 && c->interval <= 0) {
         fprintf(stderr, "hems-loadgen: give --rate, --interval (open loop) or --concurrency "
                         "(closed loop)\n");

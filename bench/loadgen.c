@@ -25,6 +25,7 @@
 #include "bench/loadgen.h"
 #include "bench/loadgen_cpe.h"
 #include "bench/loadgen_http.h"
+#include "bench/pm_gen.h"
 #include "core/buf.h"
 #include "proto/auth.h"
 #include "proto/http1.h"
@@ -50,6 +51,7 @@ enum dev_step {
     S_INFORM,      /* the Inform */
     S_EMPTY,       /* the empty POST */
     S_ANSWER,      /* the answer to an ACS request */
+    S_PM,          /* a PM file upload */
 };
 
 /* Per-connection buffers, borrowed from the worker's free list while a device is active. */
@@ -115,6 +117,9 @@ struct worker {
     struct target targets[HM_LG_MAX_TARGETS];
     uint8_t ntargets;
     uint64_t alarm_seq;       /* alarms: EventTime offset, unique per Inform of the worker */
+    struct hm_buf pm_tmpl;    /* pm: a file of device 0 for period 0, patched per upload */
+    size_t pm_sender_off[4], pm_t0_off[2], pm_t1_off[8];
+    uint8_t n_sender, n_t0, n_t1;
     unsigned id;
     int ep, out_fd;
     struct dev *devs;
@@ -454,7 +459,89 @@ static void build_post(struct worker *w, struct dev *dv)
     dv->step = S_ANSWER;
 }
 
+/* ---- PM uploads ---- */
+
+#define PM_EPOCH 1795737600 /* 2026-11-27T00:00:00Z: the first period of every device */
+
+static size_t device_id(struct worker *w, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, HM_SLICE_FMT "-" HM_SLICE_FMT "-" HM_SLICE_FMT,
+                     HM_SLICE_ARG(w->ident.oui), HM_SLICE_ARG(w->ident.product_class),
+                     HM_SLICE_ARG(w->ident.serial));
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static void stamp(char *out, size_t cap, time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+}
+
+/* Offsets of every occurrence of <s> in <b> (at most <cap>). */
+static uint8_t find_all(const struct hm_buf *b, const char *s, size_t *off, unsigned cap)
+{
+    uint8_t n = 0;
+    size_t sl = strlen(s);
+    for (const char *p = b->base, *end = b->base + b->len; n < cap;) {
+        const char *q = memmem(p, (size_t)(end - p), s, sl);
+        if (!q)
+            break;
+        off[n++] = (size_t)(q - b->base);
+        p = q + sl;
+    }
+    return n;
+}
+
+/* The file template: generated once per worker with device 0's id and period 0, whose id
+ * and times are then overwritten per upload (same widths: the serial is zero-padded). */
+static void pm_template(struct worker *w)
+{
+    struct hm_pm_gen g = {.rng = 88172645463325252ull ^ w->id};
+    char sender[200], t0[40], t1[40];
+    set_identity(w, &w->devs[0]);
+    device_id(w, sender, sizeof(sender));
+    hm_pm_gen_file(&g, &w->pm_tmpl, sender, (int)w->cfg->pm_cells, PM_EPOCH);
+    stamp(t0, sizeof(t0), PM_EPOCH);
+    stamp(t1, sizeof(t1), PM_EPOCH + 900);
+    w->n_sender = find_all(&w->pm_tmpl, sender, w->pm_sender_off, HM_ARRAY_SIZE(w->pm_sender_off));
+    w->n_t0 = find_all(&w->pm_tmpl, t0, w->pm_t0_off, HM_ARRAY_SIZE(w->pm_t0_off));
+    w->n_t1 = find_all(&w->pm_tmpl, t1, w->pm_t1_off, HM_ARRAY_SIZE(w->pm_t1_off));
+}
+
+/* The upload of <dv>'s file for its current period (dv->slot): POST <pm_path>/<32.432 name>
+ * with the template patched for this device and period. A retry sends the same file. */
+static void build_pm(struct worker *w, struct dev *dv)
+{
+    struct io *io = dv->io;
+    char sender[200], t0[40], t1[40], path[400];
+    set_identity(w, dv);
+    size_t sl = device_id(w, sender, sizeof(sender));
+    time_t begin = (time_t)(PM_EPOCH + dv->slot * 900);
+    stamp(t0, sizeof(t0), begin);
+    stamp(t1, sizeof(t1), begin + 900);
+    hm_buf_reset(&w->body);
+    hm_pm_gen_name(&w->body, sender, begin);
+    snprintf(path, sizeof(path), "%s/%.*s", w->cfg->pm_path, (int)w->body.len, w->body.base);
+    hm_buf_reset(&w->body);
+    hm_buf_append(&w->body, w->pm_tmpl.base, w->pm_tmpl.len);
+    for (unsigned i = 0; i < w->n_sender; i++)
+        memcpy(w->body.base + w->pm_sender_off[i], sender, sl);
+    for (unsigned i = 0; i < w->n_t0; i++)
+        memcpy(w->body.base + w->pm_t0_off[i], t0, strlen(t0));
+    for (unsigned i = 0; i < w->n_t1; i++)
+        memcpy(w->body.base + w->pm_t1_off[i], t1, strlen(t1));
+    hm_buf_reset(&io->tx);
+    io->tx_off = 0;
+    write_head(w, dv, "POST", path, w->body.len, false);
+    hm_buf_append(&io->tx, w->body.base, w->body.len);
+    dv->step = S_PM;
+}
+
 /* ---- session control ---- */
+
+/* Scenarios whose failed attempts are retried with the TR-069 backoff. */
+static bool retries(const struct worker *w);
 
 static bool uses_cwmp(const struct worker *w)
 {
@@ -463,6 +550,11 @@ static bool uses_cwmp(const struct worker *w)
            (s == HM_LG_HOLD && w->cfg->hold_cwmp);
 }
 
+
+static bool retries(const struct worker *w)
+{
+    return uses_cwmp(w) || w->cfg->scenario == HM_LG_PM;
+}
 
 static void dev_drive(struct worker *w, struct dev *dv, uint32_t events);
 static void start_attempt(struct worker *w, struct dev *dv, uint64_t now);
@@ -532,13 +624,15 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         dv->booted = true;
-    } else if (w->stopping && uses_cwmp(w)) {
+    } else if (w->stopping && retries(w)) {
         /* would have been retried, but the run is over: not a failure of the server */
         w->st.err[HM_LG_E_UNFINISHED]++;
     } else {
         w->st.sessions_failed++;
     }
     dv->retries = 0;
+    if (w->cfg->scenario == HM_LG_PM && !w->open_loop)
+        dv->slot++; /* the next upload is the next period's file */
     if (w->cfg->scenario == HM_LG_DISCOVERY && ok && dv->next_target != dv->target) {
         /* redirected: a CPE whose ACS URL changed bootstraps at the new URL (TR-069
          * §3.7.1.1: "0 BOOTSTRAP" after an ACS URL change) at once */
@@ -599,7 +693,7 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
                 (unsigned long long)dev_index(w, dv), hm_lg_err_names[kind], dv->step);
     conn_close(w, dv);
     io_put(w, dv);
-    if (!uses_cwmp(w) || w->stopping) {
+    if (!retries(w) || w->stopping) {
         session_end(w, dv, false, now);
         return;
     }
@@ -695,6 +789,8 @@ static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
     dv->nreq = 0;
     if (uses_cwmp(w))
         build_inform(w, dv);
+    else if (w->cfg->scenario == HM_LG_PM)
+        build_pm(w, dv);
     else
         build_healthz(w, dv);
     connect_and_send(w, dv, now);
@@ -929,6 +1025,12 @@ static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
     set_identity(w, dv);
     hm_auth_ha1(digest_user(w, ubuf), ch.realm, hm_slice_cstr(w->cfg->password), io->auth.ha1);
 
+    if (dv->step == S_PM) { /* rebuilt whole, now with an Authorization field */
+        build_pm(w, dv);
+        io->reconnect_seen = false;
+        send_next(w, dv, now);
+        return true;
+    }
     /* the request just refused is still in tx: rebuild its head around the same body */
     const char *end = memmem(io->tx.base, io->tx.len, "\r\n\r\n", 4);
     HM_BUG_ON(!end);
@@ -973,6 +1075,20 @@ static void on_response(struct worker *w, struct dev *dv, const char *body, size
         return;
     }
 
+    if (dv->step == S_PM) {
+        if (status == 201 || status == 200) {
+            w->st.pm_files++;
+            w->st.pm_bytes += w->pm_tmpl.len;
+            w->st.pm_duplicates += status == 200;
+            session_end(w, dv, true, now);
+        } else if (status == 503) {
+            attempt_failed(w, dv, HM_LG_E_HTTP_503,
+                           io->resp.has_retry_after ? io->resp.retry_after : 0, now);
+        } else {
+            attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
+        }
+        return;
+    }
     if (dv->step == S_HEALTHZ) {
         if (status != 200) {
             attempt_failed(w, dv, HM_LG_E_HTTP, 0, now);
@@ -1309,6 +1425,8 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
                               c->cwmp_ver, hm_lg_boot_like(c->scenario));
     if (rc)
         return rc;
+    if (c->scenario == HM_LG_PM)
+        pm_template(w);
     if (c->duration > 0)
         w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
     setup_schedule(w);
@@ -1325,6 +1443,7 @@ static void worker_fini(struct worker *w)
         free(io);
     }
     hm_buf_free(&w->body);
+    hm_buf_free(&w->pm_tmpl);
     free(w->arena_mem);
     free(w->scratch_mem);
     hm_lg_cpe_destroy(w->cpe);

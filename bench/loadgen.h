@@ -25,6 +25,7 @@ enum hm_lg_scenario {
     HM_LG_DISCOVERY,   /* boot at the target (an Initial HeMS), follow the ManagementServer.URL
                           it sets to the Serving HeMS, boot there: once per device */
     HM_LG_ALARMS,      /* periodic sessions whose Informs carry FaultMgmt alarm events */
+    HM_LG_PM,          /* PM file uploads: POST of a TS 32.435 file per device and period */
 };
 
 /* Boot-like scenarios: one registration per device, then done. */
@@ -73,7 +74,9 @@ struct hm_lg_config {
     char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
     uint32_t alarms;                /* alarms: entries per Inform (1..HM_LG_MAX_ALARMS,
                                        bench/loadgen_cpe.h) */
-    bool alarms_queued;             /* alarms: QueuedEvent (with "2 PERIODIC"), else
+    bool alarms_queued;
+    char pm_path[64];               /* pm: upload path prefix ("/pm") */
+    uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
                                        ExpeditedEvent (with "4 VALUE CHANGE") */
 
     uint32_t n_sources;
@@ -119,6 +122,8 @@ struct hm_lg_stats {
     uint64_t registered;       /* discovery: devices whose last boot session succeeded
                                   without a redirection (registered at their serving node) */
     uint64_t alarms_sent;      /* alarms: alarm entries in Informs answered by the ACS */
+    uint64_t pm_files, pm_bytes; /* pm: uploads acknowledged (2xx) and their body bytes */
+    uint64_t pm_duplicates;    /* pm: uploads answered 200 (already spooled or ingested) */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];

@@ -81,8 +81,12 @@ static int field(struct hm_lg_resp *r, struct hm_slice name, struct hm_slice val
     } else if (hm_slice_ieq(name, "content-type")) {
         r->content_type = value;
     } else if (hm_slice_ieq(name, "www-authenticate")) {
-        if (!r->www_authenticate.ptr)
+        /* several challenges (Basic and Digest): the Digest one, else the first */
+        bool digest = value.len >= 7 && strncasecmp(value.ptr, "Digest ", 7) == 0;
+        if (!r->www_authenticate.ptr || (digest && !r->www_auth_digest)) {
             r->www_authenticate = value;
+            r->www_auth_digest = digest;
+        }
     }
     return 0;
 }

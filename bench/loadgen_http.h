@@ -44,7 +44,8 @@ struct hm_lg_resp {
     unsigned n_cookies;
     struct hm_slice set_cookie[HM_LG_HTTP_MAX_COOKIES];
     struct hm_slice content_type;
-    struct hm_slice www_authenticate; /* the first WWW-Authenticate field */
+    struct hm_slice www_authenticate; /* the Digest WWW-Authenticate field, else the first */
+    bool www_auth_digest;
 };
 
 /* See the contract at the top. <r> is fully overwritten. */

@@ -46,6 +46,9 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->redirects += s->redirects;
     d->registered += s->registered;
     d->alarms_sent += s->alarms_sent;
+    d->pm_files += s->pm_files;
+    d->pm_bytes += s->pm_bytes;
+    d->pm_duplicates += s->pm_duplicates;
     if (s->max_rss_kb > d->max_rss_kb)
         d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
@@ -115,6 +118,9 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "redirects", st->redirects);
     kv(b, "registered", st->registered);
     kv(b, "alarms_sent", st->alarms_sent);
+    kv(b, "pm_files", st->pm_files);
+    kv(b, "pm_bytes", st->pm_bytes);
+    kv(b, "pm_duplicates", st->pm_duplicates);
     kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
@@ -190,6 +196,9 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->redirects = get_u64(o, "redirects");
     st->registered = get_u64(o, "registered");
     st->alarms_sent = get_u64(o, "alarms_sent");
+    st->pm_files = get_u64(o, "pm_files");
+    st->pm_bytes = get_u64(o, "pm_bytes");
+    st->pm_duplicates = get_u64(o, "pm_duplicates");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));

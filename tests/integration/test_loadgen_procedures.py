@@ -6,6 +6,7 @@
 import json
 import os
 import tempfile
+import time
 import unittest
 
 from hemsd import Hemsd, http_request, main
@@ -142,6 +143,58 @@ class Alarms(Report):
 
     def test_queued_alarm_storm(self):
         self.check(400000, True)
+
+
+class PmUploads(Report):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Hemsd("--set", "pm.username=henb", "--set", "pm.password=s3cret", shards=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.__exit__(None, None, None)
+
+    def wait_ingested(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if metric(self.h, "hems_pm_files_ingested_total") >= n:
+                return
+            time.sleep(0.1)
+        self.fail("ingested %d of %d" % (metric(self.h, "hems_pm_files_ingested_total"), n))
+
+    def test_uploads_are_ingested_and_idempotent(self):
+        args = ["--scenario", "pm", "--devices", 50, "--interval", 1, "--sessions", 100,
+                "--username", "henb", "--password", "s3cret", "--first-serial", 500000,
+                "--retry-min", 0.2]
+        r, out = run_loadgen(self.h.cwmp_port, *args)
+        self.assertEqual(r["pm"]["files"], 100, r)
+        self.assertEqual(r["pm"]["duplicates"], 0)
+        self.assertEqual(r["http_status"].get("201"), 100)
+        self.assertEqual(r["auth_challenges"], 100)  # Digest on every new connection
+        self.wait_ingested(100)
+        # 254 counters per cell, 2 cells per file (bench/pm_gen.h)
+        self.assertEqual(metric(self.h, "hems_pm_measurements_ingested_total"), 100 * 508)
+        self.assertEqual(metric(self.h, "hems_pm_files_quarantined_total"), 0)
+        st, _, body = http_request(self.h.admin_port, "GET", "/api/v1/pm/files?limit=1000")
+        names = {f["name"] for f in json.loads(body)["files"]}
+        self.assertIn("A20261127.0000+0000-0015+0000_00256D-HeNB-0000500000.xml", names)
+        self.assertIn("A20261127.0015+0000-0030+0000_00256D-HeNB-0000500049.xml", names)
+        # the same uploads again: acknowledged, not ingested twice
+        r, out = run_loadgen(self.h.cwmp_port, *args)
+        self.assertEqual((r["pm"]["files"], r["pm"]["duplicates"]), (100, 100))
+        time.sleep(0.5)
+        self.assertEqual(metric(self.h, "hems_pm_files_ingested_total"), 100)
+
+    def test_wrong_password_is_refused(self):
+        r, out = run_loadgen(self.h.cwmp_port, "--scenario", "pm", "--devices", 5,
+                             "--interval", 1, "--sessions", 5, "--username", "henb",
+                             "--password", "wrong", "--first-serial", 600000, "--max-retries", 0)
+        self.assertEqual(r["pm"]["files"], 0)
+        # each upload: challenged, answered, refused; none acknowledged (the last one may
+        # count as unfinished: it failed as the run was ending)
+        self.assertEqual(r["sessions"]["failed"] + r["errors"]["unfinished"], 5)
+        self.assertEqual(r["sessions"]["ok"], 0)
+        self.assertEqual(r["http_status"].get("401"), 10)
 
 
 if __name__ == "__main__":

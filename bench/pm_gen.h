@@ -1,0 +1,27 @@
+#ifndef HM_BENCH_PM_GEN_H
+#define HM_BENCH_PM_GEN_H
+/*
+ * Realistic TS 32.435 measCollecFile generator for benchmarks and the load generator:
+ * six measInfo blocks of TS 32.425-style LTE counters (RRC, E-RAB, DRB, radio, handover,
+ * CSG), 254 counters per cell (each base counter expanded over its causes / QCIs), in both
+ * the measType p= / r p= form and the measTypes / measResults list form, with NIL values and
+ * suspect flags as real HeNB files have them. With 2 cells a file is about 25 KB.
+ */
+#include <stdint.h>
+#include <time.h>
+
+#include "core/buf.h"
+
+struct hm_pm_gen {
+    uint64_t rng; /* xorshift state: same seed, same values */
+};
+
+/* Appends one 15-minute file of HeNB <sender> ("HeNB-000042") beginning at <begin> (Unix
+ * seconds, UTC) with <cells> cells to <o>. */
+void hm_pm_gen_file(struct hm_pm_gen *g, struct hm_buf *o, const char *sender, int cells,
+                    time_t begin);
+
+/* TS 32.432 file name "A20261126.1400+0000-1415+0000_<sender>.xml" for the same file. */
+void hm_pm_gen_name(struct hm_buf *o, const char *sender, time_t begin);
+
+#endif
