@@ -602,8 +602,10 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
                 hist[k++] = d.ipsec[j];
             memcpy(d.ipsec, hist, sizeof(hist[0]) * k);
             d.n_ipsec = (uint8_t)k;
-            hm_info("IPsec inner address changed", "device=%.*s address=%.*s",
-                    (int)s->dev_len, s->dev, (int)p->value.len, p->value.ptr);
+            if (k > 1) /* a change, not the first address of the device */
+                hm_info("IPsec inner address changed", "device=%.*s address=%.*s previous=%.*s",
+                        (int)s->dev_len, s->dev, (int)p->value.len, p->value.ptr,
+                        (int)hist[1].addr.len, hist[1].addr.ptr);
         }
         int pk = hm_key_param(pbuf, sizeof(pbuf), dev, p->name);
         struct hm_param_rec pr = {.type = (uint8_t)ptype(p->type), .time_ms = now,
@@ -624,8 +626,8 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     /* TS 32.593 discovery / registration (core/hems_proc.c): may queue tasks in this batch */
     char nodebuf[128];
     if (r >= 0)
-        r = hm_hems_on_inform(sh->acs->hems, sh->acs->store, b, dev, in, &d, nodebuf,
-                              sizeof(nodebuf));
+        r = hm_hems_on_inform(sh->acs->hems, sh->acs->store, b, dev, in, x->req->host,
+                              x->req->path, &d, nodebuf, sizeof(nodebuf));
     if (r >= 0)
         r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);

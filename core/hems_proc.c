@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/acs_task.h"
@@ -486,10 +487,31 @@ static json_t *static_entry(json_t *p, struct hm_slice dev, struct hm_slice pc)
     return group;
 }
 
+/* True when a request to host <host> and path <path> addressed <url> ("scheme://authority
+ * /path"), or when that cannot be told (no Host header). */
+static bool reached_as(const char *url, struct hm_slice host, struct hm_slice path)
+{
+    const char *a = url ? strstr(url, "://") : NULL;
+    if (!host.len)
+        return true;
+    if (!a)
+        return false;
+    a += 3;
+    const char *p = strchr(a, '/');
+    size_t al = p ? (size_t)(p - a) : strlen(a);
+    const char *up = p ? p : "/";
+    return host.len == al && strncasecmp(host.ptr, a, al) == 0 && path.len == strlen(up) &&
+           memcmp(path.ptr, up, path.len) == 0;
+}
+
 static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct hm_store_batch *b,
                      struct hm_slice dev, const char *root, const struct hm_cwmp_inform *in,
+                     struct hm_slice host, struct hm_slice path,
                      struct hm_dev_rec *d, char *nodebuf, size_t nodecap, bool *self)
 {
+    /* "both": the device comes back after we redirected it to this very node */
+    bool back_here = d->reg_state == HM_REG_REDIRECTED && h->node_id[0] &&
+                     hm_slice_eq(d->serving_node, hm_slice_cstr(h->node_id));
     json_t *wl = json_object_get(p, "whitelist");
     d->role = HM_ROLE_INITIAL;
     if (!wl || !hm_hems_whitelisted(wl, in->dev.oui, in->dev.product_class, in->dev.serial)) {
@@ -529,8 +551,13 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
     size_t idl = HM_MIN(strlen(id), nodecap);
     memcpy(nodebuf, id, idl);
     d->serving_node = hm_slice(nodebuf, idl);
-    if ((h->role & HM_HEMS_ROLE_SERVING) && h->node_id[0] && !strcmp(id, h->node_id)) {
-        *self = true; /* "both": this node serves the device itself, no redirection */
+    if ((h->role & HM_HEMS_ROLE_SERVING) && h->node_id[0] && !strcmp(id, h->node_id) &&
+        (back_here ||
+         reached_as(json_string_value(json_object_get(node, "url")), host, path))) {
+        /* "both": this node serves the device itself and the device already uses its
+         * Serving HeMS URL: no redirection. Reached by another URL (the Initial HeMS URL
+         * of a load balancer), it is redirected to this node's own URL like any other. */
+        *self = true;
         return 0;
     }
     json_t *loc = json_object_get(p, "location_params");
@@ -638,6 +665,7 @@ static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
 
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
                       struct hm_slice dev, const struct hm_cwmp_inform *in,
+                      struct hm_slice host, struct hm_slice path,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap)
 {
     bool bootstrap = false, boot = false;
@@ -668,7 +696,7 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
     pthread_mutex_lock(&h->mu);
     json_t *p = h->policy;
     if ((h->role & HM_HEMS_ROLE_INITIAL) && bootstrap) {
-        r = discovery(h, p, st, b, dev, root, in, d, nodebuf, nodecap, &self);
+        r = discovery(h, p, st, b, dev, root, in, host, path, d, nodebuf, nodecap, &self);
     } else if (h->role & HM_HEMS_ROLE_INITIAL) {
         /* a BOOT without BOOTSTRAP at an initial (or both) node: no identity check ran, so
          * nothing is provisioned (a blocked device stays blocked) */

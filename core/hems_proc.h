@@ -89,11 +89,14 @@ int hm_hems_role(const struct hm_hems *h);
  * <dev>) and before it commits batch <b>. Adds to <b> the tasks of discovery (initial role,
  * 0 BOOTSTRAP) or registration (serving role, 0 BOOTSTRAP, or 1 BOOT of a device not yet
  * registered here), and sets d->role, d->reg_state, d->serving_node (pointing into <nodebuf>,
- * which must outlive the record's encoding). Returns 0, or -E2BIG when the batch is full.
+ * which must outlive the record's encoding). <host> and <path> are the Host header and path
+ * of the HTTP request that carried the Inform (the ACS URL the device used; empty host:
+ * unknown). Returns 0, or -E2BIG when the batch is full.
  * With a NULL <h> only sets reg_state as before (registered).
  */
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
                       struct hm_slice dev, const struct hm_cwmp_inform *in,
+                      struct hm_slice host, struct hm_slice path,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap);
 
 /* Wires <h> (not owned, outlives the ACS) into the ACS's Inform path (core/acs.c). */
