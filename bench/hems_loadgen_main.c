@@ -62,7 +62,8 @@ static void usage(FILE *f)
             "                       [rate x interval, else concurrency, else 1000]\n"
             "  --rate R             open loop: sessions/s (all workers)\n"
             "  --interval S         open loop: seconds between a device's sessions\n"
-            "                       (periodic: the PeriodicInformInterval; hold: re-request)\n"
+            "                       (periodic: the PeriodicInformInterval; hold: re-request;\n"
+            "                       discovery: periodic Informs once registered)\n"
             "  --jitter F           random fraction of the period added to each start  [0]\n"
             "  --concurrency C      closed loop: sessions in flight (all workers)\n"
             "  --duration S         stop starting sessions after S seconds\n"
@@ -84,6 +85,8 @@ static void usage(FILE *f)
             "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
             "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
             "                       ExpeditedEvent entries with \"4 VALUE CHANGE\")\n"
+            "  --fallback-after N   discovery: failed attempts at the Serving HeMS before\n"
+            "                       bootstrapping at --target (the Initial HeMS) again    [3]\n"
             "  --pm-path P          pm: upload path prefix                           [/pm]\n"
             "  --pm-cells N         pm: cells per file (254 counters each; 2: ~25 KB) [2]\n"
             "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
@@ -284,8 +287,9 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "missed_slots", json_integer((json_int_t)st->missed_slots));
     if (c->scenario == HM_LG_DISCOVERY)
         json_object_set_new(o, "discovery",
-                            json_pack("{s:I,s:I}", "redirects", (json_int_t)st->redirects,
-                                      "registered", (json_int_t)st->registered));
+                            json_pack("{s:I,s:I,s:I}", "redirects", (json_int_t)st->redirects,
+                                      "registered", (json_int_t)st->registered, "fallbacks",
+                                      (json_int_t)st->fallbacks));
     if (c->scenario == HM_LG_PM)
         json_object_set_new(o, "pm", json_pack("{s:I,s:I,s:I,s:f,s:f}", "files",
                                                (json_int_t)st->pm_files, "duplicates",
@@ -405,9 +409,9 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
            (double)st->sessions_ok / el, (unsigned long long)st->exchanges,
            (double)st->exchanges / el, (unsigned long long)st->connects);
     if (c->scenario == HM_LG_DISCOVERY)
-        printf("  discovery redirects %llu  registered %llu of %llu devices\n",
+        printf("  discovery redirects %llu  registered %llu of %llu devices  fallbacks %llu\n",
                (unsigned long long)st->redirects, (unsigned long long)st->registered,
-               (unsigned long long)c->devices);
+               (unsigned long long)c->devices, (unsigned long long)st->fallbacks);
     if (c->scenario == HM_LG_PM)
         printf("  pm        files %llu (%.1f/s, %.2f MB/s), %llu already spooled (200)\n",
                (unsigned long long)st->pm_files, (double)st->pm_files / el,
@@ -465,7 +469,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -502,6 +506,7 @@ int main(int argc, char **argv)
         {"alarms", required_argument, NULL, OPT_ALARMS},
         {"alarms-queued", no_argument, NULL, OPT_ALARMS_Q},
         {"pm-path", required_argument, NULL, OPT_PM_PATH},
+        {"fallback-after", required_argument, NULL, OPT_FALLBACK},
         {"pm-cells", required_argument, NULL, OPT_PM_CELLS},
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
@@ -582,6 +587,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_FALLBACK:
+            c->fallback_after = (uint32_t)strtoul(optarg, NULL, 10);
+            if (c->fallback_after < 1) {
+                fprintf(stderr, "hems-loadgen: --fallback-after must be at least 1\n");
+                return 2;
+            }
+            break;
         case OPT_PM_PATH:
             if (strlen(optarg) >= sizeof(c->pm_path) || optarg[0] != '/') {
                 fprintf(stderr, "hems-loadgen: --pm-path must be an absolute path under 64 bytes\n");
@@ -640,6 +652,8 @@ int main(int argc, char **argv)
         snprintf(c->pm_path, sizeof(c->pm_path), "/pm");
     if (!c->pm_cells)
         c->pm_cells = 2;
+    if (!c->fallback_after)
+        c->fallback_after = 3;
     bool open_periodic = (c->scenario == HM_LG_HEALTHZ || c->scenario == HM_LG_PERIODIC ||
                           c->scenario == HM_LG_ALARMS || c->scenario == HM_LG_PM) &&
                          !c->concurrency && c->rate > 0 && c->interval > 0;
@@ -663,6 +677,10 @@ int main(int argc, char **argv)
     if (periodic_like && !c->concurrency && c->rate <= 0 && c->interval <= 0) {
         fprintf(stderr, "hems-loadgen: give --rate, --interval (open loop) or --concurrency "
                         "(closed loop)\n");
+        return 2;
+    }
+    if (c->scenario == HM_LG_DISCOVERY && c->interval > 0 && !c->duration) {
+        fprintf(stderr, "hems-loadgen: discovery with --interval needs --duration\n");
         return 2;
     }
     if (!c->duration && !c->sessions && !hm_lg_boot_like(c->scenario)) {

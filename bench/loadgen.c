@@ -101,6 +101,7 @@ struct dev {
     bool in_session : 1;
     bool held : 1;
     bool alarm_up : 1;        /* alarms: the last Inform raised (next one clears) */
+    bool registered : 1;      /* discovery: registered at its serving node (next: periodic) */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
@@ -421,9 +422,10 @@ static void build_inform(struct worker *w, struct dev *dv)
                                        .clear = dv->alarm_up,
                                        .seq = w->alarm_seq};
     }
+    bool boot = w->cfg->scenario == HM_LG_BOOT ||
+                (w->cfg->scenario == HM_LG_DISCOVERY && !dv->registered);
     hm_lg_cpe_inform(w->cpe, (uint32_t)(dv - w->devs), &w->ident,
-                     hm_lg_boot_like(w->cfg->scenario) ? HM_LG_INFORM_BOOT
-                                                       : HM_LG_INFORM_PERIODIC,
+                     boot ? HM_LG_INFORM_BOOT : HM_LG_INFORM_PERIODIC,
                      dv->retries, al.n ? &al : NULL, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
@@ -637,13 +639,21 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         /* redirected: a CPE whose ACS URL changed bootstraps at the new URL (TR-069
          * §3.7.1.1: "0 BOOTSTRAP" after an ACS URL change) at once */
         dv->target = dv->next_target;
+        dv->registered = false;
         dv->state = D_IDLE;
         begin_session(w, dv, now, now);
         return;
     }
+    if (w->cfg->scenario == HM_LG_DISCOVERY && ok)
+        dv->registered = true;
+    if (w->cfg->scenario == HM_LG_DISCOVERY && dv->registered && w->cfg->interval > 0) {
+        /* steady state at the serving node: periodic Informs until the run ends */
+        dv->state = D_IDLE;
+        timer_set(w, dv, now + (uint64_t)(w->cfg->interval *
+                                          (1.0 + w->cfg->jitter * rnd01(w)) * NS));
+        return;
+    }
     if (hm_lg_boot_like(w->cfg->scenario)) {
-        if (ok && w->cfg->scenario == HM_LG_DISCOVERY)
-            w->st.registered++;
         dv->state = D_DONE;
         w->done++;
         if (!w->open_loop)
@@ -701,6 +711,14 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
         w->st.err[HM_LG_E_GAVE_UP]++;
         session_end(w, dv, false, now);
         return;
+    }
+    if (w->cfg->scenario == HM_LG_DISCOVERY && dv->target != 0 &&
+        dv->retries + 1u >= w->cfg->fallback_after) {
+        /* its Serving HeMS is unreachable: back to the Initial HeMS for a new assignment
+         * (TS 32.593 5.1.2: the Initial HeMS is the HeNB's fallback) with a BOOTSTRAP */
+        dv->target = dv->next_target = 0;
+        dv->registered = false;
+        w->st.fallbacks++;
     }
     dv->retries++;
     w->st.attempts_retried++;
@@ -1520,6 +1538,9 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
         }
         abort_in_flight(w);
         w->st.elapsed_s = (double)(now_ns() - c->t0_ns) / NS;
+        if (c->scenario == HM_LG_DISCOVERY)
+            for (uint32_t i = 0; i < w->ndev; i++)
+                w->st.registered += w->devs[i].registered;
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             w->st.max_rss_kb = (uint64_t)ru.ru_maxrss;

@@ -75,6 +75,8 @@ struct hm_lg_config {
     uint32_t alarms;                /* alarms: entries per Inform (1..HM_LG_MAX_ALARMS,
                                        bench/loadgen_cpe.h) */
     bool alarms_queued;
+    uint32_t fallback_after;        /* discovery: failed attempts at a Serving HeMS before the
+                                       device returns to --target (the Initial HeMS) */
     char pm_path[64];               /* pm: upload path prefix ("/pm") */
     uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
                                        ExpeditedEvent (with "4 VALUE CHANGE") */
@@ -119,8 +121,10 @@ struct hm_lg_stats {
     uint64_t held_now, held_peak;
     uint64_t bytes_sent, bytes_received;
     uint64_t redirects;        /* discovery: ManagementServer.URL changes followed */
-    uint64_t registered;       /* discovery: devices whose last boot session succeeded
-                                  without a redirection (registered at their serving node) */
+    uint64_t registered;       /* discovery: devices registered at the end of the run (their
+                                  last boot session succeeded without a redirection) */
+    uint64_t fallbacks;        /* discovery: returns to the Initial HeMS after a Serving HeMS
+                                  failed --fallback-after attempts in a row */
     uint64_t alarms_sent;      /* alarms: alarm entries in Informs answered by the ACS */
     uint64_t pm_files, pm_bytes; /* pm: uploads acknowledged (2xx) and their body bytes */
     uint64_t pm_duplicates;    /* pm: uploads answered 200 (already spooled or ingested) */

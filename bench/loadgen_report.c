@@ -45,6 +45,7 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->bytes_received += s->bytes_received;
     d->redirects += s->redirects;
     d->registered += s->registered;
+    d->fallbacks += s->fallbacks;
     d->alarms_sent += s->alarms_sent;
     d->pm_files += s->pm_files;
     d->pm_bytes += s->pm_bytes;
@@ -117,6 +118,7 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "bytes_received", st->bytes_received);
     kv(b, "redirects", st->redirects);
     kv(b, "registered", st->registered);
+    kv(b, "fallbacks", st->fallbacks);
     kv(b, "alarms_sent", st->alarms_sent);
     kv(b, "pm_files", st->pm_files);
     kv(b, "pm_bytes", st->pm_bytes);
@@ -195,6 +197,7 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->bytes_received = get_u64(o, "bytes_received");
     st->redirects = get_u64(o, "redirects");
     st->registered = get_u64(o, "registered");
+    st->fallbacks = get_u64(o, "fallbacks");
     st->alarms_sent = get_u64(o, "alarms_sent");
     st->pm_files = get_u64(o, "pm_files");
     st->pm_bytes = get_u64(o, "pm_bytes");

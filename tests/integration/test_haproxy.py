@@ -1,20 +1,48 @@
-"""Two hemsd nodes behind Debian's HAProxy (ops/haproxy.cfg on loopback, L4 + PROXY v2):
-HeNBs reach both, each node records the HeNB's own address, one node is killed mid-run and
-the HeNBs carry on through the survivor; after the dead node restarts, every Inform that was
-acknowledged by either node is in that node's store."""
+"""Two hemsd nodes behind Debian's HAProxy (ops/haproxy.cfg on loopback, L4 + PROXY v2).
+1. HeNBs reach both, each node records the HeNB's own address, one node is killed mid-run
+   and the HeNBs carry on through the survivor; after the dead node restarts, every Inform
+   that was acknowledged by either node is in that node's store.
+2. hems-loadgen runs a fleet through the Initial HeMS frontend: both nodes (role both)
+   assign Serving HeMS nodes across both by consistent hashing; one node is killed mid-run,
+   the operator removes it from the policy (SIGHUP), its HeNBs fall back to the Initial HeMS
+   and end up registered on the survivor, and the killed node's store still holds what it
+   acknowledged."""
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
 import cpe as C
 from hemsd import Hemsd, free_port, http_request, main
+from test_loadgen import LOADGEN
 
 SRC = os.environ.get("HEMS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def haproxy_config(tmpdir, nodes, port, serving_ports=None):
+    """ops/haproxy.cfg moved onto loopback: <port> is the balanced (Initial HeMS) frontend,
+    <serving_ports> the per-node Serving HeMS frontends (free ports when None)."""
+    with open(os.path.join(SRC, "ops", "haproxy.cfg")) as f:
+        cfg = f.read()
+    serving_ports = serving_ports or [free_port(), free_port()]
+    cfg = cfg.replace("bind 0.0.0.0:7547", "bind 127.0.0.1:%d" % port)
+    cfg = cfg.replace("bind 0.0.0.0:7548", "bind 127.0.0.1:%d" % serving_ports[0])
+    cfg = cfg.replace("bind 0.0.0.0:7549", "bind 127.0.0.1:%d" % serving_ports[1])
+    cfg = cfg.replace("server hems1 10.0.0.11:7547", "server hems1 127.0.0.1:%d" % nodes[0].cwmp_port)
+    cfg = cfg.replace("server hems2 10.0.0.12:7547", "server hems2 127.0.0.1:%d" % nodes[1].cwmp_port)
+    cfg = cfg.replace("balance source", "balance roundrobin")  # one client address here
+    cfg = cfg.replace("maxconn 200000", "maxconn 4000")  # this machine's descriptor limit
+    assert "0.0.0.0" not in cfg and "10.0.0." not in cfg
+    path = os.path.join(tmpdir, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    return subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 class Haproxy(unittest.TestCase):
@@ -25,18 +53,7 @@ class Haproxy(unittest.TestCase):
     def test_two_nodes_failover_nothing_acknowledged_lost(self):
         nodes = [Hemsd("--set", "server.cwmp_proxy_protocol=true").start() for _ in range(2)]
         port = free_port()
-        with open(os.path.join(SRC, "ops", "haproxy.cfg")) as f:
-            cfg = f.read()
-        cfg = cfg.replace("bind 0.0.0.0:7547", "bind 127.0.0.1:%d" % port)
-        cfg = cfg.replace("server hems1 10.0.0.11:7547", "server hems1 127.0.0.1:%d" % nodes[0].cwmp_port)
-        cfg = cfg.replace("server hems2 10.0.0.12:7547", "server hems2 127.0.0.1:%d" % nodes[1].cwmp_port)
-        cfg = cfg.replace("balance source", "balance roundrobin")  # one client address here
-        cfg = cfg.replace("maxconn 200000", "maxconn 4000")  # this machine's descriptor limit
-        cfg_path = os.path.join(nodes[0].tmp.name, "haproxy.cfg")
-        with open(cfg_path, "w") as f:
-            f.write(cfg)
-        hap = subprocess.Popen(["haproxy", "-db", "-f", cfg_path], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        hap = haproxy_config(nodes[0].tmp.name, nodes, port)
         acked = {}  # serial -> (local port of the HeNB's connection)
         after_kill = []
         lock = threading.Lock()
@@ -102,6 +119,80 @@ class Haproxy(unittest.TestCase):
             hap.wait()
             for h in nodes:
                 h.__exit__(None, None, None)
+
+    def test_discovery_across_nodes_and_failover_by_policy(self):
+        n = 300
+        fi, fa, fb = free_port(), free_port(), free_port()
+        policy = {
+            "whitelist": [{"oui": "00256D", "product_class": "HeNB", "serial_from": "0000700000",
+                           "serial_to": "0000700999"}],
+            "serving_nodes": [{"id": "hems-a", "url": "http://127.0.0.1:%d/cwmp" % fa, "weight": 1},
+                              {"id": "hems-b", "url": "http://127.0.0.1:%d/cwmp" % fb, "weight": 1}],
+            "segws": [{"id": "segw-1", "servers": ["segw1.op.example"]}],
+        }
+        nodes = []
+        for node_id in ("hems-a", "hems-b"):
+            tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+            json.dump(policy, tmp)
+            tmp.close()
+            h = Hemsd("--set", "server.cwmp_proxy_protocol=true",
+                      config="[hems]\nrole = both\nnode_id = %s\npolicy_file = %s\n"
+                      % (node_id, tmp.name))
+            h.policy_path = tmp.name
+            nodes.append(h.start())
+        hap = haproxy_config(nodes[0].tmp.name, nodes, fi, [fa, fb])
+        report = os.path.join(nodes[0].tmp.name, "loadgen.json")
+        lg = None
+        try:
+            time.sleep(1.5)  # first health checks
+            lg = subprocess.Popen([LOADGEN, "--target", "127.0.0.1:%d" % fi, "--scenario",
+                                   "discovery", "--devices", str(n), "--first-serial", "700000",
+                                   "--rate", "300", "--interval", "1", "--duration", "9",
+                                   "--retry-min", "0.3", "--fallback-after", "2", "--timeout", "3",
+                                   "--quiet", "--json", report],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            time.sleep(3.0)
+            # node A dies; the operator takes it out of the policy on the survivor
+            nodes[0].proc.send_signal(signal.SIGKILL)
+            nodes[0].proc.wait()
+            policy["serving_nodes"] = policy["serving_nodes"][1:]
+            with open(nodes[1].policy_path, "w") as f:
+                json.dump(policy, f)
+            nodes[1].signal(signal.SIGHUP)
+            out, _ = lg.communicate(timeout=60)
+            self.assertEqual(lg.returncode, 0, out)
+            with open(report) as f:
+                r = json.load(f)
+            d = r["discovery"]
+            self.assertEqual(d["registered"], n, out)  # every HeNB registered at the end
+            self.assertGreater(d["fallbacks"], 0, out)  # A's HeNBs came back through Initial
+            self.assertGreater(d["redirects"], 0, out)
+            # all of them registered on the survivor, as its own
+            for i in range(n):
+                st, _, b = http_request(nodes[1].admin_port, "GET",
+                                        "/api/v1/devices/00256D-HeNB-%010d" % (700000 + i))
+                self.assertEqual(st, 200, i)
+                rec = json.loads(b)
+                self.assertEqual((rec["registration"], rec["serving_node"]),
+                                 ("registered", "hems-b"), rec)
+                self.assertTrue(rec["source_address"].startswith("127.0.0.1:"), rec)
+            # what A acknowledged before it died is still in its store
+            dead = nodes[0]
+            dead.log.close()
+            dead.proc = None
+            dead.start()
+            st, _, b = http_request(dead.admin_port, "GET", "/api/v1/devices?limit=1000")
+            mine = [x for x in json.loads(b)["devices"] if x["serving_node"] == "hems-a" and
+                    x["registration"] == "registered"]
+            self.assertGreater(len(mine), 0)
+        finally:
+            if lg and lg.poll() is None:
+                lg.kill()
+            hap.terminate()
+            hap.wait()
+            for h in nodes:
+                h.__exit__(None, None, None)
+                os.unlink(h.policy_path)
 
 
 if __name__ == "__main__":
