@@ -85,6 +85,11 @@ static void usage(FILE *f)
             "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
             "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
             "                       ExpeditedEvent entries with \"4 VALUE CHANGE\")\n"
+            "  --cr-port P          answer Connection Requests: worker w listens on\n"
+            "                       127.0.0.1:P+w, devices report ConnectionRequestURL\n"
+            "                       http://127.0.0.1:P+w/crq/<index> and open a session with\n"
+            "                       \"6 CONNECTION REQUEST\" on each authenticated request\n"
+            "  --cr-username U --cr-password P   their Digest credentials     [none: no auth]\n"
             "  --fallback-after N   discovery: failed attempts at the Serving HeMS before\n"
             "                       bootstrapping at --target (the Initial HeMS) again    [3]\n"
             "  --pm-path P          pm: upload path prefix                           [/pm]\n"
@@ -290,6 +295,13 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                             json_pack("{s:I,s:I,s:I}", "redirects", (json_int_t)st->redirects,
                                       "registered", (json_int_t)st->registered, "fallbacks",
                                       (json_int_t)st->fallbacks));
+    if (c->cr_port)
+        json_object_set_new(o, "connection_requests",
+                            json_pack("{s:I,s:I,s:I,s:I,s:I}", "received",
+                                      (json_int_t)st->cr_received, "challenges",
+                                      (json_int_t)st->cr_challenges, "refused",
+                                      (json_int_t)st->cr_refused, "bad", (json_int_t)st->cr_bad,
+                                      "sessions", (json_int_t)st->cr_sessions));
     if (c->scenario == HM_LG_PM)
         json_object_set_new(o, "pm", json_pack("{s:I,s:I,s:I,s:f,s:f}", "files",
                                                (json_int_t)st->pm_files, "duplicates",
@@ -412,6 +424,11 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
         printf("  discovery redirects %llu  registered %llu of %llu devices  fallbacks %llu\n",
                (unsigned long long)st->redirects, (unsigned long long)st->registered,
                (unsigned long long)c->devices, (unsigned long long)st->fallbacks);
+    if (c->cr_port)
+        printf("  conn req  received %llu  challenged %llu  refused %llu  bad %llu  "
+               "sessions %llu\n", (unsigned long long)st->cr_received,
+               (unsigned long long)st->cr_challenges, (unsigned long long)st->cr_refused,
+               (unsigned long long)st->cr_bad, (unsigned long long)st->cr_sessions);
     if (c->scenario == HM_LG_PM)
         printf("  pm        files %llu (%.1f/s, %.2f MB/s), %llu already spooled (200)\n",
                (unsigned long long)st->pm_files, (double)st->pm_files / el,
@@ -469,7 +486,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -507,6 +524,9 @@ int main(int argc, char **argv)
         {"alarms-queued", no_argument, NULL, OPT_ALARMS_Q},
         {"pm-path", required_argument, NULL, OPT_PM_PATH},
         {"fallback-after", required_argument, NULL, OPT_FALLBACK},
+        {"cr-port", required_argument, NULL, OPT_CR_PORT},
+        {"cr-username", required_argument, NULL, OPT_CR_USER},
+        {"cr-password", required_argument, NULL, OPT_CR_PASS},
         {"pm-cells", required_argument, NULL, OPT_PM_CELLS},
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
@@ -586,6 +606,21 @@ int main(int argc, char **argv)
                 fprintf(stderr, "hems-loadgen: --alarms must be 1..%d\n", HM_LG_MAX_ALARMS);
                 return 2;
             }
+            break;
+        case OPT_CR_PORT: {
+            unsigned long p = strtoul(optarg, NULL, 10);
+            if (p < 1 || p > 65535 - MAX_WORKERS) {
+                fprintf(stderr, "hems-loadgen: --cr-port must be 1..%d\n", 65535 - MAX_WORKERS);
+                return 2;
+            }
+            c->cr_port = (uint16_t)p;
+            break;
+        }
+        case OPT_CR_USER:
+            snprintf(c->cr_username, sizeof(c->cr_username), "%s", optarg);
+            break;
+        case OPT_CR_PASS:
+            snprintf(c->cr_password, sizeof(c->cr_password), "%s", optarg);
             break;
         case OPT_FALLBACK:
             c->fallback_after = (uint32_t)strtoul(optarg, NULL, 10);

@@ -24,6 +24,7 @@
 
 #include "bench/loadgen.h"
 #include "bench/loadgen_cpe.h"
+#include "bench/loadgen_cr.h"
 #include "bench/loadgen_http.h"
 #include "bench/pm_gen.h"
 #include "core/buf.h"
@@ -102,6 +103,8 @@ struct dev {
     bool held : 1;
     bool alarm_up : 1;        /* alarms: the last Inform raised (next one clears) */
     bool registered : 1;      /* discovery: registered at its serving node (next: periodic) */
+    bool cr_pending : 1;      /* a connection request arrived: start a session when idle */
+    bool cr_session : 1;      /* the current session answers a connection request */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
@@ -118,6 +121,7 @@ struct worker {
     struct target targets[HM_LG_MAX_TARGETS];
     uint8_t ntargets;
     uint64_t alarm_seq;       /* alarms: EventTime offset, unique per Inform of the worker */
+    struct hm_lg_cr *cr;      /* Connection Request listener, or NULL */
     struct hm_buf pm_tmpl;    /* pm: a file of device 0 for period 0, patched per upload */
     size_t pm_sender_off[4], pm_t0_off[2], pm_t1_off[8];
     uint8_t n_sender, n_t0, n_t1;
@@ -303,6 +307,7 @@ static void set_identity(struct worker *w, struct dev *dv)
         .product_class = hm_slice_cstr(c->product_class),
         .serial = hm_slice(w->serial, (size_t)n),
         .index = idx,
+        .cr_port = c->cr_port ? (uint16_t)(c->cr_port + w->id) : 0,
     };
 }
 
@@ -425,7 +430,8 @@ static void build_inform(struct worker *w, struct dev *dv)
     bool boot = w->cfg->scenario == HM_LG_BOOT ||
                 (w->cfg->scenario == HM_LG_DISCOVERY && !dv->registered);
     hm_lg_cpe_inform(w->cpe, (uint32_t)(dv - w->devs), &w->ident,
-                     boot ? HM_LG_INFORM_BOOT : HM_LG_INFORM_PERIODIC,
+                     boot ? HM_LG_INFORM_BOOT
+                          : dv->cr_session ? HM_LG_INFORM_CR : HM_LG_INFORM_PERIODIC,
                      dv->retries, al.n ? &al : NULL, &w->body);
     struct io *io = dv->io;
     hm_buf_reset(&io->tx);
@@ -592,6 +598,8 @@ static void begin_session(struct worker *w, struct dev *dv, uint64_t intended, u
     w->st.sessions_started++;
     w->active++;
     dv->in_session = true;
+    dv->cr_session = dv->cr_pending;
+    dv->cr_pending = false;
     dv->intended = intended;
     dv->retries = 0;
     start_attempt(w, dv, now);
@@ -622,6 +630,10 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
     timer_del(w, dv);
     dv->in_session = false;
     w->active--;
+    bool was_cr = dv->cr_session;
+    dv->cr_session = false;
+    if (ok && was_cr)
+        w->st.cr_sessions++;
     if (ok) {
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
@@ -633,6 +645,11 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_failed++;
     }
     dv->retries = 0;
+    if (dv->cr_pending && !w->stopping) { /* requested during the session: another one */
+        dv->state = D_IDLE;
+        begin_session(w, dv, now, now);
+        return;
+    }
     if (w->cfg->scenario == HM_LG_PM && !w->open_loop)
         dv->slot++; /* the next upload is the next period's file */
     if (w->cfg->scenario == HM_LG_DISCOVERY && ok && dv->next_target != dv->target) {
@@ -667,7 +684,8 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         return; /* a hold device that failed for good stays down */
     }
     if (w->open_loop) {
-        dv->slot++;
+        if (!was_cr) /* an extra session: the periodic grid goes on as before */
+            dv->slot++;
         /* a device more than a period behind (long backoff) skips to the current slot:
          * a real CPE does not fire a burst of overdue periodic Informs */
         if (now > w->cfg->t0_ns + dv->phase + (dv->slot + 1) * w->period) {
@@ -854,6 +872,25 @@ static void hold(struct worker *w, struct dev *dv, uint64_t now)
         timer_set(w, dv, now + (uint64_t)(w->cfg->interval * (1.0 + w->cfg->jitter * rnd01(w)) * NS));
     else
         timer_del(w, dv);
+}
+
+/* A connection request for device <idx> was authenticated and answered (bench/loadgen_cr.h):
+ * the device opens a session with "6 CONNECTION REQUEST" now, or after its current one. */
+static void on_connection_request(void *arg, uint64_t idx)
+{
+    struct worker *w = arg;
+    if (idx < w->first_idx || idx - w->first_idx >= w->ndev) {
+        w->st.cr_bad++; /* not one of this worker's devices */
+        return;
+    }
+    struct dev *dv = &w->devs[idx - w->first_idx];
+    dv->cr_pending = true;
+    if (dv->in_session || dv->state == D_DONE || !w->open_loop || w->stopping)
+        return; /* taken up when the current session ends (closed loop: when its turn comes) */
+    uint64_t now = now_ns();
+    timer_del(w, dv);
+    dv->state = D_IDLE;
+    begin_session(w, dv, now, now);
 }
 
 /* Index of the target for "http://A.B.C.D[:port][/path]", added if new; -1 when the URL
@@ -1445,6 +1482,15 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
         return rc;
     if (c->scenario == HM_LG_PM)
         pm_template(w);
+    if (c->cr_port) {
+        rc = hm_lg_cr_open(&w->cr, w->ep, (uint16_t)(c->cr_port + id), c->cr_username,
+                           c->cr_password, on_connection_request, w);
+        if (rc) {
+            fprintf(stderr, "hems-loadgen: worker %u: connection request listener on "
+                            "127.0.0.1:%u: %s\n", id, c->cr_port + id, hm_strerror(rc));
+            return rc;
+        }
+    }
     if (c->duration > 0)
         w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
     setup_schedule(w);
@@ -1462,6 +1508,7 @@ static void worker_fini(struct worker *w)
     }
     hm_buf_free(&w->body);
     hm_buf_free(&w->pm_tmpl);
+    hm_lg_cr_close(w->cr);
     free(w->arena_mem);
     free(w->scratch_mem);
     hm_lg_cpe_destroy(w->cpe);
@@ -1530,6 +1577,10 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
                 break;
             }
             for (int i = 0; i < n; i++) {
+                if (evs[i].data.u32 >= HM_LG_CR_TAG_MIN) {
+                    hm_lg_cr_event(w->cr, evs[i].data.u32, evs[i].events);
+                    continue;
+                }
                 struct dev *dv = &w->devs[evs[i].data.u32];
                 if (dv->fd == -1)
                     continue;
@@ -1541,6 +1592,13 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
         if (c->scenario == HM_LG_DISCOVERY)
             for (uint32_t i = 0; i < w->ndev; i++)
                 w->st.registered += w->devs[i].registered;
+        if (w->cr) {
+            const struct hm_lg_cr_stats *cs = hm_lg_cr_stats(w->cr);
+            w->st.cr_received = cs->received;
+            w->st.cr_challenges = cs->challenges;
+            w->st.cr_refused = cs->refused;
+            w->st.cr_bad += cs->bad;
+        }
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             w->st.max_rss_kb = (uint64_t)ru.ru_maxrss;

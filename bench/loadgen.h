@@ -77,6 +77,9 @@ struct hm_lg_config {
     bool alarms_queued;
     uint32_t fallback_after;        /* discovery: failed attempts at a Serving HeMS before the
                                        device returns to --target (the Initial HeMS) */
+    uint16_t cr_port;               /* Connection Request listeners: worker w on 127.0.0.1:
+                                       cr_port + w; 0 = none (synthetic URLs) */
+    char cr_username[129], cr_password[129]; /* their Digest credentials ("": none) */
     char pm_path[64];               /* pm: upload path prefix ("/pm") */
     uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
                                        ExpeditedEvent (with "4 VALUE CHANGE") */
@@ -128,6 +131,8 @@ struct hm_lg_stats {
     uint64_t alarms_sent;      /* alarms: alarm entries in Informs answered by the ACS */
     uint64_t pm_files, pm_bytes; /* pm: uploads acknowledged (2xx) and their body bytes */
     uint64_t pm_duplicates;    /* pm: uploads answered 200 (already spooled or ingested) */
+    uint64_t cr_received, cr_challenges, cr_refused, cr_bad; /* bench/loadgen_cr.h */
+    uint64_t cr_sessions;      /* sessions with "6 CONNECTION REQUEST" completed */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];

@@ -84,8 +84,11 @@ size_t hm_lg_cpe_params(const struct hm_lg_cpe_id *id, struct hm_cwmp_param *out
         case 4: out[k].value = id->serial; break;
         case 8: out[k].value = put(&w, end, "%llu", 3600 + i % 86400, 0, 0); break;
         case 11:
-            out[k].value = put(&w, end, "http://10.%llu.%llu.%llu:7547/crq", (i >> 16) & 255,
-                               (i >> 8) & 255, i & 255);
+            if (id->cr_port)
+                out[k].value = put(&w, end, "http://127.0.0.1:%llu/crq/%llu", id->cr_port, i, 0);
+            else
+                out[k].value = put(&w, end, "http://10.%llu.%llu.%llu:7547/crq", (i >> 16) & 255,
+                                   (i >> 8) & 255, i & 255);
             break;
         case 17:
             out[k].value = put(&w, end, "172.%llu.%llu.%llu", 16 + ((i >> 16) & 15),
@@ -379,7 +382,8 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         .max_envelopes = 1,
         .retry_count = retry,
     };
-    in.events.v = kind == HM_LG_INFORM_BOOT ? boot : periodic;
+    static const struct hm_cwmp_event cr[] = {{HM_SLICE_LIT("6 CONNECTION REQUEST"), {0}}};
+    in.events.v = kind == HM_LG_INFORM_BOOT ? boot : kind == HM_LG_INFORM_CR ? cr : periodic;
     in.events.n = kind == HM_LG_INFORM_BOOT ? 2 : 1;
     uint32_t cwmp_id = 0;
     if (c->agents) {

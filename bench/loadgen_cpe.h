@@ -29,6 +29,8 @@
 struct hm_lg_cpe_id {
     struct hm_slice manufacturer, oui, product_class, serial;
     uint64_t index; /* global device index: varies addresses, cell ids, ... */
+    uint16_t cr_port; /* ConnectionRequestURL http://127.0.0.1:<cr_port>/crq/<index>;
+                         0: a synthetic http://10.x.y.z:7547/crq */
 };
 
 #define HM_LG_MAX_ALARMS 8 /* alarm entries per Inform */
@@ -47,7 +49,7 @@ struct hm_lg_alarm_spec {
 };
 
 /* Which events the next Inform carries when the device has none of its own pending. */
-enum hm_lg_inform_kind { HM_LG_INFORM_PERIODIC = 0, HM_LG_INFORM_BOOT };
+enum hm_lg_inform_kind { HM_LG_INFORM_PERIODIC = 0, HM_LG_INFORM_BOOT, HM_LG_INFORM_CR };
 
 struct hm_lg_cpe; /* one per worker: opaque */
 

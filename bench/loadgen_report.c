@@ -50,6 +50,11 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->pm_files += s->pm_files;
     d->pm_bytes += s->pm_bytes;
     d->pm_duplicates += s->pm_duplicates;
+    d->cr_received += s->cr_received;
+    d->cr_challenges += s->cr_challenges;
+    d->cr_refused += s->cr_refused;
+    d->cr_bad += s->cr_bad;
+    d->cr_sessions += s->cr_sessions;
     if (s->max_rss_kb > d->max_rss_kb)
         d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
@@ -123,6 +128,11 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "pm_files", st->pm_files);
     kv(b, "pm_bytes", st->pm_bytes);
     kv(b, "pm_duplicates", st->pm_duplicates);
+    kv(b, "cr_received", st->cr_received);
+    kv(b, "cr_challenges", st->cr_challenges);
+    kv(b, "cr_refused", st->cr_refused);
+    kv(b, "cr_bad", st->cr_bad);
+    kv(b, "cr_sessions", st->cr_sessions);
     kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
@@ -202,6 +212,11 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->pm_files = get_u64(o, "pm_files");
     st->pm_bytes = get_u64(o, "pm_bytes");
     st->pm_duplicates = get_u64(o, "pm_duplicates");
+    st->cr_received = get_u64(o, "cr_received");
+    st->cr_challenges = get_u64(o, "cr_challenges");
+    st->cr_refused = get_u64(o, "cr_refused");
+    st->cr_bad = get_u64(o, "cr_bad");
+    st->cr_sessions = get_u64(o, "cr_sessions");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));

@@ -145,6 +145,70 @@ class Alarms(Report):
         self.check(400000, True)
 
 
+class ConnectionRequests(Report):
+    """Tasks queued with "connection_request": true reach simulated HeNBs at once: hemsd's
+    connection-request client authenticates (Digest) to each device's listener in the load
+    generator, which opens a "6 CONNECTION REQUEST" session that runs the task."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Hemsd("--set", "cwmp.cr_username=acs", "--set", "cwmp.cr_password=crsecret",
+                      "--set", "cwmp.cr_max_per_s=500", shards=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.__exit__(None, None, None)
+
+    def test_tasks_run_at_once_after_connection_requests(self):
+        import subprocess
+        from hemsd import free_port
+        from test_loadgen import LOADGEN
+        n, first, port = 60, 800000, free_port()
+        with tempfile.TemporaryDirectory() as tmp:
+            report = os.path.join(tmp, "r.json")
+            # registered devices that would only Inform again in an hour
+            lg = subprocess.Popen([LOADGEN, "--target", "127.0.0.1:%d" % self.h.cwmp_port,
+                                   "--scenario", "discovery", "--devices", str(n),
+                                   "--first-serial", str(first), "--interval", "3600",
+                                   "--duration", "8", "--workers", "2", "--cr-port", str(port),
+                                   "--cr-username", "acs", "--cr-password", "crsecret",
+                                   "--quiet", "--json", report],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                ids = ["00256D-HeNB-%010d" % (first + i) for i in range(n)]
+                deadline = time.time() + 5
+                while len(all_devices(self.h)) < n and time.time() < deadline:
+                    time.sleep(0.1)
+                t0 = time.time()
+                for d in ids:
+                    st, _, b = http_request(self.h.admin_port, "POST", "/api/v1/devices/%s/tasks" % d,
+                                            json.dumps({"rpc": "GetParameterValues",
+                                                        "names": ["Device.DeviceInfo.SerialNumber"],
+                                                        "connection_request": True}).encode(),
+                                            {"Content-Type": "application/json"})
+                    self.assertEqual(st, 201, b)
+                done = set()
+                while len(done) < n and time.time() < t0 + 5:
+                    for d in ids:
+                        if d not in done and api(self.h, "/api/v1/devices/%s/tasks" % d)["tasks"][-1]["state"] == "done":
+                            done.add(d)
+                    time.sleep(0.1)
+                self.assertEqual(len(done), n, "tasks not run within 5 s of their connection requests")
+                out, _ = lg.communicate(timeout=30)
+            finally:
+                if lg.poll() is None:
+                    lg.kill()
+            with open(report) as f:
+                r = json.load(f)
+        cr = r["connection_requests"]
+        self.assertEqual(cr["received"], n, out)
+        self.assertEqual(cr["sessions"], n)
+        self.assertEqual(cr["challenges"], n)  # one Digest challenge each
+        self.assertEqual((cr["refused"], cr["bad"]), (0, 0))
+        self.assertEqual(r["acs_requests"].get("GetParameterValues"), n)
+        self.assertEqual(metric(self.h, 'hems_connreq_total{result="requested"}'), n)
+
+
 class PmUploads(Report):
     @classmethod
     def setUpClass(cls):
