@@ -85,6 +85,8 @@ static void usage(FILE *f)
             "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
             "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
             "                       ExpeditedEvent entries with \"4 VALUE CHANGE\")\n"
+            "  --ipsec-change-every K  every Kth session of a device reports a new IPsec\n"
+            "                       inner address (IKEv2SA LocalAddress, 4 VALUE CHANGE)\n"
             "  --cr-port P          answer Connection Requests: worker w listens on\n"
             "                       127.0.0.1:P+w, devices report ConnectionRequestURL\n"
             "                       http://127.0.0.1:P+w/crq/<index> and open a session with\n"
@@ -295,6 +297,8 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                             json_pack("{s:I,s:I,s:I}", "redirects", (json_int_t)st->redirects,
                                       "registered", (json_int_t)st->registered, "fallbacks",
                                       (json_int_t)st->fallbacks));
+    if (c->ipsec_every)
+        json_object_set_new(o, "ipsec_changes", json_integer((json_int_t)st->ipsec_changes));
     if (c->cr_port)
         json_object_set_new(o, "connection_requests",
                             json_pack("{s:I,s:I,s:I,s:I,s:I}", "received",
@@ -424,6 +428,9 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
         printf("  discovery redirects %llu  registered %llu of %llu devices  fallbacks %llu\n",
                (unsigned long long)st->redirects, (unsigned long long)st->registered,
                (unsigned long long)c->devices, (unsigned long long)st->fallbacks);
+    if (c->ipsec_every)
+        printf("  ipsec     inner address changes reported %llu\n",
+               (unsigned long long)st->ipsec_changes);
     if (c->cr_port)
         printf("  conn req  received %llu  challenged %llu  refused %llu  bad %llu  "
                "sessions %llu\n", (unsigned long long)st->cr_received,
@@ -486,7 +493,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 int main(int argc, char **argv)
@@ -525,6 +532,7 @@ int main(int argc, char **argv)
         {"pm-path", required_argument, NULL, OPT_PM_PATH},
         {"fallback-after", required_argument, NULL, OPT_FALLBACK},
         {"cr-port", required_argument, NULL, OPT_CR_PORT},
+        {"ipsec-change-every", required_argument, NULL, OPT_IPSEC},
         {"cr-username", required_argument, NULL, OPT_CR_USER},
         {"cr-password", required_argument, NULL, OPT_CR_PASS},
         {"pm-cells", required_argument, NULL, OPT_PM_CELLS},
@@ -616,6 +624,9 @@ int main(int argc, char **argv)
             c->cr_port = (uint16_t)p;
             break;
         }
+        case OPT_IPSEC:
+            c->ipsec_every = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         case OPT_CR_USER:
             snprintf(c->cr_username, sizeof(c->cr_username), "%s", optarg);
             break;

@@ -414,9 +414,20 @@ static void build_healthz(struct worker *w, struct dev *dv)
     dv->step = S_HEALTHZ;
 }
 
+/* --ipsec-change-every K: the device's address generation is its session number / K. */
+static bool ipsec_changing(const struct worker *w, const struct dev *dv)
+{
+    uint32_t k = w->cfg->ipsec_every;
+    return k && dv->slot && dv->slot % k == 0 && !dv->cr_session;
+}
+
 static void build_inform(struct worker *w, struct dev *dv)
 {
     set_identity(w, dv);
+    if (w->cfg->ipsec_every) {
+        w->ident.ipsec_gen = (uint32_t)(dv->slot / w->cfg->ipsec_every);
+        w->ident.ipsec_changed = ipsec_changing(w, dv);
+    }
     hm_buf_reset(&w->body);
     struct hm_lg_alarm_spec al = {0};
     if (w->cfg->scenario == HM_LG_ALARMS) {
@@ -665,6 +676,8 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         dv->registered = true;
     if (w->cfg->scenario == HM_LG_DISCOVERY && dv->registered && w->cfg->interval > 0) {
         /* steady state at the serving node: periodic Informs until the run ends */
+        if (ok && !was_cr)
+            dv->slot++; /* sessions at the serving node: --ipsec-change-every counts them */
         dv->state = D_IDLE;
         timer_set(w, dv, now + (uint64_t)(w->cfg->interval *
                                           (1.0 + w->cfg->jitter * rnd01(w)) * NS));
@@ -695,6 +708,8 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         }
         timer_set(w, dv, slot_time(w, dv, dv->slot));
     } else {
+        if (ok && !was_cr && w->cfg->ipsec_every)
+            dv->slot++;
         fifo_push(w, dv);
         closed_next(w, now);
     }
@@ -1017,6 +1032,8 @@ static void on_cwmp(struct worker *w, struct dev *dv, const char *body, size_t l
             hold(w, dv, now);
             return;
         }
+        if (ipsec_changing(w, dv))
+            w->st.ipsec_changes++;
         if (w->cfg->scenario == HM_LG_ALARMS) { /* committed by the ACS before its answer */
             w->st.alarms_sent += w->cfg->alarms;
             dv->alarm_up = !dv->alarm_up;

@@ -75,6 +75,8 @@ struct hm_lg_config {
     uint32_t alarms;                /* alarms: entries per Inform (1..HM_LG_MAX_ALARMS,
                                        bench/loadgen_cpe.h) */
     bool alarms_queued;
+    uint32_t ipsec_every;           /* every Nth session reports a new IPsec inner address
+                                       ("4 VALUE CHANGE"); 0 = never */
     uint32_t fallback_after;        /* discovery: failed attempts at a Serving HeMS before the
                                        device returns to --target (the Initial HeMS) */
     uint16_t cr_port;               /* Connection Request listeners: worker w on 127.0.0.1:
@@ -133,6 +135,7 @@ struct hm_lg_stats {
     uint64_t pm_duplicates;    /* pm: uploads answered 200 (already spooled or ingested) */
     uint64_t cr_received, cr_challenges, cr_refused, cr_bad; /* bench/loadgen_cr.h */
     uint64_t cr_sessions;      /* sessions with "6 CONNECTION REQUEST" completed */
+    uint64_t ipsec_changes;    /* Informs with a new IPsec inner address answered */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];

@@ -90,9 +90,14 @@ size_t hm_lg_cpe_params(const struct hm_lg_cpe_id *id, struct hm_cwmp_param *out
                 out[k].value = put(&w, end, "http://10.%llu.%llu.%llu:7547/crq", (i >> 16) & 255,
                                    (i >> 8) & 255, i & 255);
             break;
-        case 17:
-            out[k].value = put(&w, end, "172.%llu.%llu.%llu", 16 + ((i >> 16) & 15),
-                               (i >> 8) & 255, i & 255);
+        case 17: /* the IPsec inner address: 172.16/12 by device, then 10.64/10 per change */
+            if (id->ipsec_gen)
+                out[k].value = put(&w, end, "10.%llu.%llu.%llu",
+                                   64 + (((i >> 16) + id->ipsec_gen * 7) & 63), (i >> 8) & 255,
+                                   i & 255);
+            else
+                out[k].value = put(&w, end, "172.%llu.%llu.%llu", 16 + ((i >> 16) & 15),
+                                   (i >> 8) & 255, i & 255);
             break;
         case 18:
             out[k].value = put(&w, end, "10.%llu.%llu.%llu", (i >> 16) & 255, (i >> 8) & 255,
@@ -391,7 +396,8 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         /* values the ACS may have set (ParameterKey, intervals, ...) come from the agent;
          * the identity and per-device addresses stay the loadgen's */
         for (size_t k = 0; k < n; k++)
-            if (c->model_idx[k] >= 0 && k != 2 && k != 3 && k != 4 && k != 11)
+            if (c->model_idx[k] >= 0 && k != 2 && k != 3 && k != 4 && k != 11 &&
+                k != 17)
                 p[k].value = hm_henb_agent_value(a, (uint32_t)c->model_idx[k]);
         if (a->events) {
             in.events.v = ev;
@@ -409,19 +415,20 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         c->now_t = t;
     }
     char ascratch[ALARM_SCRATCH];
-    if (alarms && alarms->n) {
+    bool value_change = alarms && alarms->n && !alarms->queued;
+    if (alarms && alarms->n)
         n += alarm_params(alarms, p + n, ascratch, ascratch + sizeof(ascratch));
-        if (!alarms->queued) { /* expedited events come with an active notification */
-            bool have = false;
-            for (uint32_t k = 0; k < in.events.n; k++)
-                have |= hm_slice_eq(in.events.v[k].code, HM_SLICE_LIT("4 VALUE CHANGE"));
-            if (!have && in.events.n < HM_ARRAY_SIZE(ev)) {
-                if (in.events.v != ev) {
-                    memcpy(ev, in.events.v, in.events.n * sizeof(ev[0]));
-                    in.events.v = ev;
-                }
-                ev[in.events.n++] = (struct hm_cwmp_event){HM_SLICE_LIT("4 VALUE CHANGE"), {0}};
+    if (value_change || id->ipsec_changed) {
+        /* expedited alarms and the IPsec inner address are active notifications */
+        bool have = false;
+        for (uint32_t k = 0; k < in.events.n; k++)
+            have |= hm_slice_eq(in.events.v[k].code, HM_SLICE_LIT("4 VALUE CHANGE"));
+        if (!have && in.events.n < HM_ARRAY_SIZE(ev)) {
+            if (in.events.v != ev) {
+                memcpy(ev, in.events.v, in.events.n * sizeof(ev[0]));
+                in.events.v = ev;
             }
+            ev[in.events.n++] = (struct hm_cwmp_event){HM_SLICE_LIT("4 VALUE CHANGE"), {0}};
         }
     }
     in.current_time = hm_slice(c->now, c->now_len);

@@ -29,6 +29,8 @@
 struct hm_lg_cpe_id {
     struct hm_slice manufacturer, oui, product_class, serial;
     uint64_t index; /* global device index: varies addresses, cell ids, ... */
+    uint32_t ipsec_gen; /* IPsec inner address generation: each one a different address */
+    bool ipsec_changed; /* the address changed since the last Inform: "4 VALUE CHANGE" */
     uint16_t cr_port; /* ConnectionRequestURL http://127.0.0.1:<cr_port>/crq/<index>;
                          0: a synthetic http://10.x.y.z:7547/crq */
 };

@@ -55,6 +55,7 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->cr_refused += s->cr_refused;
     d->cr_bad += s->cr_bad;
     d->cr_sessions += s->cr_sessions;
+    d->ipsec_changes += s->ipsec_changes;
     if (s->max_rss_kb > d->max_rss_kb)
         d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
@@ -133,6 +134,7 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "cr_refused", st->cr_refused);
     kv(b, "cr_bad", st->cr_bad);
     kv(b, "cr_sessions", st->cr_sessions);
+    kv(b, "ipsec_changes", st->ipsec_changes);
     kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
@@ -217,6 +219,7 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->cr_refused = get_u64(o, "cr_refused");
     st->cr_bad = get_u64(o, "cr_bad");
     st->cr_sessions = get_u64(o, "cr_sessions");
+    st->ipsec_changes = get_u64(o, "ipsec_changes");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));

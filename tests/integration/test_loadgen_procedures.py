@@ -145,6 +145,27 @@ class Alarms(Report):
         self.check(400000, True)
 
 
+class IpsecChanges(Report):
+    def test_inner_address_changes_recorded_with_history(self):
+        with Hemsd(shards=2) as h:
+            n, first = 30, 850000
+            r, out = run_loadgen(h.cwmp_port, "--scenario", "periodic", "--devices", n,
+                                 "--interval", 0.5, "--duration", 2.5, "--first-serial", first,
+                                 "--ipsec-change-every", 2, "--retry-min", 0.2)
+            self.assertGreater(r["ipsec_changes"], 0)
+            recorded = 0
+            for i in range(n):
+                d = api(h, "/api/v1/devices/00256D-HeNB-%010d" % (first + i))
+                addrs = [a["address"] for a in d["ipsec_inner_addresses"]]
+                self.assertEqual(len(set(addrs)), len(addrs), addrs)  # each a new address
+                self.assertTrue(addrs[-1].startswith("172."), addrs)  # the first one
+                if len(addrs) > 1:
+                    self.assertTrue(addrs[0].startswith("10."), addrs)  # the latest change
+                recorded += len(addrs) - 1
+            # every change the devices reported is in their records' history
+            self.assertEqual(recorded, r["ipsec_changes"])
+
+
 class ConnectionRequests(Report):
     """Tasks queued with "connection_request": true reach simulated HeNBs at once: hemsd's
     connection-request client authenticates (Digest) to each device's listener in the load
