@@ -147,26 +147,41 @@ static struct hm_slice header(const char *h, size_t n, const char *name)
     return hm_slice(NULL, 0);
 }
 
-static void handle(struct hm_lg_cr *c, struct cr_conn *k)
+int hm_lg_cr_parse(const char *buf, size_t len, uint64_t *index, struct hm_slice *path,
+                   struct hm_slice *auth)
 {
     static const char pre[] = "GET /crq/";
-    char *sp;
-    if (k->len < sizeof(pre) || memcmp(k->buf, pre, sizeof(pre) - 1) != 0 ||
-        !(sp = memchr(k->buf + 4, ' ', k->len - 4))) {
-        c->st.bad++;
-        reply(c, k, "404 Not Found", "");
-        return;
+    const char *eol = memchr(buf, '\n', len);
+    if (!eol || len < sizeof(pre) || memcmp(buf, pre, sizeof(pre) - 1) != 0)
+        return -EINVAL;
+    const char *t = buf + 4, *sp = memchr(t, ' ', (size_t)(eol - t));
+    if (!sp || (size_t)(eol - sp) < 9 || memcmp(sp, " HTTP/1.", 8) != 0)
+        return -EINVAL;
+    uint64_t v = 0;
+    const char *d = buf + sizeof(pre) - 1;
+    if (d == sp)
+        return -EINVAL;
+    for (; d < sp; d++) {
+        if (*d < '0' || *d > '9' || v > (UINT64_MAX - 9) / 10)
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*d - '0');
     }
-    struct hm_slice path = hm_slice(k->buf + 4, (size_t)(sp - (k->buf + 4)));
-    char *e;
-    unsigned long long idx = strtoull(k->buf + sizeof(pre) - 1, &e, 10);
-    if (e != sp || e == k->buf + sizeof(pre) - 1) {
+    *index = v;
+    *path = hm_slice(t, (size_t)(sp - t));
+    *auth = header(eol + 1, len - (size_t)(eol + 1 - buf), "Authorization");
+    return 0;
+}
+
+static void handle(struct hm_lg_cr *c, struct cr_conn *k)
+{
+    uint64_t idx;
+    struct hm_slice path, a;
+    if (hm_lg_cr_parse(k->buf, k->len, &idx, &path, &a) != 0) {
         c->st.bad++;
         reply(c, k, "404 Not Found", "");
         return;
     }
     if (c->auth) {
-        struct hm_slice a = header(k->buf, k->len, "Authorization");
         struct hm_auth_digest d;
         if (!a.len) {
             c->st.challenges++;

@@ -10,7 +10,10 @@
  * "6 CONNECTION REQUEST". Runs on the worker's epoll loop: non-blocking, a fixed table of
  * connections (extra ones are closed at once), no allocation after open.
  */
+#include <stddef.h>
 #include <stdint.h>
+
+#include "core/slice.h"
 
 #define HM_LG_CR_TAG_MIN 0xFFFFF000u /* epoll data.u32 values at or above are the listener's */
 
@@ -36,5 +39,11 @@ void hm_lg_cr_close(struct hm_lg_cr *c);
 void hm_lg_cr_event(struct hm_lg_cr *c, uint32_t tag, uint32_t events);
 
 const struct hm_lg_cr_stats *hm_lg_cr_stats(const struct hm_lg_cr *c);
+
+/* A connection request's head <buf>[<len>] (up to and including CRLF CRLF): "GET
+ * /crq/<index> HTTP/1.x" and its Authorization field. Returns 0 with *<index>, *<path>
+ * (the request-target) and *<auth> (empty when absent) as slices of <buf>, or -EINVAL. */
+int hm_lg_cr_parse(const char *buf, size_t len, uint64_t *index, struct hm_slice *path,
+                   struct hm_slice *auth);
 
 #endif
