@@ -58,7 +58,7 @@ struct job {
     size_t dlen;
     json_t *answer;       /* J_PUT / J_DEL: the JSON answer (owned) */
     char hdrs[256];       /* J_READ: extra header lines */
-    bool partial;
+    bool close;           /* the request asked for Connection: close */
 };
 
 struct hm_files {
@@ -484,7 +484,8 @@ static void reply(struct hm_shard *s, struct hm_shard_msg *m)
             free(str);
             ct = JSON_CTYPE;
         }
-        hm_httpd_finish(j->ref, j->status, ct, false);
+        /* hm_httpd_finish() does not look at the request's Connection header: pass it on */
+        hm_httpd_finish(j->ref, j->status, ct, j->close);
     }
     json_decref(j->answer);
     free(j->data);
@@ -525,8 +526,10 @@ static void *io_main(void *arg)
     return NULL;
 }
 
-static void enqueue(struct hm_files *f, struct job *j)
+static void enqueue(struct hm_files *f, struct job *j, struct hm_http_exchange *x)
 {
+    j->ref = x->ref;
+    j->close = !x->req->keep_alive;
     if (hm_mpsc_push(&f->q, &j->node))
         wake(f->efd);
 }
@@ -783,7 +786,7 @@ static int serve(struct hm_http_exchange *x, void *ctx)
         goto out;
     }
     atomic_fetch_add(&f->bytes_served, len);
-    enqueue(f, j);
+    enqueue(f, j, x);
     st = HM_HTTP_DEFER;
 out:
     json_decref(m);
@@ -921,7 +924,7 @@ static int api_put(struct hm_http_exchange *x, struct hm_files *f, const char *n
     j->data = hm_xmalloc(x->body_len);
     memcpy(j->data, x->body, x->body_len);
     j->dlen = x->body_len;
-    enqueue(f, j);
+    enqueue(f, j, x);
     return HM_HTTP_DEFER;
 }
 
@@ -947,7 +950,7 @@ int hm_files_api(struct hm_http_exchange *x, struct hm_files *f, struct hm_store
         j->kind = J_DEL;
         j->ref = x->ref;
         snprintf(j->name, sizeof(j->name), "%s", nm);
-        enqueue(f, j);
+        enqueue(f, j, x);
         return HM_HTTP_DEFER;
     }
     if (m != HM_HTTP_GET)

@@ -8,11 +8,13 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
 import cpe as C
-from hemsd import Hemsd, http_request, main
+from hemsd import BIN_DIR, Hemsd, http_request, main
 
 CFG = b'<?xml version="1.0"?><config><cell id="1"><earfcn>6300</earfcn></cell></config>\n' * 40
 
@@ -302,6 +304,48 @@ class Files(unittest.TestCase):
                                 headers=basic("cpe", j["password"]))
         self.assertEqual((st, b), (200, b"<s/>"))
         self.assertEqual(http_request(self.h.cwmp_port, "PUT", "/files/secret.xml", body=b"x")[0], 405)
+
+
+class Hemsctl(unittest.TestCase):
+    def test_files_commands(self):
+        with Hemsd() as h:
+            def ctl(*args):
+                r = subprocess.run([os.path.join(BIN_DIR, "hemsctl"), "--admin", "127.0.0.1:%d" % h.admin_port]
+                                   + list(args), capture_output=True, timeout=30)
+                return r.returncode, r.stdout.decode(), r.stderr.decode()
+            with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+                f.write(CFG)
+                f.flush()
+                rc, out, err = ctl("files", "upload", f.name, "ctl.xml", "type=3", "username=cpe-1")
+                self.assertEqual(rc, 0, err)
+                self.assertRegex(out, r"password\s+[0-9a-f]{32}")
+                self.assertRegex(out, r"username\s+cpe-1")
+                rc, out, err = ctl("--json", "files", "upload", f.name, "type=1")
+                self.assertEqual(rc, 0, err)
+                j = json.loads(out)
+                self.assertEqual((j["name"], j["type"], j["size"]),
+                                 (os.path.basename(f.name), "1 Firmware Upgrade Image", len(CFG)))
+            rc, out, _ = ctl("files", "list")
+            self.assertEqual(rc, 0)
+            self.assertEqual(out.splitlines()[0].split()[:4], ["NAME", "TYPE", "SIZE", "SHA256"])
+            row = [l for l in out.splitlines() if l.startswith("ctl.xml")][0]
+            self.assertIn("3 Vendor Configuration File", row)
+            self.assertIn(str(len(CFG)), row)
+            rc, out, _ = ctl("--json", "files", "list")
+            self.assertEqual(len(json.loads(out)["files"]), 2)
+            rc, out, _ = ctl("files", "show", "ctl.xml")
+            self.assertIn("/files/ctl.xml", out)
+            rc, out, _ = ctl("files", "applied", "00005A-HeNB-NONE")
+            self.assertEqual((rc, out.split()[:2]), (0, ["FILE", "TYPE"]))
+            self.assertEqual(ctl("files", "delete", "ctl.xml")[0], 0)
+            rc, _, err = ctl("files", "delete", "ctl.xml")
+            self.assertEqual(rc, 1)
+            self.assertIn("404 not_found", err)
+            self.assertEqual(ctl("files", "upload", "/nonexistent/x")[0], 3)
+            self.assertEqual(ctl("files", "bogus")[0], 2)
+            rc, _, err = ctl("files", "upload", "/etc/hostname", "../x")
+            self.assertEqual(rc, 1)
+            self.assertIn("bad_name", err)
 
 
 class FilesDurable(unittest.TestCase):
