@@ -365,9 +365,16 @@ class FilesDurable(unittest.TestCase):
             self.assertEqual(api(h, "GET", "/api/v1/files", headers=auth_r)[0], 200)
             self.assertEqual(api(h, "DELETE", "/api/v1/files/x.xml", headers=auth_r)[0], 403)
             h.stop()
+            # an interrupted upload and an orphan blob are swept at the next start
+            fdir = os.path.join(h.data_dir, "files")
+            orphan = os.path.join(fdir, "ab" * 32)
+            for p in (orphan, os.path.join(fdir, ".tmp-" + "cd" * 32)):
+                with open(p, "wb") as f:
+                    f.write(b"junk")
             h.start()
             st, _, b = http_request(h.cwmp_port, "GET", "/files/x.xml", headers=basic("u", j["password"]))
             self.assertEqual((st, b), (200, b"<x/>"))  # same password after a restart
+            self.assertEqual(sorted(os.listdir(fdir)), sorted([".secret", hashlib.sha256(b"<x/>").hexdigest()]))
         finally:
             h.__exit__(None, None, None)
 
