@@ -346,9 +346,14 @@ static void do_put(struct hm_files *f, struct job *j)
     }
     int gr;
     json_t *old = meta_get(f->rd, j->name, &gr);
-    char old_sha[65] = "";
-    if (old)
+    char old_sha[65] = "", old_cred[65] = "";
+    if (old) {
         snprintf(old_sha, sizeof(old_sha), "%s", jstr(old, "sha256"));
+        /* same user and realm: keep the password, so tasks already queued still fetch it */
+        if (j->user[0] && !strcmp(jstr(old, "username"), j->user) &&
+            !strcmp(jstr(old, "realm"), f->o.realm) && strlen(jstr(old, "cred_id")) == 32)
+            snprintf(old_cred, sizeof(old_cred), "%s", jstr(old, "cred_id"));
+    }
     json_decref(old);
     if (gr < 0 && gr != -ENOENT) {
         r = gr;
@@ -361,8 +366,12 @@ static void do_put(struct hm_files *f, struct job *j)
     if (j->user[0]) {
         uint8_t id[16];
         char idh[33], ha1[HM_AUTH_HEX_LEN + 1];
-        RAND_bytes(id, sizeof(id));
-        hex(id, sizeof(id), idh);
+        if (old_cred[0]) {
+            memcpy(idh, old_cred, sizeof(idh));
+        } else {
+            RAND_bytes(id, sizeof(id));
+            hex(id, sizeof(id), idh);
+        }
         hm_files_password(f, hm_slice(idh, 32), pw, sizeof(pw));
         hm_auth_ha1(hm_slice_cstr(j->user), hm_slice_cstr(f->o.realm), hm_slice_cstr(pw), ha1);
         json_object_set_new(m, "username", json_string(j->user));
@@ -869,7 +878,8 @@ static int api_list(struct hm_http_exchange *x, struct hm_store_reader *rd)
     bool applied = qr != 0;
     if (qr < 0 || (applied && !dev[0]))
         return api_error(x, 400, "bad_request", "device must be 1..255 bytes");
-    int pl = applied ? snprintf(prefix, sizeof(prefix), APPLIED_PREFIX "%s/", dev)
+    /* '\0' ends the device id in the key: no id is a prefix of another's records */
+    int pl = applied ? snprintf(prefix, sizeof(prefix), APPLIED_PREFIX "%s", dev) + 1
                      : snprintf(prefix, sizeof(prefix), KEY_PREFIX);
     json_t *arr = json_array();
     int r = hm_store_read_begin(rd);
@@ -1033,8 +1043,8 @@ int hm_files_record_applied(struct hm_store_batch *b, struct hm_slice dev, struc
     if (file[0]) {
         const char *ft = jstr(a, "file_type");
         char key[HM_STORE_MAX_KEY];
-        int kl = snprintf(key, sizeof(key), APPLIED_PREFIX "%.*s/%c", (int)dev.len, dev.ptr,
-                          ft[0] ? ft[0] : '?');
+        int kl = snprintf(key, sizeof(key), APPLIED_PREFIX "%.*s%c%c", (int)dev.len, dev.ptr,
+                          '\0', ft[0] ? ft[0] : '?');
         json_t *v = json_pack("{s:s#,s:s,s:s,s:s,s:I,s:I}", "device", dev.ptr, (int)dev.len,
                               "file", file, "file_type", ft, "sha256", jstr(a, "sha256"), "task",
                               (json_int_t)seq, "applied_ms", (json_int_t)now_ms);

@@ -120,6 +120,12 @@ class Files(unittest.TestCase):
         self.assertEqual(hd["accept-ranges"], "bytes")
         # replacing keeps one entry and serves the new bytes
         j = self.upload("list-me.xml", b"<b></b>", query="?type=1")
+        self.assertEqual(len([f for f in api(self.h, "GET", "/api/v1/files")[1]["files"]
+                              if f["name"] == "list-me.xml"]), 1)
+        # a protected file keeps its password when replaced by the same user
+        p1 = self.upload("keep.xml", b"1", query="?username=u")["password"]
+        self.assertEqual(self.upload("keep.xml", b"2", query="?username=u")["password"], p1)
+        self.assertNotEqual(self.upload("keep.xml", b"3", query="?username=v")["password"], p1)
         st, hd, b = http_request(self.h.cwmp_port, "GET", "/files/list-me.xml")
         self.assertEqual(b, b"<b></b>")
         self.assertEqual(api(self.h, "DELETE", "/api/v1/files/list-me.xml")[0], 204)
@@ -263,6 +269,8 @@ class Files(unittest.TestCase):
         self.upload("t.xml", b"<t/>", query="")
         secret = os.path.join(self.h.data_dir, "files", ".secret")
         self.assertTrue(os.path.exists(secret))
+        # device ids are not prefixes of each other in the applied records
+        self.assertEqual(api(self.h, "GET", "/api/v1/files?device=00005A-HeNB-FDL")[1]["applied"], [])
         for p in ("/files/../store/data.mdb", "/files/..%2fstore%2fdata.mdb", "/files/.secret",
                   "/files/%2e%2e/hemsd.log", "/files/a/../t.xml", "/files/", "/files/t.xml%00",
                   "/files//etc/passwd", "/files/" + hashlib.sha256(b"<t/>").hexdigest()):

@@ -110,11 +110,11 @@ START_TEST(applied_and_passwords)
     ck_assert_int_eq(hm_store_reader_open(st, &rd), 0);
     ck_assert_int_eq(hm_store_read_begin(rd), 0);
     unsigned n = 0;
-    ck_assert_int_eq(hm_store_scan(rd, HM_DB_FILES, HM_SLICE_LIT("applied/D1/"), hm_slice(NULL, 0),
+    ck_assert_int_eq(hm_store_scan(rd, HM_DB_FILES, hm_slice("applied/D1", 11), hm_slice(NULL, 0),
                                    count_cb, &n),
                      0);
     struct hm_slice v;
-    ck_assert_int_eq(hm_store_get(rd, HM_DB_FILES, HM_SLICE_LIT("applied/D1/3"), &v), 0);
+    ck_assert_int_eq(hm_store_get(rd, HM_DB_FILES, hm_slice("applied/D1\0" "3", 12), &v), 0);
     ck_assert(memmem(v.ptr, v.len, "\"file\":\"c.xml\"", 14) != NULL);
     hm_store_read_end(rd);
     ck_assert_uint_eq(n, 1);
