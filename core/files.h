@@ -16,7 +16,7 @@
  * read, write, fsync and metadata commit runs on one I/O thread, which answers through
  * hm_shard_post(). File bytes are content-addressed blobs <data_dir>/files/<sha256 hex>
  * (temp name, fsync, rename, fsync of the folder); metadata lives in HM_DB_FILES under
- * "cfg/<name>" and successful downloads under "applied/<device>/<file type digit>".
+ * "cfg/<name>" and successful downloads under "applied/<device>\0<file type digit>".
  *
  * Ownership: hm_files_create() returns an object owned by the caller; hm_files_destroy()
  * joins the I/O thread (after hm_shards_join(), before hm_store_close()).
