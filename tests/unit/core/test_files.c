@@ -3,6 +3,7 @@
  * record is written only for tasks that name a file, and a derived password is stable across
  * restarts (the secret persists) and differs per credential id. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -58,7 +59,7 @@ static int count_cb(void *arg, struct hm_slice k, struct hm_slice v)
 
 static void done_cb(void *arg, int st)
 {
-    *(volatile int *)arg = st + 1000;
+    atomic_store((atomic_int *)arg, st + 1000);
 }
 
 START_TEST(applied_and_passwords)
@@ -101,11 +102,11 @@ START_TEST(applied_and_passwords)
     ck_assert_uint_eq(b.nops, 0);
     ck_assert_int_eq(hm_files_record_applied(&b, HM_SLICE_LIT("D1"), hm_slice_cstr(with), 2, 5), 0);
     ck_assert_uint_eq(b.nops, 1);
-    volatile int done = 0;
-    ck_assert_int_eq(hm_store_submit(st, &b, done_cb, (void *)&done), 0);
-    while (!done)
+    atomic_int done = 0;
+    ck_assert_int_eq(hm_store_submit(st, &b, done_cb, &done), 0);
+    while (!atomic_load(&done))
         usleep(1000);
-    ck_assert_int_eq(done, 1000);
+    ck_assert_int_eq(atomic_load(&done), 1000);
     struct hm_store_reader *rd;
     ck_assert_int_eq(hm_store_reader_open(st, &rd), 0);
     ck_assert_int_eq(hm_store_read_begin(rd), 0);
