@@ -117,7 +117,10 @@
       "URL prefix written in Download RPCs for uploaded files; empty: "                      \
       "http://<server.cwmp_listen><files.path>")                                             \
     X(files, max_bytes, U64, files_max_bytes, "67108864", 0,                                 \
-      "largest uploaded file (413 above; uploads are also bounded by http.max_body_bytes)")
+      "largest uploaded file (413 above; uploads are also bounded by http.max_body_bytes)")  \
+    X(files, max_inflight_bytes, U64, files_max_inflight_bytes, "268435456", 0,              \
+      "file bytes buffered for downloads at once (all shards); a download beyond it gets "    \
+      "503 + Retry-After (one download is always let through); 0 = no cap")
 
 struct hm_config {
 #define HM_CFG_FIELD_STR(f) char *f;

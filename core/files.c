@@ -59,6 +59,7 @@ struct job {
     json_t *answer;       /* J_PUT / J_DEL: the JSON answer (owned) */
     char hdrs[256];       /* J_READ: extra header lines */
     bool close;           /* the request asked for Connection: close */
+    struct hm_files *f;
 };
 
 struct hm_files {
@@ -77,6 +78,7 @@ struct hm_files {
     sem_t commit_sem;
     int commit_status;
     atomic_uint_fast64_t served, bytes_served, uploads, deletes, auth_failures, errors;
+    atomic_uint_fast64_t inflight_bytes, shed;
 };
 
 /* ---- pure helpers ---------------------------------------------------------------------- */
@@ -480,6 +482,8 @@ static void reply(struct hm_shard *s, struct hm_shard_msg *m)
     (void)s;
     struct job *j = HM_CONTAINER_OF(m, struct job, msg);
     struct hm_buf *out, *hdr;
+    if (j->kind == J_READ)
+        atomic_fetch_sub(&j->f->inflight_bytes, j->len);
     if (hm_httpd_deferred_bufs(j->ref, &out, &hdr)) {
         const char *ct = NULL;
         if (j->kind == J_READ && (j->status == 200 || j->status == 206)) {
@@ -652,6 +656,7 @@ void hm_files_destroy(struct hm_files *f)
         for (struct hm_mpsc_node *n = hm_mpsc_pop_all(&f->q); n;) {
             struct hm_mpsc_node *next = n->next;
             struct job *j = HM_CONTAINER_OF(n, struct job, node);
+            json_decref(j->answer);
             free(j->data);
             free(j);
             n = next;
@@ -794,6 +799,17 @@ static int serve(struct hm_http_exchange *x, void *ctx)
         free(j);
         goto out;
     }
+    /* Every download buffers its range until sent: cap the sum, shed beyond it. */
+    uint64_t before = atomic_fetch_add(&f->inflight_bytes, len);
+    if (f->o.max_inflight_bytes && before && before + len > f->o.max_inflight_bytes) {
+        atomic_fetch_sub(&f->inflight_bytes, len);
+        atomic_fetch_add(&f->shed, 1);
+        free(j);
+        hm_buf_append_lit(x->headers, "Retry-After: 5\r\n");
+        st = text(x, 503, "busy, retry\n");
+        goto out;
+    }
+    j->f = f;
     atomic_fetch_add(&f->bytes_served, len);
     enqueue(f, j, x);
     st = HM_HTTP_DEFER;
@@ -1068,11 +1084,15 @@ void hm_files_render_metrics(struct hm_buf *out, void *arg)
                   "# TYPE hems_files_deletes_total counter\nhems_files_deletes_total %llu\n"
                   "# TYPE hems_files_auth_failures_total counter\n"
                   "hems_files_auth_failures_total %llu\n"
-                  "# TYPE hems_files_errors_total counter\nhems_files_errors_total %llu\n",
+                  "# TYPE hems_files_errors_total counter\nhems_files_errors_total %llu\n"
+                  "# TYPE hems_files_shed_total counter\nhems_files_shed_total %llu\n"
+                  "# TYPE hems_files_inflight_bytes gauge\nhems_files_inflight_bytes %llu\n",
                   (unsigned long long)atomic_load(&f->served),
                   (unsigned long long)atomic_load(&f->bytes_served),
                   (unsigned long long)atomic_load(&f->uploads),
                   (unsigned long long)atomic_load(&f->deletes),
                   (unsigned long long)atomic_load(&f->auth_failures),
-                  (unsigned long long)atomic_load(&f->errors));
+                  (unsigned long long)atomic_load(&f->errors),
+                  (unsigned long long)atomic_load(&f->shed),
+                  (unsigned long long)atomic_load(&f->inflight_bytes));
 }

@@ -38,6 +38,7 @@ struct hm_files_opts {
     const char *cwmp_listen;
     const char *realm;  /* realm of new per-file credentials */
     uint64_t max_bytes; /* larger uploads: 413 */
+    uint64_t max_inflight_bytes; /* download bytes buffered at once; beyond: 503 (0: no cap) */
     /* The store reader owned by shard <s>. */
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
 };

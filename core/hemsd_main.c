@@ -233,7 +233,8 @@ static int run(const struct opts *o)
     struct hm_files_opts fo = {
         .data_dir = cfg.data_dir, .path = cfg.files_path, .base_url = cfg.files_base_url,
         .cwmp_listen = cfg.cwmp_listen, .realm = cfg.cwmp_realm,
-        .max_bytes = cfg.files_max_bytes, .reader_of = hm_acs_shard_reader,
+        .max_bytes = cfg.files_max_bytes, .max_inflight_bytes = cfg.files_max_inflight_bytes,
+        .reader_of = hm_acs_shard_reader,
     };
     r = hm_files_create(&fo, store, &files, err, sizeof(err));
     if (r < 0) {

@@ -356,6 +356,32 @@ class Hemsctl(unittest.TestCase):
             self.assertIn("bad_name", err)
 
 
+class FilesShed(unittest.TestCase):
+    def test_download_burst_beyond_inflight_cap(self):
+        import threading
+        with Hemsd(config="[files]\nmax_inflight_bytes = 1\n[http]\nmax_body_bytes = 2000000\n") as h:
+            big = os.urandom(1 << 20)
+            st, _ = api(h, "PUT", "/api/v1/files/big.bin", raw=big)
+            self.assertEqual(st, 201)
+            res = []
+
+            def get():
+                st, hd, b = http_request(h.cwmp_port, "GET", "/files/big.bin", timeout=30)
+                res.append((st, hd.get("retry-after"), b == big))
+            ts = [threading.Thread(target=get) for _ in range(24)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            ok = [r for r in res if r[0] == 200]
+            shed = [r for r in res if r[0] == 503]
+            self.assertEqual(len(ok) + len(shed), 24, res)
+            self.assertTrue(ok and all(r[2] for r in ok))  # one is always let through
+            self.assertTrue(all(r[1] == "5" for r in shed))
+            self.assertEqual(h.metrics()["hems_files_shed_total"], len(shed))
+            self.assertEqual(h.metrics()["hems_files_inflight_bytes"], 0)
+
+
 class FilesDurable(unittest.TestCase):
     def test_files_survive_restart_and_api_roles(self):
         tok_r, tok_o = "reader-token", "operator-token"
