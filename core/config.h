@@ -110,7 +110,7 @@
       "largest PM upload accepted (also bounded by http.max_body_bytes; larger: 413)")       \
     X(pm, username, STR, pm_username, "", 0,                                                 \
       "PM upload user (HTTP Basic); empty = no authentication")                              \
-    X(pm, password, STR, pm_password, "", 0, "PM upload password")                       \
+    X(pm, password, STR, pm_password, "", 0, "PM upload password")                           \
     X(files, path, STR, files_path, "/files/", 0,                                            \
       "URL path prefix of the file server on the CWMP listener (GET/HEAD, docs/files.md)")   \
     X(files, base_url, STR, files_base_url, "", 0,                                           \
