@@ -769,7 +769,20 @@ static int serve(struct hm_http_exchange *x, void *ctx)
     uint64_t size = (uint64_t)json_integer_value(json_object_get(m, "size"));
     const char *sha = jstr(m, "sha256");
     uint64_t a = 0, b = size ? size - 1 : 0;
-    int rr = hm_http_range_parse(hm_http_header_get(x->req, "Range"), size, &a, &b);
+    char etag[70];
+    snprintf(etag, sizeof(etag), "\"%.64s\"", sha);
+    struct hm_slice inm = hm_http_header_get(x->req, "If-None-Match");
+    if (inm.len && (hm_slice_eq(inm, hm_slice_cstr(etag)) || hm_slice_eq_lit(inm, "*"))) {
+        hm_buf_printf(x->headers, "ETag: %s\r\n", etag);
+        st = 304;
+        goto out;
+    }
+    /* A resumed download of a file replaced meanwhile must start over: If-Range that is not
+     * our ETag means the whole file (RFC 9110 13.1.5; dates are not validators here). */
+    struct hm_slice ir = hm_http_header_get(x->req, "If-Range");
+    int rr = ir.len && !hm_slice_eq(ir, hm_slice_cstr(etag))
+                 ? 0
+                 : hm_http_range_parse(hm_http_header_get(x->req, "Range"), size, &a, &b);
     if (rr == -ERANGE) {
         hm_buf_printf(x->headers, "Content-Range: bytes */%llu\r\n", (unsigned long long)size);
         st = text(x, 416, "range not satisfiable\n");

@@ -162,6 +162,19 @@ class Files(unittest.TestCase):
         st, hd, b = http_request(self.h.cwmp_port, "GET", path,
                                  headers=dict(basic("cpe", a["Password"]), Range="bytes=-5"))
         self.assertEqual((st, b), (206, CFG[-5:]))
+        # validators: If-None-Match -> 304; If-Range with another ETag -> whole file
+        etag = '"%s"' % hashlib.sha256(CFG).hexdigest()
+        st, hd, b = http_request(self.h.cwmp_port, "GET", path,
+                                 headers=dict(basic("cpe", a["Password"]), **{"If-None-Match": etag}))
+        self.assertEqual((st, b, hd["etag"]), (304, b"", etag))
+        st, hd, b = http_request(self.h.cwmp_port, "GET", path,
+                                 headers=dict(basic("cpe", a["Password"]), Range="bytes=0-9",
+                                              **{"If-Range": '"0000"'}))
+        self.assertEqual((st, b), (200, CFG))
+        st, hd, b = http_request(self.h.cwmp_port, "GET", path,
+                                 headers=dict(basic("cpe", a["Password"]), Range="bytes=0-9",
+                                              **{"If-Range": etag}))
+        self.assertEqual((st, b), (206, CFG[:10]))
         st, hd, b = http_request(self.h.cwmp_port, "HEAD", path, headers=basic("cpe", a["Password"]))
         self.assertEqual((st, int(hd["content-length"]), b), (200, len(CFG), b""))
         st, hd, _ = http_request(self.h.cwmp_port, "GET", path,
