@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/files.h" /* files: applied records */
 #include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
@@ -694,6 +695,12 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
     size_t n = hm_rec_task_size(&t);
     char *p = hm_store_batch_put_reserve(&s->pb->b, HM_DB_TASKS, hm_slice(tk, (size_t)kl), n);
     r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
+    /* files: a Download of an uploaded file is recorded as applied only on success (a
+     * TransferComplete without fault, or DownloadResponse Status 0) */
+    if (r == 0 && t.kind == HM_TASK_DOWNLOAD && code == 0 &&
+        (m->method == HM_CWMP_TRANSFER_COMPLETE ||
+         (m->method == HM_CWMP_DOWNLOAD_RESPONSE && m->u.status.status == 0)))
+        r = hm_files_record_applied(&s->pb->b, dev, t.args, seq, t.updated_ms);
     /* Values read back by GetParameterValues become the device's known parameters. */
     if (r == 0 && m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE) {
         char pbuf[HM_STORE_MAX_KEY];

@@ -9,10 +9,18 @@
 #include "core/datamodel.h"
 
 static const struct hm_dm *task_dm;
+static hm_task_password_fn task_pw_fn;
+static void *task_pw_ctx;
 
 void hm_task_set_datamodel(const struct hm_dm *dm)
 {
     task_dm = dm;
+}
+
+void hm_task_set_password_fn(hm_task_password_fn fn, void *ctx)
+{
+    task_pw_fn = fn;
+    task_pw_ctx = ctx;
 }
 
 static const struct {
@@ -135,6 +143,13 @@ static int opt_string(json_t *in, json_t *out, const char *field, size_t max, bo
     return 0;
 fail:
     return -EINVAL;
+}
+
+/* As opt_string (optional), but leaves <field> out of <out> when absent. */
+static int opt_present(json_t *in, json_t *out, const char *field, size_t max, char *err,
+                       size_t errlen)
+{
+    return json_object_get(in, field) ? opt_string(in, out, field, max, false, err, errlen) : 0;
 }
 
 static int opt_uint(json_t *in, json_t *out, const char *field, char *err, size_t errlen)
@@ -294,8 +309,15 @@ int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, c
             goto fail;
         if (*kind == HM_TASK_DOWNLOAD &&
             (opt_uint(in, out, "file_size", err, errlen) < 0 ||
-             opt_string(in, out, "target_file_name", 256, false, err, errlen) < 0))
+             opt_string(in, out, "target_file_name", 256, false, err, errlen) < 0 ||
+             /* set by hm_files_task_resolve() (core/files.h) for an uploaded file */
+             opt_present(in, out, "file", 128, err, errlen) < 0 ||
+             opt_present(in, out, "sha256", 64, err, errlen) < 0 ||
+             opt_present(in, out, "cred_id", 64, err, errlen) < 0))
             goto fail;
+        if (!json_object_get(in, "file") &&
+            (json_object_get(in, "sha256") || json_object_get(in, "cred_id")))
+            FAIL("'sha256' and 'cred_id' come from an uploaded 'file' only");
         break;
     case HM_TASK_SCHEDULE_INFORM:
         if (opt_uint(in, out, "delay_seconds", err, errlen) < 0)
@@ -401,12 +423,16 @@ int hm_task_write_rpc(struct hm_buf *out, const struct hm_cwmp_hdr *h, enum hm_t
         hm_cwmp_write_factory_reset(out, h);
         break;
     case HM_TASK_DOWNLOAD: {
+        /* An uploaded file's password is derived here, never stored with the task. */
+        char pw[72];
+        struct hm_slice cred = jstr(a, "cred_id");
+        int pl = cred.len && task_pw_fn ? task_pw_fn(task_pw_ctx, cred, pw, sizeof(pw)) : -1;
         struct hm_cwmp_download d = {
             .command_key = cks,
             .file_type = jstr(a, "file_type"),
             .url = jstr(a, "url"),
             .username = jstr(a, "username"),
-            .password = jstr(a, "password"),
+            .password = pl > 0 ? hm_slice(pw, (size_t)pl) : jstr(a, "password"),
             .target_file_name = jstr(a, "target_file_name"),
             .file_size = juint(a, "file_size"),
             .delay_seconds = juint(a, "delay_seconds"),

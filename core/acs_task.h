@@ -25,6 +25,14 @@ struct hm_dm;
 void hm_task_set_datamodel(const struct hm_dm *dm);
 
 /*
+ * Hook for the password of a Download task whose args carry "cred_id" (an uploaded file with
+ * credentials, core/files.h): writes it to <out> (<cap> bytes, NUL ended) and returns its
+ * length, or < 0. Set once at start, before the shards run; NULL: none.
+ */
+typedef int (*hm_task_password_fn)(void *ctx, struct hm_slice cred_id, char *out, size_t cap);
+void hm_task_set_password_fn(hm_task_password_fn fn, void *ctx);
+
+/*
  * Validates a task request <in> (a JSON object with "rpc" and its arguments). On success
  * returns 0, sets *<kind>, and appends the normalised compact JSON to <args>. On failure
  * returns -EINVAL with a message naming the offending field in <err>.

@@ -16,6 +16,8 @@
  *   GET    /api/v1/policies/whitelist            the Initial HeMS whitelist (core/hems_proc.h)
  *   PUT    /api/v1/policies/whitelist            body: a whitelist array; in memory only
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
+ *   GET    /api/v1/files[?device=ID]              uploaded files / applied downloads
+ *   GET|PUT|DELETE /api/v1/files/{name}           (core/files.h)
  *
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
  * The full reference is docs/api.md.
@@ -37,6 +39,7 @@
 #include "core/acs_task.h"
 #include "core/api_alarms.h"
 #include "core/connreq.h"
+#include "core/files.h"
 #include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
@@ -452,6 +455,12 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     enum hm_task_kind kind;
     struct hm_buf args = {0};
     char err[256];
+    /* files: a Download naming an uploaded "file" gets its URL, size, type, credentials */
+    if (api->files &&
+        hm_files_task_resolve(api->files, api->reader_of(x->shard), in, err, sizeof(err)) < 0) {
+        json_decref(in);
+        return error(x, 422, "invalid_task", "%s", err);
+    }
     bool cr = false;
     json_t *crv = json_is_object(in) ? json_object_get(in, "connection_request") : NULL;
     if (crv) {
@@ -696,6 +705,10 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
         hm_info("whitelist replaced through the API", "peer=%s", "admin");
         return send_json(x, 200, hm_hems_whitelist_get(api->hems));
     }
+    /* files: core/files.h */
+    if (api->files &&
+        (hm_slice_eq_lit(p, "files") || (p.len > 6 && memcmp(p.ptr, "files/", 6) == 0)))
+        return hm_files_api(x, api->files, rd, p);
     if (hm_slice_eq_lit(p, "devices")) {
         if (m != HM_HTTP_GET)
             return error(x, 405, "method_not_allowed", "use GET");

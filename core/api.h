@@ -18,6 +18,8 @@ struct hm_api {
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
     /* Connection Request client (core/connreq.h); NULL: "connection_request" refused. */
     struct hm_connreq *connreq;
+    /* File server (core/files.h); NULL: /api/v1/files is 404 and tasks cannot name a file. */
+    struct hm_files *files;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */

@@ -110,7 +110,17 @@
       "largest PM upload accepted (also bounded by http.max_body_bytes; larger: 413)")       \
     X(pm, username, STR, pm_username, "", 0,                                                 \
       "PM upload user (HTTP Basic); empty = no authentication")                              \
-    X(pm, password, STR, pm_password, "", 0, "PM upload password")
+    X(pm, password, STR, pm_password, "", 0, "PM upload password")                           \
+    X(files, path, STR, files_path, "/files/", 0,                                            \
+      "URL path prefix of the file server on the CWMP listener (GET/HEAD, docs/files.md)")   \
+    X(files, base_url, STR, files_base_url, "", 0,                                           \
+      "URL prefix written in Download RPCs for uploaded files; empty: "                      \
+      "http://<server.cwmp_listen><files.path>")                                             \
+    X(files, max_bytes, U64, files_max_bytes, "67108864", 0,                                 \
+      "largest uploaded file (413 above; uploads are also bounded by http.max_body_bytes)")  \
+    X(files, max_inflight_bytes, U64, files_max_inflight_bytes, "268435456", 0,              \
+      "file bytes buffered for downloads at once (all shards); a download beyond it gets "    \
+      "503 + Retry-After (one download is always let through); 0 = no cap")
 
 struct hm_config {
 #define HM_CFG_FIELD_STR(f) char *f;

@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/ctl_files.h"
 
 static void usage(FILE *fp)
 {
@@ -33,6 +34,10 @@ static void usage(FILE *fp)
             "  task ID JSON                queue a task, e.g. '{\"rpc\":\"Reboot\"}'\n"
             "  cancel ID TASK              cancel a queued task\n"
             "  backup DIR                  consistent compacted copy of the store into DIR\n"
+            /* files: core/ctl_files.h */
+            "  files list | show NAME | delete NAME | applied DEVICE\n"
+            "  files upload PATH [NAME] [type=1..5] [username=U]\n"
+            "                              configuration files / firmware for Download\n"
             "\n"
             "  --admin ADDR:PORT   hemsd admin listener (default $HEMS_ADMIN or 127.0.0.1:7557)\n"
             "  --token T           bearer token (default $HEMS_TOKEN)\n"
@@ -205,6 +210,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int nargs = argc - optind - 1;
     char **a = argv + optind + 1;
+    if (!strcmp(cmd, "files")) { /* files: core/ctl_files.h */
+        int frc = hm_ctl_files(addr, token, as_json, nargs, a);
+        if (frc == 2)
+            usage(stderr);
+        return frc;
+    }
     char path[2048], body[4200];
     const char *method = "GET", *b = NULL;
     if (!strcmp(cmd, "status") && nargs == 0)

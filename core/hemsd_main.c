@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/datamodel.h"
 #include "core/err.h"
+#include "core/files.h"
 #include "core/hems_proc.h"
 #include "core/log.h"
 #include "core/pm_pipe.h"
@@ -157,6 +158,7 @@ static int run(const struct opts *o)
     struct hm_dm *dm = NULL;
     struct hm_store *store = NULL;
     struct hm_pm_pipe *pm = NULL;
+    struct hm_files *files = NULL;
     struct hm_shards *shards = NULL;
     struct hm_acs *acs = NULL;
     struct hm_hems *hems = NULL;
@@ -227,6 +229,21 @@ static int run(const struct opts *o)
         goto out;
     }
     nroutes += hm_pm_routes(routes + nroutes, pm);
+    /* files: the file server (core/files.h), download route on the CWMP listener */
+    struct hm_files_opts fo = {
+        .data_dir = cfg.data_dir, .path = cfg.files_path, .base_url = cfg.files_base_url,
+        .cwmp_listen = cfg.cwmp_listen, .realm = cfg.cwmp_realm,
+        .max_bytes = cfg.files_max_bytes, .max_inflight_bytes = cfg.files_max_inflight_bytes,
+        .reader_of = hm_acs_shard_reader,
+    };
+    r = hm_files_create(&fo, store, &files, err, sizeof(err));
+    if (r < 0) {
+        hm_err("cannot start the file server", "cause=\"%s\"", err);
+        goto out;
+    }
+    nroutes += hm_files_routes(routes + nroutes, files);
+    api.files = files;
+    hm_task_set_password_fn(hm_files_password, files);
     struct hm_connreq_opts cro = {.timeout_ms = (uint32_t)cfg.cr_timeout_ms,
                                   .max_per_s = (uint32_t)cfg.cr_max_per_s,
                                   .username = cfg.cr_username, .password = cfg.cr_password};
@@ -250,6 +267,7 @@ static int run(const struct opts *o)
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
     hm_admin_add_metrics(&admin, hm_pm_render_metrics, pm);
+    hm_admin_add_metrics(&admin, hm_files_render_metrics, files);
     hm_admin_add_metrics(&admin, hm_connreq_render_metrics, api.connreq);
     started = true;
     r = hm_shards_start(shards);
@@ -307,6 +325,9 @@ out:
     /* joins the spool thread (the last poster of shard messages) and the pipeline threads,
      * whose commits complete before it returns, while the store is still open */
     hm_pm_pipe_destroy(pm);
+    /* files: joins the I/O thread (posts to shards, commits through the store) */
+    hm_files_destroy(files);
+    hm_task_set_password_fn(NULL, NULL);
     /* Commits every batch already submitted; their completions land in the shards' inboxes,
      * which are drained here, on this thread, before anything they point to is freed. */
     hm_acs_close_readers(acs);
