@@ -2,8 +2,12 @@
 in parallel) go from factory state through an Initial HeMS (whitelist, assignment,
 redirection) to a Serving HeMS (registration provisioning), then get their PM upload and
 alarm reporting configuration by SetParameterValues, report an IPsec inner address change,
-raise an expedited and a queued alarm; every device's record, tasks and alarms are then
-checked through the northbound API of both real hemsd nodes."""
+take a vendor configuration file by Download (fetched from hemsd's file server with the
+file's credentials, completed by TransferComplete after a reboot), raise an expedited and a
+queued alarm; every device's record, tasks, applied files and alarms are then checked
+through the northbound API of both real hemsd nodes."""
+import base64
+import hashlib
 import json
 import os
 import tempfile
@@ -57,6 +61,8 @@ class Henb:
             IKESA: "172.16.%d.%d" % (i // 250, i % 250 + 1),
         }
         self.rpcs = []
+        self.transfer = None  # CommandKey of a download to report with TransferComplete
+        self.fetched = None   # the bytes of the last file downloaded
 
     def inform_params(self, names, extra=()):
         return [(n, self.values[n], "xsd:string") for n in names] + list(extra)
@@ -67,10 +73,16 @@ class Henb:
         cpe = C.Cpe(u.port, path=u.path)
         names = ["Device.DeviceInfo.SoftwareVersion", "Device.ManagementServer.ConnectionRequestURL",
                  "Device.ManagementServer.ParameterKey", IKESA] + list(changed)
+        ck = {"M Download": self.transfer} if self.transfer else None
         r = cpe.post(C.inform_xml(oui=OUI, pc=PC, sn=self.sn, events=self.events,
-                                  params=self.inform_params(dict.fromkeys(names), extra)))
+                                  params=self.inform_params(dict.fromkeys(names), extra),
+                                  command_keys=ck))
         assert r.status == 200 and r.rpc()[0] == "InformResponse", (self.id, r.status, r.body)
         self.events = []
+        if self.transfer:  # a CPE request before the empty POST (TR-069 3.7.1.5)
+            r = cpe.post(C.transfer_complete("tc-" + self.transfer, self.transfer))
+            assert r.status == 200 and r.rpc()[0] == "TransferCompleteResponse", (self.id, r.body)
+            self.transfer = None
         r = cpe.post()
         new_url = None
         while r.status == 200:
@@ -91,6 +103,17 @@ class Henb:
                     elif p.tag.endswith("ParameterKey"):
                         self.values["Device.ManagementServer.ParameterKey"] = p.text or ""
                 r = cpe.post(C.status_response("SetParameterValuesResponse", mid))
+            elif name == "Download":
+                a = {e.tag.split("}")[-1]: (e.text or "") for e in el}
+                f = urlparse(a["URL"])
+                auth = base64.b64encode(("%s:%s" % (a["Username"], a["Password"])).encode()).decode()
+                st, _, body = http_request(f.port, "GET", f.path, headers={"Authorization": "Basic " + auth})
+                assert st == 200 and len(body) == int(a["FileSize"]), (self.id, st, len(body))
+                self.fetched = body
+                self.transfer = a["CommandKey"]
+                r = cpe.post(C.status_response("DownloadResponse", mid, status=1,
+                                               extra="<StartTime>0001-01-01T00:00:00Z</StartTime>"
+                                                     "<CompleteTime>0001-01-01T00:00:00Z</CompleteTime>"))
             elif name == "GetParameterValues":
                 want = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
                 got = [(k, v, "xsd:string") for k, v in self.values.items()
@@ -170,8 +193,14 @@ class Fleet(unittest.TestCase):
             assert d.values[FAP + "FAPControl.LTE.Gateway.SecGWServer1"] == "segw1.op.example"
         self.each(boot)
 
-        # 2. operator configuration: PM upload (TS 32.593 5.4.1) and alarm reporting (5.3)
+        # 2. operator configuration: a vendor configuration file (5.2.2), PM upload (5.4.1)
+        #    and alarm reporting (5.3)
+        cfg = b"<HeNBConfig><EARFCN>38950</EARFCN><TxPower>20</TxPower></HeNBConfig>\n" * 40
+        st, _, b = http_request(self.serving.admin_port, "PUT", "/api/v1/files/henb-rf.xml?type=3&username=cpe",
+                                body=cfg)
+        self.assertIn(st, (200, 201), b)
         for d in self.fleet:
+            self.queue(d, {"rpc": "Download", "file": "henb-rf.xml"})
             self.queue(d, {"rpc": "SetParameterValues", "parameter_key": "pm-1", "params": [
                 {"name": "Device.FAP.PerfMgmt.Config.1.Enable", "value": "true", "type": "xsd:boolean"},
                 {"name": "Device.FAP.PerfMgmt.Config.1.URL", "value": "http://127.0.0.1:%d/pm"
@@ -185,8 +214,12 @@ class Fleet(unittest.TestCase):
         def configure(d):
             d.events = ["2 PERIODIC"]
             d.session()
+            assert d.fetched == cfg and d.transfer
             assert d.values["Device.FAP.PerfMgmt.Config.1.Enable"] == "true"
             assert d.values["Device.ManagementServer.ParameterKey"] == "fm-1"
+            # applies the file with a reboot, then reports the transfer
+            d.events = ["1 BOOT", "M Download", "7 TRANSFER COMPLETE"]
+            d.session()
         self.each(configure)
 
         # 3. IPsec inner address change (5.2.4) with an expedited alarm; 4. a queued alarm
@@ -212,7 +245,10 @@ class Fleet(unittest.TestCase):
             assert addrs[:1] == [d.values[IKESA]] and len(addrs) == 2, addrs
             st, t = api(self.serving, "GET", "/api/v1/devices/%s/tasks" % d.id)
             states = [x["state"] for x in t["tasks"]]
-            assert states == ["done"] * 5, t
+            assert states == ["done"] * 6, t
+            st, f = api(self.serving, "GET", "/api/v1/files?device=" + d.id)
+            assert [(x["file"], x["sha256"]) for x in f["applied"]] == \
+                [("henb-rf.xml", hashlib.sha256(cfg).hexdigest())], f
             st, a = api(self.serving, "GET", "/api/v1/devices/%s/alarms" % d.id)
             assert sorted(x["alarm_id"] for x in a["alarms"]) == ["CELL-DEGRADED", "S1-DOWN"], a
             st, rec = api(self.initial, "GET", "/api/v1/devices/" + d.id)
