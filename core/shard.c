@@ -1075,6 +1075,8 @@ static bool tls_on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size
 {
     struct hm_tls_conn *t = c->tls;
     bool go_on = true;
+    if (!hm_tls_conn_established(t) && c->state == C_BUSY)
+        return false; /* refused: its alert is being sent, the rest is dropped */
     hm_tls_conn_input(t, data, n);
     if (!hm_tls_conn_established(t)) {
         int r = hm_tls_conn_handshake(t);

@@ -372,8 +372,9 @@ static SSL_CTX *make_ctx(const struct hm_config *cfg, const char *cert, const ch
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     }
-    uint32_t life = (uint32_t)(cfg->tls_ticket_key_rotate_s < UINT32_MAX
-                                   ? cfg->tls_ticket_key_rotate_s
+    /* A ticket stays decryptable for up to two key periods (current, then previous). */
+    uint32_t life = (uint32_t)(cfg->tls_ticket_key_rotate_s < UINT32_MAX / 2
+                                   ? 2 * cfg->tls_ticket_key_rotate_s
                                    : UINT32_MAX);
     SSL_CTX_set_timeout(ctx, life);
     SSL_CTX_set_session_psk_dhe_timeout(ctx, life);

@@ -51,7 +51,8 @@ static char *path(const char *name)
     return b;
 }
 
-static struct hm_tls *server(const char *client_auth, const char *min_version)
+static struct hm_tls *server_ex(const char *client_auth, const char *min_version,
+                                uint64_t rotate_s)
 {
     make_pki();
     struct hm_config c;
@@ -70,10 +71,16 @@ static struct hm_tls *server(const char *client_auth, const char *min_version)
     ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
     snprintf(a, sizeof(a), "tls.min_version=%s", min_version);
     ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
+    c.tls_ticket_key_rotate_s = rotate_s; /* below the configurable minimum, for the test */
     struct hm_tls *t = hm_tls_create(&c, err, sizeof(err));
     ck_assert_msg(t != NULL, "%s", err);
     hm_config_free(&c);
     return t;
+}
+
+static struct hm_tls *server(const char *client_auth, const char *min_version)
+{
+    return server_ex(client_auth, min_version, 3600);
 }
 
 struct client {
@@ -240,6 +247,48 @@ START_TEST(handshakes_full_and_resumed)
 }
 END_TEST
 
+/* One connection offering <sess> (or none): whether it resumed. */
+static bool try_resume(struct hm_tls *t, SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    struct client cl;
+    client_open(&cl, ctx, sess);
+    struct hm_tls_conn *s = hm_tls_conn_new(t);
+    ck_assert_int_eq(pump(&cl, s), 0);
+    exchange(&cl, s);
+    pump(&cl, s);
+    bool r = hm_tls_conn_resumed(s);
+    client_close(&cl);
+    hm_tls_conn_free(s);
+    return r;
+}
+
+START_TEST(ticket_keys_rotate)
+{
+    struct hm_tls *t = server_ex("required", "1.2", 2);
+    SSL_CTX *ctx = client_ctx("SN0001", TLS1_3_VERSION);
+    ck_assert(!try_resume(t, ctx, NULL));
+    SSL_SESSION *first = last_session;
+    last_session = NULL;
+    ck_assert_ptr_nonnull(first);
+    ck_assert(try_resume(t, ctx, first)); /* current key */
+    sleep(3);
+    /* Rotated: the first ticket is under the previous key, still accepted. */
+    ck_assert(try_resume(t, ctx, first));
+    sleep(3);
+    /* Two rotations later its key is gone: a full handshake. */
+    ck_assert(!try_resume(t, ctx, first));
+    struct hm_buf m = {0};
+    hm_tls_render_metrics(t, &m);
+    ck_assert_ptr_nonnull(strstr(m.base, "hems_tls_ticket_key_rotations_total 3\n"));
+    hm_buf_free(&m);
+    SSL_SESSION_free(first);
+    SSL_SESSION_free(last_session);
+    last_session = NULL;
+    SSL_CTX_free(ctx);
+    hm_tls_destroy(t);
+}
+END_TEST
+
 START_TEST(bad_clients_refused_with_reason)
 {
     struct hm_tls *t = server("required", "1.3");
@@ -386,6 +435,7 @@ static Suite *suite(void)
     tcase_add_test(tc, identity_binding);
     tcase_add_test(tc, handshakes_full_and_resumed);
     tcase_add_test(tc, bad_clients_refused_with_reason);
+    tcase_add_test(tc, ticket_keys_rotate);
     tcase_add_test(tc, garbage_is_a_protocol_failure);
     tcase_add_test(tc, start_errors_are_clear);
     tcase_add_test(tc, idle_connection_memory);
