@@ -61,6 +61,12 @@ struct hm_lg_config {
     char password[129];             /* Digest password; "" = answer no 401 challenge */
     char model_csv[256];            /* data-model CSV for bench/henb_agent.h; "" = built-in */
 
+    bool tls;                       /* HTTPS (bench/loadgen_tls.h) */
+    bool tls_resume;                /* each device resumes its previous TLS session */
+    char tls_ca[256];               /* CA file to verify the server; "" = no verification */
+    char tls_cert[256], tls_key[256]; /* one client certificate for every device */
+    char tls_cert_dir[256];         /* per-device dev-<SerialNumber>.pem/.key */
+
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
 

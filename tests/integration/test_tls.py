@@ -25,7 +25,8 @@ def setUpModule():
     _tmp = tempfile.TemporaryDirectory(prefix="hems-pki-")
     PKI = _tmp.name
     subprocess.run([os.path.join(SRC, "ops", "make-test-pki.sh"), PKI, "SN0001", "SN0002",
-                    "00005A-HeNB-SN0003"], check=True, stdout=subprocess.DEVNULL)
+                    "00005A-HeNB-SN0003"] + ["%010d" % i for i in range(1, 5)],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def tearDownModule():
@@ -236,6 +237,33 @@ class TestHandshakeMatrix(TlsServer):
         self.assertIn("Verify return code: 0 (ok)", outs[0])
         self.assertIn("HTTP/1.1 400", outs[0])  # an empty POST cannot start a session
         self.assertIn("Reused, TLSv1.2", outs[1])
+
+
+class TestLoadgenOverTls(TlsServer):
+    def test_periodic_sessions_with_device_certificates(self):
+        from test_loadgen import LOADGEN, run_loadgen
+        if not os.path.exists(LOADGEN):
+            self.skipTest("hems-loadgen not built")
+        # 4 devices, each with its own certificate (SAN <serial>.hnb.hems.test, bound to
+        # its DeviceId), 40 sessions: each device's later sessions resume its ticket.
+        r, _ = run_loadgen(self.port, "--scenario", "periodic", "--devices", 4,
+                           "--concurrency", 4, "--sessions", 40, "--first-serial", 1,
+                           "--host", "localhost", "--tls", "--tls-ca", p("ca.pem"),
+                           "--tls-cert-dir", PKI, "--tls-resume")
+        self.assertEqual(r["sessions"]["ok"], 40, r["errors"])
+        self.assertEqual(r["sessions"]["failed"], 0)
+        self.assertEqual(self.m('hems_tls_handshakes_total{kind="full"}'), 4)
+        self.assertEqual(self.m('hems_tls_handshakes_total{kind="resumed"}'), 36)
+        self.assertEqual(self.m("hems_tls_identity_mismatch_total"), 0)
+        # One shared certificate for every device: the identity names device 1 only.
+        r, _ = run_loadgen(self.port, "--scenario", "periodic", "--devices", 2,
+                           "--concurrency", 2, "--sessions", 2, "--first-serial", 1,
+                           "--max-retries", 1, "--tls", "--tls-ca", p("ca.pem"),
+                           "--tls-cert", p("dev-0000000001.pem"),
+                           "--tls-key", p("dev-0000000001.key"))
+        self.assertEqual(r["sessions"]["ok"], 1)
+        self.assertEqual(r["http_status"].get("403"), 1)
+        self.assertEqual(self.m("hems_tls_identity_mismatch_total"), 1)
 
 
 class TestOptionalClientAuth(TlsServer):
