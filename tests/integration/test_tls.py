@@ -315,6 +315,35 @@ class TestReloadAndErrors(unittest.TestCase):
             self.assertEqual(c3.post(inform_xml(sn="SN0001")).status, 200)
             c3.close()
 
+    def test_reloads_under_load(self):
+        from test_loadgen import LOADGEN
+        if not os.path.exists(LOADGEN):
+            self.skipTest("hems-loadgen not built")
+        port = free_port()
+        with Hemsd(config=tls_config(port), shards=2) as h:
+            lg = subprocess.Popen(
+                [str(a) for a in [LOADGEN, "--target", "127.0.0.1:%d" % port, "--quiet", "--scenario", "periodic",
+                 "--devices", 4, "--concurrency", 4, "--duration", 3, "--first-serial", 1,
+                 "--host", "localhost", "--tls", "--tls-ca", p("ca.pem"), "--tls-cert-dir", PKI,
+                 "--tls-resume", "--json", os.path.join(h.tmp.name, "lg.json")]],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(6):
+                time.sleep(0.4)
+                h.signal(signal.SIGHUP)
+            out, err = lg.communicate(timeout=60)
+            self.assertEqual(lg.returncode, 0, err)
+            import json
+            with open(os.path.join(h.tmp.name, "lg.json")) as f:
+                r = json.load(f)
+            self.assertGreater(r["sessions"]["ok"], 20)
+            self.assertEqual(r["sessions"]["failed"], 0, r["errors"])
+            time.sleep(0.3)
+            m = h.metrics()
+            self.assertEqual(m['hems_tls_reloads_total{result="ok"}'], 6)
+            # Ticket keys survive reloads: devices keep resuming.
+            self.assertGreater(m['hems_tls_handshakes_total{kind="resumed"}'],
+                               m['hems_tls_handshakes_total{kind="full"}'])
+
     def test_refuses_to_start_on_bad_key_or_file(self):
         port = free_port()
         for cfg, text in (
