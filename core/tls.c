@@ -379,6 +379,7 @@ static SSL_CTX *make_ctx(const struct hm_config *cfg, const char *cert, const ch
     SSL_CTX_set_timeout(ctx, life);
     SSL_CTX_set_session_psk_dhe_timeout(ctx, life);
     SSL_CTX_set_tlsext_ticket_key_cb(ctx, on_ticket_key);
+    SSL_CTX_set_num_tickets(ctx, 1); /* a CPE resumes one session at a time (default: 2) */
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_tlsext_servername_arg(ctx, cs);
     SSL_CTX_set_app_data(ctx, cs);
