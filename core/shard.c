@@ -929,7 +929,7 @@ static void on_conn_timer(struct hm_timer *t)
     }
 }
 
-static void refuse(struct hm_shard *s, int fd)
+static void refuse(struct hm_shard *s, int fd, bool tls)
 {
     static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
                               "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -937,8 +937,10 @@ static void refuse(struct hm_shard *s, int fd)
     HM_LOG_RL(HM_LOG_WARN, "connection table full: refusing connection", "slots=%u",
               s->nconns);
     /* A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard. */
-    ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)w;
+    if (!tls) { /* a TLS client could not read it */
+        ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+    }
     close(fd);
 }
 
@@ -957,7 +959,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         return;
     }
     if (!s->nfree) {
-        refuse(s, res);
+        refuse(s, res, li == LI_CWMPS);
         return;
     }
     uint32_t idx = s->free_stack[--s->nfree];

@@ -280,6 +280,32 @@ class TestOptionalClientAuth(TlsServer):
         self.assertTrue(handshake_refused(self.port, client_ctx("expired")))
 
 
+class TestDigestAndTimeouts(unittest.TestCase):
+    def test_certificate_replaces_digest_and_handshake_timeout(self):
+        port = free_port()
+        cfg = tls_config(port, client_auth="optional",
+                         extra="[cwmp]\nauth = digest\nusername = u\npassword = secret\n"
+                               "[http]\nheader_timeout_ms = 500\n")
+        with Hemsd(config=cfg, shards=1) as h:
+            # A verified device certificate authenticates the CPE: no challenge.
+            c, r, r2 = session(port, client_ctx("SN0001"))
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r2.status, 204)
+            c.close()
+            # Without a certificate (optional), Digest applies inside TLS.
+            c = TlsCpe(port, client_ctx(None))
+            self.assertEqual(c.post(inform_xml(sn="SN0002")).status, 401)
+            c.close()
+            # A TCP client that never starts the handshake is cut at the header timeout.
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(5)
+                t0 = time.time()
+                self.assertEqual(s.recv(100), b"")
+                self.assertLess(time.time() - t0, 3)
+            time.sleep(0.1)
+            self.assertEqual(h.metrics()['hems_tls_handshake_failures_total{reason="closed"}'], 1)
+
+
 class TestReloadAndErrors(unittest.TestCase):
     def test_sighup_reload_keeps_connections(self):
         port = free_port()
