@@ -25,10 +25,10 @@
 #include "bench/loadgen.h"
 #include "bench/loadgen_cpe.h"
 #include "bench/loadgen_http.h"
-#include "bench/loadgen_tls.h"
 #include "core/buf.h"
 #include "proto/auth.h"
 #include "proto/http1.h"
+#include "bench/loadgen_tls.h"
 
 #define NS 1000000000ull
 #define RX_INITIAL 4096
