@@ -103,6 +103,12 @@ static void usage(FILE *f)
             "  --retry-min S        CWMPRetryMinimumWaitInterval                      [5]\n"
             "  --retry-mult K       CWMPRetryIntervalMultiplier (thousandths)      [2000]\n"
             "  --max-retries N      failed attempts before a session fails           [10]\n"
+            "TLS (bench/loadgen_tls.h):\n"
+            "  --tls                HTTPS to the target (e.g. hemsd's server.cwmps_listen)\n"
+            "  --tls-ca FILE        verify the server against this CA (none: no verification)\n"
+            "  --tls-cert F --tls-key F   one client certificate for every device\n"
+            "  --tls-cert-dir DIR   per-device DIR/dev-<SerialNumber>.pem/.key (ops/make-test-pki.sh)\n"
+            "  --tls-resume         each device resumes its previous session (tickets)\n"
             "Processes and measurement:\n"
             "  --workers N          worker processes                                  [1]\n"
             "  --source A-B|A,B     source IPv4 addresses (bind before connect)\n"
@@ -496,6 +502,9 @@ enum {
     OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
+/* --tls options (bench/loadgen_tls.h) */
+enum { OPT_TLS = 1024, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_DIR, OPT_TLS_RESUME };
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -544,6 +553,12 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-cert-dir", required_argument, NULL, OPT_TLS_DIR},
+        {"tls-resume", no_argument, NULL, OPT_TLS_RESUME},
         {0},
     };
     static struct hm_lg_config cfg; /* ~1 KB of sources: not on the stack */
@@ -677,6 +692,12 @@ int main(int argc, char **argv)
         case OPT_JSON: json_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
         case OPT_VERBOSE: c->verbose = true; break;
+        case OPT_TLS: c->tls = true; break;
+        case OPT_TLS_CA: snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", optarg); break;
+        case OPT_TLS_CERT: snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", optarg); break;
+        case OPT_TLS_KEY: snprintf(c->tls_key, sizeof(c->tls_key), "%s", optarg); break;
+        case OPT_TLS_DIR: snprintf(c->tls_cert_dir, sizeof(c->tls_cert_dir), "%s", optarg); break;
+        case OPT_TLS_RESUME: c->tls_resume = true; break;
         case 'h':
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;

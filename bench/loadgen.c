@@ -9,6 +9,7 @@
  * Every device has exactly one timer key (dev->due) in a binary min-heap: its next start
  * while IDLE/HELD, its I/O deadline while a connection is active.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <arpa/inet.h>
@@ -30,6 +31,7 @@
 #include "core/buf.h"
 #include "proto/auth.h"
 #include "proto/http1.h"
+#include "bench/loadgen_tls.h"
 
 #define NS 1000000000ull
 #define RX_INITIAL 4096
@@ -151,6 +153,9 @@ struct worker {
     struct hm_lg_hist window; /* exchange latency of the last progress second */
     struct hm_lg_cpe_id ident; /* scratch identity of the device being served */
     char serial[32];
+    struct hm_lg_tls *tls;          /* --tls: the client context; NULL: plain TCP */
+    struct ssl_st **ssl;            /* per device: its TLS connection (NULL: none) */
+    struct ssl_session_st **sess;   /* per device: the session to resume (--tls-resume) */
 };
 
 volatile sig_atomic_t hm_lg_stop_requested;
@@ -284,8 +289,39 @@ static void conn_close(struct worker *w, struct dev *dv)
         dv->held = false;
         w->st.held_now--;
     }
+    if (w->tls) {
+        uint32_t i = (uint32_t)(dv - w->devs);
+        hm_lg_tls_close(w->ssl[i], w->cfg->tls_resume ? &w->sess[i] : NULL);
+        w->ssl[i] = NULL;
+    }
     close(dv->fd); /* also removes it from the epoll set */
     dv->fd = -1;
+}
+
+/* send()/recv() on the device's connection, through TLS with --tls: bytes, 0 at EOF (recv),
+ * or -1 with errno (EAGAIN: wait for the socket; EPROTO: TLS failure). */
+static ssize_t conn_send(struct worker *w, struct dev *dv, const void *p, size_t n)
+{
+    if (!w->tls)
+        return send(dv->fd, p, n, MSG_NOSIGNAL);
+    ssize_t r = hm_lg_tls_send(w->ssl[dv - w->devs], p, n);
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static ssize_t conn_recv(struct worker *w, struct dev *dv, void *p, size_t n)
+{
+    if (!w->tls)
+        return recv(dv->fd, p, n, 0);
+    ssize_t r = hm_lg_tls_recv(w->ssl[dv - w->devs], p, n);
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
 }
 
 /* ---- identity and requests ---- */
@@ -813,6 +849,18 @@ static int open_conn(struct worker *w, struct dev *dv)
         return e;
     }
     dv->fd = fd;
+    if (w->tls) {
+        uint32_t i = (uint32_t)(dv - w->devs);
+        char serial[32];
+        snprintf(serial, sizeof(serial), "%010llu",
+                 (unsigned long long)(c->first_serial + dev_index(w, dv)));
+        w->ssl[i] = hm_lg_tls_open(w->tls, fd, serial, c->tls_resume ? w->sess[i] : NULL);
+        if (!w->ssl[i]) {
+            close(fd);
+            dv->fd = -1;
+            return -EPROTO;
+        }
+    }
     w->st.connects++;
     return 0;
 }
@@ -1249,7 +1297,7 @@ static void do_recv(struct worker *w, struct dev *dv)
             io->rx_cap *= 2;
             io->rx = hm_xrealloc(io->rx, io->rx_cap);
         }
-        ssize_t n = recv(dv->fd, io->rx + io->rx_len, io->rx_cap - io->rx_len, 0);
+        ssize_t n = conn_recv(w, dv, io->rx + io->rx_len, io->rx_cap - io->rx_len);
         if (n == -1) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
@@ -1277,7 +1325,7 @@ static void do_send(struct worker *w, struct dev *dv)
 {
     struct io *io = dv->io;
     while (io->tx_off < io->tx.len) {
-        ssize_t n = send(dv->fd, io->tx.base + io->tx_off, io->tx.len - io->tx_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(w, dv, io->tx.base + io->tx_off, io->tx.len - io->tx_off);
         if (n == -1) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
@@ -1326,7 +1374,7 @@ static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
     if (dv->state == D_HELD && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         char sink[512];
         for (;;) {
-            ssize_t n = recv(dv->fd, sink, sizeof(sink), 0);
+            ssize_t n = conn_recv(w, dv, sink, sizeof(sink));
             if (n > 0)
                 continue; /* unsolicited bytes on an idle connection: ignored */
             if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -1510,6 +1558,24 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
     }
     if (c->duration > 0)
         w->t_end = c->t0_ns + (uint64_t)(c->duration * NS);
+    if (c->tls) {
+        /* SNI: the Host without its port, unless it is an address. */
+        char sni[80], err[600];
+        snprintf(sni, sizeof(sni), "%s", c->host);
+        char *colon = strrchr(sni, ':');
+        if (colon)
+            *colon = '\0';
+        struct in_addr a;
+        w->tls = hm_lg_tls_create(c->tls_ca, c->tls_cert, c->tls_key, c->tls_cert_dir,
+                                  inet_pton(AF_INET, sni, &a) == 1 ? "" : sni, err,
+                                  sizeof(err));
+        if (!w->tls) {
+            fprintf(stderr, "hems-loadgen: %s\n", err);
+            return -EINVAL;
+        }
+        w->ssl = hm_xcalloc(w->ndev, sizeof(*w->ssl));
+        w->sess = hm_xcalloc(w->ndev, sizeof(*w->sess));
+    }
     setup_schedule(w);
     return 0;
 }
@@ -1529,6 +1595,13 @@ static void worker_fini(struct worker *w)
     free(w->arena_mem);
     free(w->scratch_mem);
     hm_lg_cpe_destroy(w->cpe);
+    for (uint32_t i = 0; w->tls && i < w->ndev; i++) {
+        hm_lg_tls_close(w->ssl[i], NULL);
+        hm_lg_tls_session_free(w->sess[i]);
+    }
+    free(w->ssl);
+    free(w->sess);
+    hm_lg_tls_destroy(w->tls);
     free(w->devs);
     free(w->heap);
     free(w->fifo);

@@ -86,6 +86,12 @@ struct hm_lg_config {
     uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
                                        ExpeditedEvent (with "4 VALUE CHANGE") */
 
+    bool tls;                       /* HTTPS (bench/loadgen_tls.h) */
+    bool tls_resume;                /* each device resumes its previous TLS session */
+    char tls_ca[256];               /* CA file to verify the server; "" = no verification */
+    char tls_cert[256], tls_key[256]; /* one client certificate for every device */
+    char tls_cert_dir[256];         /* per-device dev-<SerialNumber>.pem/.key */
+
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
 

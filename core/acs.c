@@ -15,6 +15,7 @@
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/sessreg.h"
+#include "core/tls.h"
 #include "core/util.h"
 #include "proto/auth.h"
 #include "proto/cwmp.h"
@@ -524,6 +525,19 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         return fault(sh, s, x->out, m->ver, m->id, 8003,
                      "DeviceId needs a 6-hex-digit OUI and a SerialNumber");
     }
+    /* TS 33.320: the client certificate must name the device of this Inform (core/tls.h). */
+    if (x->tls_identity && !hm_tls_identity_check(x->tls_identity, in->dev.oui,
+                                                  in->dev.product_class, in->dev.serial)) {
+        char peer[64];
+        hm_sockaddr_str(x->peer, peer, sizeof(peer));
+        HM_LOG_RL(HM_LOG_WARN, "Inform refused: client certificate names another device",
+                  "identity=\"%s\" oui=\"%.*s\" product_class=\"%.*s\" serial=\"%.*s\" peer=%s",
+                  x->tls_identity, (int)HM_MIN(in->dev.oui.len, 16), in->dev.oui.ptr,
+                  (int)HM_MIN(in->dev.product_class.len, 64), in->dev.product_class.ptr,
+                  (int)HM_MIN(in->dev.serial.len, 64), in->dev.serial.ptr, peer);
+        x->close = true;
+        return plain(x, 403, "client certificate does not match the DeviceId");
+    }
     int kl = hm_key_dev(s->dev, sizeof(s->dev), in->dev.oui, in->dev.product_class,
                         in->dev.serial);
     if (kl < 0) {
@@ -872,7 +886,8 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
         s = sess_new(sh);
         *x->conn_data = s;
     }
-    if (a->digest && !s->authed) {
+    /* A verified client certificate authenticates the CPE (TR-069 §3.4.4). */
+    if (a->digest && !s->authed && !x->tls_identity) {
         int st = authenticate(x, s);
         if (st)
             return st;

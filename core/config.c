@@ -307,6 +307,36 @@ int hm_config_validate(const struct hm_config *c, char *err, size_t errlen)
             return HM_EBADCONF;
         }
     }
+    if (*c->cwmps_listen) {
+        if (hm_parse_hostport(c->cwmps_listen, &ss) < 0) {
+            snprintf(err, errlen, "server.cwmps_listen: '%s' is not address:port",
+                     c->cwmps_listen);
+            return HM_EBADCONF;
+        }
+        if (!*c->tls_cert || !*c->tls_key) {
+            snprintf(err, errlen, "server.cwmps_listen needs tls.cert and tls.key");
+            return HM_EBADCONF;
+        }
+        if (strcmp(c->tls_client_auth, "none") != 0 && !*c->tls_ca) {
+            snprintf(err, errlen, "tls.client_auth = %s needs tls.ca (the HeNB CA certificates)",
+                     c->tls_client_auth);
+            return HM_EBADCONF;
+        }
+    }
+    if (strcmp(c->tls_client_auth, "required") != 0 && strcmp(c->tls_client_auth, "optional") != 0 &&
+        strcmp(c->tls_client_auth, "none") != 0) {
+        snprintf(err, errlen, "tls.client_auth must be required, optional or none (got '%s')",
+                 c->tls_client_auth);
+        return HM_EBADCONF;
+    }
+    if (strcmp(c->tls_min_version, "1.2") != 0 && strcmp(c->tls_min_version, "1.3") != 0) {
+        snprintf(err, errlen, "tls.min_version must be 1.2 or 1.3 (got '%s')", c->tls_min_version);
+        return HM_EBADCONF;
+    }
+    if (c->tls_ticket_key_rotate_s < 60 || c->tls_ticket_key_rotate_s > 7 * 86400) {
+        snprintf(err, errlen, "tls.ticket_key_rotate_s must be in 60..604800");
+        return HM_EBADCONF;
+    }
     if (c->cwmp_max_params < 1 || c->cwmp_max_params > 65536) {
         snprintf(err, errlen, "cwmp.max_parameters must be in 1..65536");
         return HM_EBADCONF;

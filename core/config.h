@@ -19,6 +19,9 @@
       "address:port of the CWMP / file-server listener (HeNBs connect here)")                \
     X(server, admin_listen, STR, admin_listen, "127.0.0.1:7557", 0,                          \
       "address:port of the northbound API, /metrics, /healthz")                              \
+    X(server, cwmps_listen, STR, cwmps_listen, "", 0,                                        \
+      "address:port of the CWMP listener over TLS (HTTPS, docs/tls.md); empty: off. Needs "    \
+      "tls.cert and tls.key")                                                                \
     X(server, cwmp_proxy_protocol, BOOL, cwmp_proxy_protocol, "false", 0,                    \
       "expect a PROXY protocol v1/v2 header on every CWMP connection (behind HAProxy with "    \
       "send-proxy-v2); the address in it is the HeNB's")                                     \
@@ -70,6 +73,23 @@
       "most list entries (parameters, events) accepted in one CWMP message")                 \
     X(cwmp, max_sessions, U64, cwmp_max_sessions, "0", 0,                                    \
       "concurrent CWMP sessions over all shards; 0 = the connection slots")                  \
+    X(tls, cert, STR, tls_cert, "", 1,                                                       \
+      "PEM certificate chain file(s) of the CWMPS listener, comma-separated, one per server "  \
+      "name (picked by SNI; the first is the default). ECDSA P-256 or RSA")                  \
+    X(tls, key, STR, tls_key, "", 1, "PEM private key file(s), in the order of tls.cert")      \
+    X(tls, ca, STR, tls_ca, "", 1,                                                           \
+      "PEM file of the CA certificates HeNB client certificates must chain to (vendor or "     \
+      "operator CAs)")                                                                       \
+    X(tls, crl, STR, tls_crl, "", 1,                                                         \
+      "PEM file of CRLs (one per issuing CA) checked for client certificates; empty: none")   \
+    X(tls, client_auth, STR, tls_client_auth, "required", 1,                                 \
+      "client certificates: required (mTLS, TS 33.320) | optional (verified when sent) | "     \
+      "none (HTTP authentication only)")                                                     \
+    X(tls, min_version, STR, tls_min_version, "1.2", 1, "lowest TLS version: 1.2 | 1.3")       \
+    X(tls, ticket_key_rotate_s, U64, tls_ticket_key_rotate_s, "3600", 1,                     \
+      "session-ticket key lifetime; the previous key still resumes for one more period")     \
+    X(tls, session_cache_size, U64, tls_session_cache_size, "20480", 1,                      \
+      "TLS 1.2 session-ID cache entries (0: off; tickets work without it)")                  \
     X(datamodel, files, STR, dm_files, "", 0,                                                \
       "comma-separated BBF data-model XML files (e.g. ops/datamodels/*.xml); every task is "  \
       "checked against them. Empty: syntax checks only")                                     \

@@ -42,6 +42,8 @@ struct hm_http_exchange {
     size_t body_len;
     const struct sockaddr *peer;     /* the client (or PROXY-protocol source) address */
     void **conn_data;                /* per-connection slot for the application */
+    const char *tls_identity;        /* verified client-certificate identity (TLS listener,
+                                      * core/tls.h); NULL: plain HTTP or no certificate */
     struct hm_buf *out;              /* response body */
     struct hm_buf *headers;          /* extra response header lines */
     const char *content_type;        /* static string or NULL */

@@ -38,6 +38,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "core/tls.h"
 #include "core/util.h"
 #include "proto/proxy.h"
 
@@ -46,6 +47,11 @@
 #define POOL_KEEP 256          /* free rx/tx objects kept per shard */
 #define POOL_BUF_KEEP_MAX 65536 /* larger buffers are freed, not pooled */
 #define FD_RESERVE 256         /* descriptors kept for LMDB, files, spool, logs */
+
+/* Listener slots: the HTTP listener kinds, then the CWMP-over-TLS one (its connections are
+ * HM_LISTENER_CWMP connections for routing). */
+#define LI_CWMPS HM_LISTENER_MAX
+#define NLISTEN (HM_LISTENER_MAX + 1)
 
 enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_CONT, OP_CANCEL, OP_TICK, OP_EVENTFD };
 
@@ -86,6 +92,7 @@ enum {
     F_HTTP10 = 1u << 7,
     F_REARM = 1u << 8, /* recv must be re-armed once buffers return */
     F_PROXY = 1u << 9, /* a PROXY protocol header must come first */
+    F_TLS_RESP = 1u << 10, /* TLS: a response is encrypted; done when its records are sent */
 };
 
 struct rxbuf {
@@ -123,6 +130,7 @@ struct hm_conn {
     union peer peer;
     uint32_t next_rearm; /* intrusive list of connections waiting for buffers */
     uint32_t src_slot;   /* per-source counter slot + 1; 0: not counted */
+    struct hm_tls_conn *tls; /* NULL: plain TCP */
 };
 
 /* Per-source connection counts: open addressing over address hashes; a slot whose count
@@ -155,7 +163,8 @@ struct hm_shard {
     size_t br_bytes;
     char *bufs;
     uint32_t nbufs, bufsz, buf_returned;
-    int lfd[HM_LISTENER_MAX];
+    int lfd[NLISTEN];
+    char *tls_plain; /* HM_TLS_PLAIN_MAX bytes: decrypted input, parsed in place */
     struct hm_conn *conns;
     uint32_t nconns;
     uint32_t *free_stack;
@@ -195,6 +204,7 @@ struct hm_shards {
     unsigned nroutes;
     uint32_t conns_per_shard;
     sem_t started;
+    struct hm_tls *tls; /* NULL: no CWMPS listener */
 };
 
 static hm_conn_close_hook conn_close_hook;
@@ -419,6 +429,10 @@ static void conn_free_slot(struct hm_shard *s, struct hm_conn *c)
         tx_put(s, c->tx);
         c->tx = NULL;
     }
+    if (c->tls) {
+        hm_tls_conn_free(c->tls);
+        c->tls = NULL;
+    }
     c->state = C_FREE;
     c->flags = 0;
     c->gen = (c->gen + 1) & 0xffffffu;
@@ -462,6 +476,7 @@ static void set_timer(struct hm_shard *s, struct hm_conn *c, uint64_t ticks)
 
 static void http_error(struct hm_shard *s, struct hm_conn *c, int err, const char *why);
 static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t len, bool from_rx);
+static void tls_send_response(struct hm_shard *s, struct hm_conn *c, size_t body_len);
 
 static void send_response(struct hm_shard *s, struct hm_conn *c, int status,
                           const char *ctype, bool close_after)
@@ -502,6 +517,10 @@ static void send_response(struct hm_shard *s, struct hm_conn *c, int status,
     else if (status >= 400)
         HM_CTR_INC(&s->ctr, responses_4xx);
 
+    if (c->tls) {
+        tls_send_response(s, c, head || status == 204 ? 0 : t->body.len);
+        return;
+    }
     t->iov[0] = (struct iovec){h->base, h->len};
     t->iov[1] = (struct iovec){t->body.base, head || status == 204 ? 0 : t->body.len};
     t->msg = (struct msghdr){.msg_iov = t->iov, .msg_iovlen = t->iov[1].iov_len ? 2 : 1};
@@ -511,6 +530,68 @@ static void send_response(struct hm_shard *s, struct hm_conn *c, int status,
     c->flags |= F_SENDING;
     c->flags &= (uint16_t)~F_HANDLING;
     c->state = C_BUSY;
+}
+
+/* The response on <c> is fully sent: close, or wait for the next request. */
+static void response_done(struct hm_shard *s, struct hm_conn *c)
+{
+    if (c->flags & F_CLOSE_AFTER) {
+        conn_close(s, c);
+        return;
+    }
+    c->state = C_IDLE;
+    c->flags &= (uint16_t)(F_RECV_ARMED | F_REARM);
+    set_timer(s, c, s->t.idle_ticks);
+    if (c->rx)
+        process(s, c, c->rx->b.base, c->rx->b.len, true);
+}
+
+/* ---- TLS hooks (core/tls.h does the TLS; these move its records) ---- */
+
+/* Sends the connection's queued TLS records unless a send is in flight. */
+static void tls_flush(struct hm_shard *s, struct hm_conn *c)
+{
+    if (c->flags & F_SENDING)
+        return;
+    size_t n;
+    const char *p = hm_tls_conn_out_next(c->tls, &n);
+    if (!p)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->gen, conn_idx(s, c)));
+    c->flags |= F_SENDING;
+}
+
+/* Encrypts the head and <body_len> bytes of the body of c->tx, which is released at once:
+ * the records wait in the TLS output queue. */
+static void tls_send_response(struct hm_shard *s, struct hm_conn *c, size_t body_len)
+{
+    struct tx *t = c->tx;
+    int r = hm_tls_conn_write(c->tls, t->hdr.base, t->hdr.len);
+    if (r == 0 && body_len)
+        r = hm_tls_conn_write(c->tls, t->body.base, body_len);
+    if (r == 0 && (c->flags & F_CLOSE_AFTER))
+        hm_tls_conn_shutdown(c->tls);
+    tx_put(s, t);
+    c->tx = NULL;
+    c->flags &= (uint16_t)~F_HANDLING;
+    c->state = C_BUSY;
+    if (r < 0) {
+        HM_CTR_INC(&s->ctr, io_errors);
+        conn_close(s, c);
+        return;
+    }
+    c->flags |= F_TLS_RESP;
+    tls_flush(s, c);
+}
+
+static void tls_on_sent(struct hm_shard *s, struct hm_conn *c, size_t n)
+{
+    hm_tls_conn_out_advance(c->tls, n);
+    tls_flush(s, c);
+    if (!(c->flags & F_SENDING) && (c->flags & F_TLS_RESP))
+        response_done(s, c);
 }
 
 static void on_send(struct hm_shard *s, struct hm_conn *c, int res)
@@ -529,6 +610,10 @@ static void on_send(struct hm_shard *s, struct hm_conn *c, int res)
         return;
     }
     HM_CTR_ADD(&s->ctr, bytes_out, (uint64_t)res);
+    if (c->tls) {
+        tls_on_sent(s, c, (size_t)res);
+        return;
+    }
     size_t left = (size_t)res;
     struct msghdr *m = &t->msg;
     while (m->msg_iovlen && left >= m->msg_iov[0].iov_len) {
@@ -547,15 +632,7 @@ static void on_send(struct hm_shard *s, struct hm_conn *c, int res)
     }
     tx_put(s, t);
     c->tx = NULL;
-    if (c->flags & F_CLOSE_AFTER) {
-        conn_close(s, c);
-        return;
-    }
-    c->state = C_IDLE;
-    c->flags &= (uint16_t)(F_RECV_ARMED | F_REARM);
-    set_timer(s, c, s->t.idle_ticks);
-    if (c->rx)
-        process(s, c, c->rx->b.base, c->rx->b.len, true);
+    response_done(s, c);
 }
 
 static const struct hm_route *route(struct hm_shard *s, unsigned listener, struct hm_slice path)
@@ -594,6 +671,7 @@ static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t b
         .body_len = body_len,
         .peer = &c->peer.sa,
         .conn_data = &c->app,
+        .tls_identity = c->tls ? hm_tls_conn_identity(c->tls) : NULL,
         .out = &c->tx->body,
         .headers = &c->tx->xhdr,
         .ref = {s, conn_idx(s, c), c->gen},
@@ -640,6 +718,11 @@ static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static void send_continue(struct hm_shard *s, struct hm_conn *c)
 {
+    if (c->tls) {
+        if (hm_tls_conn_write(c->tls, continue_100, sizeof(continue_100) - 1) == 0)
+            tls_flush(s, c);
+        return;
+    }
     /* Static bytes: nothing to keep alive if the connection closes meanwhile. */
     struct io_uring_sqe *sqe = get_sqe(s);
     io_uring_prep_send(sqe, c->fd, continue_100, sizeof(continue_100) - 1, MSG_NOSIGNAL);
@@ -831,7 +914,10 @@ static void on_conn_timer(struct hm_timer *t)
     struct hm_shard *s = cur_shard;
     switch (c->state) {
     case C_IDLE:
-        HM_CTR_INC(&s->ctr, idle_closed);
+        if (c->tls && !hm_tls_conn_established(c->tls))
+            hm_tls_conn_count_closed(c->tls); /* handshake not done in the header timeout */
+        else
+            HM_CTR_INC(&s->ctr, idle_closed);
         conn_close(s, c);
         break;
     case C_HEAD:
@@ -843,7 +929,7 @@ static void on_conn_timer(struct hm_timer *t)
     }
 }
 
-static void refuse(struct hm_shard *s, int fd)
+static void refuse(struct hm_shard *s, int fd, bool tls)
 {
     static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
                               "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -851,8 +937,10 @@ static void refuse(struct hm_shard *s, int fd)
     HM_LOG_RL(HM_LOG_WARN, "connection table full: refusing connection", "slots=%u",
               s->nconns);
     /* A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard. */
-    ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)w;
+    if (!tls) { /* a TLS client could not read it */
+        ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+    }
     close(fd);
 }
 
@@ -871,7 +959,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         return;
     }
     if (!s->nfree) {
-        refuse(s, res);
+        refuse(s, res, li == LI_CWMPS);
         return;
     }
     uint32_t idx = s->free_stack[--s->nfree];
@@ -880,7 +968,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     memset(c, 0, sizeof(*c));
     c->gen = gen;
     c->fd = res;
-    c->listener = (uint8_t)li;
+    c->listener = (uint8_t)(li == LI_CWMPS ? HM_LISTENER_CWMP : li);
     c->state = C_IDLE;
     if (li == HM_LISTENER_CWMP && s->group->cfg.cwmp_proxy_protocol)
         c->flags |= F_PROXY;
@@ -888,7 +976,8 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     socklen_t sl = sizeof(c->peer);
     if (getpeername(res, &c->peer.sa, &sl) == -1)
         c->peer.sa.sa_family = AF_UNSPEC;
-    if (s->src && li == HM_LISTENER_CWMP && !(c->flags & F_PROXY) && !src_admit(s, c)) {
+    if (s->src && c->listener == HM_LISTENER_CWMP && !(c->flags & F_PROXY) &&
+        !src_admit(s, c)) {
         char peer[64];
         hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
         HM_CTR_INC(&s->ctr, refused_source);
@@ -899,10 +988,24 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
                                   "Retry-After: 10\r\nContent-Length: 0\r\n"
                                   "Connection: close\r\n\r\n";
-        ssize_t w = send(res, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)w;
+        if (li != LI_CWMPS) { /* a TLS client could not read it */
+            ssize_t w = send(res, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)w;
+        }
         close(res);
         return;
+    }
+    if (li == LI_CWMPS) {
+        c->tls = hm_tls_conn_new(s->group->tls);
+        if (!c->tls) {
+            HM_LOG_RL(HM_LOG_ERR, "cannot allocate TLS state: connection closed", "%s", "");
+            if (c->src_slot)
+                s->src[c->src_slot - 1].count--;
+            c->state = C_FREE;
+            s->free_stack[s->nfree++] = idx;
+            close(res);
+            return;
+        }
     }
     int one = 1;
     setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -920,6 +1023,102 @@ static void queue_rearm(struct hm_shard *s, struct hm_conn *c)
     c->flags |= F_REARM;
     c->next_rearm = s->rearm_head;
     s->rearm_head = conn_idx(s, c);
+}
+
+/*
+ * Handles <n> received plaintext bytes at <data> (transient: copied where kept). Returns
+ * false when the connection must not be read any more.
+ */
+static bool on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size_t n)
+{
+    if (c->state == C_BUSY || c->rx) {
+        size_t cap = s->t.lim.max_head_bytes + s->t.max_body + 65536;
+        if (!c->rx)
+            c->rx = rx_get(s);
+        if (c->rx->b.len + n > cap) {
+            if (c->state == C_BUSY)
+                c->flags |= F_CLOSE_AFTER; /* answer what is in flight, then close */
+            else
+                http_error(s, c, c->flags & F_IN_BODY ? HM_EBODYTOOLARGE : HM_EHDRTOOLARGE,
+                           "buffered input");
+            return false;
+        }
+        hm_buf_append(&c->rx->b, data, n);
+        if (c->state != C_BUSY)
+            process(s, c, c->rx->b.base, c->rx->b.len, true);
+    } else {
+        process(s, c, data, n, false);
+    }
+    return true;
+}
+
+static void tls_refuse(struct hm_shard *s, struct hm_conn *c, const char *what)
+{
+    char peer[64];
+    hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
+    HM_LOG_RL(HM_LOG_WARN, "TLS connection refused", "what=%s reason=%s detail=\"%s\" peer=%s",
+              what, hm_tls_fail_name(hm_tls_conn_fail_reason(c->tls)),
+              hm_tls_conn_fail_detail(c->tls), peer);
+    /* Send the alert BoringSSL queued, then close. */
+    hm_timer_disarm(s->wheel, &c->timer);
+    c->state = C_BUSY;
+    c->flags |= F_CLOSE_AFTER | F_TLS_RESP;
+    tls_flush(s, c);
+    if (!(c->flags & F_SENDING))
+        conn_close(s, c);
+}
+
+/*
+ * Ciphertext from the kernel's buffer [data, data+n): handshake, then decrypt record by
+ * record into the shard's plaintext buffer and hand that to the HTTP layer. Returns false
+ * when the connection must not be read any more.
+ */
+static bool tls_on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size_t n)
+{
+    struct hm_tls_conn *t = c->tls;
+    bool go_on = true;
+    if (!hm_tls_conn_established(t) && c->state == C_BUSY)
+        return false; /* refused: its alert is being sent, the rest is dropped */
+    hm_tls_conn_input(t, data, n);
+    if (!hm_tls_conn_established(t)) {
+        int r = hm_tls_conn_handshake(t);
+        if (r == -EPROTO) {
+            hm_tls_conn_input(t, NULL, 0);
+            tls_refuse(s, c, "handshake");
+            return false;
+        }
+        if (r == 0 && hm_log_min_level <= HM_LOG_DEBUG) {
+            const char *id = hm_tls_conn_identity(t);
+            hm_debug("TLS handshake done", "version=%s resumed=%d identity=\"%s\"",
+                     hm_tls_conn_version(t), hm_tls_conn_resumed(t), id ? id : "");
+        }
+    }
+    while (hm_tls_conn_established(t)) {
+        ssize_t r = hm_tls_conn_read(t, s->tls_plain, HM_TLS_PLAIN_MAX);
+        if (r == -EAGAIN)
+            break;
+        if (r <= 0) {
+            /* close_notify or a bad record: nothing more will be read. */
+            go_on = false;
+            if (r < 0)
+                HM_CTR_INC(&s->ctr, io_errors);
+            if (c->state == C_BUSY)
+                c->flags |= F_CLOSE_AFTER;
+            else
+                conn_close(s, c);
+            break;
+        }
+        if (!on_bytes(s, c, s->tls_plain, (size_t)r) || c->state == C_FREE ||
+            c->state == C_CLOSING) {
+            go_on = false;
+            break;
+        }
+    }
+    if (c->state == C_FREE || c->state == C_CLOSING)
+        return false;
+    hm_tls_conn_input(t, NULL, 0);
+    tls_flush(s, c); /* handshake flights, tickets, alerts */
+    return go_on;
 }
 
 static void on_recv(struct hm_shard *s, struct io_uring_cqe *cqe)
@@ -940,33 +1139,17 @@ static void on_recv(struct hm_shard *s, struct io_uring_cqe *cqe)
     if (res > 0) {
         char *data = s->bufs + (size_t)bid * s->bufsz;
         HM_CTR_ADD(&s->ctr, bytes_in, (uint64_t)res);
-        if (c->state == C_BUSY || c->rx) {
-            size_t cap = s->t.lim.max_head_bytes + s->t.max_body + 65536;
-            if (!c->rx)
-                c->rx = rx_get(s);
-            if (c->rx->b.len + (size_t)res > cap) {
-                recycle_buf(s, bid);
-                if (c->state == C_BUSY)
-                    c->flags |= F_CLOSE_AFTER; /* answer what is in flight, then close */
-                else
-                    http_error(s, c, c->flags & F_IN_BODY ? HM_EBODYTOOLARGE : HM_EHDRTOOLARGE,
-                               "buffered input");
-                return;
-            }
-            hm_buf_append(&c->rx->b, data, (size_t)res);
-            recycle_buf(s, bid);
-            if (c->state != C_BUSY)
-                process(s, c, c->rx->b.base, c->rx->b.len, true);
-        } else {
-            process(s, c, data, (size_t)res, false);
-            recycle_buf(s, bid);
-        }
-        if (!more && c->state != C_FREE && c->state != C_CLOSING)
+        bool go_on = c->tls ? tls_on_bytes(s, c, data, (size_t)res)
+                            : on_bytes(s, c, data, (size_t)res);
+        recycle_buf(s, bid);
+        if (go_on && !more && c->state != C_FREE && c->state != C_CLOSING)
             arm_recv(s, c, ud_idx(u));
         return;
     }
     if (has_buf)
         recycle_buf(s, bid);
+    if (res == 0 && c->tls && !hm_tls_conn_established(c->tls))
+        hm_tls_conn_count_closed(c->tls);
     if (res == -ENOBUFS) {
         HM_CTR_INC(&s->ctr, recv_nobufs);
         queue_rearm(s, c);
@@ -1013,7 +1196,7 @@ static void on_stop(struct hm_shard *s, struct hm_shard_msg *m)
     s->draining = true;
     atomic_store(&s->draining_pub, true);
     s->accepting = false;
-    for (unsigned i = 0; i < HM_LISTENER_MAX; i++) {
+    for (unsigned i = 0; i < NLISTEN; i++) {
         if (s->lfd[i] < 0)
             continue;
         cancel_op(s, ud(OP_ACCEPT, 0, i));
@@ -1175,7 +1358,7 @@ static void *shard_main(void *arg)
     update_date(s);
     s->tick_ts = (struct __kernel_timespec){.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
     s->accepting = true;
-    for (unsigned i = 0; i < HM_LISTENER_MAX; i++)
+    for (unsigned i = 0; i < NLISTEN; i++)
         if (s->lfd[i] >= 0)
             arm_accept(s, i);
     arm_eventfd(s);
@@ -1276,7 +1459,12 @@ struct hm_shards *hm_shards_create(const struct hm_config *cfg, const struct hm_
     g->conns_per_shard = size_connections(cfg, g->n);
     sem_init(&g->started, 0, 0);
     g->s = hm_xcalloc(g->n, sizeof(*g->s));
-    const char *addrs[HM_LISTENER_MAX] = {cfg->cwmp_listen, cfg->admin_listen};
+    const char *addrs[NLISTEN] = {cfg->cwmp_listen, cfg->admin_listen, cfg->cwmps_listen};
+    if (*cfg->cwmps_listen) {
+        g->tls = hm_tls_create(cfg, err, errlen);
+        if (!g->tls)
+            goto fail;
+    }
     for (unsigned i = 0; i < g->n; i++) {
         struct hm_shard *s = aligned_alloc(HM_CACHELINE, sizeof(*s) + HM_CACHELINE -
                                                              sizeof(*s) % HM_CACHELINE);
@@ -1309,22 +1497,27 @@ struct hm_shards *hm_shards_create(const struct hm_config *cfg, const struct hm_
             s->src_mask = cap - 1;
             s->src_limit = (uint32_t)((cfg->max_per_source + g->n - 1) / g->n);
         }
-        for (unsigned l = 0; l < HM_LISTENER_MAX; l++)
+        for (unsigned l = 0; l < NLISTEN; l++)
             s->lfd[l] = -1;
+        if (g->tls)
+            s->tls_plain = hm_xmalloc(HM_TLS_PLAIN_MAX);
         s->efd = eventfd(0, EFD_CLOEXEC);
         if (s->efd == -1) {
             snprintf(err, errlen, "eventfd: %s", strerror(errno));
             goto fail;
         }
-        for (unsigned l = 0; l < HM_LISTENER_MAX; l++) {
+        for (unsigned l = 0; l < NLISTEN; l++) {
+            if (!*addrs[l])
+                continue;
             int fd = make_listener(addrs[l], err, errlen);
             if (fd < 0)
                 goto fail;
             s->lfd[l] = fd;
         }
     }
-    hm_info("shards created", "shards=%u connections_per_shard=%u cwmp=%s admin=%s", g->n,
-            g->conns_per_shard, cfg->cwmp_listen, cfg->admin_listen);
+    hm_info("shards created", "shards=%u connections_per_shard=%u cwmp=%s admin=%s cwmps=%s",
+            g->n, g->conns_per_shard, cfg->cwmp_listen, cfg->admin_listen,
+            *cfg->cwmps_listen ? cfg->cwmps_listen : "off");
     return g;
 fail:
     hm_shards_destroy(g);
@@ -1408,6 +1601,13 @@ void hm_shards_reload(struct hm_shards *g, const struct hm_config *cfg)
         tunables_from(&r->t, cfg);
         hm_shard_post(g->s[i], &r->m);
     }
+    if (g->tls) {
+        char err[512];
+        if (hm_tls_reload(g->tls, cfg, err, sizeof(err)) < 0)
+            hm_err("TLS reload refused: keeping the running certificates", "cause=\"%s\"", err);
+        else
+            hm_info("TLS certificates reloaded", "cert=\"%s\"", cfg->tls_cert);
+    }
 }
 
 void hm_shards_destroy(struct hm_shards *g)
@@ -1418,7 +1618,7 @@ void hm_shards_destroy(struct hm_shards *g)
         struct hm_shard *s = g->s[i];
         if (!s)
             continue;
-        for (unsigned l = 0; l < HM_LISTENER_MAX; l++)
+        for (unsigned l = 0; l < NLISTEN; l++)
             if (s->lfd[l] >= 0)
                 close(s->lfd[l]);
         if (s->efd >= 0)
@@ -1437,6 +1637,7 @@ void hm_shards_destroy(struct hm_shards *g)
                 hm_buf_free(&c->tx->xhdr);
                 free(c->tx);
             }
+            hm_tls_conn_free(c->tls);
         }
         while (s->rx_free) {
             struct rxbuf *r = s->rx_free;
@@ -1463,6 +1664,7 @@ void hm_shards_destroy(struct hm_shards *g)
         if (s->br)
             munmap(s->br, s->br_bytes);
         free(s->bufs);
+        free(s->tls_plain);
         free(s->src);
         free(s->conns);
         free(s->free_stack);
@@ -1470,6 +1672,7 @@ void hm_shards_destroy(struct hm_shards *g)
         free(s);
     }
     free(g->s);
+    hm_tls_destroy(g->tls);
     free(g->routes);
     hm_config_free(&g->cfg);
     sem_destroy(&g->started);
@@ -1543,4 +1746,6 @@ void hm_shards_render_metrics(struct hm_shards *g, struct hm_buf *out)
                            "hems_shards ");
     hm_buf_append_u64(out, g->n);
     hm_buf_append_lit(out, "\n");
+    if (g->tls)
+        hm_tls_render_metrics(g->tls, out);
 }
