@@ -32,6 +32,7 @@
 #include "proto/auth.h"
 #include "proto/multipart.h"
 #include "proto/pm.h"
+#include "proto/pm_row.h"
 #include "storage/record.h"
 
 #define KEY_MAX 240
@@ -57,26 +58,77 @@ struct work {
     uint64_t t_ms; /* when it was spooled (lag) */
 };
 
-struct agg {
-    char *name; /* counter name (owned); NULL = empty slot */
+/* Aggregates are kept per schema (the counter-name list of a compact row, proto/pm_row.h):
+ * adding a file's values is one hash lookup per row, not one per measurement. The API merges
+ * the schemas by counter name when it renders. */
+struct acc {
     uint64_t count;
     double sum, min, max;
 };
 
-struct agg_tab {
-    struct agg *v;
+struct gagg {
+    uint64_t hash; /* 0 = empty slot */
+    uint32_t n;
+    char *names; /* n names, each followed by '\0' (owned) */
+    size_t names_len;
+    struct acc *acc; /* n (owned) */
+};
+
+struct gagg_tab {
+    struct gagg *v;
     size_t cap, n;
+};
+
+/* The schemas one worker has seen: their names (for the aggregates) and whether their
+ * HM_DB_FILES record is known to be committed (then rows need not put it again). */
+enum { SCH_UNKNOWN, SCH_PENDING, SCH_COMMITTED };
+struct wschema {
+    uint64_t hash; /* 0 = empty slot */
+    int state;
+    char *names; /* owned */
+    size_t names_len;
+    uint32_t n;
+};
+
+struct wschema_tab {
+    struct wschema *v;
+    size_t cap, n;
+};
+
+/* Distinct schemas remembered per worker and aggregated per process. Beyond this (only a
+ * stream of files with ever new counter sets would get there) rows are still stored but
+ * every row puts its schema and is left out of the aggregates. */
+#define HM_PM_MAX_SCHEMAS 65536u
+
+/* The row being built: the measurements of one measValue (CMCC: Pm), cut where a row
+ * would exceed a store value (HM_STORE_MAX_VAL). */
+#define ROW_NAMES_MAX (HM_STORE_MAX_VAL - 1)
+#define ROW_VALS_MAX (HM_STORE_MAX_VAL - HM_PM_ROW_HDR)
+struct row {
+    bool open, suspect;
+    uint32_t group, gran_s;
+    int64_t period_end;
+    uint32_t n;
+    size_t objlen, infolen;
+    char obj[1200];
+    char info[HM_PM_MAX_DN + 1];
+    struct hm_buf names; /* names region: counter '\0' ... */
+    struct hm_buf vals;  /* encoded values */
+    struct hm_buf dv;    /* the same values as doubles (NAN: not numeric), aggregates */
+    struct hm_buf last;  /* names region of the previous row and its hash: the rows of one */
+    uint64_t last_hash;  /* measInfo share it, and a memcmp is cheaper than hashing */
 };
 
 /* One file between parse and commit: a worker keeps up to HM_PM_WINDOW of them in flight so
  * that parsing the next file overlaps the group commit (and fsync) of the previous ones. */
-#define HM_PM_WINDOW 32
+#define HM_PM_WINDOW 128
 struct slot {
     struct hm_mpsc_node node; /* on the worker's completion stack */
     struct worker *w;
     struct work *wk;
     struct hm_store_batch batch;
-    struct agg_tab stage;
+    struct hm_buf stage;   /* per row: u64 schema, u64 n, n doubles (aggregates) */
+    struct hm_buf schemas; /* u64 hashes this slot moved from SCH_UNKNOWN to SCH_PENDING */
     int status;
     bool busy, quarantine;
     uint64_t meas;
@@ -95,6 +147,8 @@ struct worker {
     unsigned nbusy;
     struct hm_mpsc_node *pend, *pend_tail; /* files popped but not started */
     struct slot *cur; /* slot being filled by meas_cb */
+    struct row row;
+    struct wschema_tab sch;
 };
 
 struct hm_pm_pipe {
@@ -114,7 +168,7 @@ struct hm_pm_pipe {
     struct worker *w;
     unsigned rr;
     pthread_mutex_t agg_mu;
-    struct agg_tab aggs;
+    struct gagg_tab aggs;
     atomic_uint_fast64_t seq;
     /* counters */
     atomic_uint_fast64_t spool_files, spool_bytes;
@@ -146,50 +200,83 @@ static void wait_efd(int efd)
 
 /* ---- aggregates ------------------------------------------------------------------------ */
 
-static uint64_t hash_s(const char *s, size_t n)
+/* Open addressing on the (already mixed) 64-bit schema hash. Both tables keep a load factor
+ * under 1/2 and never delete. */
+#define TAB_FIND(T, tab, h, out)                                                                 \
+    do {                                                                                         \
+        size_t m_ = (tab)->cap - 1, j_ = (size_t)(h) & m_;                                       \
+        (out) = NULL;                                                                            \
+        if ((tab)->cap)                                                                          \
+            for (; (tab)->v[j_].hash; j_ = (j_ + 1) & m_)                                        \
+                if ((tab)->v[j_].hash == (h)) {                                                  \
+                    (out) = &(tab)->v[j_];                                                       \
+                    break;                                                                       \
+                }                                                                                \
+    } while (0)
+
+/* A free slot for <h> (not present), growing the table first; NULL at HM_PM_MAX_SCHEMAS. */
+#define TAB_INSERT(T, tab, h, out)                                                               \
+    do {                                                                                         \
+        (out) = NULL;                                                                            \
+        if ((tab)->n >= HM_PM_MAX_SCHEMAS)                                                       \
+            break;                                                                               \
+        if (((tab)->n + 1) * 2 > (tab)->cap) {                                                   \
+            size_t nc_ = (tab)->cap ? (tab)->cap * 2 : 64;                                       \
+            T *nv_ = hm_xcalloc(nc_, sizeof(*nv_));                                              \
+            for (size_t i_ = 0; i_ < (tab)->cap; i_++) {                                         \
+                if (!(tab)->v[i_].hash)                                                          \
+                    continue;                                                                    \
+                size_t k_ = (size_t)(tab)->v[i_].hash & (nc_ - 1);                               \
+                while (nv_[k_].hash)                                                             \
+                    k_ = (k_ + 1) & (nc_ - 1);                                                   \
+                nv_[k_] = (tab)->v[i_];                                                          \
+            }                                                                                    \
+            free((tab)->v);                                                                      \
+            (tab)->v = nv_;                                                                      \
+            (tab)->cap = nc_;                                                                    \
+        }                                                                                        \
+        size_t j_ = (size_t)(h) & ((tab)->cap - 1);                                              \
+        while ((tab)->v[j_].hash)                                                                \
+            j_ = (j_ + 1) & ((tab)->cap - 1);                                                    \
+        (tab)->v[j_].hash = (h);                                                                 \
+        (tab)->n++;                                                                              \
+        (out) = &(tab)->v[j_];                                                                   \
+    } while (0)
+
+static struct wschema *wschema_get(struct wschema_tab *t, uint64_t h, const char *names,
+                                   size_t len, uint32_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    struct wschema *e;
+    TAB_FIND(struct wschema, t, h, e);
+    if (e)
+        return e;
+    TAB_INSERT(struct wschema, t, h, e);
+    if (e) {
+        e->state = SCH_UNKNOWN;
+        e->names = hm_xmalloc(len);
+        memcpy(e->names, names, len);
+        e->names_len = len;
+        e->n = n;
+    }
+    return e;
 }
 
-static struct agg *agg_find(struct agg_tab *t, const char *s, size_t n)
-{
-    if ((t->n + 1) * 2 > t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 64;
-        struct agg *nv = hm_xcalloc(ncap, sizeof(*nv));
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->v[i].name)
-                continue;
-            size_t j = hash_s(t->v[i].name, strlen(t->v[i].name)) & (ncap - 1);
-            while (nv[j].name)
-                j = (j + 1) & (ncap - 1);
-            nv[j] = t->v[i];
-        }
-        free(t->v);
-        t->v = nv;
-        t->cap = ncap;
-    }
-    size_t j = hash_s(s, n) & (t->cap - 1);
-    while (t->v[j].name) {
-        if (strlen(t->v[j].name) == n && memcmp(t->v[j].name, s, n) == 0)
-            return &t->v[j];
-        j = (j + 1) & (t->cap - 1);
-    }
-    t->v[j].name = hm_xstrndup(s, n);
-    t->v[j].min = INFINITY;
-    t->v[j].max = -INFINITY;
-    t->n++;
-    return &t->v[j];
-}
-
-static void agg_clear(struct agg_tab *t)
+static void wschema_clear(struct wschema_tab *t)
 {
     for (size_t i = 0; i < t->cap; i++)
-        free(t->v[i].name);
+        free(t->v[i].names);
     free(t->v);
-    *t = (struct agg_tab){0};
+    *t = (struct wschema_tab){0};
+}
+
+static void gagg_clear(struct gagg_tab *t)
+{
+    for (size_t i = 0; i < t->cap; i++) {
+        free(t->v[i].names);
+        free(t->v[i].acc);
+    }
+    free(t->v);
+    *t = (struct gagg_tab){0};
 }
 
 /* ---- markers --------------------------------------------------------------------------- */
@@ -425,70 +512,187 @@ static void *spool_main(void *arg)
 
 /* ---- pipeline threads ------------------------------------------------------------------ */
 
-static int meas_cb(void *arg, const struct hm_pm_meas *m)
+/* Writes the row being built into the slot's batch (with its schema unless that is known
+ * to be committed) and stages its numeric values for the aggregates. */
+static int row_flush(struct worker *w, struct slot *sl)
 {
-    struct slot *sl = ((struct worker *)arg)->cur;
-    char obj[1200], ctr[600], key[HM_STORE_MAX_KEY + 1];
-    struct hm_slice who = m->sender.len ? m->sender : m->me;
-    int on = who.len ? snprintf(obj, sizeof(obj), HM_SLICE_FMT "/" HM_SLICE_FMT,
-                                HM_SLICE_ARG(who), HM_SLICE_ARG(m->obj))
-                     : snprintf(obj, sizeof(obj), HM_SLICE_FMT, HM_SLICE_ARG(m->obj));
-    int cn = m->nvalues > 1 ? snprintf(ctr, sizeof(ctr), HM_SLICE_FMT ".%u",
-                                       HM_SLICE_ARG(m->counter), (unsigned)m->index)
-                            : snprintf(ctr, sizeof(ctr), HM_SLICE_FMT, HM_SLICE_ARG(m->counter));
-    if (on < 0 || (size_t)on >= sizeof(obj) || cn < 0 || (size_t)cn >= sizeof(ctr))
-        return HM_EBADPM;
-    uint64_t start = (uint64_t)(m->period_end - (int64_t)m->gran_s) * 1000;
-    int kl = hm_key_pm(key, sizeof(key), hm_slice(obj, (size_t)on), hm_slice(ctr, (size_t)cn),
-                       start);
+    struct row *rw = &w->row;
+    if (!rw->open || rw->n == 0)
+        return 0;
+    uint64_t h = rw->last_hash;
+    if (!h || rw->last.len != rw->names.len ||
+        memcmp(rw->last.base, rw->names.base, rw->names.len) != 0) {
+        h = rw->last_hash = hm_pm_schema_hash(rw->names.base, rw->names.len);
+        hm_buf_reset(&rw->last);
+        hm_buf_append(&rw->last, rw->names.base, rw->names.len);
+    }
+    char key[HM_STORE_MAX_KEY + 1];
+    int kl = hm_pm_row_key(key, sizeof(key), hm_slice(rw->obj, rw->objlen),
+                           (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000,
+                           hm_slice(rw->info, rw->infolen), h);
     if (kl < 0)
         return HM_EBADPM;
-    struct hm_pm_rec rec = {.suspect = (m->flags & HM_PM_SUSPECT) != 0, .duration_s = m->gran_s};
-    bool is_int = !(m->flags & (HM_PM_NIL | HM_PM_TEXT)) && m->text.len &&
-                  !memchr(m->text.ptr, '.', m->text.len) && !memchr(m->text.ptr, 'e', m->text.len) &&
-                  !memchr(m->text.ptr, 'E', m->text.len) && fabs(m->value) < 9e15;
-    if (is_int) {
-        rec.vtype = HM_PM_INT;
-        rec.v.i = (int64_t)m->value;
-    } else {
-        rec.vtype = HM_PM_REAL;
-        rec.v.r = m->value;
-    }
-    size_t vl = hm_rec_pm_size(&rec);
-    char *v = hm_store_batch_put_reserve(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl), vl);
+    char *v = hm_store_batch_put_reserve(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
+                                         HM_PM_ROW_HDR + rw->vals.len);
     if (!v)
-        return -E2BIG;
-    if (hm_rec_pm_encode(&rec, v, vl) < 0)
-        return -E2BIG;
-    if (!isnan(m->value)) {
-        struct agg *a = agg_find(&sl->stage, ctr, (size_t)cn);
-        a->count++;
-        a->sum += m->value;
-        if (m->value < a->min)
-            a->min = m->value;
-        if (m->value > a->max)
-            a->max = m->value;
+        return HM_EBADPM;
+    hm_pm_row_hdr(v, rw->suspect, rw->gran_s, h, (uint16_t)rw->n);
+    memcpy(v + HM_PM_ROW_HDR, rw->vals.base, rw->vals.len);
+    struct wschema *sc = wschema_get(&w->sch, h, rw->names.base, rw->names.len, rw->n);
+    if (!sc || sc->state != SCH_COMMITTED) {
+        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+        hm_pm_schema_key(sk, h);
+        char *sv = hm_store_batch_put_reserve(&sl->batch, HM_DB_FILES,
+                                              hm_slice(sk, HM_PM_SCHEMA_KEY_LEN),
+                                              1 + rw->names.len);
+        if (!sv)
+            return HM_EBADPM;
+        sv[0] = 1;
+        memcpy(sv + 1, rw->names.base, rw->names.len);
+        if (sc && sc->state == SCH_UNKNOWN) {
+            sc->state = SCH_PENDING;
+            hm_buf_append(&sl->schemas, &h, sizeof(h));
+        }
     }
+    if (sc) {
+        uint64_t hdr[2] = {h, rw->n};
+        hm_buf_append(&sl->stage, hdr, sizeof(hdr));
+        hm_buf_append(&sl->stage, rw->dv.base, rw->dv.len);
+    }
+    rw->n = 0;
+    hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->vals);
+    hm_buf_reset(&rw->dv);
     return 0;
 }
 
-static void merge_aggs(struct hm_pm_pipe *p, struct agg_tab *st)
+static int row_open(struct row *rw, const struct hm_pm_meas *m)
 {
+    struct hm_slice who = m->sender.len ? m->sender : m->me;
+    int on = who.len ? snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT "/" HM_SLICE_FMT,
+                                HM_SLICE_ARG(who), HM_SLICE_ARG(m->obj))
+                     : snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT, HM_SLICE_ARG(m->obj));
+    if (on < 0 || (size_t)on >= sizeof(rw->obj) || m->info_id.len > HM_PM_MAX_DN)
+        return HM_EBADPM;
+    rw->objlen = (size_t)on;
+    rw->infolen = m->info_id.len;
+    if (m->info_id.len)
+        memcpy(rw->info, m->info_id.ptr, m->info_id.len);
+    rw->open = true;
+    rw->group = m->group;
+    rw->suspect = (m->flags & HM_PM_SUSPECT) != 0;
+    rw->gran_s = m->gran_s;
+    rw->period_end = m->period_end;
+    rw->n = 0;
+    return 0;
+}
+
+/* One measurement: appended to the current row (a new row per measValue). */
+static int meas_cb(void *arg, const struct hm_pm_meas *m)
+{
+    struct worker *w = arg;
+    struct slot *sl = w->cur;
+    struct row *rw = &w->row;
+    int r;
+    if (!rw->open || m->group != rw->group || rw->period_end != m->period_end ||
+        rw->gran_s != m->gran_s || rw->suspect != ((m->flags & HM_PM_SUSPECT) != 0)) {
+        if ((r = row_flush(w, sl)) < 0 || (r = row_open(rw, m)) < 0)
+            return r;
+    }
+    size_t nl = m->counter.len + 1 + (m->nvalues > 1 ? 6 : 0);
+    if (nl > ROW_NAMES_MAX)
+        return HM_EBADPM;
+    if (rw->n >= HM_PM_ROW_MAX_N || rw->names.len + nl > ROW_NAMES_MAX ||
+        rw->vals.len + HM_PM_ROW_VAL_MAX > ROW_VALS_MAX) {
+        if ((r = row_flush(w, sl)) < 0) /* the rest continues in a row of its own */
+            return r;
+    }
+    hm_buf_append(&rw->names, m->counter.ptr, m->counter.len);
+    if (m->nvalues > 1)
+        hm_buf_printf(&rw->names, ".%u", (unsigned)m->index);
+    hm_buf_append(&rw->names, "", 1);
+    bool is_int = !(m->flags & (HM_PM_NIL | HM_PM_TEXT)) && m->text.len &&
+                  !memchr(m->text.ptr, '.', m->text.len) && !memchr(m->text.ptr, 'e', m->text.len) &&
+                  !memchr(m->text.ptr, 'E', m->text.len) && fabs(m->value) < 9e15;
+    hm_buf_reserve(&rw->vals, HM_PM_ROW_VAL_MAX);
+    char *o = rw->vals.base + rw->vals.len;
+    rw->vals.len += is_int            ? hm_pm_row_put_int(o, (int64_t)m->value)
+                    : isnan(m->value) ? hm_pm_row_put_nan(o)
+                                      : hm_pm_row_put_real(o, m->value);
+    hm_buf_append(&rw->dv, &m->value, sizeof(m->value));
+    rw->n++;
+    return 0;
+}
+
+static void row_reset(struct row *rw)
+{
+    rw->open = false;
+    rw->n = 0;
+    hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->vals);
+    hm_buf_reset(&rw->dv);
+}
+
+/* Sets the schemas a slot introduced to <state> (committed, or unknown again). */
+static void schemas_settle(struct worker *w, struct slot *sl, int state)
+{
+    for (size_t off = 0; off + 8 <= sl->schemas.len; off += 8) {
+        uint64_t h;
+        memcpy(&h, sl->schemas.base + off, 8);
+        struct wschema *e;
+        TAB_FIND(struct wschema, &w->sch, h, e);
+        if (e && e->state == SCH_PENDING)
+            e->state = state;
+    }
+    hm_buf_reset(&sl->schemas);
+}
+
+static void merge_aggs(struct worker *w, struct slot *sl)
+{
+    struct hm_pm_pipe *p = w->p;
     pthread_mutex_lock(&p->agg_mu);
-    for (size_t i = 0; i < st->cap; i++) {
-        struct agg *s = &st->v[i];
-        if (!s->name)
-            continue;
-        struct agg *a = agg_find(&p->aggs, s->name, strlen(s->name));
-        a->count += s->count;
-        a->sum += s->sum;
-        if (s->min < a->min)
-            a->min = s->min;
-        if (s->max > a->max)
-            a->max = s->max;
+    for (size_t off = 0; off + 16 <= sl->stage.len;) {
+        uint64_t hdr[2];
+        memcpy(hdr, sl->stage.base + off, 16);
+        off += 16;
+        const char *dv = sl->stage.base + off;
+        off += hdr[1] * sizeof(double);
+        struct gagg *g;
+        TAB_FIND(struct gagg, &p->aggs, hdr[0], g);
+        if (!g) {
+            struct wschema *sc;
+            TAB_FIND(struct wschema, &w->sch, hdr[0], sc);
+            if (!sc)
+                continue;
+            TAB_INSERT(struct gagg, &p->aggs, hdr[0], g);
+            if (!g)
+                continue;
+            g->n = sc->n;
+            g->names = hm_xmalloc(sc->names_len);
+            memcpy(g->names, sc->names, sc->names_len);
+            g->names_len = sc->names_len;
+            g->acc = hm_xcalloc(sc->n, sizeof(*g->acc));
+            for (uint32_t i = 0; i < sc->n; i++) {
+                g->acc[i].min = INFINITY;
+                g->acc[i].max = -INFINITY;
+            }
+        }
+        for (uint32_t i = 0; i < g->n && i < hdr[1]; i++) {
+            double v;
+            memcpy(&v, dv + i * sizeof(double), sizeof(v));
+            if (isnan(v))
+                continue;
+            struct acc *a = &g->acc[i];
+            a->count++;
+            a->sum += v;
+            if (v < a->min)
+                a->min = v;
+            if (v > a->max)
+                a->max = v;
+        }
     }
     pthread_mutex_unlock(&p->agg_mu);
-    agg_clear(st);
+    hm_buf_reset(&sl->stage);
 }
 
 static void slot_done(void *arg, int status)
@@ -509,7 +713,8 @@ static void slot_release(struct worker *w, struct slot *sl, bool uncount)
     free(sl->wk);
     sl->wk = NULL;
     hm_store_batch_reset(&sl->batch);
-    agg_clear(&sl->stage);
+    hm_buf_reset(&sl->stage);
+    schemas_settle(w, sl, SCH_UNKNOWN); /* no-op after a successful commit */
     sl->busy = false;
     w->nbusy--;
 }
@@ -546,7 +751,8 @@ static void complete(struct worker *w, struct slot *sl)
     /* No directory fsync: if the unlink is lost in a crash, the file is found again at
      * start and dropped as a duplicate by its committed marker. */
     unlink(path);
-    merge_aggs(p, &sl->stage);
+    schemas_settle(w, sl, SCH_COMMITTED);
+    merge_aggs(w, sl);
     atomic_fetch_add(&p->files_ingested, 1);
     atomic_fetch_add(&p->bytes_ingested, wk->bytes);
     atomic_fetch_add(&p->meas_ingested, sl->meas);
@@ -578,8 +784,12 @@ static void ingest(struct worker *w, struct slot *sl)
     w->cur = sl;
     sl->hkey[0] = '\0';
     sl->quarantine = false;
+    row_reset(&w->row);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
+    if (r == 0)
+        r = row_flush(w, sl);
+    row_reset(&w->row);
     if (fd >= 0)
         close(fd);
     char fkey[KEY_MAX + 8];
@@ -591,11 +801,13 @@ static void ingest(struct worker *w, struct slot *sl)
     }
     if (r < 0) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s", r == HM_EBADPM ? hm_pm_errmsg(w->parser) : hm_strerror(r));
+        const char *pe = hm_pm_errmsg(w->parser);
+        snprintf(msg, sizeof(msg), "%s", r == HM_EBADPM && pe[0] ? pe : hm_strerror(r));
         char qpath[PATH_MAX_ + KEY_MAX + 16];
         snprintf(qpath, sizeof(qpath), "%s/%s.pm", p->quar_dir, wk->key);
         hm_store_batch_reset(&sl->batch);
-        agg_clear(&sl->stage);
+        hm_buf_reset(&sl->stage);
+        schemas_settle(w, sl, SCH_UNKNOWN);
         sl->quarantine = true;
         if (rename(path, qpath) < 0)
             hm_err("pm pipeline: cannot quarantine", "path=\"%s\" err=\"%s\"", path,
@@ -858,44 +1070,61 @@ static int files_cb(void *arg, struct hm_slice key, struct hm_slice val)
 
 struct series_ctx {
     struct hm_http_exchange *x;
+    struct hm_store_reader *rd;
     json_t *arr;
     bool csv;
-    size_t plen;
+    size_t plen; /* object '\0' */
     uint64_t to_ms;
-    const char *object, *counter;
+    struct hm_slice counter;
+    uint64_t schema; /* last schema looked up, its index of <counter> (< 0: absent) */
+    int idx;
     size_t n;
 };
 
+/* One compact row of the object: the counter's value if its schema has it. Rows of one
+ * measInfo share a schema, so the schema record is read once per run of rows. */
 static int series_cb(void *arg, struct hm_slice key, struct hm_slice val)
 {
     struct series_ctx *c = arg;
-    if (key.len != c->plen + 8)
+    if (key.len < c->plen + 8 + 1 + 8)
         return 0;
     uint64_t t = hm_be64_get(key.ptr + c->plen);
     if (t > c->to_ms)
         return 1;
-    struct hm_pm_rec r;
-    if (hm_rec_pm_decode(val, &r) < 0)
+    struct hm_pm_row row;
+    if (hm_pm_row_decode(val, &row) < 0)
+        return 0; /* not a row of this version: skipped */
+    if (row.schema != c->schema) {
+        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+        hm_pm_schema_key(sk, row.schema);
+        struct hm_slice names;
+        c->schema = row.schema;
+        c->idx = -1;
+        if (hm_store_get(c->rd, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names) == 0 &&
+            names.len > 1 && names.ptr[0] == 1)
+            c->idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1), c->counter);
+    }
+    enum hm_pm_row_tag tag;
+    int64_t iv = 0;
+    double v = NAN;
+    if (c->idx < 0 || hm_pm_row_value(&row, (unsigned)c->idx, &tag, &iv, &v) < 0)
         return 0;
-    double v = r.vtype == HM_PM_INT ? (double)r.v.i : r.v.r;
+    unsigned long long st = (unsigned long long)(t / 1000);
     if (c->csv) {
-        if (r.vtype == HM_PM_INT)
-            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", (unsigned long long)(t / 1000),
-                          (long long)r.v.i, r.duration_s, r.suspect);
+        if (tag == HM_PM_ROW_INT)
+            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", st, (long long)iv, row.gran_s,
+                          row.suspect);
         else if (isnan(v))
-            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", (unsigned long long)(t / 1000),
-                          r.duration_s, r.suspect);
+            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", st, row.gran_s, row.suspect);
         else
-            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", (unsigned long long)(t / 1000), v,
-                          r.duration_s, r.suspect);
+            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", st, v, row.gran_s, row.suspect);
     } else {
-        json_t *val_j = isnan(v) ? json_null()
-                        : r.vtype == HM_PM_INT ? json_integer(r.v.i)
-                                               : json_real(v);
-        json_array_append_new(c->arr, json_pack("{s:I,s:o,s:i,s:b}", "start",
-                                                (json_int_t)(t / 1000), "value", val_j,
-                                                "duration_s", (int)r.duration_s, "suspect",
-                                                r.suspect));
+        json_t *val_j = tag == HM_PM_ROW_INT ? json_integer(iv)
+                        : isnan(v)           ? json_null()
+                                             : json_real(v);
+        json_array_append_new(c->arr, json_pack("{s:I,s:o,s:i,s:b}", "start", (json_int_t)st,
+                                                "value", val_j, "duration_s", (int)row.gran_s,
+                                                "suspect", row.suspect));
     }
     return ++c->n >= 100000 ? 1 : 0;
 }
@@ -911,11 +1140,28 @@ static int api(struct hm_http_exchange *x, void *ctx)
         json_t *o = json_object();
         pthread_mutex_lock(&p->agg_mu);
         for (size_t i = 0; i < p->aggs.cap; i++) {
-            struct agg *a = &p->aggs.v[i];
-            if (a->name)
-                json_object_set_new(o, a->name,
-                                    json_pack("{s:I,s:f,s:f,s:f}", "count", (json_int_t)a->count,
-                                              "sum", a->sum, "min", a->min, "max", a->max));
+            const struct gagg *g = &p->aggs.v[i];
+            const char *nm = g->names;
+            for (uint32_t k = 0; g->hash && k < g->n; k++, nm += strlen(nm) + 1) {
+                const struct acc *a = &g->acc[k];
+                if (!a->count)
+                    continue;
+                json_t *e = json_object_get(o, nm);
+                if (!e) {
+                    json_object_set_new(o, nm, json_pack("{s:I,s:f,s:f,s:f}", "count",
+                                                         (json_int_t)a->count, "sum", a->sum,
+                                                         "min", a->min, "max", a->max));
+                    continue;
+                }
+                json_t *cnt = json_object_get(e, "count"), *sm = json_object_get(e, "sum");
+                json_t *mn = json_object_get(e, "min"), *mx = json_object_get(e, "max");
+                json_integer_set(cnt, json_integer_value(cnt) + (json_int_t)a->count);
+                json_real_set(sm, json_real_value(sm) + a->sum);
+                if (a->min < json_real_value(mn))
+                    json_real_set(mn, a->min);
+                if (a->max > json_real_value(mx))
+                    json_real_set(mx, a->max);
+            }
         }
         pthread_mutex_unlock(&p->agg_mu);
         return send_json(x, 200, json_pack("{s:o}", "counters", o));
@@ -949,11 +1195,16 @@ static int api(struct hm_http_exchange *x, void *ctx)
             to = strtoull(tmp, NULL, 10) * 1000;
         qparam(x->req->query, "format", fmt, sizeof(fmt));
         char key[HM_STORE_MAX_KEY + 1];
-        int kl = hm_key_pm(key, sizeof(key), hm_slice_cstr(obj), hm_slice_cstr(ctr), from);
-        if (kl < 0)
-            return api_error(x, 400, "bad_request", "object/counter too long");
-        struct series_ctx c = {.x = x, .csv = strcmp(fmt, "csv") == 0, .plen = (size_t)kl - 8,
-                               .to_ms = to, .object = obj, .counter = ctr};
+        size_t ol = strlen(obj);
+        if (ol + 1 + 8 > sizeof(key))
+            return api_error(x, 400, "bad_request", "object too long");
+        memcpy(key, obj, ol);
+        key[ol] = '\0';
+        hm_be64_put(key + ol + 1, from);
+        int kl = (int)(ol + 1 + 8);
+        struct series_ctx c = {.x = x, .rd = rd, .csv = strcmp(fmt, "csv") == 0,
+                               .plen = ol + 1, .to_ms = to, .counter = hm_slice_cstr(ctr),
+                               .idx = -1};
         if (c.csv)
             hm_buf_append_str(x->out, "start,value,duration_s,suspect\n");
         else
@@ -1172,13 +1423,19 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_pm_parser_destroy(w->parser);
         for (unsigned k = 0; k < HM_PM_WINDOW; k++) {
             hm_store_batch_fini(&w->slots[k].batch);
-            agg_clear(&w->slots[k].stage);
+            hm_buf_free(&w->slots[k].stage);
+            hm_buf_free(&w->slots[k].schemas);
         }
+        hm_buf_free(&w->row.names);
+        hm_buf_free(&w->row.vals);
+        hm_buf_free(&w->row.dv);
+        hm_buf_free(&w->row.last);
+        wschema_clear(&w->sch);
         close(w->efd);
     }
     hm_store_reader_close(p->spool_reader);
     close(p->spool_efd);
-    agg_clear(&p->aggs);
+    gagg_clear(&p->aggs);
     pthread_mutex_destroy(&p->agg_mu);
     free(p->w);
     free(p);

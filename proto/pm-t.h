@@ -44,6 +44,9 @@ struct hm_pm_meas {
     uint16_t index;            /* position inside a multi-value, 0-based */
     uint16_t nvalues;          /* number of values in the `<r>`, 1 for a plain value */
     unsigned flags;            /* enum hm_pm_flag */
+    uint32_t group;            /* ordinal (from 1) of the measValue (CMCC: Pm) in the file:
+                                * the measurements of one element share it and arrive
+                                * consecutively, so a change of group starts a new element */
 };
 
 struct hm_pm_summary {

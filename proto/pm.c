@@ -123,6 +123,7 @@ struct hm_pm_parser {
     uint32_t npend;
     struct hm_buf vals;
     bool suspect;
+    uint32_t group; /* measValue / Pm ordinal in the file (hm_pm_meas.group) */
 
     uint64_t max_bytes;
     unsigned char magic[2];
@@ -369,6 +370,7 @@ static void meas_init(struct hm_pm_parser *p, struct hm_pm_meas *m)
     m->period_end = p->period_end;
     m->gran_s = p->gran;
     m->rep_s = p->rep;
+    m->group = p->group;
 }
 
 static int flush_measvalue(struct hm_pm_parser *p)
@@ -559,6 +561,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         start_capture(p, e);
         return;
     case E_MEASVALUE:
+        p->group++;
         p->npend = 0;
         p->r_seq = 0;
         p->suspect = false;
@@ -566,6 +569,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         fset(p, &p->obj, ATTR("measObjLdn"), "measObjLdn");
         return;
     case E_PM:
+        p->group++;
         fset(p, &p->obj, ATTR("Dn"), "Pm@Dn");
         return;
     case E_MEASINFO:
@@ -864,6 +868,7 @@ int hm_pm_begin(struct hm_pm_parser *p, hm_pm_cb cb, void *arg)
     p->have_begin = p->have_end = false;
     reset_block(p);
     p->npend = 0;
+    p->group = 0;
     hm_buf_reset(&p->vals);
     p->nmagic = 0;
     p->sniffed = p->gz = p->z_end = false;
