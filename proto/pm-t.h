@@ -27,6 +27,9 @@ enum hm_pm_flag {
     HM_PM_NIL = 1u << 0,     /* "NIL" or empty: no value was collected */
     HM_PM_SUSPECT = 1u << 1, /* measValue/suspect was true: reliability in doubt */
     HM_PM_TEXT = 1u << 2,    /* value is not a number; the text is in <text> */
+    HM_PM_INTEGER = 1u << 3, /* the text is a plain integer ([+-]digits, at most 15 of
+                              * them): <value> is exact. Unset does not mean "not an
+                              * integer" (longer or unusual forms take the slow path) */
 };
 
 struct hm_pm_meas {

@@ -272,7 +272,7 @@ static inline __attribute__((always_inline)) bool parse_value(struct hm_slice v,
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     m->text = v;
-    m->flags &= ~(unsigned)(HM_PM_NIL | HM_PM_TEXT);
+    m->flags &= ~(unsigned)(HM_PM_NIL | HM_PM_TEXT | HM_PM_INTEGER);
     if (v.len == 0 || (v.len == 3 && (v.ptr[0] == 'N' || v.ptr[0] == 'n') &&
                        strncasecmp(v.ptr, "NIL", 3) == 0)) {
         m->flags |= HM_PM_NIL;
@@ -290,16 +290,20 @@ static inline __attribute__((always_inline)) bool parse_value(struct hm_slice v,
     if (i < v.len && v.len - i <= 16) {
         uint64_t u = 0;
         size_t j = i, nd = 0, fd = 0;
+        bool dot = false;
         while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
             u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++;
         if (j < v.len && v.ptr[j] == '.' && nd) {
             j++;
+            dot = true;
             while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
                 u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++, fd++;
         }
         if (j == v.len && nd && nd <= 15) {
             double d = fd ? (double)u / pow10[fd] : (double)u;
             m->value = neg ? -d : d;
+            if (!dot)
+                m->flags |= HM_PM_INTEGER;
             return true;
         }
     }
