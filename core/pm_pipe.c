@@ -63,7 +63,12 @@ struct work {
     char name[256];     /* original name */
     uint64_t bytes;
     uint64_t t_ms; /* when it was spooled (lag) */
+    char *data;    /* the upload's bytes (owned) while under HM_PM_MEM_MAX, else NULL: the
+                    * worker parses them instead of reading the spool file back */
 };
+
+/* Spooled bytes kept in memory for the pipeline, at most (beyond: read back from disk). */
+#define HM_PM_MEM_MAX (64u << 20)
 
 /* Aggregates are kept per schema (the counter-name list of a compact row, proto/pm_row.h):
  * adding a file's values is one hash lookup per row, not one per measurement. The API merges
@@ -177,6 +182,7 @@ struct hm_pm_pipe {
     struct hm_mpsc jan_q; /* struct work of ingested files: spool file to unlink */
     int jan_efd;
     atomic_bool jan_stop;
+    atomic_uint_fast64_t mem_bytes; /* sum of work.data held */
     unsigned nworkers;
     struct worker *w;
     unsigned rr;
@@ -411,9 +417,32 @@ static void reply(struct hm_shard *s, struct hm_shard_msg *m)
     free(j);
 }
 
-static void enqueue_work(struct hm_pm_pipe *p, const char *key, const char *name, uint64_t bytes)
+static void work_drop_data(struct hm_pm_pipe *p, struct work *wk)
+{
+    if (wk->data) {
+        atomic_fetch_sub(&p->mem_bytes, wk->bytes);
+        free(wk->data);
+        wk->data = NULL;
+    }
+}
+
+static void work_free(struct hm_pm_pipe *p, struct work *wk)
+{
+    work_drop_data(p, wk);
+    free(wk);
+}
+
+/* <data> (may be NULL) is taken over. */
+static void enqueue_work(struct hm_pm_pipe *p, const char *key, const char *name, uint64_t bytes,
+                         char *data)
 {
     struct work *wk = hm_xcalloc(1, sizeof(*wk));
+    if (data && atomic_load(&p->mem_bytes) + bytes <= HM_PM_MEM_MAX) {
+        atomic_fetch_add(&p->mem_bytes, bytes);
+        wk->data = data;
+    } else {
+        free(data);
+    }
     snprintf(wk->key, sizeof(wk->key), "%s", key);
     snprintf(wk->name, sizeof(wk->name), "%s", name);
     wk->bytes = bytes;
@@ -615,7 +644,8 @@ static void spool_group(struct hm_pm_pipe *p, struct job **grp, size_t n)
         if (j->status == 0) {
             atomic_fetch_add(&p->spool_files, 1);
             atomic_fetch_add(&p->spool_bytes, j->len);
-            enqueue_work(p, j->key, j->name, j->len);
+            enqueue_work(p, j->key, j->name, j->len, j->data);
+            j->data = NULL;
             j->status = 201;
         }
         spool_reply(j);
@@ -899,7 +929,7 @@ static void *janitor_main(void *arg)
             char path[PATH_MAX_ + KEY_MAX + 16];
             snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
             unlink(path);
-            free(wk);
+            work_free(p, wk);
             n = next;
         }
     }
@@ -918,7 +948,7 @@ static void slot_release_x(struct worker *w, struct slot *sl, bool uncount, bool
     if (unlink_file)
         janitor_push(p, sl->wk);
     else
-        free(sl->wk);
+        work_free(p, sl->wk);
     sl->wk = NULL;
     hm_store_batch_reset(&sl->batch);
     hm_buf_reset(&sl->stage);
@@ -993,13 +1023,19 @@ static void ingest(struct worker *w, struct slot *sl)
     sl->hkey[0] = '\0';
     sl->quarantine = false;
     row_reset(&w->row);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
+    int r;
+    if (wk->data) { /* a live upload: its bytes are still in memory, no read back */
+        r = hm_pm_parse_buf(w->parser, wk->data, wk->bytes, meas_cb, w, &sum);
+        work_drop_data(p, wk);
+    } else {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
+        if (fd >= 0)
+            close(fd);
+    }
     if (r == 0)
         r = row_flush(w, sl);
     row_reset(&w->row);
-    if (fd >= 0)
-        close(fd);
     char fkey[KEY_MAX + 8];
     snprintf(fkey, sizeof(fkey), "pm/f/%s", wk->key);
     if (r == -ENOENT) {
@@ -1526,7 +1562,7 @@ static void recover(struct hm_pm_pipe *p)
         key[l - 3] = '\0';
         atomic_fetch_add(&p->spool_files, 1);
         atomic_fetch_add(&p->spool_bytes, (uint64_t)st.st_size);
-        enqueue_work(p, key, key_name(key), (uint64_t)st.st_size);
+        enqueue_work(p, key, key_name(key), (uint64_t)st.st_size, NULL);
         n++;
     }
     closedir(d);
@@ -1636,7 +1672,7 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
             struct hm_mpsc_node *n = pass ? w->pend : hm_mpsc_pop_all(&w->q);
             while (n) {
                 struct hm_mpsc_node *next = n->next;
-                free(n);
+                work_free(p, (struct work *)n);
                 n = next;
             }
         }
