@@ -821,6 +821,10 @@ static xmlSAXHandler sax_handler = {
 
 struct hm_pm_parser *hm_pm_parser_create(void)
 {
+    /* libxml2's global state must be set up once before threads use it (its lazy
+     * initialisation races; LeakSanitizer caught a doubly created mutex with two pipeline
+     * threads). Idempotent; parsers are created on the control path, before the threads. */
+    xmlInitParser();
     struct hm_pm_parser *p = hm_xcalloc(1, sizeof *p);
     p->max_bytes = HM_PM_DEFAULT_MAX_BYTES;
     p->ctxt = xmlCreatePushParserCtxt(&sax_handler, NULL, NULL, 0, NULL);

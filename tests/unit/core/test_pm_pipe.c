@@ -1,12 +1,15 @@
 /* PM pipeline (core/pm_pipe.c) on a real LMDB store: files left in the spool (the crash
  * path) are ingested, the rows land in HM_DB_PM, a malformed file is quarantined without
  * stopping the rest, and a header duplicate is not ingested twice. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/pm_pipe.h"
 #include "proto/pm_row.h"
 #include "storage/record.h"
@@ -272,6 +275,108 @@ START_TEST(wide_measvalue_is_split_into_rows)
 }
 END_TEST
 
+struct acks {
+    pthread_mutex_t mu;
+    int n, st201, st200, other;
+};
+
+static void ack(void *arg, int status)
+{
+    struct acks *a = arg;
+    pthread_mutex_lock(&a->mu);
+    a->n++;
+    a->st201 += status == 201;
+    a->st200 += status == 200;
+    a->other += status != 201 && status != 200;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static struct acks acks_get(struct acks *a)
+{
+    pthread_mutex_lock(&a->mu);
+    struct acks c = *a;
+    pthread_mutex_unlock(&a->mu);
+    return c;
+}
+
+/* Uploads through the spool (hm_pm_pipe_spool, the path of the HTTP handler): a group of
+ * concurrent files is acknowledged 201 only once spooled, a duplicate name inside the same
+ * group gets 200, every file is ingested, and the spool ends empty (no .tmp- left). */
+START_TEST(uploads_through_the_spool_group)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    size_t n;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 100,
+                                 .spool_max_bytes = 1 << 24, .max_file_bytes = 1 << 20,
+                                 .threads = 2, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct acks a = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    enum { N = 40 };
+    for (int i = 0; i <= N; i++) {
+        /* distinct senders (header identity) per file; file N repeats file 0's name */
+        struct hm_buf b = {0};
+        char sender[64];
+        snprintf(sender, sizeof(sender), "HeNB-%06d", i % N + 1);
+        const char *at = strstr(hw, "HeNB-000001");
+        hm_buf_append(&b, hw, (size_t)(at - hw));
+        hm_buf_append_str(&b, sender);
+        const char *rest = at + 11;
+        const char *at2 = strstr(rest, "HeNB-000001");
+        hm_buf_append(&b, rest, (size_t)(at2 - rest));
+        hm_buf_append_str(&b, sender);
+        hm_buf_append(&b, at2 + 11, n - (size_t)(at2 + 11 - hw));
+        char name[128];
+        snprintf(name, sizeof(name), "A20261126.1400+0000-1415+0000_%s.xml", sender);
+        ck_assert_int_eq(hm_pm_pipe_spool(p, name, b.base, b.len, ack, &a), 0);
+    }
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 10000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (acks_get(&a).n == N + 1 && st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    struct acks c = acks_get(&a);
+    ck_assert_int_eq(c.n, N + 1);
+    ck_assert_int_eq(c.st201, N);
+    ck_assert_int_eq(c.st200, 1);
+    ck_assert_int_eq(c.other, 0);
+    ck_assert_uint_eq(st.spool_files, 0);
+    ck_assert_uint_eq(st.files_ingested, N);
+    ck_assert_uint_eq(st.meas_ingested, 16u * N);
+    /* a second upload of an ingested file: 200 by its committed marker */
+    char *again = malloc(n);
+    memcpy(again, hw, n);
+    ck_assert_int_eq(hm_pm_pipe_spool(p, "A20261126.1400+0000-1415+0000_HeNB-000001.xml", again,
+                                      n, ack, &a), 0);
+    for (int i = 0; i < 5000 && acks_get(&a).n < N + 2; i++)
+        usleep(1000);
+    ck_assert_int_eq(acks_get(&a).st200, 2);
+    hm_pm_pipe_destroy(p);
+    hm_store_close(store);
+    snprintf(path, sizeof(path), "%s/pm-spool", dir);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    unsigned left = 0;
+    while ((e = readdir(d)))
+        left += e->d_name[0] != '.' || strncmp(e->d_name, ".tmp-", 5) == 0;
+    closedir(d);
+    ck_assert_uint_eq(left, 0);
+    free(hw);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_pipe");
@@ -279,6 +384,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, spooled_files_ingest_and_bad_one_is_quarantined);
     tcase_add_test(tc, wide_measvalue_is_split_into_rows);
+    tcase_add_test(tc, uploads_through_the_spool_group);
     suite_add_tcase(s, tc);
     return s;
 }
