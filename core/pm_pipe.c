@@ -929,6 +929,9 @@ static void *janitor_main(void *arg)
             char path[PATH_MAX_ + KEY_MAX + 16];
             snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
             unlink(path);
+            /* counted out of the spool only now: spool_files == 0 means the folder is empty */
+            atomic_fetch_sub(&p->spool_files, 1);
+            atomic_fetch_sub(&p->spool_bytes, wk->bytes);
             work_free(p, wk);
             n = next;
         }
@@ -941,7 +944,7 @@ static void *janitor_main(void *arg)
 static void slot_release_x(struct worker *w, struct slot *sl, bool uncount, bool unlink_file)
 {
     struct hm_pm_pipe *p = w->p;
-    if (uncount) {
+    if (uncount && !unlink_file) { /* else the janitor does, after the unlink */
         atomic_fetch_sub(&p->spool_files, 1);
         atomic_fetch_sub(&p->spool_bytes, sl->wk->bytes);
     }
