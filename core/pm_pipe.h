@@ -41,6 +41,14 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
 /* Stops and joins the threads; spooled files stay for the next start. NULL is a no-op. */
 void hm_pm_pipe_destroy(struct hm_pm_pipe *p);
 
+/* Hands a file to the spool thread as an upload would (bench, tests, other transports).
+ * <data> (malloc'ed, <len> bytes) is taken over. <done>(<arg>, status) runs once on the spool
+ * thread with the status an upload would get: 201 (durably spooled), 200 (duplicate), 400,
+ * 500. Returns 0, or -EBUSY when the spool is over its limits (<done> is not called and
+ * <data> stays the caller's). Any thread. */
+int hm_pm_pipe_spool(struct hm_pm_pipe *p, const char *name, char *data, size_t len,
+                     void (*done)(void *arg, int status), void *arg);
+
 struct hm_pm_pipe_stats {
     uint64_t spool_files, spool_bytes;
     uint64_t files_ingested, bytes_ingested, meas_ingested, files_quarantined;

@@ -27,6 +27,9 @@ enum hm_pm_flag {
     HM_PM_NIL = 1u << 0,     /* "NIL" or empty: no value was collected */
     HM_PM_SUSPECT = 1u << 1, /* measValue/suspect was true: reliability in doubt */
     HM_PM_TEXT = 1u << 2,    /* value is not a number; the text is in <text> */
+    HM_PM_INTEGER = 1u << 3, /* the text is a plain integer ([+-]digits, at most 15 of
+                              * them): <value> is exact. Unset does not mean "not an
+                              * integer" (longer or unusual forms take the slow path) */
 };
 
 struct hm_pm_meas {
@@ -44,6 +47,9 @@ struct hm_pm_meas {
     uint16_t index;            /* position inside a multi-value, 0-based */
     uint16_t nvalues;          /* number of values in the `<r>`, 1 for a plain value */
     unsigned flags;            /* enum hm_pm_flag */
+    uint32_t group;            /* ordinal (from 1) of the measValue (CMCC: Pm) in the file:
+                                * the measurements of one element share it and arrive
+                                * consecutively, so a change of group starts a new element */
 };
 
 struct hm_pm_summary {

@@ -123,6 +123,7 @@ struct hm_pm_parser {
     uint32_t npend;
     struct hm_buf vals;
     bool suspect;
+    uint32_t group; /* measValue / Pm ordinal in the file (hm_pm_meas.group) */
 
     uint64_t max_bytes;
     unsigned char magic[2];
@@ -271,7 +272,7 @@ static inline __attribute__((always_inline)) bool parse_value(struct hm_slice v,
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     m->text = v;
-    m->flags &= ~(unsigned)(HM_PM_NIL | HM_PM_TEXT);
+    m->flags &= ~(unsigned)(HM_PM_NIL | HM_PM_TEXT | HM_PM_INTEGER);
     if (v.len == 0 || (v.len == 3 && (v.ptr[0] == 'N' || v.ptr[0] == 'n') &&
                        strncasecmp(v.ptr, "NIL", 3) == 0)) {
         m->flags |= HM_PM_NIL;
@@ -289,16 +290,20 @@ static inline __attribute__((always_inline)) bool parse_value(struct hm_slice v,
     if (i < v.len && v.len - i <= 16) {
         uint64_t u = 0;
         size_t j = i, nd = 0, fd = 0;
+        bool dot = false;
         while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
             u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++;
         if (j < v.len && v.ptr[j] == '.' && nd) {
             j++;
+            dot = true;
             while (j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9')
                 u = u * 10 + (uint64_t)(v.ptr[j++] - '0'), nd++, fd++;
         }
         if (j == v.len && nd && nd <= 15) {
             double d = fd ? (double)u / pow10[fd] : (double)u;
             m->value = neg ? -d : d;
+            if (!dot)
+                m->flags |= HM_PM_INTEGER;
             return true;
         }
     }
@@ -369,6 +374,7 @@ static void meas_init(struct hm_pm_parser *p, struct hm_pm_meas *m)
     m->period_end = p->period_end;
     m->gran_s = p->gran;
     m->rep_s = p->rep;
+    m->group = p->group;
 }
 
 static int flush_measvalue(struct hm_pm_parser *p)
@@ -559,6 +565,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         start_capture(p, e);
         return;
     case E_MEASVALUE:
+        p->group++;
         p->npend = 0;
         p->r_seq = 0;
         p->suspect = false;
@@ -566,6 +573,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         fset(p, &p->obj, ATTR("measObjLdn"), "measObjLdn");
         return;
     case E_PM:
+        p->group++;
         fset(p, &p->obj, ATTR("Dn"), "Pm@Dn");
         return;
     case E_MEASINFO:
@@ -813,6 +821,10 @@ static xmlSAXHandler sax_handler = {
 
 struct hm_pm_parser *hm_pm_parser_create(void)
 {
+    /* libxml2's global state must be set up once before threads use it (its lazy
+     * initialisation races; LeakSanitizer caught a doubly created mutex with two pipeline
+     * threads). Idempotent; parsers are created on the control path, before the threads. */
+    xmlInitParser();
     struct hm_pm_parser *p = hm_xcalloc(1, sizeof *p);
     p->max_bytes = HM_PM_DEFAULT_MAX_BYTES;
     p->ctxt = xmlCreatePushParserCtxt(&sax_handler, NULL, NULL, 0, NULL);
@@ -864,6 +876,7 @@ int hm_pm_begin(struct hm_pm_parser *p, hm_pm_cb cb, void *arg)
     p->have_begin = p->have_end = false;
     reset_block(p);
     p->npend = 0;
+    p->group = 0;
     hm_buf_reset(&p->vals);
     p->nmagic = 0;
     p->sniffed = p->gz = p->z_end = false;

@@ -1,13 +1,17 @@
 /* PM pipeline (core/pm_pipe.c) on a real LMDB store: files left in the spool (the crash
  * path) are ingested, the rows land in HM_DB_PM, a malformed file is quarantined without
  * stopping the rest, and a header duplicate is not ingested twice. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/pm_pipe.h"
+#include "proto/pm_row.h"
 #include "storage/record.h"
 #include "hm_check.h"
 
@@ -38,12 +42,75 @@ static char *slurp(const char *path, size_t *n)
     return b;
 }
 
+struct rows {
+    unsigned rows, values, suspect;
+};
+
+/* Every HM_DB_PM row must decode as a compact row (proto/pm_row.h). */
 static int count_cb(void *arg, struct hm_slice k, struct hm_slice v)
+{
+    (void)k;
+    struct rows *c = arg;
+    struct hm_pm_row row;
+    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
+    ck_assert_uint_eq(row.gran_s, 900);
+    c->rows++;
+    c->values += row.n;
+    c->suspect += row.suspect;
+    return 0;
+}
+
+static int count_only_cb(void *arg, struct hm_slice k, struct hm_slice v)
 {
     (void)k;
     (void)v;
     (*(unsigned *)arg)++;
     return 0;
+}
+
+struct find {
+    struct hm_store_reader *r;
+    const char *counter;
+    unsigned found;
+    enum hm_pm_row_tag tag;
+    int64_t i;
+    double d;
+    bool suspect;
+};
+
+/* Looks <counter> up in each row of an object through the row's schema record. */
+static int find_cb(void *arg, struct hm_slice k, struct hm_slice v)
+{
+    (void)k;
+    struct find *f = arg;
+    struct hm_pm_row row;
+    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
+    char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+    hm_pm_schema_key(sk, row.schema);
+    struct hm_slice names;
+    ck_assert_int_eq(hm_store_get(f->r, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names),
+                     0);
+    ck_assert_int_eq(names.ptr[0], 1);
+    ck_assert_uint_eq(hm_pm_schema_hash(names.ptr + 1, names.len - 1), row.schema);
+    int idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1),
+                                 hm_slice_cstr(f->counter));
+    if (idx >= 0) {
+        ck_assert_int_eq(hm_pm_row_value(&row, (unsigned)idx, &f->tag, &f->i, &f->d), 0);
+        f->suspect = row.suspect;
+        f->found++;
+    }
+    return 0;
+}
+
+static struct find find_value(struct hm_store_reader *r, const char *object, const char *counter)
+{
+    struct find f = {.r = r, .counter = counter};
+    char prefix[256];
+    size_t n = strlen(object) + 1;
+    memcpy(prefix, object, n); /* with its NUL: object '\0' */
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(prefix, n), hm_slice(NULL, 0), find_cb, &f),
+                     0);
+    return f;
 }
 
 START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
@@ -90,10 +157,36 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     struct hm_store_reader *r;
     ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
     ck_assert_int_eq(hm_store_read_begin(r), 0);
-    unsigned rows = 0;
-    ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb,
-                                   &rows), 0);
-    ck_assert_uint_eq(rows, 16);
+    /* one row per measValue (3), 16 values, the second cell's row suspect */
+    struct rows c = {0};
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb, &c),
+                     0);
+    ck_assert_uint_eq(c.rows, 3);
+    ck_assert_uint_eq(c.values, 16);
+    ck_assert_uint_eq(c.suspect, 1);
+    unsigned schemas = 0;
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/s/"), hm_slice(NULL, 0),
+                                   count_only_cb, &schemas), 0);
+    ck_assert_uint_eq(schemas, 2); /* the two measInfo counter lists */
+    const char *c1 = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
+    const char *c2 = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=2";
+    struct find f = find_value(r, c1, "RRC.ConnEstabAtt.Sum");
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.tag, HM_PM_ROW_INT);
+    ck_assert_int_eq(f.i, 123);
+    ck_assert(!f.suspect);
+    f = find_value(r, c1, "RRC.ConnMean");
+    ck_assert_int_eq(f.tag, HM_PM_ROW_REAL);
+    ck_assert(f.d == 4.5);
+    f = find_value(r, c1, "DRB.IPVolDl.Sum");
+    ck_assert_int_eq(f.tag, HM_PM_ROW_INT);
+    ck_assert_int_eq(f.i, 1048576);
+    f = find_value(r, c2, "ERAB.EstabInitAttNbr.Sum");
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.tag, HM_PM_ROW_NAN);
+    ck_assert(f.suspect);
+    f = find_value(r, c2, "RRU.PrbTotDl"); /* cell 2 has no Radio values */
+    ck_assert_uint_eq(f.found, 0);
     hm_store_read_end(r);
     hm_store_reader_close(r);
     hm_store_close(store);
@@ -108,12 +201,190 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
 }
 END_TEST
 
+/* A measValue wider than one store value (1500 counters, ~55 KB of names) is cut into
+ * several rows, each with its own schema; every value stays reachable by name. */
+START_TEST(wide_measvalue_is_split_into_rows)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct hm_buf f = {0};
+    hm_buf_append_str(&f, "<measCollecFile><fileHeader fileFormatVersion=\"32.435 V10.0\">"
+                          "<fileSender localDn=\"ME=W\"/><measCollec beginTime=\"2026-11-26T14:00:00Z\"/>"
+                          "</fileHeader><measData><managedElement localDn=\"ME=W\"/>"
+                          "<measInfo measInfoId=\"wide\"><granPeriod duration=\"PT900S\" "
+                          "endTime=\"2026-11-26T14:15:00Z\"/><measTypes>");
+    for (int i = 0; i < 1500; i++)
+        hm_buf_printf(&f, "%sVendor.Counter.Long.Name.Number.%04d", i ? " " : "", i);
+    hm_buf_append_str(&f, "</measTypes><measValue measObjLdn=\"Cell=1\"><measResults>");
+    for (int i = 0; i < 1500; i++)
+        hm_buf_printf(&f, "%s%d", i ? " " : "", i * 3);
+    hm_buf_append_str(&f, "</measResults></measValue></measInfo></measData><fileFooter>"
+                          "<measCollec endTime=\"2026-11-26T14:15:00Z\"/></fileFooter></measCollecFile>");
+    snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_W.xml.pm", spool);
+    put_file(path, f.base, f.len);
+    hm_buf_free(&f);
+
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.files_ingested, 1);
+    ck_assert_uint_eq(st.meas_ingested, 1500);
+    hm_pm_pipe_destroy(p);
+
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct rows c = {0};
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb, &c),
+                     0);
+    ck_assert_uint_ge(c.rows, 14); /* 1500 x 37 bytes of names, < 4000 per schema record */
+    ck_assert_uint_eq(c.values, 1500);
+    unsigned schemas = 0;
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/s/"), hm_slice(NULL, 0),
+                                   count_only_cb, &schemas), 0);
+    ck_assert_uint_eq(schemas, c.rows);
+    for (int i = 0; i < 1500; i += 131) {
+        char name[64];
+        snprintf(name, sizeof(name), "Vendor.Counter.Long.Name.Number.%04d", i);
+        struct find fd = find_value(r, "ME=W/Cell=1", name);
+        ck_assert_uint_eq(fd.found, 1);
+        ck_assert_int_eq(fd.tag, HM_PM_ROW_INT);
+        ck_assert_int_eq(fd.i, i * 3);
+    }
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+    hm_store_close(store);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+struct acks {
+    pthread_mutex_t mu;
+    int n, st201, st200, other;
+};
+
+static void ack(void *arg, int status)
+{
+    struct acks *a = arg;
+    pthread_mutex_lock(&a->mu);
+    a->n++;
+    a->st201 += status == 201;
+    a->st200 += status == 200;
+    a->other += status != 201 && status != 200;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static struct acks acks_get(struct acks *a)
+{
+    pthread_mutex_lock(&a->mu);
+    struct acks c = *a;
+    pthread_mutex_unlock(&a->mu);
+    return c;
+}
+
+/* Uploads through the spool (hm_pm_pipe_spool, the path of the HTTP handler): a group of
+ * concurrent files is acknowledged 201 only once spooled, a duplicate name inside the same
+ * group gets 200, every file is ingested, and the spool ends empty (no .tmp- left). */
+START_TEST(uploads_through_the_spool_group)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    size_t n;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 100,
+                                 .spool_max_bytes = 1 << 24, .max_file_bytes = 1 << 20,
+                                 .threads = 2, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct acks a = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    enum { N = 40 };
+    for (int i = 0; i <= N; i++) {
+        /* distinct senders (header identity) per file; file N repeats file 0's name */
+        struct hm_buf b = {0};
+        char sender[64];
+        snprintf(sender, sizeof(sender), "HeNB-%06d", i % N + 1);
+        const char *at = strstr(hw, "HeNB-000001");
+        hm_buf_append(&b, hw, (size_t)(at - hw));
+        hm_buf_append_str(&b, sender);
+        const char *rest = at + 11;
+        const char *at2 = strstr(rest, "HeNB-000001");
+        hm_buf_append(&b, rest, (size_t)(at2 - rest));
+        hm_buf_append_str(&b, sender);
+        hm_buf_append(&b, at2 + 11, n - (size_t)(at2 + 11 - hw));
+        char name[128];
+        snprintf(name, sizeof(name), "A20261126.1400+0000-1415+0000_%s.xml", sender);
+        ck_assert_int_eq(hm_pm_pipe_spool(p, name, b.base, b.len, ack, &a), 0);
+    }
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 10000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (acks_get(&a).n == N + 1 && st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    struct acks c = acks_get(&a);
+    ck_assert_int_eq(c.n, N + 1);
+    ck_assert_int_eq(c.st201, N);
+    ck_assert_int_eq(c.st200, 1);
+    ck_assert_int_eq(c.other, 0);
+    ck_assert_uint_eq(st.spool_files, 0);
+    ck_assert_uint_eq(st.files_ingested, N);
+    ck_assert_uint_eq(st.meas_ingested, 16u * N);
+    /* a second upload of an ingested file: 200 by its committed marker */
+    char *again = malloc(n);
+    memcpy(again, hw, n);
+    ck_assert_int_eq(hm_pm_pipe_spool(p, "A20261126.1400+0000-1415+0000_HeNB-000001.xml", again,
+                                      n, ack, &a), 0);
+    for (int i = 0; i < 5000 && acks_get(&a).n < N + 2; i++)
+        usleep(1000);
+    ck_assert_int_eq(acks_get(&a).st200, 2);
+    hm_pm_pipe_destroy(p);
+    hm_store_close(store);
+    snprintf(path, sizeof(path), "%s/pm-spool", dir);
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    unsigned left = 0;
+    while ((e = readdir(d)))
+        left += e->d_name[0] != '.' || strncmp(e->d_name, ".tmp-", 5) == 0;
+    closedir(d);
+    ck_assert_uint_eq(left, 0);
+    free(hw);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_pipe");
     TCase *tc = tcase_create("pipe");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, spooled_files_ingest_and_bad_one_is_quarantined);
+    tcase_add_test(tc, wide_measvalue_is_split_into_rows);
+    tcase_add_test(tc, uploads_through_the_spool_group);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,6 +77,7 @@ struct rec {
     char counter[96], obj[128], info[64], sender[128], text[32];
     double value;
     unsigned flags;
+    bool integer; /* HM_PM_INTEGER was set */
     int64_t end;
     uint32_t gran, rep;
     uint16_t index, nvalues;
@@ -99,6 +100,12 @@ static int record_cb(void *arg, const struct hm_pm_meas *m)
     ck_assert(m->counter.len > 0);
     ck_assert((m->flags & (HM_PM_NIL | HM_PM_TEXT)) ? isnan(m->value) : !isnan(m->value));
     ck_assert(m->index < m->nvalues);
+    /* HM_PM_INTEGER: only on plain integer text, and then the value is that integer */
+    if (m->flags & HM_PM_INTEGER) {
+        ck_assert(!(m->flags & (HM_PM_NIL | HM_PM_TEXT)));
+        ck_assert(!memchr(m->text.ptr, '.', m->text.len));
+        ck_assert(m->value == trunc(m->value) && fabs(m->value) < 1e15);
+    }
     if (rs->n < MAXREC) {
         struct rec *r = &rs->r[rs->n];
         cp(r->counter, sizeof r->counter, m->counter);
@@ -107,7 +114,8 @@ static int record_cb(void *arg, const struct hm_pm_meas *m)
         cp(r->sender, sizeof r->sender, m->sender);
         cp(r->text, sizeof r->text, m->text);
         r->value = m->value;
-        r->flags = m->flags;
+        r->flags = m->flags & ~(unsigned)HM_PM_INTEGER; /* checked above */
+        r->integer = (m->flags & HM_PM_INTEGER) != 0;
         r->end = m->period_end;
         r->gran = m->gran_s;
         r->rep = m->rep_s;
@@ -209,8 +217,11 @@ START_TEST(handwritten_values_nil_suspect)
               r->rep == 900);
     ck_assert_str_eq(r->info, "EUtranCell-RRC-ERAB");
     ck_assert_str_eq(r->sender, "ManagedElement=HeNB-000001");
+    ck_assert(r->integer);
     ck_assert(find(&rs, "RRC.ConnMean", "EUtranCellFDD=1", -1)->value == 4.5);
+    ck_assert(!find(&rs, "RRC.ConnMean", "EUtranCellFDD=1", -1)->integer);
     r = find(&rs, "ERAB.EstabInitAttNbr.Sum", "EUtranCellFDD=2", -1);
+    ck_assert(!r->integer);
     ck_assert_uint_eq(r->flags, HM_PM_NIL | HM_PM_SUSPECT);
     ck_assert_str_eq(r->text, "NIL");
     r = find(&rs, "RRC.ConnEstabAtt.Sum", "EUtranCellFDD=2", -1);

@@ -1,0 +1,220 @@
+/* Compact PM storage rows; see proto/pm_row.h. */
+#include "proto/pm_row.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/bug.h"
+#include "core/err.h"
+
+static uint64_t ld64le(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | u[i];
+    return v;
+}
+
+static void st64le(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (char)(v & 0xff);
+}
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* One multiply per 8-byte word (rows are short; this is on the ingestion path), a full
+ * avalanche at the end. Not for adversarial keys: a collision only merges two schemas'
+ * rows under one key, which needs a deliberate 64-bit collision from the uploader. */
+uint64_t hm_pm_schema_hash(const char *names, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0x100000001b3ull);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        h ^= ld64le(names + i);
+        h = (h << 29 | h >> 35) * 0x9e3779b97f4a7c15ull;
+    }
+    uint64_t t = 0;
+    for (size_t k = len; k > i; k--)
+        t = (t << 8) | (unsigned char)names[k - 1];
+    h = mix(h ^ t ^ 0x5555555555555555ull);
+    return h ? h : 1;
+}
+
+void hm_pm_schema_key(char out[HM_PM_SCHEMA_KEY_LEN + 1], uint64_t schema)
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "pm/s/", 5);
+    for (int i = 0; i < 16; i++)
+        out[5 + i] = hex[(schema >> (60 - 4 * i)) & 0xf];
+    out[HM_PM_SCHEMA_KEY_LEN] = '\0';
+}
+
+int hm_pm_schema_index(struct hm_slice names, struct hm_slice counter)
+{
+    const char *s = names.ptr, *e = names.ptr + names.len;
+    for (int i = 0; s < e; i++) {
+        const char *z = memchr(s, '\0', (size_t)(e - s));
+        size_t l = z ? (size_t)(z - s) : (size_t)(e - s);
+        if (l == counter.len && memcmp(s, counter.ptr, l) == 0)
+            return i;
+        if (!z)
+            break;
+        s = z + 1;
+    }
+    return -ENOENT;
+}
+
+static void be64(char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (char)(v & 0xff);
+}
+
+int hm_pm_row_key(char *out, size_t cap, struct hm_slice object, uint64_t start_ms,
+                  struct hm_slice info_id, uint64_t schema)
+{
+    size_t need = object.len + 1 + 8 + info_id.len + 1 + 8;
+    if (need > cap)
+        return -E2BIG;
+    char *p = out;
+    if (object.len)
+        memcpy(p, object.ptr, object.len);
+    p += object.len;
+    *p++ = '\0';
+    be64(p, start_ms);
+    p += 8;
+    if (info_id.len)
+        memcpy(p, info_id.ptr, info_id.len);
+    p += info_id.len;
+    *p++ = '\0';
+    be64(p, schema);
+    return (int)need;
+}
+
+void hm_pm_row_hdr(char *out, bool suspect, uint32_t gran_s, uint64_t schema, uint16_t n)
+{
+    out[0] = HM_PM_ROW_VERSION;
+    out[1] = suspect ? 1 : 0;
+    for (int i = 0; i < 4; i++)
+        out[2 + i] = (char)((gran_s >> (8 * i)) & 0xff);
+    st64le(out + 6, schema);
+    out[14] = (char)(n & 0xff);
+    out[15] = (char)(n >> 8);
+}
+
+size_t hm_pm_row_put_int(char *out, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t k = 0;
+    out[k++] = HM_PM_ROW_INT;
+    while (z >= 0x80) {
+        out[k++] = (char)(z | 0x80);
+        z >>= 7;
+    }
+    out[k++] = (char)z;
+    return k;
+}
+
+size_t hm_pm_row_put_real(char *out, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    out[0] = HM_PM_ROW_REAL;
+    st64le(out + 1, u);
+    return 9;
+}
+
+size_t hm_pm_row_put_nan(char *out)
+{
+    out[0] = HM_PM_ROW_NAN;
+    return 1;
+}
+
+/* Reads the value at *<p> (< <e>); advances *<p>. 0 or HM_ECORRUPT. */
+static int next_value(const char **p, const char *e, enum hm_pm_row_tag *tag, int64_t *i,
+                      double *d)
+{
+    const char *s = *p;
+    if (s >= e)
+        return HM_ECORRUPT;
+    unsigned char t = (unsigned char)*s++;
+    if (t == HM_PM_ROW_NAN) {
+        *tag = HM_PM_ROW_NAN;
+        *d = NAN;
+    } else if (t == HM_PM_ROW_INT) {
+        uint64_t z = 0;
+        for (int sh = 0;; sh += 7) {
+            if (s >= e || sh > 63)
+                return HM_ECORRUPT;
+            unsigned char b = (unsigned char)*s++;
+            z |= (uint64_t)(b & 0x7f) << sh;
+            if (!(b & 0x80))
+                break;
+        }
+        *tag = HM_PM_ROW_INT;
+        *i = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    } else if (t == HM_PM_ROW_REAL) {
+        if (e - s < 8)
+            return HM_ECORRUPT;
+        uint64_t u = ld64le(s);
+        memcpy(d, &u, 8);
+        s += 8;
+        *tag = HM_PM_ROW_REAL;
+    } else {
+        return HM_ECORRUPT;
+    }
+    *p = s;
+    return 0;
+}
+
+int hm_pm_row_decode(struct hm_slice in, struct hm_pm_row *out)
+{
+    if (in.len < 1)
+        return HM_ECORRUPT;
+    if ((unsigned char)in.ptr[0] != HM_PM_ROW_VERSION)
+        return HM_EVERSION;
+    if (in.len < HM_PM_ROW_HDR || ((unsigned char)in.ptr[1] & ~1u))
+        return HM_ECORRUPT;
+    const unsigned char *u = (const unsigned char *)in.ptr;
+    out->suspect = u[1] & 1;
+    out->gran_s = (uint32_t)u[2] | (uint32_t)u[3] << 8 | (uint32_t)u[4] << 16 |
+                  (uint32_t)u[5] << 24;
+    out->schema = ld64le(in.ptr + 6);
+    out->n = (uint16_t)(u[14] | u[15] << 8);
+    out->vals = hm_slice(in.ptr + HM_PM_ROW_HDR, in.len - HM_PM_ROW_HDR);
+    const char *p = out->vals.ptr, *e = p + out->vals.len;
+    for (unsigned k = 0; k < out->n; k++) {
+        enum hm_pm_row_tag t;
+        int64_t i;
+        double d;
+        if (next_value(&p, e, &t, &i, &d) < 0)
+            return HM_ECORRUPT;
+    }
+    return p == e ? 0 : HM_ECORRUPT;
+}
+
+int hm_pm_row_value(const struct hm_pm_row *r, unsigned idx, enum hm_pm_row_tag *tag,
+                    int64_t *i, double *d)
+{
+    if (idx >= r->n)
+        return -ENOENT;
+    const char *p = r->vals.ptr, *e = p + r->vals.len;
+    for (unsigned k = 0;; k++) {
+        int rc = next_value(&p, e, tag, i, d);
+        if (rc < 0)
+            return rc;
+        if (k == idx)
+            return 0;
+    }
+}

@@ -1,0 +1,78 @@
+#ifndef HM_PM_ROW_H
+#define HM_PM_ROW_H
+/*
+ * Compact PM storage rows (docs/pm.md, "Storage layout"): one HM_DB_PM row per measValue
+ * (CMCC: per Pm element) instead of one row per measurement, with the counter names kept
+ * once per distinct name list (a "schema") in HM_DB_FILES. Pure codec: no allocation, no
+ * I/O, any thread.
+ *
+ *   HM_DB_PM    key   object '\0' BE64(period_start_ms) info_id '\0' BE64(schema)
+ *               value u8 version (2) | u8 flags (bit 0 suspect) | LE32 gran_s |
+ *                     LE64 schema | LE16 n | n values
+ *               value: u8 tag 0 (NIL / not a number) | tag 1 + zigzag LEB128 int64 |
+ *                      tag 2 + LE64 IEEE double
+ *   HM_DB_FILES key   "pm/s/" 16 lowercase hex digits of the schema hash
+ *               value u8 version (1) | the n counter names, each followed by '\0'
+ *
+ * The schema hash is a fixed 64-bit hash of the names region (stable across builds and
+ * hosts: little-endian word loads), never 0. The i-th value of a row belongs to the i-th
+ * name of its schema.
+ *
+ * Errors: -E2BIG (key over <cap> or HM_STORE_MAX_KEY), HM_ECORRUPT (truncated or trailing
+ * bytes, bad tag, count mismatch), HM_EVERSION (unknown version byte), -ENOENT (no such
+ * counter / index).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/slice.h"
+
+#define HM_PM_ROW_VERSION 2
+#define HM_PM_ROW_HDR 16      /* bytes before the first value */
+#define HM_PM_ROW_VAL_MAX 11  /* most bytes one encoded value takes */
+#define HM_PM_ROW_MAX_N 65535 /* values per row */
+#define HM_PM_SCHEMA_KEY_LEN 21 /* "pm/s/" + 16 hex */
+
+enum hm_pm_row_tag { HM_PM_ROW_NAN = 0, HM_PM_ROW_INT = 1, HM_PM_ROW_REAL = 2 };
+
+struct hm_pm_row {
+    bool suspect;
+    uint32_t gran_s;
+    uint64_t schema;
+    uint16_t n;
+    struct hm_slice vals; /* the encoded values (points into the decoded slice) */
+};
+
+/* The schema hash of a names region (names each followed by '\0'); never 0. */
+uint64_t hm_pm_schema_hash(const char *names, size_t len);
+
+/* Writes "pm/s/<16 hex>" (HM_PM_SCHEMA_KEY_LEN bytes, plus a NUL) into <out>. */
+void hm_pm_schema_key(char out[HM_PM_SCHEMA_KEY_LEN + 1], uint64_t schema);
+
+/* Index of <counter> in the names region <names> (as stored, without the version byte),
+ * or -ENOENT. A name present twice yields its first index. */
+int hm_pm_schema_index(struct hm_slice names, struct hm_slice counter);
+
+/* Writes the row key; returns its length or -E2BIG. */
+int hm_pm_row_key(char *out, size_t cap, struct hm_slice object, uint64_t start_ms,
+                  struct hm_slice info_id, uint64_t schema);
+
+/* Writes the HM_PM_ROW_HDR-byte header into <out>. */
+void hm_pm_row_hdr(char *out, bool suspect, uint32_t gran_s, uint64_t schema, uint16_t n);
+
+/* Append one value at <out> (room for HM_PM_ROW_VAL_MAX bytes); return the bytes written. */
+size_t hm_pm_row_put_int(char *out, int64_t v);
+size_t hm_pm_row_put_real(char *out, double v);
+size_t hm_pm_row_put_nan(char *out);
+
+/* Decodes and validates a row value (walks every value). 0, HM_ECORRUPT, HM_EVERSION. On 0
+ * <out>'s slice points into <in>. */
+int hm_pm_row_decode(struct hm_slice in, struct hm_pm_row *out);
+
+/* The value at <idx> of a decoded row: 0 and *<tag>, *<i> (INT) or *<d> (REAL; NAN for
+ * tag NAN); -ENOENT if idx >= n; HM_ECORRUPT. */
+int hm_pm_row_value(const struct hm_pm_row *r, unsigned idx, enum hm_pm_row_tag *tag,
+                    int64_t *i, double *d);
+
+#endif
