@@ -1,0 +1,287 @@
+#include "core/admission.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/bug.h"
+#include "core/util.h"
+
+#define EWMA_SHIFT 3 /* alpha = 1/8 */
+
+/*
+ * Per-shard state. Every field is written by the shard's thread only; the _Atomic ones are
+ * also read (relaxed) by the metrics renderer, so they are stored with relaxed atomics too.
+ */
+struct adm_shard {
+    _Atomic uint32_t inflight, limit;
+    _Atomic uint64_t commit_ewma_us, session_ewma_us;
+    _Atomic uint64_t admitted;
+    _Atomic uint64_t shed[HM_ADM__COUNT];
+    uint32_t peak;        /* highest in-flight since the last adjustment */
+    uint64_t next_adjust; /* us */
+    bool shedding;        /* hysteresis state */
+    uint64_t rng;
+} __attribute__((aligned(HM_CACHELINE)));
+
+struct hm_admission {
+    struct hm_admission_cfg cfg;
+    unsigned n;
+    struct adm_shard *sh;
+};
+
+static const char *const reason_names[HM_ADM__COUNT] = {
+    "admit",
+#define HM_ADM_NAME(e, s) s,
+    HM_ADM_REASONS(HM_ADM_NAME)
+#undef HM_ADM_NAME
+};
+
+#define LD(p) atomic_load_explicit((p), memory_order_relaxed)
+#define ST(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+
+struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, unsigned nshards)
+{
+    struct hm_admission *a = hm_xcalloc(1, sizeof(*a));
+    a->cfg = *cfg;
+    struct hm_admission_cfg *c = &a->cfg;
+    if (!c->max_inflight)
+        c->max_inflight = 256;
+    if (!c->min_inflight)
+        c->min_inflight = 8;
+    if (c->min_inflight > c->max_inflight)
+        c->min_inflight = c->max_inflight;
+    if (!c->target_commit_ms)
+        c->target_commit_ms = 50;
+    if (!c->target_session_ms)
+        c->target_session_ms = 2000;
+    if (!c->max_store_queue)
+        c->max_store_queue = 2048;
+    if (!c->retry_after_s)
+        c->retry_after_s = 10;
+    a->n = nshards ? nshards : 1;
+    a->sh = aligned_alloc(HM_CACHELINE, sizeof(*a->sh) * a->n);
+    if (!a->sh)
+        abort();
+    memset(a->sh, 0, sizeof(*a->sh) * a->n);
+    for (unsigned i = 0; i < a->n; i++) {
+        struct adm_shard *s = &a->sh[i];
+        ST(&s->limit, c->max_inflight);
+        if (getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng) || !s->rng)
+            s->rng = 0x9e3779b97f4a7c15ull + i;
+    }
+    return a;
+}
+
+void hm_admission_destroy(struct hm_admission *a)
+{
+    if (!a)
+        return;
+    free(a->sh);
+    free(a);
+}
+
+const struct hm_admission_cfg *hm_admission_config(const struct hm_admission *a)
+{
+    return &a->cfg;
+}
+
+static struct adm_shard *shard_of(const struct hm_admission *a, unsigned shard)
+{
+    return &a->sh[shard < a->n ? shard : shard % a->n];
+}
+
+static uint64_t ewma(uint64_t old, uint64_t sample)
+{
+    if (!old)
+        return sample ? sample : 1;
+    /* old + (sample - old) / 8, in unsigned arithmetic */
+    return sample >= old ? old + ((sample - old) >> EWMA_SHIFT)
+                         : old - ((old - sample) >> EWMA_SHIFT);
+}
+
+static bool congested(const struct hm_admission *a, const struct adm_shard *s)
+{
+    return LD(&s->commit_ewma_us) > (uint64_t)a->cfg.target_commit_ms * 1000 ||
+           LD(&s->session_ewma_us) > (uint64_t)a->cfg.target_session_ms * 1000;
+}
+
+/* AIMD step, at most once per HM_ADM_ADJUST_US. */
+static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
+{
+    if (now_us < s->next_adjust)
+        return;
+    s->next_adjust = now_us + HM_ADM_ADJUST_US;
+    uint32_t lim = LD(&s->limit);
+    if (congested(a, s)) {
+        lim -= lim / 4;
+    } else if (s->peak >= lim - lim / 8) {
+        uint32_t step = lim / 8; /* grows back from the floor in about 2.5 s */
+        lim += step ? step : 1;
+    }
+    lim = HM_MAX(lim, a->cfg.min_inflight);
+    lim = HM_MIN(lim, a->cfg.max_inflight);
+    ST(&s->limit, lim);
+    s->peak = LD(&s->inflight);
+}
+
+enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                                      uint32_t store_queue)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    adjust(a, s, now_us);
+    uint32_t in = LD(&s->inflight);
+    enum hm_adm_reason why = HM_ADM_ADMIT;
+    if (a->cfg.enabled) {
+        uint32_t lim = LD(&s->limit);
+        uint32_t band = lim / 8 ? lim / 8 : 1;
+        uint32_t low = lim > band ? lim - band : 0;
+        if (in >= lim || (s->shedding && in >= low)) {
+            why = HM_ADM_INFLIGHT;
+            s->shedding = true;
+        } else if (store_queue > a->cfg.max_store_queue) {
+            why = HM_ADM_STORE_QUEUE;
+        } else {
+            s->shedding = false;
+        }
+    }
+    if (why != HM_ADM_ADMIT) {
+        ST(&s->shed[why], LD(&s->shed[why]) + 1);
+        return why;
+    }
+    in++;
+    ST(&s->inflight, in);
+    if (in > s->peak)
+        s->peak = in;
+    ST(&s->admitted, LD(&s->admitted) + 1);
+    return HM_ADM_ADMIT;
+}
+
+void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                      uint64_t session_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    uint32_t in = LD(&s->inflight);
+    HM_BUG_ON(in == 0);
+    ST(&s->inflight, in - 1);
+    if (session_us)
+        ST(&s->session_ewma_us, ewma(LD(&s->session_ewma_us), session_us));
+    adjust(a, s, now_us);
+}
+
+void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    ST(&s->commit_ewma_us, ewma(LD(&s->commit_ewma_us), us));
+}
+
+void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    if (why > HM_ADM_ADMIT && why < HM_ADM__COUNT)
+        ST(&s->shed[why], LD(&s->shed[why]) + 1);
+}
+
+uint32_t hm_admission_retry_after(struct hm_admission *a, unsigned shard)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    uint64_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->rng = x;
+    uint32_t base = a->cfg.retry_after_s;
+    uint32_t lo = base / 2 ? base / 2 : 1;
+    uint32_t span = base + 1; /* [base/2, base/2 + base] */
+    return lo + (uint32_t)(x % span);
+}
+
+uint32_t hm_admission_limit(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->limit);
+}
+
+uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->inflight);
+}
+
+uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->commit_ewma_us);
+}
+
+uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->session_ewma_us);
+}
+
+uint64_t hm_admission_shed_count(const struct hm_admission *a, enum hm_adm_reason why)
+{
+    uint64_t sum = 0;
+    if (why <= HM_ADM_ADMIT || why >= HM_ADM__COUNT)
+        return 0;
+    for (unsigned i = 0; i < a->n; i++)
+        sum += LD(&a->sh[i].shed[why]);
+    return sum;
+}
+
+const char *hm_admission_reason_name(enum hm_adm_reason why)
+{
+    return why < HM_ADM__COUNT ? reason_names[why] : "unknown";
+}
+
+void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *a)
+{
+    hm_buf_append_lit(out, "# HELP hems_admission_shed_total new CWMP sessions refused by "
+                           "admission control or a saturated/failing store, by reason\n"
+                           "# TYPE hems_admission_shed_total counter\n");
+    for (int r = HM_ADM_ADMIT + 1; r < HM_ADM__COUNT; r++)
+        hm_buf_printf(out, "hems_admission_shed_total{reason=\"%s\"} %llu\n", reason_names[r],
+                      (unsigned long long)hm_admission_shed_count(a, (enum hm_adm_reason)r));
+    uint64_t admitted = 0;
+    for (unsigned i = 0; i < a->n; i++)
+        admitted += LD(&a->sh[i].admitted);
+    hm_buf_printf(out,
+                  "# HELP hems_admission_admitted_total new CWMP sessions admitted\n"
+                  "# TYPE hems_admission_admitted_total counter\n"
+                  "hems_admission_admitted_total %llu\n",
+                  (unsigned long long)admitted);
+    static const struct {
+        const char *name, *help;
+    } g[] = {
+        {"hems_admission_limit", "current adaptive limit of sessions in flight, per shard"},
+        {"hems_admission_inflight", "admitted CWMP sessions in flight, per shard"},
+        {"hems_admission_commit_wait_ewma_seconds",
+         "EWMA of the commit wait (submit to completion on the shard), per shard"},
+        {"hems_admission_session_ewma_seconds", "EWMA of the CWMP session time, per shard"},
+    };
+    for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
+        hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
+        for (unsigned i = 0; i < a->n; i++) {
+            const struct adm_shard *s = &a->sh[i];
+            switch (k) {
+            case 0:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->limit));
+                break;
+            case 1:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->inflight));
+                break;
+            case 2:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->commit_ewma_us) / 1e6);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->session_ewma_us) / 1e6);
+                break;
+            }
+        }
+    }
+    hm_buf_printf(out,
+                  "# HELP hems_admission_enabled 1 when admission control sheds, 0 when it "
+                  "only measures\n# TYPE hems_admission_enabled gauge\nhems_admission_enabled "
+                  "%d\n",
+                  a->cfg.enabled ? 1 : 0);
+}

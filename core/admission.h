@@ -1,0 +1,105 @@
+#ifndef HM_ADMISSION_H
+#define HM_ADMISSION_H
+/*
+ * Admission control: decides, at the first request of a new CWMP session and before its SOAP
+ * is parsed, whether this shard takes the session or sheds it (HTTP 503 + a jittered
+ * Retry-After), so that under overload the shard spends its CPU on sessions it can finish in
+ * bounded time instead of on sessions that would all be late (docs/admission.md).
+ *
+ * One state per shard, written only by that shard's thread (no lock, no shared cache line);
+ * the metrics renderer reads it with relaxed atomic loads from the admin thread.
+ *
+ * Signals (all cheap, all local to the shard except the store's queue depth, a relaxed load):
+ *   - sessions in flight on the shard (admitted, not yet ended) against a limit;
+ *   - EWMA of the commit wait (batch submitted -> completion seen on the shard: includes the
+ *     writer's queue, the fsync and the shard's own loop lag);
+ *   - EWMA of the session time (Inform received -> 204 sent);
+ *   - batches waiting in the store's writer ring.
+ * The limit adapts (AIMD, every HM_ADM_ADJUST_US): multiplicative decrease while an EWMA is
+ * above its target, additive increase while the limit is the binding constraint and the
+ * EWMAs are under target, always within [min_inflight, max_inflight].
+ * Hysteresis: once the limit is hit the shard sheds until in-flight falls below the limit
+ * minus a band (limit/8, at least 1), so the decision does not flap on every session.
+ *
+ * An admitted session is never shed later: the caller asks only at a session's first
+ * request and tells the controller when the session ends (hm_admission_end()).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define HM_ADM_ADJUST_US 100000u /* limit adjustment period */
+
+/* X(enum, label) */
+#define HM_ADM_REASONS(X)                                                                    \
+    X(INFLIGHT, "inflight")        /* sessions in flight reached the (adaptive) limit */      \
+    X(STORE_QUEUE, "store_queue")  /* too many batches waiting for the writer */              \
+    X(STORE_FULL, "store_full")    /* the store ring refused the batch (-EAGAIN) */          \
+    X(STORE_ERROR, "store_error")  /* the commit failed (disk full, I/O error) */
+
+enum hm_adm_reason {
+    HM_ADM_ADMIT = 0,
+#define HM_ADM_ENUM(e, s) HM_ADM_##e,
+    HM_ADM_REASONS(HM_ADM_ENUM)
+#undef HM_ADM_ENUM
+        HM_ADM__COUNT
+};
+
+/* Knobs (config keys admission.*); 0 in a field selects its auto default. */
+struct hm_admission_cfg {
+    bool enabled;               /* false: admit everything (counters still kept) */
+    uint32_t max_inflight;      /* per shard hard cap; auto 256 */
+    uint32_t min_inflight;      /* per shard floor of the adaptive limit; auto 8 */
+    uint32_t target_commit_ms;  /* commit wait EWMA target; auto 50 */
+    uint32_t target_session_ms; /* session time EWMA target; auto 2000 */
+    uint32_t max_store_queue;   /* batches waiting in the writer ring; auto 2048 */
+    uint32_t retry_after_s;     /* mean Retry-After; auto 10 (sent uniformly in [s/2, 3s/2]) */
+};
+
+struct hm_admission;
+
+/* Creates the controller for <nshards> shards with <cfg> (copied, auto values resolved).
+ * Owned by the caller: hm_admission_destroy(). Aborts on OOM (boot path). */
+struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, unsigned nshards);
+void hm_admission_destroy(struct hm_admission *a);
+
+/* The resolved configuration (auto defaults filled in). */
+const struct hm_admission_cfg *hm_admission_config(const struct hm_admission *a);
+
+/*
+ * Decision for a new session on <shard> at <now_us> (CLOCK_MONOTONIC microseconds), with
+ * <store_queue> batches waiting in the store. HM_ADM_ADMIT: the session counts as in flight
+ * until hm_admission_end(); otherwise the reason it was shed (counted). Shard thread only.
+ */
+enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                                      uint32_t store_queue);
+
+/* An admitted session of <shard> ended; <session_us> is its duration when it completed
+ * normally (sampled into the session EWMA), 0 when it ended otherwise. Shard thread only. */
+void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                      uint64_t session_us);
+
+/* A commit wait of <us> was observed on <shard>. Shard thread only. */
+void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us);
+
+/* Counts a shed decided elsewhere (e.g. HM_ADM_STORE_FULL after a refused submit). */
+void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why);
+
+/* A Retry-After value in seconds for <shard>: uniform in [s/2, 3s/2], at least 1. */
+uint32_t hm_admission_retry_after(struct hm_admission *a, unsigned shard);
+
+/* Introspection (tests, metrics): current limit, in-flight, EWMAs (us), shed count. */
+uint32_t hm_admission_limit(const struct hm_admission *a, unsigned shard);
+uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard);
+uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard);
+uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard);
+uint64_t hm_admission_shed_count(const struct hm_admission *a, enum hm_adm_reason why);
+
+/* Label of <why> ("inflight", ...). */
+const char *hm_admission_reason_name(enum hm_adm_reason why);
+
+/* Appends hems_admission_* metrics (Prometheus text) to <out>. Any thread. */
+void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *a);
+
+#endif
