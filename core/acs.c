@@ -11,6 +11,7 @@
 
 #include "core/acs_task.h"
 #include "core/admission.h"
+#include "core/admission_gate.h"
 #include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
@@ -75,6 +76,7 @@ struct acs_sess {
     uint64_t reg_key;
     uint64_t conn_id;
     uint64_t t_inform_us, t_submit_us;
+    _Atomic uint64_t t_done_us; /* writer: completion posted (admission's shard-lag signal) */
     uint64_t task_seq;
     uint8_t task_kind;
     uint16_t dev_len;
@@ -227,6 +229,17 @@ static void add_retry_after(struct acs_shard *sh, struct hm_buf *headers)
                   hm_admission_retry_after(sh->acs->adm, hm_shard_id(sh->shard)));
 }
 
+/* The accept-time gate (core/admission_gate.h). */
+static unsigned accept_gate(struct hm_shard *shard)
+{
+    struct acs_shard *sh = hm_shard_app(shard);
+    unsigned sid = hm_shard_id(shard);
+    if (!sh || !hm_admission_gate(sh->acs->adm, sid, mono_us()))
+        return 0;
+    CTR_INC(sh, shed);
+    return hm_admission_retry_after(sh->acs->adm, sid);
+}
+
 static void sess_release_reg(struct acs_sess *s)
 {
     adm_end(s, 0);
@@ -365,6 +378,7 @@ static void on_commit(void *arg, int status)
 {
     struct acs_sess *s = arg;
     s->status = status;
+    atomic_store_explicit(&s->t_done_us, mono_us(), memory_order_relaxed);
     hm_shard_post(s->sh->shard, &s->msg);
 }
 
@@ -390,9 +404,11 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     struct acs_shard *sh = s->sh;
     (void)shard;
     s->inflight = false;
-    uint64_t waited = mono_us() - s->t_submit_us;
+    uint64_t now = mono_us(), done = atomic_load_explicit(&s->t_done_us, memory_order_relaxed);
+    uint64_t waited = now - s->t_submit_us;
     observe(sh->ctr.commit_us, waited);
-    hm_admission_observe_commit(sh->acs->adm, hm_shard_id(sh->shard), waited);
+    hm_admission_observe_commit(sh->acs->adm, hm_shard_id(sh->shard), waited,
+                                now > done ? now - done : 0);
     batch_give(s);
     if (s->closing) {
         sess_free(s);
@@ -949,6 +965,8 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
         if (s->state == S_ENDED) { /* a new session on the same connection */
             struct acs_sess *n = sess_new(sh);
             n->authed = s->authed;
+            n->admitted = s->admitted; /* the admission decided for this request moves */
+            s->admitted = false;
             sess_free(s);
             *x->conn_data = s = n;
         }
@@ -1066,8 +1084,10 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
     struct hm_admission_cfg acfg = {
         .enabled = cfg->adm_enabled,
         .max_inflight = (uint32_t)HM_MIN(cfg->adm_max_inflight, UINT32_MAX),
-        .min_inflight = (uint32_t)HM_MIN(cfg->adm_min_inflight, UINT32_MAX),
+        .min_rate = (uint32_t)HM_MIN(cfg->adm_min_rate, UINT32_MAX),
+        .max_rate = (uint32_t)HM_MIN(cfg->adm_max_rate, UINT32_MAX),
         .target_commit_ms = (uint32_t)HM_MIN(cfg->adm_target_commit_ms, UINT32_MAX),
+        .target_lag_ms = (uint32_t)HM_MIN(cfg->adm_target_lag_ms, UINT32_MAX),
         .target_session_ms = (uint32_t)HM_MIN(cfg->adm_target_session_ms, UINT32_MAX),
         .max_store_queue = (uint32_t)HM_MIN(cfg->adm_max_store_queue, UINT32_MAX),
         .retry_after_s = (uint32_t)HM_MIN(cfg->adm_retry_after_s, 86400),
@@ -1094,6 +1114,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
         hm_shard_set_app(sh->shard, sh);
     }
     hm_httpd_set_conn_close_hook(on_conn_close);
+    hm_shard_set_accept_gate(cfg->adm_enabled ? accept_gate : NULL);
     return a;
 fail:
     hm_acs_destroy(a);

@@ -15,13 +15,17 @@
  * also read (relaxed) by the metrics renderer, so they are stored with relaxed atomics too.
  */
 struct adm_shard {
-    _Atomic uint32_t inflight, limit;
-    _Atomic uint64_t commit_ewma_us, session_ewma_us;
+    _Atomic uint32_t inflight;
+    _Atomic bool congested;
+    _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
+    _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us;
     _Atomic uint64_t admitted;
     _Atomic uint64_t shed[HM_ADM__COUNT];
-    uint32_t peak;        /* highest in-flight since the last adjustment */
-    uint64_t next_adjust; /* us */
-    bool shedding;        /* hysteresis state */
+    double tokens;        /* token bucket, at most burst() */
+    uint64_t last_refill; /* us */
+    uint64_t next_adjust; /* us; end of the current period */
+    uint64_t period_start, period_admitted;
+    bool period_limited; /* the bucket refused a session in this period */
     uint64_t rng;
 } __attribute__((aligned(HM_CACHELINE)));
 
@@ -47,15 +51,15 @@ struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, uns
     a->cfg = *cfg;
     struct hm_admission_cfg *c = &a->cfg;
     if (!c->max_inflight)
-        c->max_inflight = 256;
-    if (!c->min_inflight)
-        c->min_inflight = 8;
-    if (c->min_inflight > c->max_inflight)
-        c->min_inflight = c->max_inflight;
+        c->max_inflight = 4096;
+    if (!c->min_rate)
+        c->min_rate = 20;
+    if (c->max_rate && c->min_rate > c->max_rate)
+        c->min_rate = c->max_rate;
     if (!c->target_commit_ms)
-        c->target_commit_ms = 50;
-    if (!c->target_session_ms)
-        c->target_session_ms = 2000;
+        c->target_commit_ms = 500;
+    if (!c->target_lag_ms)
+        c->target_lag_ms = 20;
     if (!c->max_store_queue)
         c->max_store_queue = 2048;
     if (!c->retry_after_s)
@@ -67,7 +71,7 @@ struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, uns
     memset(a->sh, 0, sizeof(*a->sh) * a->n);
     for (unsigned i = 0; i < a->n; i++) {
         struct adm_shard *s = &a->sh[i];
-        ST(&s->limit, c->max_inflight);
+        ST(&s->rate, c->max_rate ? (double)c->max_rate : HM_ADM_UNLIMITED);
         if (getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng) || !s->rng)
             s->rng = 0x9e3779b97f4a7c15ull + i;
     }
@@ -101,61 +105,111 @@ static uint64_t ewma(uint64_t old, uint64_t sample)
                          : old - ((old - sample) >> EWMA_SHIFT);
 }
 
-static bool congested(const struct hm_admission *a, const struct adm_shard *s)
+/* The congestion signal against its target, in thousandths (1000: at target). */
+static uint64_t pressure(const struct hm_admission *a, const struct adm_shard *s)
 {
-    return LD(&s->commit_ewma_us) > (uint64_t)a->cfg.target_commit_ms * 1000 ||
-           LD(&s->session_ewma_us) > (uint64_t)a->cfg.target_session_ms * 1000;
+    uint64_t p = LD(&s->commit_ewma_us) / a->cfg.target_commit_ms;
+    p = HM_MAX(p, LD(&s->lag_ewma_us) / a->cfg.target_lag_ms);
+    if (a->cfg.target_session_ms)
+        p = HM_MAX(p, LD(&s->session_ewma_us) / a->cfg.target_session_ms);
+    return p;
 }
 
-/* AIMD step, at most once per HM_ADM_ADJUST_US. */
+/* End of a period: congestion state (with hysteresis) and the AIMD step of the rate. */
 static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
 {
     if (now_us < s->next_adjust)
         return;
-    s->next_adjust = now_us + HM_ADM_ADJUST_US;
-    uint32_t lim = LD(&s->limit);
-    if (congested(a, s)) {
-        lim -= lim / 4;
-    } else if (s->peak >= lim - lim / 8) {
-        uint32_t step = lim / 8; /* grows back from the floor in about 2.5 s */
-        lim += step ? step : 1;
+    uint64_t span = now_us - s->period_start;
+    double measured = span ? (double)s->period_admitted * 1e6 / (double)span : 0;
+    uint64_t p = pressure(a, s);
+    bool cong = LD(&s->congested);
+    if (cong && p < 750)
+        cong = false;
+    else if (!cong && p > 1000)
+        cong = true;
+    double rate = LD(&s->rate), floor = a->cfg.min_rate;
+    if (cong) {
+        rate = HM_MIN(rate, measured) * 7 / 8;
+    } else if (s->period_limited && rate < HM_ADM_UNLIMITED &&
+               !(a->cfg.max_rate && rate >= a->cfg.max_rate)) {
+        rate += HM_MAX(rate / 4, floor / 4);
     }
-    lim = HM_MAX(lim, a->cfg.min_inflight);
-    lim = HM_MIN(lim, a->cfg.max_inflight);
-    ST(&s->limit, lim);
-    s->peak = LD(&s->inflight);
+    rate = HM_MAX(rate, floor);
+    rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
+    ST(&s->congested, cong);
+    ST(&s->rate, rate);
+    s->next_adjust = now_us + HM_ADM_ADJUST_US;
+    s->period_start = now_us;
+    s->period_admitted = 0;
+    s->period_limited = false;
+}
+
+/* A bucket of one period's worth of sessions (at least 4): smooth, small bursts. */
+static double burst(double rate)
+{
+    return HM_MAX(rate * HM_ADM_ADJUST_US / 1e6, 4.0);
+}
+
+static void refill(struct adm_shard *s, uint64_t now_us)
+{
+    double rate = LD(&s->rate);
+    if (now_us > s->last_refill) {
+        s->tokens += rate * (double)(now_us - s->last_refill) / 1e6;
+        s->last_refill = now_us;
+    }
+    s->tokens = HM_MIN(s->tokens, burst(rate));
+}
+
+static void count_shed(struct adm_shard *s, enum hm_adm_reason why)
+{
+    ST(&s->shed[why], LD(&s->shed[why]) + 1);
+}
+
+/* The decision without its side effects on in-flight (shared by admit and gate). */
+static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, uint64_t now_us,
+                                 uint32_t store_queue)
+{
+    adjust(a, s, now_us);
+    refill(s, now_us);
+    if (!a->cfg.enabled)
+        return HM_ADM_ADMIT;
+    if (LD(&s->inflight) >= a->cfg.max_inflight)
+        return HM_ADM_INFLIGHT;
+    if (store_queue > a->cfg.max_store_queue)
+        return HM_ADM_STORE_QUEUE;
+    if (s->tokens < 1.0) {
+        s->period_limited = true;
+        return HM_ADM_RATE;
+    }
+    return HM_ADM_ADMIT;
 }
 
 enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
                                       uint32_t store_queue)
 {
     struct adm_shard *s = shard_of(a, shard);
-    adjust(a, s, now_us);
-    uint32_t in = LD(&s->inflight);
-    enum hm_adm_reason why = HM_ADM_ADMIT;
-    if (a->cfg.enabled) {
-        uint32_t lim = LD(&s->limit);
-        uint32_t band = lim / 8 ? lim / 8 : 1;
-        uint32_t low = lim > band ? lim - band : 0;
-        if (in >= lim || (s->shedding && in >= low)) {
-            why = HM_ADM_INFLIGHT;
-            s->shedding = true;
-        } else if (store_queue > a->cfg.max_store_queue) {
-            why = HM_ADM_STORE_QUEUE;
-        } else {
-            s->shedding = false;
-        }
-    }
+    enum hm_adm_reason why = decide(a, s, now_us, store_queue);
     if (why != HM_ADM_ADMIT) {
-        ST(&s->shed[why], LD(&s->shed[why]) + 1);
+        count_shed(s, why);
         return why;
     }
-    in++;
-    ST(&s->inflight, in);
-    if (in > s->peak)
-        s->peak = in;
+    if (s->tokens >= 1.0)
+        s->tokens -= 1.0;
+    s->period_admitted++;
+    ST(&s->inflight, LD(&s->inflight) + 1);
     ST(&s->admitted, LD(&s->admitted) + 1);
     return HM_ADM_ADMIT;
+}
+
+bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    enum hm_adm_reason why = decide(a, s, now_us, 0);
+    if (why == HM_ADM_ADMIT)
+        return false;
+    count_shed(s, HM_ADM_ACCEPT);
+    return true;
 }
 
 void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
@@ -170,10 +224,12 @@ void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
     adjust(a, s, now_us);
 }
 
-void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us)
+void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us,
+                                 uint64_t lag_us)
 {
     struct adm_shard *s = shard_of(a, shard);
     ST(&s->commit_ewma_us, ewma(LD(&s->commit_ewma_us), us));
+    ST(&s->lag_ewma_us, ewma(LD(&s->lag_ewma_us), lag_us));
 }
 
 void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why)
@@ -197,9 +253,14 @@ uint32_t hm_admission_retry_after(struct hm_admission *a, unsigned shard)
     return lo + (uint32_t)(x % span);
 }
 
-uint32_t hm_admission_limit(const struct hm_admission *a, unsigned shard)
+double hm_admission_rate(const struct hm_admission *a, unsigned shard)
 {
-    return LD(&shard_of(a, shard)->limit);
+    return LD(&shard_of(a, shard)->rate);
+}
+
+bool hm_admission_congested(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->congested);
 }
 
 uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard)
@@ -210,6 +271,11 @@ uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard)
 uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard)
 {
     return LD(&shard_of(a, shard)->commit_ewma_us);
+}
+
+uint64_t hm_admission_lag_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->lag_ewma_us);
 }
 
 uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard)
@@ -251,20 +317,28 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
     static const struct {
         const char *name, *help;
     } g[] = {
-        {"hems_admission_limit", "current adaptive limit of sessions in flight, per shard"},
+        {"hems_admission_rate_limit",
+         "current adaptive new-session rate per shard, sessions/s (+Inf: not limited)"},
         {"hems_admission_inflight", "admitted CWMP sessions in flight, per shard"},
         {"hems_admission_commit_wait_ewma_seconds",
          "EWMA of the commit wait (submit to completion on the shard), per shard"},
         {"hems_admission_session_ewma_seconds", "EWMA of the CWMP session time, per shard"},
+        {"hems_admission_shard_lag_ewma_seconds",
+         "EWMA of the shard's loop lag (completion posted to completion run), per shard"},
     };
     for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
         hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
         for (unsigned i = 0; i < a->n; i++) {
             const struct adm_shard *s = &a->sh[i];
             switch (k) {
-            case 0:
-                hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->limit));
+            case 0: {
+                double r = LD(&s->rate);
+                if (r >= HM_ADM_UNLIMITED)
+                    hm_buf_printf(out, "%s{shard=\"%u\"} +Inf\n", g[k].name, i);
+                else
+                    hm_buf_printf(out, "%s{shard=\"%u\"} %.1f\n", g[k].name, i, r);
                 break;
+            }
             case 1:
                 hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->inflight));
                 break;
@@ -272,13 +346,23 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->commit_ewma_us) / 1e6);
                 break;
-            default:
+            case 3:
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->session_ewma_us) / 1e6);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->lag_ewma_us) / 1e6);
                 break;
             }
         }
     }
+    hm_buf_append_lit(out, "# HELP hems_admission_congested 1 while the shard's commit wait "
+                           "is over target (hysteresis: until under 3/4 of it)\n"
+                           "# TYPE hems_admission_congested gauge\n");
+    for (unsigned i = 0; i < a->n; i++)
+        hm_buf_printf(out, "hems_admission_congested{shard=\"%u\"} %d\n", i,
+                      LD(&a->sh[i].congested) ? 1 : 0);
     hm_buf_printf(out,
                   "# HELP hems_admission_enabled 1 when admission control sheds, 0 when it "
                   "only measures\n# TYPE hems_admission_enabled gauge\nhems_admission_enabled "

@@ -10,16 +10,23 @@
  * the metrics renderer reads it with relaxed atomic loads from the admin thread.
  *
  * Signals (all cheap, all local to the shard except the store's queue depth, a relaxed load):
- *   - sessions in flight on the shard (admitted, not yet ended) against a limit;
+ *   - EWMA of the shard's loop lag: the time between the writer posting a commit completion
+ *     and the shard running it, i.e. how long ready work waits for the shard's CPU (the
+ *     primary overload signal: it rises as soon as the shard cannot keep up);
  *   - EWMA of the commit wait (batch submitted -> completion seen on the shard: includes the
- *     writer's queue, the fsync and the shard's own loop lag);
- *   - EWMA of the session time (Inform received -> 204 sent);
+ *     writer's queue, the fsync and the shard's own loop lag, so it rises when the shard or
+ *     the disk is saturated, whatever else shares the machine);
+ *   - optionally the EWMA of the session time (Inform received -> 204 sent; off by default:
+ *     it includes the CPE's own think time and round trips, which are not our load);
+ *   - sessions in flight on the shard (a hard memory bound, not a load signal: an in-flight
+ *     session mostly waits for its CPE and costs memory, not CPU);
  *   - batches waiting in the store's writer ring.
- * The limit adapts (AIMD, every HM_ADM_ADJUST_US): multiplicative decrease while an EWMA is
- * above its target, additive increase while the limit is the binding constraint and the
- * EWMAs are under target, always within [min_inflight, max_inflight].
- * Hysteresis: once the limit is hit the shard sheds until in-flight falls below the limit
- * minus a band (limit/8, at least 1), so the decision does not flap on every session.
+ * Control: a token bucket of new sessions per second per shard. Every HM_ADM_ADJUST_US the
+ * shard is "congested" when an EWMA is above its target (and stays so until all fall under
+ * 3/4 of their targets: hysteresis); congested, the rate becomes 7/8 of the rate
+ * actually admitted in the last period (so it tracks down fast from "unlimited"); not
+ * congested and the bucket was the binding constraint, it grows by 1/4 per period. It never
+ * falls below min_rate, so probes keep measuring the system.
  *
  * An admitted session is never shed later: the caller asks only at a session's first
  * request and tells the controller when the session ends (hm_admission_end()).
@@ -33,7 +40,9 @@
 
 /* X(enum, label) */
 #define HM_ADM_REASONS(X)                                                                    \
-    X(INFLIGHT, "inflight")        /* sessions in flight reached the (adaptive) limit */      \
+    X(RATE, "rate")                /* the adaptive new-session rate was used up */           \
+    X(INFLIGHT, "inflight")        /* sessions in flight reached max_inflight */             \
+    X(ACCEPT, "accept")            /* refused at accept while the shard was shedding */      \
     X(STORE_QUEUE, "store_queue")  /* too many batches waiting for the writer */              \
     X(STORE_FULL, "store_full")    /* the store ring refused the batch (-EAGAIN) */          \
     X(STORE_ERROR, "store_error")  /* the commit failed (disk full, I/O error) */
@@ -48,11 +57,15 @@ enum hm_adm_reason {
 
 /* Knobs (config keys admission.*); 0 in a field selects its auto default. */
 struct hm_admission_cfg {
-    bool enabled;               /* false: admit everything (counters still kept) */
-    uint32_t max_inflight;      /* per shard hard cap; auto 256 */
-    uint32_t min_inflight;      /* per shard floor of the adaptive limit; auto 8 */
-    uint32_t target_commit_ms;  /* commit wait EWMA target; auto 50 */
-    uint32_t target_session_ms; /* session time EWMA target; auto 2000 */
+    bool enabled;               /* false: admit everything (signals still measured) */
+    uint32_t max_inflight;      /* per shard hard cap of sessions in flight; auto 4096 */
+    uint32_t min_rate;          /* per shard floor of the adaptive rate, sessions/s; auto 20 */
+    uint32_t max_rate;          /* per shard static cap, sessions/s (from capacity planning);
+                                   0: none, the adaptive rate alone */
+    uint32_t target_lag_ms;     /* shard loop lag EWMA target; auto 20 */
+    uint32_t target_commit_ms;  /* commit wait EWMA target; auto 500 (with group commit a
+                                   slow fsync costs latency more than throughput) */
+    uint32_t target_session_ms; /* session time EWMA target; 0: not a signal */
     uint32_t max_store_queue;   /* batches waiting in the writer ring; auto 2048 */
     uint32_t retry_after_s;     /* mean Retry-After; auto 10 (sent uniformly in [s/2, 3s/2]) */
 };
@@ -75,13 +88,23 @@ const struct hm_admission_cfg *hm_admission_config(const struct hm_admission *a)
 enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
                                       uint32_t store_queue);
 
+/*
+ * The accept-time check (core/admission_gate.h): true, counted as HM_ADM_ACCEPT, when the
+ * next hm_admission_admit() would refuse on the rate or in-flight rule;
+ * admits nothing (the connection's first request still goes through hm_admission_admit()).
+ */
+bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us);
+
 /* An admitted session of <shard> ended; <session_us> is its duration when it completed
  * normally (sampled into the session EWMA), 0 when it ended otherwise. Shard thread only. */
 void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
                       uint64_t session_us);
 
-/* A commit wait of <us> was observed on <shard>. Shard thread only. */
-void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us);
+/* A commit wait of <us> was observed on <shard>, of which <lag_us> passed between the
+ * writer posting the completion and the shard running it (the shard's loop lag: how long
+ * ready work waits for the shard's CPU). Shard thread only. */
+void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us,
+                                 uint64_t lag_us);
 
 /* Counts a shed decided elsewhere (e.g. HM_ADM_STORE_FULL after a refused submit). */
 void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why);
@@ -89,10 +112,14 @@ void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reas
 /* A Retry-After value in seconds for <shard>: uniform in [s/2, 3s/2], at least 1. */
 uint32_t hm_admission_retry_after(struct hm_admission *a, unsigned shard);
 
-/* Introspection (tests, metrics): current limit, in-flight, EWMAs (us), shed count. */
-uint32_t hm_admission_limit(const struct hm_admission *a, unsigned shard);
+/* Introspection (tests, metrics): current rate (sessions/s; HM_ADM_UNLIMITED when not yet
+ * limited), congestion state, in-flight, EWMAs (us), shed count over all shards. */
+#define HM_ADM_UNLIMITED 1e9
+double hm_admission_rate(const struct hm_admission *a, unsigned shard);
+bool hm_admission_congested(const struct hm_admission *a, unsigned shard);
 uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard);
+uint64_t hm_admission_lag_ewma_us(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_shed_count(const struct hm_admission *a, enum hm_adm_reason why);
 

@@ -1,12 +1,32 @@
 #include "core/admission.h"
 #include "hm_check.h"
 
-static struct hm_admission *mk(uint32_t max, uint32_t min)
+#define MS 1000ull
+#define S 1000000ull
+
+static struct hm_admission *mk(uint32_t max_inflight, uint32_t min_rate)
 {
-    struct hm_admission_cfg c = {.enabled = true, .max_inflight = max, .min_inflight = min,
-                                 .target_commit_ms = 10, .target_session_ms = 100,
+    struct hm_admission_cfg c = {.enabled = true, .max_inflight = max_inflight,
+                                 .min_rate = min_rate, .target_commit_ms = 10,
                                  .max_store_queue = 100, .retry_after_s = 10};
     return hm_admission_create(&c, 2);
+}
+
+/* Offers <per_period> sessions evenly over one period starting at *t, each ending at once
+ * with commit wait <commit_us>; returns how many were admitted. */
+static unsigned offer(struct hm_admission *a, uint64_t *t, unsigned per_period,
+                      uint64_t commit_us)
+{
+    unsigned ok = 0;
+    for (unsigned i = 0; i < per_period; i++) {
+        *t += HM_ADM_ADJUST_US / per_period;
+        if (hm_admission_admit(a, 0, *t, 0) == HM_ADM_ADMIT) {
+            ok++;
+            hm_admission_observe_commit(a, 0, commit_us, commit_us / 4);
+            hm_admission_end(a, 0, *t, 1000);
+        }
+    }
+    return ok;
 }
 
 START_TEST(auto_defaults_resolved)
@@ -14,45 +34,52 @@ START_TEST(auto_defaults_resolved)
     struct hm_admission_cfg c = {.enabled = true};
     struct hm_admission *a = hm_admission_create(&c, 1);
     const struct hm_admission_cfg *r = hm_admission_config(a);
-    ck_assert_uint_eq(r->max_inflight, 256);
-    ck_assert_uint_eq(r->min_inflight, 8);
-    ck_assert_uint_eq(r->target_commit_ms, 50);
-    ck_assert_uint_eq(r->target_session_ms, 2000);
+    ck_assert_uint_eq(r->max_inflight, 4096);
+    ck_assert_uint_eq(r->min_rate, 20);
+    ck_assert_uint_eq(r->target_commit_ms, 500);
+    ck_assert_uint_eq(r->target_lag_ms, 20);
+    ck_assert_uint_eq(r->target_session_ms, 0);
     ck_assert_uint_eq(r->max_store_queue, 2048);
     ck_assert_uint_eq(r->retry_after_s, 10);
-    ck_assert_uint_eq(hm_admission_limit(a, 0), 256);
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
     hm_admission_destroy(a);
 }
 END_TEST
 
-START_TEST(sheds_at_limit_with_hysteresis)
+START_TEST(healthy_admits_everything)
 {
-    struct hm_admission *a = mk(16, 4);
-    uint64_t t = 1000;
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int p = 0; p < 50; p++)
+        ck_assert_uint_eq(offer(a, &t, 500, 2 * MS), 500); /* 5000/s, 2 ms commits */
+    ck_assert(!hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_RATE), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(inflight_cap_sheds_and_frees)
+{
+    struct hm_admission *a = mk(16, 20);
     for (int i = 0; i < 16; i++)
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
     ck_assert_uint_eq(hm_admission_inflight(a, 0), 16);
-    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_INFLIGHT);
-    /* the other shard is independent */
-    ck_assert_int_eq(hm_admission_admit(a, 1, t, 0), HM_ADM_ADMIT);
-    /* one slot free is not enough: shedding holds until in-flight < limit - limit/8 (14) */
-    hm_admission_end(a, 0, t, 0);
-    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_INFLIGHT);
-    hm_admission_end(a, 0, t, 0);
-    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_INFLIGHT);
-    hm_admission_end(a, 0, t, 0);
-    ck_assert_uint_eq(hm_admission_inflight(a, 0), 13);
-    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
-    /* out of the shedding state, the next one is admitted up to the limit again */
-    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
-    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_INFLIGHT), 3);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_INFLIGHT);
+    ck_assert(hm_admission_gate(a, 0, 10));
+    ck_assert_int_eq(hm_admission_admit(a, 1, 10, 0), HM_ADM_ADMIT); /* shards independent */
+    hm_admission_end(a, 0, 10, 0);
+    ck_assert(!hm_admission_gate(a, 0, 10));
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_INFLIGHT), 1);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_ACCEPT), 1);
     hm_admission_destroy(a);
 }
 END_TEST
 
 START_TEST(store_queue_sheds)
 {
-    struct hm_admission *a = mk(16, 4);
+    struct hm_admission *a = mk(16, 20);
     ck_assert_int_eq(hm_admission_admit(a, 0, 1, 101), HM_ADM_STORE_QUEUE);
     ck_assert_int_eq(hm_admission_admit(a, 0, 1, 100), HM_ADM_ADMIT);
     ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_STORE_QUEUE), 1);
@@ -60,75 +87,107 @@ START_TEST(store_queue_sheds)
 }
 END_TEST
 
-START_TEST(slow_commits_shrink_limit_then_it_recovers)
+START_TEST(congestion_cuts_rate_to_measured_then_recovers)
 {
-    struct hm_admission *a = mk(200, 8);
+    struct hm_admission *a = mk(4096, 20);
     uint64_t t = 1;
-    for (int i = 0; i < 50; i++)
-        hm_admission_observe_commit(a, 0, 100000); /* 100 ms >> 10 ms target */
-    ck_assert_uint_ge(hm_admission_commit_ewma_us(a, 0), 90000);
-    uint32_t prev = hm_admission_limit(a, 0);
-    for (int step = 0; step < 30; step++) {
-        t += HM_ADM_ADJUST_US;
-        (void)hm_admission_admit(a, 0, t, 0);
-        hm_admission_end(a, 0, t, 0);
-        ck_assert_uint_le(hm_admission_limit(a, 0), prev);
-        prev = hm_admission_limit(a, 0);
-    }
-    ck_assert_uint_eq(hm_admission_limit(a, 0), 8); /* the floor */
-    /* healthy commits again, and the limit binds: it grows back to the cap */
-    for (int i = 0; i < 100; i++)
-        hm_admission_observe_commit(a, 0, 1000);
-    ck_assert_uint_lt(hm_admission_commit_ewma_us(a, 0), 10000);
-    for (int step = 0; step < 100; step++) {
-        t += HM_ADM_ADJUST_US;
-        uint32_t lim = hm_admission_limit(a, 0);
-        unsigned n = 0;
-        while (hm_admission_admit(a, 0, t, 0) == HM_ADM_ADMIT)
-            n++;
-        ck_assert_uint_ge(n + 1, lim - lim / 8); /* admitted up to (about) the limit */
-        while (n--)
-            hm_admission_end(a, 0, t, 1000);
-    }
-    ck_assert_uint_eq(hm_admission_limit(a, 0), 200);
+    for (int p = 0; p < 5; p++)
+        offer(a, &t, 300, 2 * MS); /* 3000/s healthy */
+    for (int p = 0; p < 3; p++)
+        offer(a, &t, 300, 100 * MS); /* commits at 100 ms >> 10 ms target */
+    ck_assert(hm_admission_congested(a, 0));
+    double r = hm_admission_rate(a, 0);
+    ck_assert(r < 3000 * 7.0 / 8 + 1); /* from "unlimited" to 7/8 of what was admitted */
+    ck_assert(r >= 20);
+    /* still slow: the rate keeps falling, sessions are refused, never below the floor */
+    unsigned admitted = 0;
+    for (int p = 0; p < 60; p++)
+        admitted += offer(a, &t, 300, 100 * MS);
+    ck_assert(hm_admission_rate(a, 0) >= 20 && hm_admission_rate(a, 0) < 40);
+    ck_assert_uint_gt(hm_admission_shed_count(a, HM_ADM_RATE), 10000);
+    ck_assert_uint_gt(admitted, 60); /* the floor keeps probes flowing */
+    /* hysteresis: 9 ms (under target, above 3/4 of it) keeps the congested state */
+    for (int p = 0; p < 20; p++)
+        offer(a, &t, 300, 9 * MS);
+    ck_assert(hm_admission_congested(a, 0));
+    /* healthy again: leaves congestion, the rate grows back while it binds */
+    for (int p = 0; p < 60; p++)
+        offer(a, &t, 300, 1 * MS);
+    ck_assert(!hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) > 2900);
+    unsigned last = offer(a, &t, 300, 1 * MS);
+    ck_assert_uint_ge(last, 295);
     hm_admission_destroy(a);
 }
 END_TEST
 
-START_TEST(limit_does_not_grow_when_unused)
+START_TEST(shard_lag_alone_is_congestion)
 {
-    struct hm_admission *a = mk(200, 8);
-    for (int i = 0; i < 50; i++)
-        hm_admission_observe_commit(a, 0, 100000);
+    struct hm_admission *a = mk(4096, 20);
     uint64_t t = 1;
-    for (int step = 0; step < 30; step++) {
-        t += HM_ADM_ADJUST_US;
-        (void)hm_admission_admit(a, 0, t, 0);
-        hm_admission_end(a, 0, t, 0);
-    }
-    for (int i = 0; i < 100; i++)
-        hm_admission_observe_commit(a, 0, 1000);
-    for (int step = 0; step < 50; step++) { /* one session at a time: limit not binding */
-        t += HM_ADM_ADJUST_US;
+    for (int i = 0; i < 100; i++) {
+        t += MS;
         ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
-        hm_admission_end(a, 0, t, 1000);
-    }
-    ck_assert_uint_eq(hm_admission_limit(a, 0), 8);
-    hm_admission_destroy(a);
-}
-END_TEST
-
-START_TEST(slow_sessions_shrink_limit)
-{
-    struct hm_admission *a = mk(64, 4);
-    uint64_t t = 1;
-    for (int i = 0; i < 40; i++) {
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
-        hm_admission_end(a, 0, t, 500000); /* 500 ms >> 100 ms target */
+        hm_admission_observe_commit(a, 0, 5 * MS, 40 * MS); /* commit fine, shard late */
+        hm_admission_end(a, 0, t, MS);
     }
     t += HM_ADM_ADJUST_US;
     (void)hm_admission_admit(a, 0, t, 0);
-    ck_assert_uint_eq(hm_admission_limit(a, 0), 48);
+    ck_assert(hm_admission_congested(a, 0));
+    ck_assert_uint_ge(hm_admission_lag_ewma_us(a, 0), 35 * MS);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(static_cap_holds_rate)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    unsigned ok = 0;
+    for (int p = 0; p < 50; p++) { /* 3000/s offered for 5 s, healthy commits */
+        for (int i = 0; i < 300; i++) {
+            t += HM_ADM_ADJUST_US / 300;
+            if (hm_admission_admit(a, 0, t, 0) == HM_ADM_ADMIT) {
+                ok++;
+                hm_admission_observe_commit(a, 0, MS, 0);
+                hm_admission_end(a, 0, t, MS);
+            }
+        }
+    }
+    ck_assert_uint_ge(ok, 4900);
+    ck_assert_uint_le(ok, 5100 + 100); /* 1000/s, plus one initial bucket */
+    ck_assert(hm_admission_rate(a, 0) == 1000);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(session_signal_optional)
+{
+    struct hm_admission_cfg c = {.enabled = true, .target_commit_ms = 10,
+                                 .target_session_ms = 100};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    for (int i = 0; i < 50; i++) {
+        t += MS;
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        hm_admission_end(a, 0, t, 500 * MS);
+    }
+    t += HM_ADM_ADJUST_US;
+    (void)hm_admission_admit(a, 0, t, 0);
+    ck_assert(hm_admission_congested(a, 0));
+    hm_admission_destroy(a);
+    /* without a session target the same sessions are no congestion */
+    a = mk(4096, 20);
+    t = 1;
+    for (int i = 0; i < 50; i++) {
+        t += MS;
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        hm_admission_end(a, 0, t, 500 * MS);
+    }
+    t += HM_ADM_ADJUST_US;
+    (void)hm_admission_admit(a, 0, t, 0);
+    ck_assert(!hm_admission_congested(a, 0));
     hm_admission_destroy(a);
 }
 END_TEST
@@ -139,6 +198,7 @@ START_TEST(disabled_admits_everything)
     struct hm_admission *a = hm_admission_create(&c, 1);
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(hm_admission_admit(a, 0, 1, 1u << 30), HM_ADM_ADMIT);
+    ck_assert(!hm_admission_gate(a, 0, 1));
     ck_assert_uint_eq(hm_admission_inflight(a, 0), 10);
     hm_admission_destroy(a);
 }
@@ -146,7 +206,7 @@ END_TEST
 
 START_TEST(retry_after_jittered_in_range)
 {
-    struct hm_admission *a = mk(16, 4);
+    struct hm_admission *a = mk(16, 20);
     uint32_t lo = UINT32_MAX, hi = 0;
     for (int i = 0; i < 2000; i++) {
         uint32_t r = hm_admission_retry_after(a, 0);
@@ -161,7 +221,7 @@ END_TEST
 
 START_TEST(metrics_render)
 {
-    struct hm_admission *a = mk(16, 4);
+    struct hm_admission *a = mk(16, 20);
     (void)hm_admission_admit(a, 0, 1, 1000);
     hm_admission_count(a, 1, HM_ADM_STORE_ERROR);
     struct hm_buf b = {0};
@@ -169,8 +229,9 @@ START_TEST(metrics_render)
     hm_buf_append_lit(&b, "\0");
     ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_shed_total{reason=\"store_queue\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_shed_total{reason=\"store_error\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_limit{shard=\"1\"} 16\n"));
-    ck_assert_str_eq(hm_admission_reason_name(HM_ADM_INFLIGHT), "inflight");
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_rate_limit{shard=\"1\"} +Inf\n"));
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_congested{shard=\"0\"} 0\n"));
+    ck_assert_str_eq(hm_admission_reason_name(HM_ADM_RATE), "rate");
     hm_buf_free(&b);
     hm_admission_destroy(a);
 }
@@ -181,11 +242,13 @@ static Suite *suite(void)
     Suite *s = suite_create("admission");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, auto_defaults_resolved);
-    tcase_add_test(tc, sheds_at_limit_with_hysteresis);
+    tcase_add_test(tc, healthy_admits_everything);
+    tcase_add_test(tc, inflight_cap_sheds_and_frees);
     tcase_add_test(tc, store_queue_sheds);
-    tcase_add_test(tc, slow_commits_shrink_limit_then_it_recovers);
-    tcase_add_test(tc, limit_does_not_grow_when_unused);
-    tcase_add_test(tc, slow_sessions_shrink_limit);
+    tcase_add_test(tc, congestion_cuts_rate_to_measured_then_recovers);
+    tcase_add_test(tc, session_signal_optional);
+    tcase_add_test(tc, static_cap_holds_rate);
+    tcase_add_test(tc, shard_lag_alone_is_congestion);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
