@@ -15,7 +15,8 @@
 # sessions (the successful attempt, connect to 204), p99 of all sessions from their intended
 # start (includes backoff after a shed), sheds, server peak RSS.
 #
-# Usage: bench/admission.sh [BUILD_DIR] [SECONDS]      (defaults: build, 4)
+# Usage: [PEAK=N] bench/admission.sh [BUILD_DIR] [SECONDS]      (defaults: build, 4)
+#        PEAK skips the peak measurement (e.g. the figure of a quieter run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -51,13 +52,22 @@ lg() { # name args...
     --source "127.0.$net.1-127.0.$net.60" --json "$tmp/$name.json" "$@" >/dev/null 2>&1 || true
 }
 
-start_hemsd true
-lg peak --scenario periodic --devices 20000 --concurrency 32 --duration "$SECS"
-stop_hemsd peak
-peak=$(python3 -c "import json,sys; print(int(json.load(open(sys.argv[1]))['sessions']['per_s']))" "$tmp/peak.json")
-# the closed-loop rate counts the whole run, drain included; per second of the window:
-peak=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(int(j['sessions']['ok']/$SECS))" "$tmp/peak.json")
-echo "peak (closed loop, 32 in flight, ${SECS}s): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+if [[ -n ${PEAK:-} ]]; then
+  peak=$PEAK
+  echo "peak (given): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+else
+  # the best of two closed-loop runs (64 in flight): one unlucky run on a shared machine
+  # would scale the whole curve down
+  peak=0
+  for i in 1 2; do
+    start_hemsd true
+    lg peak$i --scenario periodic --devices 20000 --concurrency 64 --duration "$SECS"
+    stop_hemsd peak$i
+    p=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(int(j['sessions']['ok']/$SECS))" "$tmp/peak$i.json")
+    (( p > peak )) && peak=$p
+  done
+  echo "peak (closed loop, 64 in flight, best of 2 x ${SECS}s): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+fi
 
 for m in 0.5 1 2 3; do
   rate=$(python3 -c "print(int($peak*$m))")
@@ -90,8 +100,8 @@ def shed(name):
         if line.startswith("hems_admission_shed_total{"):
             t += float(line.split()[1])
     return int(t)
-print("%-5s %-10s %9s %9s %7s %12s %12s %8s %9s" % ("load", "admission", "offered/s", "done/s",
-      "done/P", "p99 admit ms", "p99 all ms", "shed", "rss MB"))
+print("%-5s %-9s %9s %8s %7s %12s %11s %7s %7s %6s %6s" % ("load", "admission", "offered/s",
+      "done/s", "done/P", "p99 admit ms", "p99 all ms", "shed", "rss MB", "srv%", "lg%"))
 for m in ("0.5", "1", "2", "3"):
     for mode in ("off", "adaptive", "cap"):
         n = "r%s-%s" % (m, mode)
@@ -100,8 +110,11 @@ for m in ("0.5", "1", "2", "3"):
         ok = j["sessions"]["ok"]
         lat = j["latency_us"]
         rss = j.get("server", {}).get("rss_kb_peak", 0) / 1024
-        print("%-5s %-10s %9.0f %9.0f %6.0f%% %12.1f %12.1f %8d %9.0f" % (
+        el = j.get("elapsed_s", secs) or secs
+        srv = 100.0 * j.get("server", {}).get("cpu_s", 0) / el
+        lgc = j.get("loadgen", {}).get("cpu_s", 0)
+        print("%-5s %-9s %9.0f %8.0f %6.0f%% %12.1f %11.1f %7d %7.0f %6.0f %6s" % (
             m + "x", mode, started / secs, ok / secs,
             100.0 * ok / secs / peak, lat["admitted"]["p99"] / 1000, lat["session"]["p99"] / 1000,
-            shed(n), rss))
+            shed(n), rss, srv, "%.0f" % (100.0 * lgc / el) if lgc else "-"))
 PY
