@@ -62,7 +62,7 @@ struct hm_admission_cfg {
     uint32_t min_rate;          /* per shard floor of the adaptive rate, sessions/s; auto 20 */
     uint32_t max_rate;          /* per shard static cap, sessions/s (from capacity planning);
                                    0: none, the adaptive rate alone */
-    uint32_t target_lag_ms;     /* shard loop lag EWMA target; auto 20 */
+    uint32_t target_lag_ms;     /* shard loop lag EWMA target; auto 50 */
     uint32_t target_commit_ms;  /* commit wait EWMA target; auto 500 (with group commit a
                                    slow fsync costs latency more than throughput) */
     uint32_t target_session_ms; /* session time EWMA target; 0: not a signal */
