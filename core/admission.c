@@ -98,9 +98,8 @@ static struct adm_shard *shard_of(const struct hm_admission *a, unsigned shard)
 
 static uint64_t ewma(uint64_t old, uint64_t sample)
 {
-    if (!old)
-        return sample ? sample : 1;
-    /* old + (sample - old) / 8, in unsigned arithmetic */
+    /* old + (sample - old) / 8, in unsigned arithmetic; from 0, so one slow first sample
+     * (a cold cache, the first fsync of a new file) weighs 1/8 like any other */
     return sample >= old ? old + ((sample - old) >> EWMA_SHIFT)
                          : old - ((old - sample) >> EWMA_SHIFT);
 }
@@ -129,7 +128,9 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     else if (!cong && p > 1000)
         cong = true;
     double rate = LD(&s->rate), floor = a->cfg.min_rate;
-    if (cong) {
+    if (cong && s->period_admitted >= HM_ADM_MIN_EVIDENCE) {
+        /* only with evidence of load: a slow sample at low traffic is no overload, and
+         * "7/8 of what was admitted" would then shed the next burst of an idle shard */
         rate = HM_MIN(rate, measured) * 7 / 8;
     } else if (s->period_limited && rate < HM_ADM_UNLIMITED &&
                !(a->cfg.max_rate && rate >= a->cfg.max_rate)) {

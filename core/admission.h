@@ -25,7 +25,9 @@
  * shard is "congested" when an EWMA is above its target (and stays so until all fall under
  * 3/4 of their targets: hysteresis); congested, the rate becomes 7/8 of the rate
  * actually admitted in the last period (so it tracks down fast from "unlimited"); not
- * congested and the bucket was the binding constraint, it grows by 1/4 per period. It never
+ * congested and the bucket was the binding constraint, it grows by 1/4 per period. The cut
+ * needs HM_ADM_MIN_EVIDENCE admissions in the period (a slow sample at low traffic is not
+ * overload). It never
  * falls below min_rate, so probes keep measuring the system.
  *
  * An admitted session is never shed later: the caller asks only at a session's first
@@ -36,7 +38,8 @@
 
 #include "core/buf.h"
 
-#define HM_ADM_ADJUST_US 100000u /* limit adjustment period */
+#define HM_ADM_ADJUST_US 100000u /* rate adjustment period */
+#define HM_ADM_MIN_EVIDENCE 8     /* admissions in a period before congestion cuts the rate */
 
 /* X(enum, label) */
 #define HM_ADM_REASONS(X)                                                                    \
