@@ -2,6 +2,9 @@
 #include "core/alarms.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,11 +233,20 @@ static void add_retry_after(struct acs_shard *sh, struct hm_buf *headers)
 }
 
 /* The accept-time gate (core/admission_gate.h). */
-static unsigned accept_gate(struct hm_shard *shard)
+static unsigned accept_gate(struct hm_shard *shard, int fd)
 {
     struct acs_shard *sh = hm_shard_app(shard);
     unsigned sid = hm_shard_id(shard);
-    if (!sh || !hm_admission_gate(sh->acs->adm, sid, mono_us()))
+    if (!sh)
+        return 0;
+    /* Time since the client's last packet (its handshake ACK or its first request): how
+     * long the connection waited in the kernel's accept queue for this shard. */
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+        tl >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
+        hm_admission_observe_accept(sh->acs->adm, sid, (uint64_t)ti.tcpi_last_ack_recv * 1000);
+    if (!hm_admission_gate(sh->acs->adm, sid, mono_us()))
         return 0;
     CTR_INC(sh, shed);
     return hm_admission_retry_after(sh->acs->adm, sid);

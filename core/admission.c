@@ -18,7 +18,7 @@ struct adm_shard {
     _Atomic uint32_t inflight;
     _Atomic bool congested;
     _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
-    _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us;
+    _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us, accept_ewma_us;
     _Atomic uint64_t admitted;
     _Atomic uint64_t shed[HM_ADM__COUNT];
     double tokens;        /* token bucket, at most burst() */
@@ -109,6 +109,7 @@ static uint64_t pressure(const struct hm_admission *a, const struct adm_shard *s
 {
     uint64_t p = LD(&s->commit_ewma_us) / a->cfg.target_commit_ms;
     p = HM_MAX(p, LD(&s->lag_ewma_us) / a->cfg.target_lag_ms);
+    p = HM_MAX(p, LD(&s->accept_ewma_us) / a->cfg.target_lag_ms);
     if (a->cfg.target_session_ms)
         p = HM_MAX(p, LD(&s->session_ewma_us) / a->cfg.target_session_ms);
     return p;
@@ -233,6 +234,12 @@ void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_
     ST(&s->lag_ewma_us, ewma(LD(&s->lag_ewma_us), lag_us));
 }
 
+void hm_admission_observe_accept(struct hm_admission *a, unsigned shard, uint64_t us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    ST(&s->accept_ewma_us, ewma(LD(&s->accept_ewma_us), us));
+}
+
 void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why)
 {
     struct adm_shard *s = shard_of(a, shard);
@@ -277,6 +284,11 @@ uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shar
 uint64_t hm_admission_lag_ewma_us(const struct hm_admission *a, unsigned shard)
 {
     return LD(&shard_of(a, shard)->lag_ewma_us);
+}
+
+uint64_t hm_admission_accept_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->accept_ewma_us);
 }
 
 uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard)
@@ -326,6 +338,8 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
         {"hems_admission_session_ewma_seconds", "EWMA of the CWMP session time, per shard"},
         {"hems_admission_shard_lag_ewma_seconds",
          "EWMA of the shard's loop lag (completion posted to completion run), per shard"},
+        {"hems_admission_accept_wait_ewma_seconds",
+         "EWMA of new connections' wait in the accept queue (TCP_INFO at accept), per shard"},
     };
     for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
         hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
@@ -351,9 +365,13 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->session_ewma_us) / 1e6);
                 break;
-            default:
+            case 4:
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->lag_ewma_us) / 1e6);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->accept_ewma_us) / 1e6);
                 break;
             }
         }

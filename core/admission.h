@@ -13,6 +13,9 @@
  *   - EWMA of the shard's loop lag: the time between the writer posting a commit completion
  *     and the shard running it, i.e. how long ready work waits for the shard's CPU (the
  *     primary overload signal: it rises as soon as the shard cannot keep up);
+ *   - EWMA of the accept-queue wait of new connections (TCP_INFO at accept: time since the
+ *     client's last packet), the same kind of wait seen before the shard takes the work,
+ *     sampled for every connection, shed or not; same target as the loop lag;
  *   - EWMA of the commit wait (batch submitted -> completion seen on the shard: includes the
  *     writer's queue, the fsync and the shard's own loop lag, so it rises when the shard or
  *     the disk is saturated, whatever else shares the machine);
@@ -109,6 +112,10 @@ void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
 void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us,
                                  uint64_t lag_us);
 
+/* A new connection on <shard> waited <us> in the kernel's accept queue (TCP_INFO: time since
+ * the client's last packet). Shard thread only. */
+void hm_admission_observe_accept(struct hm_admission *a, unsigned shard, uint64_t us);
+
 /* Counts a shed decided elsewhere (e.g. HM_ADM_STORE_FULL after a refused submit). */
 void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why);
 
@@ -123,6 +130,7 @@ bool hm_admission_congested(const struct hm_admission *a, unsigned shard);
 uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_lag_ewma_us(const struct hm_admission *a, unsigned shard);
+uint64_t hm_admission_accept_ewma_us(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard);
 uint64_t hm_admission_shed_count(const struct hm_admission *a, enum hm_adm_reason why);
 

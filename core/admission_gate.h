@@ -8,9 +8,9 @@
  */
 struct hm_shard;
 
-/* Returns 0 to accept the connection, else the Retry-After (seconds) of the refusal.
- * Runs on the shard's thread. */
-typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s);
+/* Returns 0 to accept the connection <fd> (just accepted, nothing read), else the
+ * Retry-After (seconds) of the refusal. Runs on the shard's thread. */
+typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s, int fd);
 
 /* Installs <fn> for every shard (NULL: none). Once, at boot, before the shards start.
  * Implemented in core/shard.c. */

@@ -898,7 +898,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         return;
     }
     if (accept_gate && li == HM_LISTENER_CWMP) { /* admission control (core/admission_gate.h) */
-        unsigned ra = accept_gate(s);
+        unsigned ra = accept_gate(s, res);
         if (ra) {
             gate_refuse(res, ra);
             return;

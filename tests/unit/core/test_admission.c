@@ -155,6 +155,20 @@ START_TEST(slow_sample_at_low_traffic_does_not_cut)
 }
 END_TEST
 
+START_TEST(accept_wait_is_congestion)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int i = 0; i < 100; i++)
+        hm_admission_observe_accept(a, 0, 200 * MS); /* connections waited 200 ms */
+    for (int p = 0; p < 3; p++)
+        offer(a, &t, 300, MS); /* commits themselves are fast */
+    ck_assert(hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) < 3000);
+    hm_admission_destroy(a);
+}
+END_TEST
+
 START_TEST(static_cap_holds_rate)
 {
     struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000};
@@ -264,6 +278,7 @@ static Suite *suite(void)
     tcase_add_test(tc, congestion_cuts_rate_to_measured_then_recovers);
     tcase_add_test(tc, session_signal_optional);
     tcase_add_test(tc, static_cap_holds_rate);
+    tcase_add_test(tc, accept_wait_is_congestion);
     tcase_add_test(tc, slow_sample_at_low_traffic_does_not_cut);
     tcase_add_test(tc, shard_lag_alone_is_congestion);
     tcase_add_test(tc, disabled_admits_everything);
