@@ -79,6 +79,7 @@ struct io {
         char cnonce[17];
         char nonce[128], realm[128], opaque[128];
     } auth;                   /* Digest state (about 450 bytes, only while active) */
+    uint64_t attempt_start;   /* start of the device's current attempt, ns */
     bool reconnect;
     bool reconnect_seen;      /* a reconnect happened since the last challenge */           /* the server asked to close: next request on a new connection */
 };
@@ -672,6 +673,7 @@ static void fifo_push(struct worker *w, struct dev *dv)
 /* The session of <dv> is over (successfully or not): schedule what comes next. */
 static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
 {
+    uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
     conn_close(w, dv);
     io_put(w, dv);
     timer_del(w, dv);
@@ -684,6 +686,7 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
     if (ok) {
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
+        hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
         dv->booted = true;
     } else if (w->stopping && retries(w)) {
         /* would have been retried, but the run is over: not a failure of the server */
@@ -886,6 +889,7 @@ static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
 {
     dv->io = io_get(w);
     dv->nreq = 0;
+    dv->io->attempt_start = now;
     if (uses_cwmp(w))
         build_inform(w, dv);
     else if (w->cfg->scenario == HM_LG_PM)
@@ -913,12 +917,14 @@ static void send_next(struct worker *w, struct dev *dv, uint64_t now)
 /* Hold: the device's session is complete and counted; its connection stays open. */
 static void hold(struct worker *w, struct dev *dv, uint64_t now)
 {
+    uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
     io_put(w, dv);
     if (dv->in_session) {
         dv->in_session = false;
         w->active--;
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
+        hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
         dv->booted = true;
         dv->retries = 0;
         if (!w->open_loop)

@@ -153,6 +153,8 @@ struct hm_lg_stats {
                                    omission corrected); closed loop: from the actual start */
     struct hm_lg_hist exchange; /* us; first byte sent to last byte received */
     struct hm_lg_hist connect;  /* us; connect() to writable */
+    struct hm_lg_hist admitted; /* us; the session's successful attempt, from its start: the
+                                   time of a session the server admitted (no backoff) */
 };
 
 /* Set (from a signal handler) to end the run now: workers stop starting sessions, abort

@@ -2,6 +2,9 @@
 #include "core/alarms.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,8 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/admission.h"
+#include "core/admission_gate.h"
 #include "core/files.h" /* files: applied records */
 #include "core/hems_proc.h"
 #include "core/bug.h"
@@ -20,6 +25,7 @@
 #include "proto/auth.h"
 #include "proto/cwmp.h"
 #include "storage/record.h"
+#include "storage/store_health.h"
 
 #define ARENA_BYTES (1u << 20) /* parse arena per shard: ~48 B per parameter, 4096 params */
 #define SESS_KEEP 1024         /* free sessions kept per shard */
@@ -34,7 +40,7 @@
     X(busy_refused, "hems_cwmp_sessions_refused_busy_total",                                 \
       "Informs refused with 8005: the device already has a session")                         \
     X(shed, "hems_cwmp_sessions_shed_total",                                                 \
-      "Informs refused with 8005 because the store was saturated or failing")                \
+      "new sessions shed: 503 by admission control, or 8005 when the store ring was full")   \
     X(auth_challenges, "hems_cwmp_auth_challenges_total", "401 Digest challenges sent")       \
     X(auth_failures, "hems_cwmp_auth_failures_total",                                        \
       "requests with wrong or malformed credentials")                                        \
@@ -71,9 +77,11 @@ struct acs_sess {
     struct acs_shard *sh;
     uint8_t state, ver, after;
     bool authed, cpe_done, closing, inflight;
+    bool admitted; /* counted in flight by admission control (core/admission.h) */
     uint64_t reg_key;
     uint64_t conn_id;
     uint64_t t_inform_us, t_submit_us;
+    _Atomic uint64_t t_done_us; /* writer: completion posted (admission's shard-lag signal) */
     uint64_t task_seq;
     uint8_t task_kind;
     uint16_t dev_len;
@@ -125,6 +133,7 @@ struct hm_acs {
     struct hm_auth_nonce_key nonce_key;
     struct hm_cwmp_opts opts;
     struct hm_hems *hems; /* not owned; NULL: no HeMS procedures */
+    struct hm_admission *adm; /* owned */
 };
 
 #define CTR_INC(sh, f) HM_CTR_INC(&(sh)->ctr, f)
@@ -208,8 +217,46 @@ static void batch_give(struct acs_sess *s)
     sh->pb_nfree++;
 }
 
+/* ---- admission control (core/admission.h) ---- */
+
+/* The admitted session <s> ended; <session_us>: its duration if it completed, else 0. */
+static void adm_end(struct acs_sess *s, uint64_t session_us)
+{
+    if (!s->admitted)
+        return;
+    s->admitted = false;
+    hm_admission_end(s->sh->acs->adm, hm_shard_id(s->sh->shard), mono_us(), session_us);
+}
+
+static void add_retry_after(struct acs_shard *sh, struct hm_buf *headers)
+{
+    hm_buf_printf(headers, "Retry-After: %u\r\n",
+                  hm_admission_retry_after(sh->acs->adm, hm_shard_id(sh->shard)));
+}
+
+/* The accept-time gate (core/admission_gate.h). */
+static unsigned accept_gate(struct hm_shard *shard, int fd)
+{
+    struct acs_shard *sh = hm_shard_app(shard);
+    unsigned sid = hm_shard_id(shard);
+    if (!sh)
+        return 0;
+    /* Time since the client's last packet (its handshake ACK or its first request): how
+     * long the connection waited in the kernel's accept queue for this shard. */
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+        tl >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
+        hm_admission_observe_accept(sh->acs->adm, sid, (uint64_t)ti.tcpi_last_ack_recv * 1000);
+    if (!hm_admission_gate(sh->acs->adm, sid, mono_us()))
+        return 0;
+    CTR_INC(sh, shed);
+    return hm_admission_retry_after(sh->acs->adm, sid);
+}
+
 static void sess_release_reg(struct acs_sess *s)
 {
+    adm_end(s, 0);
     if (s->reg_key) {
         hm_sessreg_release(s->sh->acs->reg, s->reg_key);
         s->reg_key = 0;
@@ -329,9 +376,11 @@ static int next_request(struct acs_sess *s, struct hm_buf *out)
         return 200;
     }
     s->state = S_ENDED;
+    uint64_t took = mono_us() - s->t_inform_us;
+    adm_end(s, took ? took : 1);
     sess_release_reg(s);
     CTR_INC(sh, sessions_done);
-    observe(sh->ctr.session_us, mono_us() - s->t_inform_us);
+    observe(sh->ctr.session_us, took);
     return 204;
 }
 
@@ -343,6 +392,7 @@ static void on_commit(void *arg, int status)
 {
     struct acs_sess *s = arg;
     s->status = status;
+    atomic_store_explicit(&s->t_done_us, mono_us(), memory_order_relaxed);
     hm_shard_post(s->sh->shard, &s->msg);
 }
 
@@ -368,7 +418,11 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     struct acs_shard *sh = s->sh;
     (void)shard;
     s->inflight = false;
-    observe(sh->ctr.commit_us, mono_us() - s->t_submit_us);
+    uint64_t now = mono_us(), done = atomic_load_explicit(&s->t_done_us, memory_order_relaxed);
+    uint64_t waited = now - s->t_submit_us;
+    observe(sh->ctr.commit_us, waited);
+    hm_admission_observe_commit(sh->acs->adm, hm_shard_id(sh->shard), waited,
+                                now > done ? now - done : 0);
     batch_give(s);
     if (s->closing) {
         sess_free(s);
@@ -384,6 +438,9 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
         HM_LOG_RL(HM_LOG_ERR, "store commit failed; asking the CPE to retry",
                   "device=%.*s err=\"%s\"", (int)s->dev_len, s->dev, hm_strerror(s->status));
         /* 8005: the CPE retries the whole session later (TR-069 §3.2.1.1). */
+        if (s->after == AFTER_INFORM)
+            hm_admission_count(sh->acs->adm, hm_shard_id(sh->shard), HM_ADM_STORE_ERROR);
+        add_retry_after(sh, hdrs);
         fault(sh, s, out, s->ver, id, 8005, "store unavailable, retry later");
         s->state = S_ENDED;
         sess_release_reg(s);
@@ -658,11 +715,12 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     return HM_HTTP_DEFER;
 shed:
     CTR_INC(sh, shed);
+    hm_admission_count(sh->acs->adm, hm_shard_id(sh->shard), HM_ADM_STORE_FULL);
     batch_give(s);
     sess_release_reg(s);
     HM_LOG_RL(HM_LOG_WARN, "Inform shed with 8005", "device=%.*s cause=\"%s\"",
               (int)s->dev_len, s->dev, hm_strerror(r));
-    hm_buf_append_lit(x->headers, "Retry-After: 10\r\n");
+    add_retry_after(sh, x->headers);
     return fault(sh, s, x->out, m->ver, m->id, 8005, "overloaded, retry later");
 }
 
@@ -882,9 +940,23 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
         return plain(x, 405, "CWMP needs POST");
     }
     struct acs_sess *s = *x->conn_data;
-    if (!s) {
-        s = sess_new(sh);
-        *x->conn_data = s;
+    if (!s || (!s->admitted && (s->state == S_AWAIT_INFORM || s->state == S_ENDED))) {
+        /* A new session: admission control decides before any parsing (core/admission.h).
+         * A shed costs no session object; the connection closes after the 503. */
+        unsigned sid = hm_shard_id(sh->shard);
+        enum hm_adm_reason why =
+            hm_admission_admit(a->adm, sid, mono_us(), hm_store_queue_depth(a->store));
+        if (why != HM_ADM_ADMIT) {
+            CTR_INC(sh, shed);
+            add_retry_after(sh, x->headers);
+            x->close = true;
+            return plain(x, 503, "overloaded, retry later");
+        }
+        if (!s) {
+            s = sess_new(sh);
+            *x->conn_data = s;
+        }
+        s->admitted = true;
     }
     /* A verified client certificate authenticates the CPE (TR-069 §3.4.4). */
     if (a->digest && !s->authed && !x->tls_identity) {
@@ -929,6 +1001,8 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
         if (s->state == S_ENDED) { /* a new session on the same connection */
             struct acs_sess *n = sess_new(sh);
             n->authed = s->authed;
+            n->admitted = s->admitted; /* the admission decided for this request moves */
+            s->admitted = false;
             sess_free(s);
             *x->conn_data = s = n;
         }
@@ -1043,6 +1117,18 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
         snprintf(err, errlen, "no randomness for Digest nonces");
         goto fail;
     }
+    struct hm_admission_cfg acfg = {
+        .enabled = cfg->adm_enabled,
+        .max_inflight = (uint32_t)HM_MIN(cfg->adm_max_inflight, UINT32_MAX),
+        .min_rate = (uint32_t)HM_MIN(cfg->adm_min_rate, UINT32_MAX),
+        .max_rate = (uint32_t)HM_MIN(cfg->adm_max_rate, UINT32_MAX),
+        .target_commit_ms = (uint32_t)HM_MIN(cfg->adm_target_commit_ms, UINT32_MAX),
+        .target_lag_ms = (uint32_t)HM_MIN(cfg->adm_target_lag_ms, UINT32_MAX),
+        .target_session_ms = (uint32_t)HM_MIN(cfg->adm_target_session_ms, UINT32_MAX),
+        .max_store_queue = (uint32_t)HM_MIN(cfg->adm_max_store_queue, UINT32_MAX),
+        .retry_after_s = (uint32_t)HM_MIN(cfg->adm_retry_after_s, 86400),
+    };
+    a->adm = hm_admission_create(&acfg, a->n);
     for (unsigned i = 0; i < a->n; i++) {
         struct acs_shard *sh = aligned_alloc(HM_CACHELINE, (sizeof(*sh) + HM_CACHELINE - 1) /
                                                                HM_CACHELINE * HM_CACHELINE);
@@ -1064,6 +1150,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
         hm_shard_set_app(sh->shard, sh);
     }
     hm_httpd_set_conn_close_hook(on_conn_close);
+    hm_shard_set_accept_gate(cfg->adm_enabled ? accept_gate : NULL);
     return a;
 fail:
     hm_acs_destroy(a);
@@ -1106,6 +1193,7 @@ void hm_acs_destroy(struct hm_acs *a)
     }
     free(a->sh);
     hm_sessreg_destroy(a->reg);
+    hm_admission_destroy(a->adm);
     free(a);
 }
 
@@ -1168,4 +1256,6 @@ void hm_acs_render_metrics(struct hm_buf *out, void *arg)
                            "# TYPE hems_cwmp_sessions_active gauge\nhems_cwmp_sessions_active ");
     hm_buf_append_u64(out, hm_sessreg_count(a->reg));
     hm_buf_append_lit(out, "\n");
+    hm_admission_render_metrics(out, a->adm);
+    hm_store_render_health(out, a->store);
 }

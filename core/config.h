@@ -118,6 +118,27 @@
     X(store, map_max_gb, U64, store_map_max_gb, "64", 0, "LMDB map size limit in GiB")         \
     X(store, no_sync, BOOL, store_no_sync, "false", 0,                                       \
       "skip fsync on commit: benchmarks only, forfeits durability")                          \
+    /* admission control (core/admission.h, docs/admission.md) */                          \
+    X(admission, enabled, BOOL, adm_enabled, "true", 0,                                      \
+      "shed new CWMP sessions (503 + Retry-After) when this node is overloaded")             \
+    X(admission, max_inflight_per_shard, U64, adm_max_inflight, "0", 0,                      \
+      "hard cap on CWMP sessions in flight per shard (a memory bound); 0 = auto (4096)")     \
+    X(admission, min_rate_per_shard, U64, adm_min_rate, "0", 0,                              \
+      "floor of the adaptive new-session rate per shard (sessions/s); 0 = auto (20)")        \
+    X(admission, max_rate_per_shard, U64, adm_max_rate, "0", 0,                              \
+      "static cap on new CWMP sessions/s per shard (e.g. 90% of the measured peak, "          \
+      "docs/capacity-planning.md); 0 = none: the adaptive rate alone")                       \
+    X(admission, target_lag_ms, U64, adm_target_lag_ms, "0", 0,                              \
+      "shard loop-lag EWMA above which the shard counts as congested; 0 = auto (50)")        \
+    X(admission, target_commit_ms, U64, adm_target_commit_ms, "0", 0,                        \
+      "commit-wait EWMA above which the shard counts as congested; 0 = auto (500)")          \
+    X(admission, target_session_ms, U64, adm_target_session_ms, "0", 0,                      \
+      "session-time EWMA above which the shard counts as congested; 0 = not a signal (it "   \
+      "includes the CPEs' own round trips)")                                                 \
+    X(admission, max_store_queue, U64, adm_max_store_queue, "0", 0,                          \
+      "store batches waiting for the writer above which new sessions are shed; 0 = auto (2048)") \
+    X(admission, retry_after_s, U64, adm_retry_after_s, "10", 0,                             \
+      "mean Retry-After sent with a shed (uniform in [s/2, 3s/2])")                          \
     X(pm, path, STR, pm_path, "/pm/", 0,                                                     \
       "URL path prefix of the PM file upload endpoint on the CWMP listener (PUT/POST)")      \
     X(pm, spool_max_files, U64, pm_spool_max_files, "10000", 0,                              \

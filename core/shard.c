@@ -17,6 +17,7 @@
  * buffer it carries goes back to the ring.
  */
 #include "core/shard.h"
+#include "core/admission_gate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -208,6 +209,28 @@ struct hm_shards {
 };
 
 static hm_conn_close_hook conn_close_hook;
+
+/* ---- admission gate at accept (core/admission_gate.h) ---- */
+static hm_accept_gate_fn accept_gate;
+
+void hm_shard_set_accept_gate(hm_accept_gate_fn fn)
+{
+    accept_gate = fn;
+}
+
+/* Refuses <fd> with a canned 503 + Retry-After <ra> s, before reading a byte. */
+static void gate_refuse(int fd, unsigned ra)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\nRetry-After: %u\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n", ra);
+    /* A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard. */
+    ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+}
+/* ---- end admission gate ---- */
 
 /* The shard running on this thread: timer callbacks get only their timer. */
 static _Thread_local struct hm_shard *cur_shard;
@@ -961,6 +984,13 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     if (!s->nfree) {
         refuse(s, res, li == LI_CWMPS);
         return;
+    }
+    if (accept_gate && li == HM_LISTENER_CWMP) { /* admission control (core/admission_gate.h) */
+        unsigned ra = accept_gate(s, res);
+        if (ra) {
+            gate_refuse(res, ra);
+            return;
+        }
     }
     uint32_t idx = s->free_stack[--s->nfree];
     struct hm_conn *c = &s->conns[idx];

@@ -1,4 +1,5 @@
 #include "storage/store.h"
+#include "storage/store_health.h"
 
 #include <ck_ring.h>
 #include <lmdb.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +76,11 @@ struct hm_store {
     /* Counters: written by the writer (relaxed), read by hm_store_stats. */
     _Atomic uint64_t commits, batches, batches_failed, ops, map_grows, stale_readers, submit_full;
     _Atomic uint64_t per_commit[HM_STORE_HIST_BUCKETS], commit_us[HM_STORE_HIST_BUCKETS];
+
+    /* Health (storage/store_health.h): written by the writer, read anywhere (relaxed). */
+    _Atomic int write_error;          /* 0, or the cause of the failing-writes episode */
+    _Atomic uint64_t fail_episodes, commit_ewma_us;
+    uint64_t episode_start_ns, episode_failed; /* writer only */
 };
 
 const char *hm_store_mdb_strerror(int mdb_rc)
@@ -494,6 +501,83 @@ static int apply_batch(struct hm_store *s, MDB_txn *txn, const struct hm_store_b
     return 0;
 }
 
+/* ---- write health (storage/store_health.h) -------------------------------------------- */
+
+static uint64_t fs_free_bytes(struct hm_store *s)
+{
+    int fd;
+    struct statvfs v;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstatvfs(fd, &v) == -1)
+        return UINT64_MAX;
+    return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* A commit of <us> succeeded: update the EWMA, close a failing-writes episode. Writer only. */
+static void health_committed(struct hm_store *s, uint64_t us)
+{
+    uint64_t e = atomic_load_explicit(&s->commit_ewma_us, memory_order_relaxed);
+    e = !e ? (us ? us : 1) : us >= e ? e + ((us - e) >> 3) : e - ((e - us) >> 3);
+    atomic_store_explicit(&s->commit_ewma_us, e, memory_order_relaxed);
+    if (atomic_load_explicit(&s->write_error, memory_order_relaxed) == 0)
+        return;
+    atomic_store_explicit(&s->write_error, 0, memory_order_relaxed);
+    fprintf(stderr,
+            "level=warn msg=\"store: writes recovered\" after_s=%.1f batches_refused=%llu\n",
+            (double)(now_ns() - s->episode_start_ns) / 1e9,
+            (unsigned long long)s->episode_failed);
+}
+
+/*
+ * A batch failed alone with LMDB code <rc>: classify it, log once per episode (a full disk
+ * must not flood the log with one line per Inform) and return the batch's status. Writer only.
+ */
+static int health_failed(struct hm_store *s, int rc)
+{
+    uint64_t avail = fs_free_bytes(s);
+    bool full = rc == ENOSPC || rc == EDQUOT || rc == MDB_MAP_FULL ||
+                (rc == EIO && avail < (1u << 20));
+    int err = full ? -ENOSPC : map_err(rc);
+    if (atomic_load_explicit(&s->write_error, memory_order_relaxed) != 0) {
+        s->episode_failed++;
+        return err;
+    }
+    if (!full) { /* a one-off failure: no episode, but say why */
+        fprintf(stderr, "level=error msg=\"store: batch failed\" mdb=\"%s\"\n",
+                mdb_strerror(rc));
+        return err;
+    }
+    atomic_store_explicit(&s->write_error, err, memory_order_relaxed);
+    count(&s->fail_episodes, 1);
+    s->episode_start_ns = now_ns();
+    s->episode_failed = 1;
+    fprintf(stderr,
+            "level=error msg=\"store: disk full, refusing writes until space returns; reads "
+            "continue\" cause=\"%s\" fs_free_bytes=%llu map_size=%llu map_max=%llu\n",
+            mdb_strerror(rc), (unsigned long long)(avail == UINT64_MAX ? 0 : avail),
+            (unsigned long long)s->map_size, (unsigned long long)s->map_max);
+    return err;
+}
+
+unsigned hm_store_queue_depth(struct hm_store *s)
+{
+    return ck_ring_size(&s->ring);
+}
+
+int hm_store_write_error(struct hm_store *s)
+{
+    return atomic_load_explicit(&s->write_error, memory_order_relaxed);
+}
+
+uint64_t hm_store_write_fail_episodes(struct hm_store *s)
+{
+    return atomic_load_explicit(&s->fail_episodes, memory_order_relaxed);
+}
+
+uint64_t hm_store_commit_ewma_us(struct hm_store *s)
+{
+    return atomic_load_explicit(&s->commit_ewma_us, memory_order_relaxed);
+}
+
 /*
  * Applies group[0..n) in one write transaction and commits. MAP_FULL grows the map and
  * retries the whole group; any other failure is returned (the txn is aborted) and the caller
@@ -525,6 +609,7 @@ static int commit_group(struct hm_store *s, struct hm_store_batch **group, unsig
             count(&s->commits, 1);
             count(&s->commit_us[log2_bucket(us)], 1);
             count(&s->per_commit[log2_bucket(n)], 1);
+            health_committed(s, us);
         }
         return rc;
     }
@@ -552,8 +637,7 @@ static void process_group(struct hm_store *s, struct hm_store_batch **group, uns
         return;
     }
     if (n == 1) {
-        fprintf(stderr, "level=error msg=\"store: batch failed\" mdb=\"%s\"\n", mdb_strerror(rc));
-        complete(s, group[0], map_err(rc));
+        complete(s, group[0], health_failed(s, rc));
         return;
     }
     for (unsigned i = 0; i < n; i++)

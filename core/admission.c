@@ -1,0 +1,390 @@
+#include "core/admission.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/bug.h"
+#include "core/util.h"
+
+#define EWMA_SHIFT 3 /* alpha = 1/8 */
+
+/*
+ * Per-shard state. Every field is written by the shard's thread only; the _Atomic ones are
+ * also read (relaxed) by the metrics renderer, so they are stored with relaxed atomics too.
+ */
+struct adm_shard {
+    _Atomic uint32_t inflight;
+    _Atomic bool congested;
+    _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
+    _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us, accept_ewma_us;
+    _Atomic uint64_t admitted;
+    _Atomic uint64_t shed[HM_ADM__COUNT];
+    double tokens;        /* token bucket, at most burst() */
+    uint64_t last_refill; /* us */
+    uint64_t next_adjust; /* us; end of the current period */
+    uint64_t period_start, period_admitted;
+    bool period_limited; /* the bucket refused a session in this period */
+    uint64_t rng;
+} __attribute__((aligned(HM_CACHELINE)));
+
+struct hm_admission {
+    struct hm_admission_cfg cfg;
+    unsigned n;
+    struct adm_shard *sh;
+};
+
+static const char *const reason_names[HM_ADM__COUNT] = {
+    "admit",
+#define HM_ADM_NAME(e, s) s,
+    HM_ADM_REASONS(HM_ADM_NAME)
+#undef HM_ADM_NAME
+};
+
+#define LD(p) atomic_load_explicit((p), memory_order_relaxed)
+#define ST(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+
+struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, unsigned nshards)
+{
+    struct hm_admission *a = hm_xcalloc(1, sizeof(*a));
+    a->cfg = *cfg;
+    struct hm_admission_cfg *c = &a->cfg;
+    if (!c->max_inflight)
+        c->max_inflight = 4096;
+    if (!c->min_rate)
+        c->min_rate = 20;
+    if (c->max_rate && c->min_rate > c->max_rate)
+        c->min_rate = c->max_rate;
+    if (!c->target_commit_ms)
+        c->target_commit_ms = 500;
+    if (!c->target_lag_ms)
+        c->target_lag_ms = 50;
+    if (!c->max_store_queue)
+        c->max_store_queue = 2048;
+    if (!c->retry_after_s)
+        c->retry_after_s = 10;
+    a->n = nshards ? nshards : 1;
+    a->sh = aligned_alloc(HM_CACHELINE, sizeof(*a->sh) * a->n);
+    if (!a->sh)
+        abort();
+    memset(a->sh, 0, sizeof(*a->sh) * a->n);
+    for (unsigned i = 0; i < a->n; i++) {
+        struct adm_shard *s = &a->sh[i];
+        ST(&s->rate, c->max_rate ? (double)c->max_rate : HM_ADM_UNLIMITED);
+        if (getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng) || !s->rng)
+            s->rng = 0x9e3779b97f4a7c15ull + i;
+    }
+    return a;
+}
+
+void hm_admission_destroy(struct hm_admission *a)
+{
+    if (!a)
+        return;
+    free(a->sh);
+    free(a);
+}
+
+const struct hm_admission_cfg *hm_admission_config(const struct hm_admission *a)
+{
+    return &a->cfg;
+}
+
+static struct adm_shard *shard_of(const struct hm_admission *a, unsigned shard)
+{
+    return &a->sh[shard < a->n ? shard : shard % a->n];
+}
+
+static uint64_t ewma(uint64_t old, uint64_t sample)
+{
+    /* old + (sample - old) / 8, in unsigned arithmetic; from 0, so one slow first sample
+     * (a cold cache, the first fsync of a new file) weighs 1/8 like any other */
+    return sample >= old ? old + ((sample - old) >> EWMA_SHIFT)
+                         : old - ((old - sample) >> EWMA_SHIFT);
+}
+
+/* The congestion signal against its target, in thousandths (1000: at target). */
+static uint64_t pressure(const struct hm_admission *a, const struct adm_shard *s)
+{
+    uint64_t p = LD(&s->commit_ewma_us) / a->cfg.target_commit_ms;
+    p = HM_MAX(p, LD(&s->lag_ewma_us) / a->cfg.target_lag_ms);
+    p = HM_MAX(p, LD(&s->accept_ewma_us) / a->cfg.target_lag_ms);
+    if (a->cfg.target_session_ms)
+        p = HM_MAX(p, LD(&s->session_ewma_us) / a->cfg.target_session_ms);
+    return p;
+}
+
+/* End of a period: congestion state (with hysteresis) and the AIMD step of the rate. */
+static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
+{
+    if (now_us < s->next_adjust)
+        return;
+    uint64_t span = now_us - s->period_start;
+    double measured = span ? (double)s->period_admitted * 1e6 / (double)span : 0;
+    uint64_t p = pressure(a, s);
+    bool cong = LD(&s->congested);
+    if (cong && p < 750)
+        cong = false;
+    else if (!cong && p > 1000)
+        cong = true;
+    double rate = LD(&s->rate), floor = a->cfg.min_rate;
+    if (cong && s->period_admitted >= HM_ADM_MIN_EVIDENCE) {
+        /* only with evidence of load: a slow sample at low traffic is no overload, and
+         * "7/8 of what was admitted" would then shed the next burst of an idle shard */
+        rate = HM_MIN(rate, measured) * 7 / 8;
+    } else if (s->period_limited && rate < HM_ADM_UNLIMITED &&
+               !(a->cfg.max_rate && rate >= a->cfg.max_rate)) {
+        rate += HM_MAX(rate / 4, floor / 4);
+    }
+    rate = HM_MAX(rate, floor);
+    rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
+    ST(&s->congested, cong);
+    ST(&s->rate, rate);
+    s->next_adjust = now_us + HM_ADM_ADJUST_US;
+    s->period_start = now_us;
+    s->period_admitted = 0;
+    s->period_limited = false;
+}
+
+/* A bucket of one period's worth of sessions (at least 4): smooth, small bursts. */
+static double burst(double rate)
+{
+    return HM_MAX(rate * HM_ADM_ADJUST_US / 1e6, 4.0);
+}
+
+static void refill(struct adm_shard *s, uint64_t now_us)
+{
+    double rate = LD(&s->rate);
+    if (now_us > s->last_refill) {
+        s->tokens += rate * (double)(now_us - s->last_refill) / 1e6;
+        s->last_refill = now_us;
+    }
+    s->tokens = HM_MIN(s->tokens, burst(rate));
+}
+
+static void count_shed(struct adm_shard *s, enum hm_adm_reason why)
+{
+    ST(&s->shed[why], LD(&s->shed[why]) + 1);
+}
+
+/* The decision without its side effects on in-flight (shared by admit and gate). */
+static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, uint64_t now_us,
+                                 uint32_t store_queue)
+{
+    adjust(a, s, now_us);
+    refill(s, now_us);
+    if (!a->cfg.enabled)
+        return HM_ADM_ADMIT;
+    if (LD(&s->inflight) >= a->cfg.max_inflight)
+        return HM_ADM_INFLIGHT;
+    if (store_queue > a->cfg.max_store_queue)
+        return HM_ADM_STORE_QUEUE;
+    if (s->tokens < 1.0) {
+        s->period_limited = true;
+        return HM_ADM_RATE;
+    }
+    return HM_ADM_ADMIT;
+}
+
+enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                                      uint32_t store_queue)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    enum hm_adm_reason why = decide(a, s, now_us, store_queue);
+    if (why != HM_ADM_ADMIT) {
+        count_shed(s, why);
+        return why;
+    }
+    if (s->tokens >= 1.0)
+        s->tokens -= 1.0;
+    s->period_admitted++;
+    ST(&s->inflight, LD(&s->inflight) + 1);
+    ST(&s->admitted, LD(&s->admitted) + 1);
+    return HM_ADM_ADMIT;
+}
+
+bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    enum hm_adm_reason why = decide(a, s, now_us, 0);
+    if (why == HM_ADM_ADMIT)
+        return false;
+    count_shed(s, HM_ADM_ACCEPT);
+    return true;
+}
+
+void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                      uint64_t session_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    uint32_t in = LD(&s->inflight);
+    HM_BUG_ON(in == 0);
+    ST(&s->inflight, in - 1);
+    if (session_us)
+        ST(&s->session_ewma_us, ewma(LD(&s->session_ewma_us), session_us));
+    adjust(a, s, now_us);
+}
+
+void hm_admission_observe_commit(struct hm_admission *a, unsigned shard, uint64_t us,
+                                 uint64_t lag_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    ST(&s->commit_ewma_us, ewma(LD(&s->commit_ewma_us), us));
+    ST(&s->lag_ewma_us, ewma(LD(&s->lag_ewma_us), lag_us));
+}
+
+void hm_admission_observe_accept(struct hm_admission *a, unsigned shard, uint64_t us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    ST(&s->accept_ewma_us, ewma(LD(&s->accept_ewma_us), us));
+}
+
+void hm_admission_count(struct hm_admission *a, unsigned shard, enum hm_adm_reason why)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    if (why > HM_ADM_ADMIT && why < HM_ADM__COUNT)
+        ST(&s->shed[why], LD(&s->shed[why]) + 1);
+}
+
+uint32_t hm_admission_retry_after(struct hm_admission *a, unsigned shard)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    uint64_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->rng = x;
+    uint32_t base = a->cfg.retry_after_s;
+    uint32_t lo = base / 2 ? base / 2 : 1;
+    uint32_t span = base + 1; /* [base/2, base/2 + base] */
+    return lo + (uint32_t)(x % span);
+}
+
+double hm_admission_rate(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->rate);
+}
+
+bool hm_admission_congested(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->congested);
+}
+
+uint32_t hm_admission_inflight(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->inflight);
+}
+
+uint64_t hm_admission_commit_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->commit_ewma_us);
+}
+
+uint64_t hm_admission_lag_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->lag_ewma_us);
+}
+
+uint64_t hm_admission_accept_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->accept_ewma_us);
+}
+
+uint64_t hm_admission_session_ewma_us(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->session_ewma_us);
+}
+
+uint64_t hm_admission_shed_count(const struct hm_admission *a, enum hm_adm_reason why)
+{
+    uint64_t sum = 0;
+    if (why <= HM_ADM_ADMIT || why >= HM_ADM__COUNT)
+        return 0;
+    for (unsigned i = 0; i < a->n; i++)
+        sum += LD(&a->sh[i].shed[why]);
+    return sum;
+}
+
+const char *hm_admission_reason_name(enum hm_adm_reason why)
+{
+    return why < HM_ADM__COUNT ? reason_names[why] : "unknown";
+}
+
+void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *a)
+{
+    hm_buf_append_lit(out, "# HELP hems_admission_shed_total new CWMP sessions refused by "
+                           "admission control or a saturated/failing store, by reason\n"
+                           "# TYPE hems_admission_shed_total counter\n");
+    for (int r = HM_ADM_ADMIT + 1; r < HM_ADM__COUNT; r++)
+        hm_buf_printf(out, "hems_admission_shed_total{reason=\"%s\"} %llu\n", reason_names[r],
+                      (unsigned long long)hm_admission_shed_count(a, (enum hm_adm_reason)r));
+    uint64_t admitted = 0;
+    for (unsigned i = 0; i < a->n; i++)
+        admitted += LD(&a->sh[i].admitted);
+    hm_buf_printf(out,
+                  "# HELP hems_admission_admitted_total new CWMP sessions admitted\n"
+                  "# TYPE hems_admission_admitted_total counter\n"
+                  "hems_admission_admitted_total %llu\n",
+                  (unsigned long long)admitted);
+    static const struct {
+        const char *name, *help;
+    } g[] = {
+        {"hems_admission_rate_limit",
+         "current adaptive new-session rate per shard, sessions/s (+Inf: not limited)"},
+        {"hems_admission_inflight", "admitted CWMP sessions in flight, per shard"},
+        {"hems_admission_commit_wait_ewma_seconds",
+         "EWMA of the commit wait (submit to completion on the shard), per shard"},
+        {"hems_admission_session_ewma_seconds", "EWMA of the CWMP session time, per shard"},
+        {"hems_admission_shard_lag_ewma_seconds",
+         "EWMA of the shard's loop lag (completion posted to completion run), per shard"},
+        {"hems_admission_accept_wait_ewma_seconds",
+         "EWMA of new connections' wait in the accept queue (TCP_INFO at accept), per shard"},
+    };
+    for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
+        hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
+        for (unsigned i = 0; i < a->n; i++) {
+            const struct adm_shard *s = &a->sh[i];
+            switch (k) {
+            case 0: {
+                double r = LD(&s->rate);
+                if (r >= HM_ADM_UNLIMITED)
+                    hm_buf_printf(out, "%s{shard=\"%u\"} +Inf\n", g[k].name, i);
+                else
+                    hm_buf_printf(out, "%s{shard=\"%u\"} %.1f\n", g[k].name, i, r);
+                break;
+            }
+            case 1:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->inflight));
+                break;
+            case 2:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->commit_ewma_us) / 1e6);
+                break;
+            case 3:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->session_ewma_us) / 1e6);
+                break;
+            case 4:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->lag_ewma_us) / 1e6);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->accept_ewma_us) / 1e6);
+                break;
+            }
+        }
+    }
+    hm_buf_append_lit(out, "# HELP hems_admission_congested 1 while the shard's commit wait "
+                           "is over target (hysteresis: until under 3/4 of it)\n"
+                           "# TYPE hems_admission_congested gauge\n");
+    for (unsigned i = 0; i < a->n; i++)
+        hm_buf_printf(out, "hems_admission_congested{shard=\"%u\"} %d\n", i,
+                      LD(&a->sh[i].congested) ? 1 : 0);
+    hm_buf_printf(out,
+                  "# HELP hems_admission_enabled 1 when admission control sheds, 0 when it "
+                  "only measures\n# TYPE hems_admission_enabled gauge\nhems_admission_enabled "
+                  "%d\n",
+                  a->cfg.enabled ? 1 : 0);
+}

@@ -1,0 +1,98 @@
+"""Admission control against a real hemsd: new sessions beyond the shard's rate get 503 with a
+jittered Retry-After (at accept, before a byte is read, or at the first request), a session
+already admitted is never shed, the metrics count the sheds by reason, and admission resumes
+by itself once the load is gone."""
+import socket
+import time
+import unittest
+
+import cpe as C
+from hemsd import Hemsd, connect, main, read_response
+
+RETRY = 4
+
+
+def try_session_start(port, sn):
+    """Opens a connection and starts a session. Returns ("refused", retry_after) when the
+    server answered 503 (at accept or at the Inform), else ("admitted", cpe) with the
+    InformResponse received."""
+    cp = C.Cpe(port)
+    # a connection refused at accept has its 503 waiting before we send anything
+    cp.sock.settimeout(0.15)
+    try:
+        head = cp.sock.recv(4096, socket.MSG_PEEK)
+    except socket.timeout:
+        head = None
+    except ConnectionError:
+        head = b""
+    cp.sock.settimeout(5)
+    if head is not None:
+        assert head.startswith(b"HTTP/1.1 503"), head
+        st, hd, _ = read_response(cp.sock)
+        cp.close()
+        return "refused", int(hd["retry-after"])
+    r = cp.post(C.inform_xml(sn=sn))
+    if r.status == 503:
+        assert r.headers.get("connection", "").lower() == "close", r.headers
+        cp.close()
+        return "refused", int(r.headers["retry-after"])
+    assert r.status == 200, (r.status, r.body)
+    assert r.rpc()[0] == "InformResponse", r.body
+    return "admitted", cp
+
+
+class Admission(unittest.TestCase):
+    def test_sheds_over_rate_keeps_admitted_and_recovers(self):
+        with Hemsd("--set", "admission.max_rate_per_shard=5", "--set", "admission.min_rate_per_shard=1",
+                   "--set", "admission.retry_after_s=%d" % RETRY) as h:
+            time.sleep(1.2)  # a full bucket to start with
+            first = try_session_start(h.cwmp_port, "ADM-0")
+            self.assertEqual(first[0], "admitted")
+            held = first[1]
+            refused, admitted = [], []
+            for i in range(1, 25):
+                kind, v = try_session_start(h.cwmp_port, "ADM-%d" % i)
+                if kind == "refused":
+                    refused.append(v)
+                else:
+                    admitted.append(v)
+            # a bucket of 4 plus 5/s over the ~4 s burst (0.15 s per refused probe): most refused
+            self.assertGreaterEqual(len(refused), 8, (len(refused), len(admitted)))
+            for ra in refused:
+                self.assertTrue(RETRY // 2 <= ra <= RETRY // 2 + RETRY, ra)
+            self.assertGreater(len(set(refused)), 1, "Retry-After is not jittered: %r" % refused)
+            # the session admitted before the overload finishes normally
+            r = held.post()
+            self.assertEqual(r.status, 204)
+            held.close()
+            for cp in admitted:
+                self.assertEqual(cp.post().status, 204)
+                cp.close()
+            m = h.metrics()
+            shed = sum(v for k, v in m.items() if k.startswith("hems_admission_shed_total{"))
+            self.assertEqual(shed, len(refused))
+            # sequential probes meet an empty bucket at accept: refused before a byte is read
+            self.assertGreaterEqual(m['hems_admission_shed_total{reason="accept"}'], 1)
+            self.assertEqual(m["hems_cwmp_sessions_shed_total"], len(refused))
+            self.assertEqual(m["hems_admission_admitted_total"], 1 + len(admitted))
+            self.assertEqual(m['hems_admission_rate_limit{shard="0"}'], 5)
+            self.assertEqual(m['hems_admission_inflight{shard="0"}'], 0)
+            # load gone: admission resumes by itself
+            time.sleep(1.2)
+            kind, cp = try_session_start(h.cwmp_port, "ADM-LATE")
+            self.assertEqual(kind, "admitted")
+            self.assertEqual(cp.post().status, 204)
+            cp.close()
+
+    def test_disabled_admits_all(self):
+        with Hemsd("--set", "admission.enabled=false", "--set", "admission.max_rate_per_shard=1") as h:
+            for i in range(10):
+                kind, cp = try_session_start(h.cwmp_port, "OFF-%d" % i)
+                self.assertEqual(kind, "admitted")
+                self.assertEqual(cp.post().status, 204)
+                cp.close()
+            self.assertEqual(h.metrics()["hems_admission_enabled"], 0)
+
+
+if __name__ == "__main__":
+    main()

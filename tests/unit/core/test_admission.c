@@ -1,0 +1,291 @@
+#include "core/admission.h"
+#include "hm_check.h"
+
+#define MS 1000ull
+#define S 1000000ull
+
+static struct hm_admission *mk(uint32_t max_inflight, uint32_t min_rate)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_inflight = max_inflight,
+                                 .min_rate = min_rate, .target_commit_ms = 10,
+                                 .max_store_queue = 100, .retry_after_s = 10};
+    return hm_admission_create(&c, 2);
+}
+
+/* Offers <per_period> sessions evenly over one period starting at *t, each ending at once
+ * with commit wait <commit_us>; returns how many were admitted. */
+static unsigned offer(struct hm_admission *a, uint64_t *t, unsigned per_period,
+                      uint64_t commit_us)
+{
+    unsigned ok = 0;
+    for (unsigned i = 0; i < per_period; i++) {
+        *t += HM_ADM_ADJUST_US / per_period;
+        if (hm_admission_admit(a, 0, *t, 0) == HM_ADM_ADMIT) {
+            ok++;
+            hm_admission_observe_commit(a, 0, commit_us, commit_us / 4);
+            hm_admission_end(a, 0, *t, 1000);
+        }
+    }
+    return ok;
+}
+
+START_TEST(auto_defaults_resolved)
+{
+    struct hm_admission_cfg c = {.enabled = true};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    const struct hm_admission_cfg *r = hm_admission_config(a);
+    ck_assert_uint_eq(r->max_inflight, 4096);
+    ck_assert_uint_eq(r->min_rate, 20);
+    ck_assert_uint_eq(r->target_commit_ms, 500);
+    ck_assert_uint_eq(r->target_lag_ms, 50);
+    ck_assert_uint_eq(r->target_session_ms, 0);
+    ck_assert_uint_eq(r->max_store_queue, 2048);
+    ck_assert_uint_eq(r->retry_after_s, 10);
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(healthy_admits_everything)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int p = 0; p < 50; p++)
+        ck_assert_uint_eq(offer(a, &t, 500, 2 * MS), 500); /* 5000/s, 2 ms commits */
+    ck_assert(!hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_RATE), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(inflight_cap_sheds_and_frees)
+{
+    struct hm_admission *a = mk(16, 20);
+    for (int i = 0; i < 16; i++)
+        ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_inflight(a, 0), 16);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_INFLIGHT);
+    ck_assert(hm_admission_gate(a, 0, 10));
+    ck_assert_int_eq(hm_admission_admit(a, 1, 10, 0), HM_ADM_ADMIT); /* shards independent */
+    hm_admission_end(a, 0, 10, 0);
+    ck_assert(!hm_admission_gate(a, 0, 10));
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_INFLIGHT), 1);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_ACCEPT), 1);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(store_queue_sheds)
+{
+    struct hm_admission *a = mk(16, 20);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 101), HM_ADM_STORE_QUEUE);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 100), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_STORE_QUEUE), 1);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(congestion_cuts_rate_to_measured_then_recovers)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int p = 0; p < 5; p++)
+        offer(a, &t, 300, 2 * MS); /* 3000/s healthy */
+    for (int p = 0; p < 3; p++)
+        offer(a, &t, 300, 100 * MS); /* commits at 100 ms >> 10 ms target */
+    ck_assert(hm_admission_congested(a, 0));
+    double r = hm_admission_rate(a, 0);
+    ck_assert(r < 3000 * 7.0 / 8 + 1); /* from "unlimited" to 7/8 of what was admitted */
+    ck_assert(r >= 20);
+    /* still slow: the rate keeps falling, sessions are refused, never below the floor */
+    unsigned admitted = 0;
+    for (int p = 0; p < 60; p++)
+        admitted += offer(a, &t, 300, 100 * MS);
+    /* falls until a period holds too few admissions to be evidence of load */
+    ck_assert(hm_admission_rate(a, 0) >= 20 && hm_admission_rate(a, 0) < 20 * HM_ADM_MIN_EVIDENCE);
+    ck_assert_uint_gt(hm_admission_shed_count(a, HM_ADM_RATE), 10000);
+    ck_assert_uint_gt(admitted, 60); /* the floor keeps probes flowing */
+    /* hysteresis: 9 ms (under target, above 3/4 of it) keeps the congested state */
+    for (int p = 0; p < 20; p++)
+        offer(a, &t, 300, 9 * MS);
+    ck_assert(hm_admission_congested(a, 0));
+    /* healthy again: leaves congestion, the rate grows back while it binds */
+    for (int p = 0; p < 60; p++)
+        offer(a, &t, 300, 1 * MS);
+    ck_assert(!hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) > 2900);
+    unsigned last = offer(a, &t, 300, 1 * MS);
+    ck_assert_uint_ge(last, 295);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(shard_lag_alone_is_congestion)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int i = 0; i < 100; i++) {
+        t += MS;
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        hm_admission_observe_commit(a, 0, 5 * MS, 80 * MS); /* commit fine, shard late */
+        hm_admission_end(a, 0, t, MS);
+    }
+    t += HM_ADM_ADJUST_US;
+    (void)hm_admission_admit(a, 0, t, 0);
+    ck_assert(hm_admission_congested(a, 0));
+    ck_assert_uint_ge(hm_admission_lag_ewma_us(a, 0), 70 * MS);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(slow_sample_at_low_traffic_does_not_cut)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int p = 0; p < 20; p++) /* 3 sessions per period, each with a 2 s commit */
+        offer(a, &t, 3, 2 * S);
+    ck_assert(hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    /* so a burst on the idle shard is admitted */
+    for (int i = 0; i < 200; i++)
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(accept_wait_is_congestion)
+{
+    struct hm_admission *a = mk(4096, 20);
+    uint64_t t = 1;
+    for (int i = 0; i < 100; i++)
+        hm_admission_observe_accept(a, 0, 200 * MS); /* connections waited 200 ms */
+    for (int p = 0; p < 3; p++)
+        offer(a, &t, 300, MS); /* commits themselves are fast */
+    ck_assert(hm_admission_congested(a, 0));
+    ck_assert(hm_admission_rate(a, 0) < 3000);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(static_cap_holds_rate)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    unsigned ok = 0;
+    for (int p = 0; p < 50; p++) { /* 3000/s offered for 5 s, healthy commits */
+        for (int i = 0; i < 300; i++) {
+            t += HM_ADM_ADJUST_US / 300;
+            if (hm_admission_admit(a, 0, t, 0) == HM_ADM_ADMIT) {
+                ok++;
+                hm_admission_observe_commit(a, 0, MS, 0);
+                hm_admission_end(a, 0, t, MS);
+            }
+        }
+    }
+    ck_assert_uint_ge(ok, 4900);
+    ck_assert_uint_le(ok, 5100 + 100); /* 1000/s, plus one initial bucket */
+    ck_assert(hm_admission_rate(a, 0) == 1000);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(session_signal_optional)
+{
+    struct hm_admission_cfg c = {.enabled = true, .target_commit_ms = 10,
+                                 .target_session_ms = 100};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    for (int i = 0; i < 50; i++) {
+        t += MS;
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        hm_admission_end(a, 0, t, 500 * MS);
+    }
+    t += HM_ADM_ADJUST_US;
+    (void)hm_admission_admit(a, 0, t, 0);
+    ck_assert(hm_admission_congested(a, 0));
+    hm_admission_destroy(a);
+    /* without a session target the same sessions are no congestion */
+    a = mk(4096, 20);
+    t = 1;
+    for (int i = 0; i < 50; i++) {
+        t += MS;
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        hm_admission_end(a, 0, t, 500 * MS);
+    }
+    t += HM_ADM_ADJUST_US;
+    (void)hm_admission_admit(a, 0, t, 0);
+    ck_assert(!hm_admission_congested(a, 0));
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(disabled_admits_everything)
+{
+    struct hm_admission_cfg c = {.enabled = false, .max_inflight = 2};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(hm_admission_admit(a, 0, 1, 1u << 30), HM_ADM_ADMIT);
+    ck_assert(!hm_admission_gate(a, 0, 1));
+    ck_assert_uint_eq(hm_admission_inflight(a, 0), 10);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(retry_after_jittered_in_range)
+{
+    struct hm_admission *a = mk(16, 20);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (int i = 0; i < 2000; i++) {
+        uint32_t r = hm_admission_retry_after(a, 0);
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+    }
+    ck_assert_uint_eq(lo, 5);
+    ck_assert_uint_eq(hi, 15);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(metrics_render)
+{
+    struct hm_admission *a = mk(16, 20);
+    (void)hm_admission_admit(a, 0, 1, 1000);
+    hm_admission_count(a, 1, HM_ADM_STORE_ERROR);
+    struct hm_buf b = {0};
+    hm_admission_render_metrics(&b, a);
+    hm_buf_append_lit(&b, "\0");
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_shed_total{reason=\"store_queue\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_shed_total{reason=\"store_error\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_rate_limit{shard=\"1\"} +Inf\n"));
+    ck_assert_ptr_nonnull(strstr(b.base, "hems_admission_congested{shard=\"0\"} 0\n"));
+    ck_assert_str_eq(hm_admission_reason_name(HM_ADM_RATE), "rate");
+    hm_buf_free(&b);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("admission");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, auto_defaults_resolved);
+    tcase_add_test(tc, healthy_admits_everything);
+    tcase_add_test(tc, inflight_cap_sheds_and_frees);
+    tcase_add_test(tc, store_queue_sheds);
+    tcase_add_test(tc, congestion_cuts_rate_to_measured_then_recovers);
+    tcase_add_test(tc, session_signal_optional);
+    tcase_add_test(tc, static_cap_holds_rate);
+    tcase_add_test(tc, accept_wait_is_congestion);
+    tcase_add_test(tc, slow_sample_at_low_traffic_does_not_cut);
+    tcase_add_test(tc, shard_lag_alone_is_congestion);
+    tcase_add_test(tc, disabled_admits_everything);
+    tcase_add_test(tc, retry_after_jittered_in_range);
+    tcase_add_test(tc, metrics_render);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+HM_TEST_MAIN(suite)
