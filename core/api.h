@@ -18,6 +18,8 @@ struct hm_api {
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
     /* Connection Request client (core/connreq.h); NULL: "connection_request" refused. */
     struct hm_connreq *connreq;
+    /* Live alarm streams (core/alarm_stream.h); NULL: /api/v1/alarms/stream is 404. */
+    struct hm_alarm_streams *alarm_streams;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */
