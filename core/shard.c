@@ -616,6 +616,8 @@ static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t b
     }
     if (status == HM_HTTP_DEFER) {
         c->flags |= F_HANDLING;
+        if (!req->keep_alive) /* honoured by hm_httpd_finish() too, whatever it is passed */
+            c->flags |= F_CLOSE_AFTER;
         return;
     }
     send_response(s, c, status, x.content_type, x.close || !req->keep_alive);
