@@ -231,6 +231,8 @@ START_TEST(other_codecs)
         ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc0, (size_t)an0), &aout), 0);
         ck_assert_uint_eq(aout.ack_ms, 0);
         ck_assert_uint_eq(aout.ack_by.len, 0);
+        memset(aenc + an0, 0, 8); /* a tail with ack time 0 is not canonical */
+        ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc, (size_t)an), &aout), HM_ECORRUPT);
         for (int cut = an0 + 1; cut < an; cut++) /* inside the tail */
             ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc, (size_t)cut), &aout), HM_ECORRUPT);
     }
