@@ -141,6 +141,7 @@ struct scan {
     struct stream *st;
     struct shard_st *ss;
     unsigned n;
+    size_t room; /* bytes this poll may queue (max_buffer - pending) */
     int mode; /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the ring */
 };
 
@@ -176,8 +177,8 @@ static int scan_cb(void *arg, struct hm_slice key, struct hm_slice val)
     }
     if (sc->mode == 1 && seen_has(st, key.ptr))
         return 0;
-    if (sc->n >= EVENTS_PER_POLL)
-        return 1;
+    if (sc->n >= EVENTS_PER_POLL || sc->ss->out.len >= sc->room)
+        return 1; /* the rest on a later poll, once the consumer has read */
     struct hm_alarm_rec a;
     bool ok = hm_rec_alarm_decode(val, &a) == 0 &&
               (!st->dev_len || hm_slice_eq(a.device, hm_slice(st->dev, st->dev_len)));
@@ -230,7 +231,7 @@ static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader
         return false;
     }
     hm_buf_reset(&ss->out);
-    struct scan sc = {st, ss, 0, 0};
+    struct scan sc = {st, ss, 0, (size_t)(h->o.max_buffer - (uint64_t)pend), 0};
     if (snap) {
         char from[HM_KEY_ALARM_LEN];
         if (late && h->o.late_window_ms) {
@@ -306,7 +307,7 @@ static void on_start(struct hm_shard *s, struct hm_shard_msg *m)
     if (h->o.late_window_ms && rd && hm_store_read_begin(rd) == 0) {
         char from[HM_KEY_ALARM_LEN];
         late_start(st, h->o.late_window_ms, from);
-        struct scan sc = {st, ss, 0, 2};
+        struct scan sc = {st, ss, 0, SIZE_MAX, 2};
         if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), hm_slice(from, sizeof(from)),
                           scan_cb, &sc) < 0)
             HM_LOG_RL(HM_LOG_WARN, "alarm stream: history scan failed", "%s", "prime=1");
