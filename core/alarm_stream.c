@@ -25,8 +25,8 @@ struct stream {
     struct hm_conn_ref ref;
     char last[HM_KEY_ALARM_LEN]; /* cursor: the last key sent (or the starting point) */
     uint64_t last_write_ms, late_ms;
-    char (*seen)[HM_KEY_ALARM_LEN]; /* ring of keys sent or known when the stream opened */
-    unsigned seen_pos, seen_n;
+    char (*seen)[HM_KEY_ALARM_LEN]; /* sorted: keys sent or present when the stream opened */
+    size_t seen_n;
     char dev[256];
     size_t dev_len;
     bool started;
@@ -96,35 +96,59 @@ void hm_alarm_streams_destroy(struct hm_alarm_streams *h)
     free(h);
 }
 
+/* The seen set: keys sorted ascending (they mostly arrive in order: appends); when full the
+ * smallest is evicted, so the set is "the newest HM_ALARM_STREAM_SEEN keys". */
+static size_t seen_pos(const struct stream *st, const char *key, bool *found)
+{
+    size_t lo = 0, hi = st->seen_n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = memcmp(st->seen[mid], key, HM_KEY_ALARM_LEN);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static void seen_add(struct stream *st, const char *key)
 {
-    memcpy(st->seen[st->seen_pos], key, HM_KEY_ALARM_LEN);
-    st->seen_pos = (st->seen_pos + 1) % HM_ALARM_STREAM_SEEN;
-    if (st->seen_n < HM_ALARM_STREAM_SEEN)
+    bool found;
+    size_t pos = seen_pos(st, key, &found);
+    if (found)
+        return;
+    if (st->seen_n == HM_ALARM_STREAM_SEEN) {
+        if (pos == 0)
+            return; /* older than everything remembered */
+        memmove(st->seen[0], st->seen[1], (pos - 1) * HM_KEY_ALARM_LEN);
+        pos--;
+    } else {
+        memmove(st->seen[pos + 1], st->seen[pos], (st->seen_n - pos) * HM_KEY_ALARM_LEN);
         st->seen_n++;
+    }
+    memcpy(st->seen[pos], key, HM_KEY_ALARM_LEN);
 }
 
 static bool seen_has(const struct stream *st, const char *key)
 {
-    for (unsigned i = 0; i < st->seen_n; i++)
-        if (memcmp(st->seen[i], key, HM_KEY_ALARM_LEN) == 0)
-            return true;
-    return false;
+    bool found;
+    (void)seen_pos(st, key, &found);
+    return found;
 }
 
-/* The oldest key the ring still remembers (when full), else NULL. */
+/* The oldest key the set still remembers when full (older ones may have been forgotten). */
 static const char *seen_floor(const struct stream *st)
 {
-    if (st->seen_n < HM_ALARM_STREAM_SEEN)
-        return NULL;
-    const char *m = st->seen[0];
-    for (unsigned i = 1; i < st->seen_n; i++)
-        if (memcmp(st->seen[i], m, HM_KEY_ALARM_LEN) < 0)
-            m = st->seen[i];
-    return m;
+    return st->seen_n == HM_ALARM_STREAM_SEEN ? st->seen[0] : NULL;
 }
 
-/* Start of the late-window scan: max(last.time - late_window, ring floor). */
+/* Start of the late-window scan: max(last.time - late_window, seen-set floor). */
 static void late_start(const struct stream *st, uint64_t window, char out[HM_KEY_ALARM_LEN])
 {
     uint64_t t, seq;
@@ -142,7 +166,7 @@ struct scan {
     struct shard_st *ss;
     unsigned n;
     size_t room; /* bytes this poll may queue (max_buffer - pending) */
-    int mode; /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the ring */
+    int mode; /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the seen set */
 };
 
 static void put_event(struct shard_st *ss, struct hm_slice key, const struct hm_alarm_rec *a)

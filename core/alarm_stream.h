@@ -15,7 +15,8 @@
  * touched and no lock or message crosses threads: LMDB's snapshot is the notification. Every
  * second the timer also rescans the last late_window_ms of event time for alarms committed
  * late (event time behind the cursor: HeNB clocks, queued events, concurrent commits from
- * other shards); keys already sent are remembered in a per-stream ring (HM_ALARM_STREAM_SEEN).
+ * other shards); keys already sent are remembered in a per-stream sorted set (the newest
+ * HM_ALARM_STREAM_SEEN).
  *
  * Bounds: at most max_buffer bytes queued per stream (plus a socket send buffer of the same
  * size): a consumer still that far behind at the next poll is disconnected with a log line

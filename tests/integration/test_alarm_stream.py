@@ -96,6 +96,19 @@ class Stream(unittest.TestCase):
         self.assertIsNone(s.next_event(timeout=2.5), "late alarm sent twice")
         s.close()
 
+    def test_big_replay_no_duplicates(self):
+        # more alarms than one poll sends (512) and than the seen set holds (1024), inside
+        # the late window: replayed in order, once, and the late rescans resend nothing
+        n = 1100
+        t0 = (int(time.time()) - 1800) * 1000
+        raise_alarms(self.h, "BIG-1", t0, n, prefix="B", step_ms=1000)
+        s = Sse(self.h.admin_port, "/api/v1/alarms/stream?since=%d&device=00005A-HeNB-BIG-1" % t0)
+        self.assertEqual(s.head(), 200)
+        got = s.events(n, timeout=20)
+        self.assertEqual([e["data"]["alarm_id"] for e in got], ["B-%d" % i for i in range(n)])
+        self.assertIsNone(s.next_event(timeout=2.5), "something sent twice")
+        s.close()
+
     def test_errors(self):
         st, j = api(self.h, "GET", "/api/v1/alarms/stream?cursor=xyz")
         self.assertEqual(st, 400)
