@@ -194,7 +194,7 @@ static int simple(const struct hm_ctl *c, const char *method, const char *path, 
     return rc;
 }
 
-/* Feeds SSE bytes; prints complete events, remembers the last id. -1: a JSON error. */
+/* Feeds SSE bytes; prints complete events, remembers the last id. */
 static void sse_feed(const struct hm_ctl *c, struct hm_buf *in, char last_id[64])
 {
     for (;;) {

@@ -37,7 +37,7 @@ static bool is_dir(const char *p)
 
 static void default_dir(char *out, size_t cap)
 {
-    char exe[4096];
+    char exe[4096 - 32]; /* room for the suffixes in <out> (4096) */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     out[0] = '\0';
     if (n <= 0)
