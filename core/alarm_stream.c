@@ -17,6 +17,7 @@
 
 #define EVENTS_PER_POLL 512 /* per stream and poll: a backlog is replayed in slices */
 #define LATE_EVERY_MS 1000
+#define VISITS_PER_POLL 8192 /* history records looked at per stream and poll */
 
 struct stream {
     struct hm_shard_msg start;
@@ -26,7 +27,7 @@ struct stream {
     char last[HM_KEY_ALARM_LEN]; /* cursor: the last key sent (or the starting point) */
     uint64_t last_write_ms, late_ms;
     char (*seen)[HM_KEY_ALARM_LEN]; /* sorted: keys sent or present when the stream opened */
-    size_t seen_n;
+    size_t seen_off, seen_n;
     char dev[256];
     size_t dev_len;
     bool started;
@@ -96,15 +97,24 @@ void hm_alarm_streams_destroy(struct hm_alarm_streams *h)
     free(h);
 }
 
-/* The seen set: keys sorted ascending (they mostly arrive in order: appends); when full the
- * smallest is evicted, so the set is "the newest HM_ALARM_STREAM_SEEN keys". */
+/* The seen set: the newest HM_ALARM_STREAM_SEEN keys, sorted ascending, at
+ * seen[off .. off+n) of a buffer twice that size. Keys mostly arrive in order, so the usual
+ * insert is an append plus, when full, evicting the smallest by moving <off>: amortised
+ * O(1), with a compaction to the buffer's start once the window reaches its end. */
+#define SEEN_CAP HM_ALARM_STREAM_SEEN
+
+static const char *seen_at(const struct stream *st, size_t i)
+{
+    return st->seen[st->seen_off + i];
+}
+
 static size_t seen_pos(const struct stream *st, const char *key, bool *found)
 {
     size_t lo = 0, hi = st->seen_n;
     *found = false;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = memcmp(st->seen[mid], key, HM_KEY_ALARM_LEN);
+        int c = memcmp(seen_at(st, mid), key, HM_KEY_ALARM_LEN);
         if (c == 0) {
             *found = true;
             return mid;
@@ -123,16 +133,21 @@ static void seen_add(struct stream *st, const char *key)
     size_t pos = seen_pos(st, key, &found);
     if (found)
         return;
-    if (st->seen_n == HM_ALARM_STREAM_SEEN) {
+    if (st->seen_n == SEEN_CAP) {
         if (pos == 0)
             return; /* older than everything remembered */
-        memmove(st->seen[0], st->seen[1], (pos - 1) * HM_KEY_ALARM_LEN);
+        st->seen_off++; /* evict the smallest */
+        st->seen_n--;
         pos--;
-    } else {
-        memmove(st->seen[pos + 1], st->seen[pos], (st->seen_n - pos) * HM_KEY_ALARM_LEN);
-        st->seen_n++;
     }
-    memcpy(st->seen[pos], key, HM_KEY_ALARM_LEN);
+    if (st->seen_off + st->seen_n == 2 * SEEN_CAP) { /* window at the end: compact */
+        memmove(st->seen[0], st->seen[st->seen_off], st->seen_n * HM_KEY_ALARM_LEN);
+        st->seen_off = 0;
+    }
+    char(*base)[HM_KEY_ALARM_LEN] = st->seen + st->seen_off;
+    memmove(base[pos + 1], base[pos], (st->seen_n - pos) * HM_KEY_ALARM_LEN);
+    memcpy(base[pos], key, HM_KEY_ALARM_LEN);
+    st->seen_n++;
 }
 
 static bool seen_has(const struct stream *st, const char *key)
@@ -145,7 +160,7 @@ static bool seen_has(const struct stream *st, const char *key)
 /* The oldest key the set still remembers when full (older ones may have been forgotten). */
 static const char *seen_floor(const struct stream *st)
 {
-    return st->seen_n == HM_ALARM_STREAM_SEEN ? st->seen[0] : NULL;
+    return st->seen_n == SEEN_CAP ? seen_at(st, 0) : NULL;
 }
 
 /* Start of the late-window scan: max(last.time - late_window, seen-set floor). */
@@ -164,7 +179,7 @@ static void late_start(const struct stream *st, uint64_t window, char out[HM_KEY
 struct scan {
     struct stream *st;
     struct shard_st *ss;
-    unsigned n;
+    unsigned n, visited;
     size_t room; /* bytes this poll may queue (max_buffer - pending) */
     int mode; /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the seen set */
 };
@@ -193,6 +208,8 @@ static int scan_cb(void *arg, struct hm_slice key, struct hm_slice val)
     int cmp = memcmp(key.ptr, st->last, HM_KEY_ALARM_LEN);
     if (sc->mode == 0 && cmp <= 0)
         return 0;
+    if (sc->mode == 0 && ++sc->visited > VISITS_PER_POLL)
+        return 1; /* a filtered stream skipping a long backlog: go on at the next poll */
     if (sc->mode != 0 && cmp > 0)
         return 1; /* past the cursor: the fast path's business */
     if (sc->mode == 2) {
@@ -255,7 +272,7 @@ static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader
         return false;
     }
     hm_buf_reset(&ss->out);
-    struct scan sc = {st, ss, 0, (size_t)(h->o.max_buffer - (uint64_t)pend), 0};
+    struct scan sc = {st, ss, 0, 0, (size_t)(h->o.max_buffer - (uint64_t)pend), 0};
     if (snap) {
         char from[HM_KEY_ALARM_LEN];
         if (late && h->o.late_window_ms) {
@@ -331,7 +348,7 @@ static void on_start(struct hm_shard *s, struct hm_shard_msg *m)
     if (h->o.late_window_ms && rd && hm_store_read_begin(rd) == 0) {
         char from[HM_KEY_ALARM_LEN];
         late_start(st, h->o.late_window_ms, from);
-        struct scan sc = {st, ss, 0, SIZE_MAX, 2};
+        struct scan sc = {st, ss, 0, 0, SIZE_MAX, 2};
         if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), hm_slice(from, sizeof(from)),
                           scan_cb, &sc) < 0)
             HM_LOG_RL(HM_LOG_WARN, "alarm stream: history scan failed", "%s", "prime=1");
@@ -431,7 +448,7 @@ int hm_alarm_stream_open(struct hm_alarm_streams *h, struct hm_http_exchange *x)
         }
         st->dev[st->dev_len++] = c;
     }
-    st->seen = hm_xcalloc(HM_ALARM_STREAM_SEEN, HM_KEY_ALARM_LEN);
+    st->seen = hm_xcalloc(2 * SEEN_CAP, HM_KEY_ALARM_LEN);
     memcpy(st->last, last, sizeof(last));
     st->ss = ss;
     st->ref = x->ref;
