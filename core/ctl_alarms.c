@@ -197,7 +197,7 @@ static int simple(const struct hm_ctl *c, const char *method, const char *path, 
 /* Feeds SSE bytes; prints complete events, remembers the last id. */
 static void sse_feed(const struct hm_ctl *c, struct hm_buf *in, char last_id[64])
 {
-    for (;;) {
+    while (in->len) {
         char *end = memmem(in->base, in->len, "\n\n", 2);
         if (!end)
             return;
