@@ -68,9 +68,10 @@ async function loadDevices() {
       roles[d.role] = (roles[d.role] || 0) + 1;
       n++;
     }
-    if (!j.next) break;
+    if (!j.next) { after = null; break; }
     after = j.next;
   }
+  if (after) states["(counted: first " + n + ")"] = "";
   fillKV($("dev-states"), states);
   fillKV($("dev-roles"), roles);
   return n;
