@@ -135,7 +135,7 @@ static void seen_add(struct stream *st, const char *key)
         return;
     if (st->seen_n == SEEN_CAP) {
         if (pos == 0)
-            return; /* older than everything remembered */
+            return;     /* older than everything remembered */
         st->seen_off++; /* evict the smallest */
         st->seen_n--;
         pos--;
@@ -181,7 +181,7 @@ struct scan {
     struct shard_st *ss;
     unsigned n, visited;
     size_t room; /* bytes this poll may queue (max_buffer - pending) */
-    int mode; /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the seen set */
+    int mode;    /* 0: after the cursor; 1: late rescan up to the cursor; 2: prime the seen set */
 };
 
 static void put_event(struct shard_st *ss, struct hm_slice key, const struct hm_alarm_rec *a)
@@ -246,8 +246,8 @@ static void stream_unlink(struct shard_st *ss, struct stream *st)
 }
 
 /* One poll of one stream; false when the stream is gone (freed). */
-static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader *rd,
-                  bool snap, bool late, uint64_t now)
+static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader *rd, bool snap,
+                  bool late, uint64_t now)
 {
     struct hm_alarm_streams *h = ss->h;
     ssize_t pend = hm_httpd_stream_pending(st->ref);
@@ -264,8 +264,8 @@ static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader
         char hx[33];
         hm_alarm_key_hex(st->last, hx);
         hm_warn("alarm stream consumer too slow: disconnected; it resumes from its last id",
-                "pending_bytes=%zd limit=%llu cursor=%s", pend,
-                (unsigned long long)h->o.max_buffer, hx);
+                "pending_bytes=%zd limit=%llu cursor=%s", pend, (unsigned long long)h->o.max_buffer,
+                hx);
         atomic_fetch_add_explicit(&h->cut, 1, memory_order_relaxed);
         hm_httpd_stream_end(st->ref, true);
         stream_unlink(ss, st);
@@ -283,8 +283,8 @@ static bool serve(struct shard_st *ss, struct stream *st, struct hm_store_reader
                 HM_LOG_RL(HM_LOG_WARN, "alarm stream: history scan failed", "%s", "late=1");
             sc.mode = 0;
         }
-        if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0),
-                          hm_slice(st->last, HM_KEY_ALARM_LEN), scan_cb, &sc) < 0)
+        if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), hm_slice(st->last, HM_KEY_ALARM_LEN),
+                          scan_cb, &sc) < 0)
             HM_LOG_RL(HM_LOG_WARN, "alarm stream: history scan failed", "%s", "late=0");
     }
     if (!sc.n && now - st->last_write_ms >= h->o.heartbeat_ms)
@@ -349,8 +349,8 @@ static void on_start(struct hm_shard *s, struct hm_shard_msg *m)
         char from[HM_KEY_ALARM_LEN];
         late_start(st, h->o.late_window_ms, from);
         struct scan sc = {st, ss, 0, 0, SIZE_MAX, 2};
-        if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), hm_slice(from, sizeof(from)),
-                          scan_cb, &sc) < 0)
+        if (hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), hm_slice(from, sizeof(from)), scan_cb,
+                          &sc) < 0)
             HM_LOG_RL(HM_LOG_WARN, "alarm stream: history scan failed", "%s", "prime=1");
         hm_store_read_end(rd);
     }
@@ -469,21 +469,20 @@ void hm_alarm_streams_render_metrics(struct hm_buf *out, void *arg)
     struct hm_alarm_streams *h = arg;
     if (!h)
         return;
-    hm_buf_printf(out,
-                  "# HELP hems_alarm_streams open alarm streams (SSE)\n"
-                  "# TYPE hems_alarm_streams gauge\nhems_alarm_streams %llu\n"
-                  "# HELP hems_alarm_streams_opened_total alarm streams opened\n"
-                  "# TYPE hems_alarm_streams_opened_total counter\n"
-                  "hems_alarm_streams_opened_total %llu\n"
-                  "# HELP hems_alarm_stream_events_total alarm events sent on streams\n"
-                  "# TYPE hems_alarm_stream_events_total counter\n"
-                  "hems_alarm_stream_events_total %llu\n"
-                  "# HELP hems_alarm_streams_cut_total streams closed because the consumer "
-                  "fell max_buffer behind\n"
-                  "# TYPE hems_alarm_streams_cut_total counter\nhems_alarm_streams_cut_total "
-                  "%llu\n",
-                  (unsigned long long)atomic_load(&h->open),
-                  (unsigned long long)atomic_load(&h->opened),
-                  (unsigned long long)atomic_load(&h->events),
-                  (unsigned long long)atomic_load(&h->cut));
+    hm_buf_printf(
+        out,
+        "# HELP hems_alarm_streams open alarm streams (SSE)\n"
+        "# TYPE hems_alarm_streams gauge\nhems_alarm_streams %llu\n"
+        "# HELP hems_alarm_streams_opened_total alarm streams opened\n"
+        "# TYPE hems_alarm_streams_opened_total counter\n"
+        "hems_alarm_streams_opened_total %llu\n"
+        "# HELP hems_alarm_stream_events_total alarm events sent on streams\n"
+        "# TYPE hems_alarm_stream_events_total counter\n"
+        "hems_alarm_stream_events_total %llu\n"
+        "# HELP hems_alarm_streams_cut_total streams closed because the consumer "
+        "fell max_buffer behind\n"
+        "# TYPE hems_alarm_streams_cut_total counter\nhems_alarm_streams_cut_total "
+        "%llu\n",
+        (unsigned long long)atomic_load(&h->open), (unsigned long long)atomic_load(&h->opened),
+        (unsigned long long)atomic_load(&h->events), (unsigned long long)atomic_load(&h->cut));
 }

@@ -19,8 +19,8 @@ bool hm_ctl_alarms_handles(const char *cmd)
 }
 
 /* Connects and sends one request; returns the socket or -errno. */
-static int request(const struct hm_ctl *c, const char *method, const char *path,
-                   const char *extra, const char *body)
+static int request(const struct hm_ctl *c, const char *method, const char *path, const char *extra,
+                   const char *body)
 {
     struct sockaddr_storage ss;
     int alen = hm_parse_hostport(c->addr, &ss);
@@ -130,8 +130,8 @@ static void print_alarm_line(json_t *a)
     fmt_time((long long)json_integer_value(json_object_get(a, "event_time_ms")), t, sizeof(t));
     json_t *ack = json_object_get(a, "ack");
     printf("%s %-13s %-7s %s %s \"%s\" %s%s%s key=%s\n", t, str(a, "severity"),
-           str(a, "notification"), str(a, "device"), str(a, "alarm_id"),
-           str(a, "probable_cause"), str(a, "additional_text"), json_is_object(ack) ? " ack=" : "",
+           str(a, "notification"), str(a, "device"), str(a, "alarm_id"), str(a, "probable_cause"),
+           str(a, "additional_text"), json_is_object(ack) ? " ack=" : "",
            json_is_object(ack) ? str(ack, "by") : "", str(a, "key"));
 }
 
@@ -178,12 +178,11 @@ static int simple(const struct hm_ctl *c, const char *method, const char *path, 
     } else if (c->json) {
         fputs(resp.base, stdout);
     } else if (list) {
-        printf("%-20s %-13s %-7s %s %s \"%s\" %s\n", "EVENT TIME", "SEVERITY", "NOTIF",
-               "DEVICE", "ALARM", "PROBABLE CAUSE", "TEXT");
+        printf("%-20s %-13s %-7s %s %s \"%s\" %s\n", "EVENT TIME", "SEVERITY", "NOTIF", "DEVICE",
+               "ALARM", "PROBABLE CAUSE", "TEXT");
         size_t i;
         json_t *a;
-        json_array_foreach(json_object_get(j, "alarms"), i, a)
-            print_alarm_line(a);
+        json_array_foreach(json_object_get(j, "alarms"), i, a) print_alarm_line(a);
         if (json_is_true(json_object_get(j, "truncated")))
             printf("(truncated: more alarms than one answer holds)\n");
     } else {

@@ -18,10 +18,14 @@ static const char *ctype_of(const char *name)
 {
     static const struct {
         const char *ext, *ctype;
-    } t[] = {{".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-             {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-             {".json", "application/json"},         {".png", "image/png"},
-             {".ico", "image/x-icon"},              {".txt", "text/plain; charset=utf-8"}};
+    } t[] = {{".html", "text/html; charset=utf-8"},
+             {".js", "text/javascript; charset=utf-8"},
+             {".css", "text/css; charset=utf-8"},
+             {".svg", "image/svg+xml"},
+             {".json", "application/json"},
+             {".png", "image/png"},
+             {".ico", "image/x-icon"},
+             {".txt", "text/plain; charset=utf-8"}};
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < HM_ARRAY_SIZE(t); i++)
         if (strcmp(dot, t[i].ext) == 0)
