@@ -116,6 +116,9 @@
     X(alarms, stream_max_buffer_bytes, U64, alarm_stream_max_buffer, "1048576", 0,           \
       "bytes an alarm stream consumer may fall behind (queued, plus as much socket buffer) "  \
       "before it is disconnected; it resumes from its Last-Event-ID")                        \
+    X(alarms, stream_poll_ms, U64, alarm_stream_poll_ms, "100", 0,                           \
+      "how often a shard with alarm streams looks for new commits (the stream latency); "    \
+      "rounded up to the 100 ms shard tick; 0 = 100")                                        \
     X(alarms, stream_late_window_ms, U64, alarm_stream_late_ms, "60000", 0,                  \
       "live streams also deliver alarms committed late whose event time is at most this far " \
       "behind the stream's cursor (HeNB clocks, queued events)")                             \

@@ -258,7 +258,8 @@ static int run(const struct opts *o)
     /* live alarm streams (core/alarm_stream.h), served by each shard's timer */
     struct hm_alarm_stream_opts aso = {
         .heartbeat_ms = cfg.alarm_stream_heartbeat_ms, .max_buffer = cfg.alarm_stream_max_buffer,
-        .late_window_ms = cfg.alarm_stream_late_ms, .reader_of = hm_acs_shard_reader};
+        .late_window_ms = cfg.alarm_stream_late_ms, .poll_ms = cfg.alarm_stream_poll_ms,
+        .reader_of = hm_acs_shard_reader};
     api.alarm_streams = hm_alarm_streams_create(&aso, hm_shards_count(shards));
     hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);

@@ -38,7 +38,7 @@ class Stream(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.h = Hemsd(shards=2, config="[alarms]\nstream_heartbeat_ms = 400\n"
-                                       "stream_late_window_ms = 3600000\n").start()
+                                       "stream_late_window_ms = 3600000\nstream_poll_ms = 200\n").start()
 
     @classmethod
     def tearDownClass(cls):
