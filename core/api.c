@@ -13,6 +13,9 @@
  *   DELETE /api/v1/devices/{id}/tasks/{seq}      only while queued
  *   GET    /api/v1/alarms?device=ID&since=MS&after=KEY&limit=N  (core/api_alarms.h)
  *   GET    /api/v1/devices/{id}/alarms           current alarms
+ *   GET    /api/v1/alarms/active                 current alarms of all devices
+ *   GET    /api/v1/alarms/stream                 live alarms, SSE (core/alarm_stream.h)
+ *   POST   /api/v1/alarms/{key}/ack              acknowledge an alarm
  *   GET    /api/v1/policies/whitelist            the Initial HeMS whitelist (core/hems_proc.h)
  *   PUT    /api/v1/policies/whitelist            body: a whitelist array; in memory only
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
@@ -37,6 +40,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/alarm_stream.h"
 #include "core/api_alarms.h"
 #include "core/connreq.h"
 #include "core/files.h"
@@ -717,6 +721,17 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     if (hm_slice_eq_lit(p, "alarms"))
         return m == HM_HTTP_GET ? hm_api_alarms_list(x, rd)
                                 : error(x, 405, "method_not_allowed", "use GET");
+    if (p.len > 7 && memcmp(p.ptr, "alarms/", 7) == 0) { /* stream, acks: core/alarm_stream.h */
+        struct hm_slice sub = hm_slice(p.ptr + 7, p.len - 7);
+        if (hm_slice_eq_lit(sub, "active"))
+            return m == HM_HTTP_GET ? hm_api_alarms_current(x, rd, hm_slice("", 0))
+                                    : error(x, 405, "method_not_allowed", "use GET");
+        if (hm_slice_eq_lit(sub, "stream") && api->alarm_streams)
+            return hm_alarm_stream_open(api->alarm_streams, x);
+        if (sub.len == 36 && memcmp(sub.ptr + 32, "/ack", 4) == 0)
+            return m == HM_HTTP_POST ? hm_api_alarm_ack(x, rd, api->store, hm_slice(sub.ptr, 32))
+                                     : error(x, 405, "method_not_allowed", "use POST");
+    }
     if (p.len > 8 && memcmp(p.ptr, "devices/", 8) == 0) {
         struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
         const char *slash = memchr(rest.ptr, '/', rest.len);

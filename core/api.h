@@ -20,6 +20,8 @@ struct hm_api {
     struct hm_connreq *connreq;
     /* File server (core/files.h); NULL: /api/v1/files is 404 and tasks cannot name a file. */
     struct hm_files *files;
+    /* Live alarm streams (core/alarm_stream.h); NULL: /api/v1/alarms/stream is 404. */
+    struct hm_alarm_streams *alarm_streams;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */

@@ -9,6 +9,9 @@
 
 #include "core/alarms.h"
 #include "core/bug.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/util.h"
 #include "storage/record.h"
 
 #define MAX_LIMIT 1000
@@ -68,11 +71,11 @@ int hm_alarm_key_unhex(struct hm_slice hex, char key[16])
     return 0;
 }
 
-static json_t *alarm_json(struct hm_slice key, const struct hm_alarm_rec *a)
+json_t *hm_alarm_json(struct hm_slice key, const struct hm_alarm_rec *a)
 {
     char hx[33];
     hm_alarm_key_hex(key.ptr, hx);
-    return json_pack("{s:s,s:o,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "key", hx, "device",
+    json_t *j = json_pack("{s:s,s:o,s:I,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "key", hx, "device",
                      jslice(a->device), "event_time_ms", (json_int_t)a->event_time_ms,
                      "alarm_id", jslice(a->alarm_id), "notification",
                      hm_alarm_notif_name(a->notification), "severity",
@@ -81,6 +84,11 @@ static json_t *alarm_json(struct hm_slice key, const struct hm_alarm_rec *a)
                      jslice(a->probable_cause), "specific_problem", jslice(a->specific_problem),
                      "additional_text", jslice(a->additional_text), "additional_info",
                      jslice(a->additional_info));
+    json_object_set_new(j, "ack",
+                        a->ack_ms ? json_pack("{s:I,s:o}", "time_ms", (json_int_t)a->ack_ms,
+                                              "by", jslice(a->ack_by))
+                                  : json_null());
+    return j;
 }
 
 /* Value of query parameter <name> (raw, not decoded); empty slice when absent. */
@@ -151,7 +159,7 @@ static int list_cb(void *arg, struct hm_slice key, struct hm_slice val)
         return 0;
     if (l->n == l->limit)
         return 1;
-    json_array_append_new(l->arr, alarm_json(key, &a));
+    json_array_append_new(l->arr, hm_alarm_json(key, &a));
     memcpy(l->last, key.ptr, HM_KEY_ALARM_LEN);
     l->n++;
     return 0;
@@ -225,7 +233,7 @@ static int cur_cb(void *arg, struct hm_slice key, struct hm_slice val)
         hm_store_get(c->rd, HM_DB_ALARMS, hm_slice(ak, sizeof(ak)), &v) < 0 ||
         hm_rec_alarm_decode(v, &a) < 0)
         return 0;
-    json_array_append_new(c->arr, alarm_json(hm_slice(ak, sizeof(ak)), &a));
+    json_array_append_new(c->arr, hm_alarm_json(hm_slice(ak, sizeof(ak)), &a));
     return json_array_size(c->arr) >= MAX_LIMIT;
 }
 
@@ -233,7 +241,7 @@ int hm_api_alarms_current(struct hm_http_exchange *x, struct hm_store_reader *rd
                           struct hm_slice dev)
 {
     char pfx[HM_STORE_MAX_KEY];
-    int pl = hm_key_dev_prefix(pfx, sizeof(pfx), dev);
+    int pl = dev.len ? hm_key_dev_prefix(pfx, sizeof(pfx), dev) : 0; /* empty: every device */
     if (pl < 0)
         return error(x, 400, "bad_request", "device id too long");
     if (hm_store_read_begin(rd) < 0)
@@ -243,4 +251,123 @@ int hm_api_alarms_current(struct hm_http_exchange *x, struct hm_store_reader *rd
                           cur_cb, &c);
     hm_store_read_end(rd);
     return send_json(x, 200, json_pack("{s:o,s:b}", "alarms", c.arr, "truncated", r > 0));
+}
+
+/* ---- acknowledgement ---------------------------------------------------------------- */
+
+struct ack_req {
+    struct hm_shard_msg msg;
+    struct hm_store_batch batch;
+    struct hm_conn_ref ref;
+    struct hm_shard *shard;
+    int status;
+    char *json; /* the acknowledged alarm, answered once committed */
+};
+
+static void on_ack_msg(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    (void)s;
+    struct ack_req *q = HM_CONTAINER_OF(m, struct ack_req, msg);
+    struct hm_buf *out, *hdrs;
+    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
+        if (q->status < 0) {
+            json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
+                                  hm_strerror(q->status));
+            char *e = json_dumps(j, JSON_COMPACT);
+            hm_buf_append_str(out, e);
+            free(e);
+            json_decref(j);
+        } else {
+            hm_buf_append_str(out, q->json);
+        }
+        hm_buf_append_lit(out, "\n");
+        hm_httpd_finish(q->ref, q->status < 0 ? 503 : 200, "application/json", false);
+    }
+    hm_store_batch_fini(&q->batch);
+    free(q->json);
+    free(q);
+}
+
+static void on_ack_done(void *arg, int status)
+{
+    struct ack_req *q = arg;
+    q->status = status;
+    hm_shard_post(q->shard, &q->msg);
+}
+
+int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
+                     struct hm_store *st, struct hm_slice hexkey)
+{
+    char key[HM_KEY_ALARM_LEN], by[128];
+    if (hm_alarm_key_unhex(hexkey, key) < 0)
+        return error(x, 404, "not_found", "no such alarm (a key is 32 hex digits)");
+    json_t *in = NULL;
+    if (x->body_len) {
+        json_error_t je;
+        in = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(in)) {
+            json_decref(in);
+            return error(x, 400, "bad_json", "body must be a JSON object");
+        }
+    }
+    const char *who = in ? json_string_value(json_object_get(in, "by")) : NULL;
+    if (in && json_object_get(in, "by") && (!who || !*who || strlen(who) >= sizeof(by))) {
+        json_decref(in);
+        return error(x, 422, "invalid_request", "'by' must be a non-empty string (< 128 bytes)");
+    }
+    if (who) {
+        snprintf(by, sizeof(by), "%s", who);
+    } else {
+        char peer[64];
+        hm_sockaddr_str(x->peer, peer, sizeof(peer));
+        snprintf(by, sizeof(by), "operator@%s", peer);
+    }
+    json_decref(in);
+    if (hm_store_read_begin(rd) < 0)
+        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+    struct hm_slice v;
+    struct hm_alarm_rec a;
+    int r = hm_store_get(rd, HM_DB_ALARMS, hm_slice(key, sizeof(key)), &v);
+    if (r == 0)
+        r = hm_rec_alarm_decode(v, &a);
+    if (r < 0) {
+        hm_store_read_end(rd);
+        return r == -ENOENT ? error(x, 404, "not_found", "no such alarm")
+                            : error(x, 500, "store_error", "alarm record unreadable");
+    }
+    if (a.ack_ms) { /* acknowledged already: the first acknowledgement stands */
+        int stt = send_json(x, 200, hm_alarm_json(hm_slice(key, sizeof(key)), &a));
+        hm_store_read_end(rd);
+        return stt;
+    }
+    a.ack_ms = hm_now_ms();
+    a.ack_by = hm_slice_cstr(by);
+    struct ack_req *q = hm_xcalloc(1, sizeof(*q));
+    hm_store_batch_init(&q->batch);
+    size_t n = hm_rec_alarm_size(&a);
+    char *p = hm_store_batch_put_reserve(&q->batch, HM_DB_ALARMS, hm_slice(key, sizeof(key)), n);
+    r = p ? hm_rec_alarm_encode(&a, p, n) : -E2BIG;
+    json_t *j = hm_alarm_json(hm_slice(key, sizeof(key)), &a);
+    q->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    hm_store_read_end(rd);
+    if (r < 0) {
+        hm_store_batch_fini(&q->batch);
+        free(q->json);
+        free(q);
+        return error(x, 413, "too_large", "acknowledged record exceeds one record");
+    }
+    q->msg.fn = on_ack_msg;
+    q->ref = x->ref;
+    q->shard = x->shard;
+    r = hm_store_submit(st, &q->batch, on_ack_done, q);
+    if (r < 0) {
+        hm_store_batch_fini(&q->batch);
+        free(q->json);
+        free(q);
+        hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
+        return error(x, 503, "overloaded", "store queue full");
+    }
+    hm_info("alarm acknowledged", "key=%.*s by=\"%s\"", 32, hexkey.ptr, by);
+    return HM_HTTP_DEFER;
 }

@@ -161,7 +161,21 @@
       "largest uploaded file (413 above; uploads are also bounded by http.max_body_bytes)")  \
     X(files, max_inflight_bytes, U64, files_max_inflight_bytes, "268435456", 0,              \
       "file bytes buffered for downloads at once (all shards); a download beyond it gets "    \
-      "503 + Retry-After (one download is always let through); 0 = no cap")
+      "503 + Retry-After (one download is always let through); 0 = no cap")    \
+    X(alarms, stream_heartbeat_ms, U64, alarm_stream_heartbeat_ms, "15000", 0,               \
+      "SSE comment sent on an alarm stream after this long without events")                  \
+    X(alarms, stream_max_buffer_bytes, U64, alarm_stream_max_buffer, "1048576", 0,           \
+      "bytes an alarm stream consumer may fall behind (queued, plus as much socket buffer) "  \
+      "before it is disconnected; it resumes from its Last-Event-ID")                        \
+    X(alarms, stream_poll_ms, U64, alarm_stream_poll_ms, "100", 0,                           \
+      "how often a shard with alarm streams looks for new commits (the stream latency); "    \
+      "rounded up to the 100 ms shard tick; 0 = 100")                                        \
+    X(alarms, stream_late_window_ms, U64, alarm_stream_late_ms, "60000", 0,                  \
+      "live streams also deliver alarms committed late whose event time is at most this far " \
+      "behind the stream's cursor (HeNB clocks, queued events)")                             \
+    X(admin, ui_dir, STR, admin_ui_dir, "", 0,                                               \
+      "folder of the dashboard served at / and /ui/ on the admin listener; empty: "          \
+      "<bindir>/../share/hems/ui, else <bindir>/../ops/ui (checkout); 'off': not served")
 
 struct hm_config {
 #define HM_CFG_FIELD_STR(f) char *f;

@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/ctl_files.h"
+#include "core/ctl_alarms.h"
 
 static void usage(FILE *fp)
 {
@@ -38,6 +39,10 @@ static void usage(FILE *fp)
             "  files list | show NAME | delete NAME | applied DEVICE\n"
             "  files upload PATH [NAME] [type=1..5] [username=U]\n"
             "                              configuration files / firmware for Download\n"
+            "  alarms [--device ID]        current alarms (all devices, or one)\n"
+            "  ack KEY [BY]                acknowledge an alarm (operator)\n"
+            "  tail alarms [--device ID] [SINCE_MS|KEY]\n"
+            "                              follow the live alarm stream (reconnects, resumes)\n"
             "\n"
             "  --admin ADDR:PORT   hemsd admin listener (default $HEMS_ADMIN or 127.0.0.1:7557)\n"
             "  --token T           bearer token (default $HEMS_TOKEN)\n"
@@ -183,13 +188,17 @@ int main(int argc, char **argv)
                                        {"json", no_argument, NULL, 'j'},
                                        {"token", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
+                                       {"device", required_argument, NULL, 'd'},
                                        {NULL, 0, NULL, 0}};
     const char *addr = getenv("HEMS_ADMIN") ? getenv("HEMS_ADMIN") : "127.0.0.1:7557";
     bool as_json = false;
     int ch;
     token = getenv("HEMS_TOKEN");
-    while ((ch = getopt_long(argc, argv, "a:jt:h", lo, NULL)) != -1) {
-        if (ch == 't')
+    const char *device = NULL;
+    while ((ch = getopt_long(argc, argv, "a:jt:hd:", lo, NULL)) != -1) {
+        if (ch == 'd')
+            device = optarg;
+        else if (ch == 't')
             token = optarg;
         else if (ch == 'a')
             addr = optarg;
@@ -215,6 +224,13 @@ int main(int argc, char **argv)
         if (frc == 2)
             usage(stderr);
         return frc;
+    }
+    if (hm_ctl_alarms_handles(cmd)) { /* core/ctl_alarms.h */
+        struct hm_ctl c = {addr, token, device, as_json};
+        int rc = hm_ctl_alarms_main(&c, cmd, nargs, a);
+        if (rc == 2)
+            usage(stderr);
+        return rc;
     }
     char path[2048], body[4200];
     const char *method = "GET", *b = NULL;

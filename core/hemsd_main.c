@@ -17,7 +17,9 @@
 
 #include "core/acs.h"
 #include "core/admin.h"
+#include "core/alarm_stream.h"
 #include "core/api.h"
+#include "core/ui_static.h"
 #include "core/connreq.h"
 #include "core/bug.h"
 #include "core/acs_task.h"
@@ -253,6 +255,14 @@ static int run(const struct opts *o)
         goto out;
     }
     nroutes += hm_api_routes(routes + nroutes, &api);
+    /* dashboard (core/ui_static.h): "/" and "/ui/" on the admin listener */
+    static struct hm_ui ui;
+    if (hm_ui_load(&ui, cfg.admin_ui_dir, err, sizeof(err)) < 0) {
+        hm_err("cannot load the dashboard", "cause=\"%s\"", err);
+        goto out;
+    }
+    nroutes += hm_ui_routes(routes + nroutes, &ui);
+    HM_BUG_ON(nroutes > HM_ARRAY_SIZE(routes));
 
     shards = hm_shards_create(&cfg, routes, nroutes, err, sizeof(err));
     if (shards)
@@ -262,6 +272,13 @@ static int run(const struct opts *o)
         goto out;
     }
     admin.shards = shards;
+    /* live alarm streams (core/alarm_stream.h), served by each shard's timer */
+    struct hm_alarm_stream_opts aso = {
+        .heartbeat_ms = cfg.alarm_stream_heartbeat_ms, .max_buffer = cfg.alarm_stream_max_buffer,
+        .late_window_ms = cfg.alarm_stream_late_ms, .poll_ms = cfg.alarm_stream_poll_ms,
+        .reader_of = hm_acs_shard_reader};
+    api.alarm_streams = hm_alarm_streams_create(&aso, hm_shards_count(shards));
+    hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);
     hm_admin_add_metrics(&admin, hm_hems_render_metrics, hems);
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
@@ -336,6 +353,9 @@ out:
         hm_shards_drain_inboxes(shards);
     hm_acs_destroy(acs);
     hm_shards_destroy(shards);
+    hm_alarm_streams_destroy(api.alarm_streams);
+    api.alarm_streams = NULL;
+    hm_ui_free(&ui);
     hm_hems_destroy(hems);
     hm_task_set_datamodel(NULL);
     hm_dm_destroy(dm);

@@ -72,4 +72,31 @@ bool hm_httpd_deferred_bufs(struct hm_conn_ref ref, struct hm_buf **out, struct 
  */
 int hm_httpd_finish(struct hm_conn_ref ref, int status, const char *content_type, bool close);
 
+/* ---- streaming responses (Server-Sent Events and the like); shard thread only ----
+ * A deferred exchange may answer with a stream instead of hm_httpd_finish():
+ * hm_httpd_stream_begin() sends the head (no Content-Length, "Connection: close", the header
+ * lines and body bytes already put in the deferred buffers), then hm_httpd_stream_write()
+ * queues bytes (copied) and hm_httpd_stream_end() closes once they are sent (or at once
+ * with <abort_now>). The connection closes when the stream ends; a peer that goes away
+ * makes <ref> stale: every call then returns -ENOENT (poll hm_httpd_stream_pending(), e.g.
+ * on a timer). Pending counts bytes accepted but not yet taken by the kernel: bound it to
+ * cut slow readers. Nothing here blocks; memory grows only with what the caller queues.
+ */
+#include <sys/types.h>
+
+#include "core/timer.h"
+
+/* Returns 0, -ENOENT (stale <ref>) or -EPROTONOSUPPORT (a TLS connection: not supported). */
+int hm_httpd_stream_begin(struct hm_conn_ref ref, int status, const char *content_type,
+                          size_t sndbuf /* SO_SNDBUF for the socket; 0: system default */);
+/* Queues <len> bytes; returns the bytes now pending or -ENOENT. */
+ssize_t hm_httpd_stream_write(struct hm_conn_ref ref, const void *data, size_t len);
+ssize_t hm_httpd_stream_pending(struct hm_conn_ref ref);
+void hm_httpd_stream_end(struct hm_conn_ref ref, bool abort_now);
+/* A timer on shard <s>'s wheel (100 ms ticks), fired on its thread; <t> set up with
+ * hm_timer_init(). Shard thread only. */
+void hm_shard_timer_arm(struct hm_shard *s, struct hm_timer *t, uint64_t ms);
+void hm_shard_timer_disarm(struct hm_shard *s, struct hm_timer *t);
+/* ---- end of streaming responses ---- */
+
 #endif

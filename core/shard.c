@@ -94,6 +94,8 @@ enum {
     F_REARM = 1u << 8, /* recv must be re-armed once buffers return */
     F_PROXY = 1u << 9, /* a PROXY protocol header must come first */
     F_TLS_RESP = 1u << 10, /* TLS: a response is encrypted; done when its records are sent */
+    F_STREAM_END = 1u << 14, /* streaming response: close once the queued bytes are sent */
+    F_STREAM = 1u << 15,     /* streaming response (hm_httpd_stream_begin) */
 };
 
 struct rxbuf {
@@ -498,6 +500,7 @@ static void set_timer(struct hm_shard *s, struct hm_conn *c, uint64_t ticks)
 }
 
 static void http_error(struct hm_shard *s, struct hm_conn *c, int err, const char *why);
+static void stream_sent(struct hm_shard *s, struct hm_conn *c);
 static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t len, bool from_rx);
 static void tls_send_response(struct hm_shard *s, struct hm_conn *c, size_t body_len);
 
@@ -653,6 +656,10 @@ static void on_send(struct hm_shard *s, struct hm_conn *c, int res)
         c->flags |= F_SENDING;
         return;
     }
+    if (c->flags & F_STREAM) { /* streaming response: see hm_httpd_stream_* below */
+        stream_sent(s, c);
+        return;
+    }
     tx_put(s, t);
     c->tx = NULL;
     response_done(s, c);
@@ -710,6 +717,8 @@ static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t b
     }
     if (status == HM_HTTP_DEFER) {
         c->flags |= F_HANDLING;
+        if (!req->keep_alive) /* honoured by hm_httpd_finish() too, whatever it is passed */
+            c->flags |= F_CLOSE_AFTER;
         return;
     }
     send_response(s, c, status, x.content_type, x.close || !req->keep_alive);
@@ -736,6 +745,143 @@ int hm_httpd_finish(struct hm_conn_ref ref, int status, const char *content_type
     send_response(ref.shard, &ref.shard->conns[ref.idx], status, content_type, close);
     return 0;
 }
+
+/* ---- streaming responses (hm_httpd_stream_*, core/httpd.h) ----
+ * A deferred exchange turns into a response of unknown length: head without Content-Length
+ * and "Connection: close", then bytes as they are written, then close. Of the connection's
+ * tx, <hdr> is the buffer in flight and <body> the bytes queued behind it; when a send
+ * completes they swap. The socket is only ever written by io_uring (never blocks the shard).
+ */
+static struct hm_conn *stream_conn(struct hm_conn_ref ref, bool begun)
+{
+    struct hm_shard *s = ref.shard;
+    if (!s || ref.idx >= s->nconns)
+        return NULL;
+    struct hm_conn *c = &s->conns[ref.idx];
+    if (c->gen != ref.gen || c->state != C_BUSY || !c->tx)
+        return NULL;
+    if (begun ? !(c->flags & F_STREAM) : !(c->flags & F_HANDLING) || (c->flags & F_STREAM))
+        return NULL;
+    return c;
+}
+
+static void stream_flush(struct hm_shard *s, struct hm_conn *c)
+{
+    struct tx *t = c->tx;
+    if ((c->flags & F_SENDING) || !t->body.len)
+        return;
+    struct hm_buf b = t->hdr;
+    t->hdr = t->body;
+    t->body = b;
+    hm_buf_reset(&t->body);
+    t->iov[0] = (struct iovec){t->hdr.base, t->hdr.len};
+    t->msg = (struct msghdr){.msg_iov = t->iov, .msg_iovlen = 1};
+    struct io_uring_sqe *sqe = get_sqe(s);
+    io_uring_prep_sendmsg(sqe, c->fd, &t->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->gen, conn_idx(s, c)));
+    c->flags |= F_SENDING;
+}
+
+/* on_send(): everything in flight went out. */
+static void stream_sent(struct hm_shard *s, struct hm_conn *c)
+{
+    hm_buf_reset(&c->tx->hdr);
+    if (c->tx->body.len)
+        stream_flush(s, c);
+    else if (c->flags & F_STREAM_END)
+        conn_close(s, c);
+}
+
+int hm_httpd_stream_begin(struct hm_conn_ref ref, int status, const char *content_type,
+                          size_t sndbuf)
+{
+    struct hm_conn *c = stream_conn(ref, false);
+    if (!c)
+        return -ENOENT;
+    if (c->tls) /* stream writes go to the socket directly, past the TLS record layer */
+        return -EPROTONOSUPPORT;
+    if (sndbuf) {
+        int v = sndbuf > (1u << 24) ? 1 << 24 : (int)sndbuf;
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    }
+    struct hm_shard *s = ref.shard;
+    struct tx *t = c->tx;
+    struct hm_buf *h = &t->hdr;
+    hm_buf_reset(h);
+    hm_buf_append_lit(h, "HTTP/1.1 ");
+    hm_buf_append_u64(h, (unsigned)status);
+    hm_buf_append_lit(h, " ");
+    hm_buf_append_str(h, hm_http_reason(status));
+    hm_buf_append_lit(h, "\r\nServer: hems\r\n");
+    hm_buf_append_str(h, s->date);
+    if (content_type) {
+        hm_buf_append_lit(h, "Content-Type: ");
+        hm_buf_append_str(h, content_type);
+        hm_buf_append_lit(h, "\r\n");
+    }
+    hm_buf_append_lit(h, "Cache-Control: no-cache\r\nConnection: close\r\n");
+    hm_buf_append(h, t->xhdr.base, t->xhdr.len);
+    hm_buf_append_lit(h, "\r\n");
+    if (!(c->flags & F_HEAD_REQ))
+        hm_buf_append(h, t->body.base, t->body.len);
+    hm_buf_reset(&t->body);
+    if (status < 300)
+        HM_CTR_INC(&s->ctr, responses_2xx);
+    c->flags = (uint16_t)((c->flags & ~F_HANDLING) | F_STREAM | F_CLOSE_AFTER);
+    if (c->flags & F_HEAD_REQ)
+        c->flags |= F_STREAM_END;
+    struct hm_buf b = t->hdr; /* stream_flush sends <body>: move the head there */
+    t->hdr = t->body;
+    t->body = b;
+    stream_flush(s, c);
+    return 0;
+}
+
+ssize_t hm_httpd_stream_write(struct hm_conn_ref ref, const void *data, size_t len)
+{
+    struct hm_conn *c = stream_conn(ref, true);
+    if (!c)
+        return -ENOENT;
+    if (!(c->flags & (F_STREAM_END | F_HEAD_REQ)) && len) {
+        hm_buf_append(&c->tx->body, data, len);
+        stream_flush(ref.shard, c);
+    }
+    return hm_httpd_stream_pending(ref);
+}
+
+ssize_t hm_httpd_stream_pending(struct hm_conn_ref ref)
+{
+    struct hm_conn *c = stream_conn(ref, true);
+    if (!c)
+        return -ENOENT;
+    size_t n = c->tx->body.len;
+    if (c->flags & F_SENDING)
+        for (size_t i = 0; i < c->tx->msg.msg_iovlen; i++)
+            n += c->tx->msg.msg_iov[i].iov_len;
+    return (ssize_t)n;
+}
+
+void hm_httpd_stream_end(struct hm_conn_ref ref, bool abort_now)
+{
+    struct hm_conn *c = stream_conn(ref, true);
+    if (!c)
+        return;
+    c->flags |= F_STREAM_END;
+    if (abort_now || !(c->flags & F_SENDING))
+        conn_close(ref.shard, c);
+}
+
+void hm_shard_timer_arm(struct hm_shard *s, struct hm_timer *t, uint64_t ms)
+{
+    hm_timer_arm(s->wheel, t, ms_to_ticks(ms));
+}
+
+void hm_shard_timer_disarm(struct hm_shard *s, struct hm_timer *t)
+{
+    hm_timer_disarm(s->wheel, t);
+}
+
+/* ---- end of streaming responses ---- */
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 

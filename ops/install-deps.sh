@@ -6,7 +6,8 @@ pkgs=(build-essential cmake pkg-config git
       liburing-dev android-libboringssl-dev libxml2-dev libjemalloc-dev liblmdb-dev
       libinih-dev libck-dev libjansson-dev zlib1g-dev
       check python3 curl openssl libxml2-utils lmdb-utils haproxy
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev
+      chromium)  # headless, for the dashboard's end-to-end test
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(nginx-light wrk linux-perf)
 fi

@@ -185,6 +185,13 @@ static void walk_alarm(struct codec *c, struct hm_alarm_rec *r)
     c_str(c, &r->specific_problem);
     c_str(c, &r->additional_text);
     c_str(c, &r->additional_info);
+    /* optional tail: the acknowledgement, written only once there is one */
+    if (c->mode == DEC ? !c->err && c->pos < c->cap : r->ack_ms != 0) {
+        c_u64(c, &r->ack_ms);
+        if (!c->err && c->mode == DEC && r->ack_ms == 0) /* canonical: no tail when unacked */
+            c->err = HM_ECORRUPT;
+        c_str(c, &r->ack_by);
+    }
 }
 
 static void walk_alarm_cur(struct codec *c, struct hm_alarm_cur_rec *r)

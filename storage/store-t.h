@@ -135,6 +135,10 @@ struct hm_alarm_rec {
     uint8_t severity;     /* enum hm_alarm_sev */
     struct hm_slice device, alarm_id, managed_object, event_type, probable_cause, specific_problem,
         additional_text, additional_info;
+    /* Operator acknowledgement (POST /api/v1/alarms/{key}/ack): 0 / empty when none. An
+     * optional tail: records without it (written before acks existed) decode as unacked. */
+    uint64_t ack_ms;
+    struct hm_slice ack_by;
 };
 
 /* Current-alarm set entry: points at the latest event of a raised alarm. */

@@ -207,8 +207,35 @@ START_TEST(other_codecs)
                              S("Loss of signal"),
                              S("S1 link down"),
                              S("MME unreachable"),
-                             S("mme=10.0.0.1")};
+                             S("mme=10.0.0.1"),
+                             0,
+                             {NULL, 0}};
     CHECK_CODEC(alarm, a, alarm_eq);
+
+    {
+        /* Acknowledged: an optional tail after the fields of an unacknowledged record. */
+        char aenc[512], aenc0[512];
+        struct hm_alarm_rec aout;
+        int an0 = hm_rec_alarm_encode(&a, aenc0, sizeof(aenc0));
+        struct hm_alarm_rec ack = a;
+        ack.ack_ms = 1764200009999ull;
+        ack.ack_by = S("alice");
+        int an = hm_rec_alarm_encode(&ack, aenc, sizeof(aenc));
+        ck_assert_int_eq(an, an0 + 8 + 2 + 5);
+        ck_assert_int_eq(an, (int)hm_rec_alarm_size(&ack));
+        ck_assert(memcmp(aenc, aenc0, (size_t)an0) == 0);
+        ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc, (size_t)an), &aout), 0);
+        alarm_eq(&ack, &aout);
+        ck_assert_uint_eq(aout.ack_ms, ack.ack_ms);
+        SEQ(aout.ack_by, ack.ack_by);
+        ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc0, (size_t)an0), &aout), 0);
+        ck_assert_uint_eq(aout.ack_ms, 0);
+        ck_assert_uint_eq(aout.ack_by.len, 0);
+        memset(aenc + an0, 0, 8); /* a tail with ack time 0 is not canonical */
+        ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc, (size_t)an), &aout), HM_ECORRUPT);
+        for (int cut = an0 + 1; cut < an; cut++) /* inside the tail */
+            ck_assert_int_eq(hm_rec_alarm_decode(hm_slice(aenc, (size_t)cut), &aout), HM_ECORRUPT);
+    }
 
     struct hm_alarm_cur_rec ac = {1764200000000ull, 77, HM_SEV_CRITICAL};
     CHECK_CODEC(alarm_cur, ac, alarm_cur_eq);
