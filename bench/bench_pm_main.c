@@ -23,208 +23,13 @@
 #include <libxml/parser.h>
 #include <zlib.h>
 
+#include "bench/pm_gen.h"
 #include "core/buf.h"
 #include "proto/pm.h"
 
-static uint64_t rng = 88172645463325252ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)rng;
-}
+/* The benchmark files (bench/pm_gen.h), the same every run. */
+static struct hm_pm_gen gen = {.rng = 88172645463325252ull};
 
-struct block {
-    const char *id;
-    const char *base[12];
-    const char *sub[10];
-    bool list_form;
-};
-
-/* TS 32.425-style names; each base counter expands over its sub-counters (causes, QCIs). */
-static const struct block blocks[] = {
-    {"EUtranCell-RRC",
-     {"RRC.ConnEstabAtt", "RRC.ConnEstabSucc", "RRC.ConnEstabFail", "RRC.ConnReEstabAtt",
-      "RRC.ConnReEstabSucc", "RRC.ConnReEstabFail", NULL},
-     {"emergency", "highPriorityAccess", "mt-Access", "mo-Signalling", "mo-Data",
-      "delayTolerantAccess", "Sum", NULL},
-     false},
-    {"EUtranCell-ERAB",
-     {"ERAB.EstabInitAttNbr", "ERAB.EstabInitSuccNbr", "ERAB.EstabAddAttNbr",
-      "ERAB.EstabAddSuccNbr", "ERAB.RelEnbNbr", "ERAB.RelActNbr", "ERAB.RelAttNbr",
-      "ERAB.UsageNbrMean", NULL},
-     {"QCI1", "QCI2", "QCI3", "QCI4", "QCI5", "QCI6", "QCI7", "QCI8", "QCI9", "Sum"},
-     false},
-    {"EUtranCell-DRB",
-     {"DRB.UEThpDl", "DRB.UEThpUl", "DRB.IPVolDl", "DRB.IPVolUl", "DRB.PdcpSduBitrateDl",
-      "DRB.PdcpSduBitrateUl", "DRB.PdcpSduDelayDl", "DRB.PdcpSduDropRateDl", NULL},
-     {"QCI1", "QCI2", "QCI5", "QCI6", "QCI7", "QCI8", "QCI9", "Sum", NULL},
-     true},
-    {"EUtranCell-Radio",
-     {"RRU.PrbTotDl", "RRU.PrbTotUl", "RRU.PrbUsedDl", "RRU.PrbUsedUl", "RRU.RachPreambleA",
-      "RRU.RachPreambleB", "RRC.ConnMean", "RRC.ConnMax", "DRB.UEActiveDl", "DRB.UEActiveUl",
-      NULL},
-     {"Mean", "Max", NULL},
-     true},
-    {"EUtranCell-HO",
-     {"HO.ExeAttOut", "HO.ExeSuccOut", "HO.PrepAttOut", "HO.PrepSuccOut", "HO.IntraFreqAtt",
-      "HO.InterFreqAtt", "HO.ToUtranAtt", "HO.ToGeranAtt", NULL},
-     {"X2", "S1", "Sum", NULL},
-     false},
-    {"HeNB-CSG",
-     {"CSG.MeanNbrUsr", "CSG.AttInboundMobility", "CSG.SuccInboundMobility",
-      "CSG.FailedInboundMobility", "UECNTX.RelReq", "S1SIG.ConnEstabAtt", NULL},
-     {"Cause1", "Cause2", "Cause3", "Sum", NULL},
-     false},
-};
-
-static size_t ncounters(const struct block *b)
-{
-    size_t nb = 0, ns = 0;
-    while (nb < 12 && b->base[nb])
-        nb++;
-    while (ns < 10 && b->sub[ns])
-        ns++;
-    return nb * ns;
-}
-
-static void counter_name(struct hm_buf *o, const struct block *b, size_t i)
-{
-    size_t ns = 0;
-    while (ns < 10 && b->sub[ns])
-        ns++;
-    hm_buf_printf(o, "%s.%s", b->base[i / ns], b->sub[i % ns]);
-}
-
-static void value(struct hm_buf *o)
-{
-    uint32_t r = rnd();
-    if (r % 97 == 0)
-        hm_buf_append_lit(o, "NIL");
-    else if (r % 5 == 0)
-        hm_buf_printf(o, "%u.%02u", (r >> 8) % 1000, (r >> 20) % 100);
-    else
-        hm_buf_printf(o, "%u", (r >> 4) % (r & 1 ? 100000u : 1000u));
-}
-
-static void gen_file(struct hm_buf *o, int henb, int cells, int minute)
-{
-    char t0[64], t1[64];
-    snprintf(t0, sizeof t0, "2026-11-26T%02d:%02d:00+00:00", 14 + minute / 60, minute % 60);
-    snprintf(t1, sizeof t1, "2026-11-26T%02d:%02d:00+00:00", 14 + (minute + 15) / 60,
-             (minute + 15) % 60);
-    hm_buf_printf(o,
-                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                  "<measCollecFile xmlns=\"http://www.3gpp.org/ftp/specs/archive/32_series/"
-                  "32.435#measCollec\">\n"
-                  "  <fileHeader fileFormatVersion=\"32.435 V10.0\" vendorName=\"ExampleRAN\" "
-                  "dnPrefix=\"SubNetwork=HeMS-1\">\n"
-                  "    <fileSender localDn=\"ManagedElement=HeNB-%06d\" elementType=\"HeNB\"/>\n"
-                  "    <measCollec beginTime=\"%s\"/>\n  </fileHeader>\n  <measData>\n"
-                  "    <managedElement localDn=\"ManagedElement=HeNB-%06d\" swVersion=\"4.2\"/>\n",
-                  henb, t0, henb);
-    for (size_t bi = 0; bi < HM_ARRAY_SIZE(blocks); bi++) {
-        const struct block *b = &blocks[bi];
-        size_t n = ncounters(b);
-        hm_buf_printf(o,
-                      "    <measInfo measInfoId=\"%s\">\n      <job jobId=\"pm-1\"/>\n"
-                      "      <granPeriod duration=\"PT900S\" endTime=\"%s\"/>\n"
-                      "      <repPeriod duration=\"PT900S\"/>\n",
-                      b->id, t1);
-        if (b->list_form) {
-            hm_buf_append_lit(o, "      <measTypes>");
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    hm_buf_append_lit(o, " ");
-                counter_name(o, b, i);
-            }
-            hm_buf_append_lit(o, "</measTypes>\n");
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                hm_buf_printf(o, "      <measType p=\"%zu\">", i + 1);
-                counter_name(o, b, i);
-                hm_buf_append_lit(o, "</measType>\n");
-            }
-        }
-        for (int c = 1; c <= cells; c++) {
-            hm_buf_printf(o, "      <measValue measObjLdn=\"ENBFunction=1,EUtranCellFDD=%d\">\n",
-                          c);
-            if (b->list_form) {
-                hm_buf_append_lit(o, "        <measResults>");
-                for (size_t i = 0; i < n; i++) {
-                    if (i)
-                        hm_buf_append_lit(o, " ");
-                    value(o);
-                }
-                hm_buf_append_lit(o, "</measResults>\n");
-            } else {
-                for (size_t i = 0; i < n; i++) {
-                    hm_buf_printf(o, "        <r p=\"%zu\">", i + 1);
-                    value(o);
-                    hm_buf_append_lit(o, "</r>\n");
-                }
-            }
-            if (rnd() % 20 == 0)
-                hm_buf_append_lit(o, "        <suspect>true</suspect>\n");
-            hm_buf_append_lit(o, "      </measValue>\n");
-        }
-        hm_buf_append_lit(o, "    </measInfo>\n");
-    }
-    hm_buf_printf(o,
-                  "  </measData>\n  <fileFooter>\n    <measCollec endTime=\"%s\"/>\n"
-                  "  </fileFooter>\n</measCollecFile>\n",
-                  t1);
-}
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* ---- the floor: libxml2 SAX2 push with empty callbacks ---------------------------- */
-
-static void e_start(void *c, const xmlChar *l, const xmlChar *p, const xmlChar *u, int nn,
-                    const xmlChar **ns, int na, int nd, const xmlChar **a)
-{
-}
-static void e_end(void *c, const xmlChar *l, const xmlChar *p, const xmlChar *u)
-{
-}
-static void e_chars(void *c, const xmlChar *ch, int len)
-{
-}
-
-static xmlSAXHandler empty_sax = {
-    .startElementNs = e_start,
-    .endElementNs = e_end,
-    .characters = e_chars,
-    .initialized = XML_SAX2_MAGIC,
-};
-
-static int floor_parse(xmlParserCtxtPtr ctxt, const struct hm_buf *f)
-{
-    if (xmlCtxtResetPush(ctxt, NULL, 0, NULL, NULL) != 0)
-        return -1;
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    for (size_t i = 0; i < f->len; i += 65536) {
-        size_t n = HM_MIN(f->len - i, (size_t)65536);
-        if (xmlParseChunk(ctxt, f->base + i, (int)n, 0) != 0)
-            return -1;
-    }
-    if (xmlParseChunk(ctxt, NULL, 0, 1) != 0 || !ctxt->wellFormed)
-        return -1;
-    return 0;
-}
 
 /* ---- ours: a no-op callback that still consumes the converted value ------------- */
 
@@ -280,7 +85,7 @@ int main(int argc, char **argv)
     size_t *zlen = hm_xcalloc((size_t)nfiles, sizeof *zlen);
     size_t total = 0, ztotal = 0, minsz = SIZE_MAX, maxsz = 0;
     for (int i = 0; i < nfiles; i++) {
-        gen_file(&files[i], i + 1, 1 + (i % 5), (i % 4) * 15);
+        hm_pm_gen_bench_file(&gen, &files[i], i + 1, 1 + (i % 5), (i % 4) * 15);
         total += files[i].len;
         minsz = HM_MIN(minsz, files[i].len);
         maxsz = HM_MAX(maxsz, files[i].len);
@@ -292,7 +97,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&empty_sax, NULL, NULL, 0, NULL);
+    xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(hm_pm_floor_sax(), NULL, NULL, 0, NULL);
     struct hm_pm_parser *p = hm_pm_parser_create();
     if (!ctxt || !p)
         return 1;
@@ -301,13 +106,13 @@ int main(int argc, char **argv)
     struct sink s = {0};
     uint64_t meas_per_pass = 0;
     for (int r = 0; r < rounds; r++) {
-        double w0 = wall_now(), t0 = cpu_now();
+        double w0 = hm_pm_wall(), t0 = hm_pm_thread_cpu();
         for (int i = 0; i < nfiles; i++)
-            if (floor_parse(ctxt, &files[i]) != 0) {
+            if (hm_pm_floor_parse(ctxt, files[i].base, files[i].len) != 0) {
                 fprintf(stderr, "floor: file %d failed\n", i);
                 return 1;
             }
-        double t1 = cpu_now(), w1 = wall_now();
+        double t1 = hm_pm_thread_cpu(), w1 = hm_pm_wall();
         s.n = 0;
         for (int i = 0; i < nfiles; i++) {
             int rc = hm_pm_parse_buf(p, files[i].base, files[i].len, noop_cb, &s, NULL);
@@ -316,12 +121,12 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double t2 = cpu_now(), w2 = wall_now();
+        double t2 = hm_pm_thread_cpu(), w2 = hm_pm_wall();
         meas_per_pass = s.n;
         for (int i = 0; i < nfiles; i++)
             if (hm_pm_parse_buf(p, zfiles[i], zlen[i], noop_cb, &s, NULL) != 0)
                 return 1;
-        double t3 = cpu_now();
+        double t3 = hm_pm_thread_cpu();
         if (t1 - t0 < best_floor) {
             best_floor = t1 - t0;
             wall_floor = w1 - w0;
@@ -376,10 +181,10 @@ int main(int argc, char **argv)
         written += chunk.len;
         hm_buf_free(&chunk);
         lseek(fd, 0, SEEK_SET);
-        double t0 = cpu_now();
+        double t0 = hm_pm_thread_cpu();
         s.n = 0;
         int rc = hm_pm_parse_fd(p, fd, noop_cb, &s, NULL);
-        double t1 = cpu_now();
+        double t1 = hm_pm_thread_cpu();
         close(fd);
         if (rc) {
             fprintf(stderr, "big file: %s\n", hm_pm_errmsg(p));

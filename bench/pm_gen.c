@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <libxml/parser.h>
+
 #include "core/bug.h"
 
 struct block {
@@ -171,4 +173,68 @@ void hm_pm_gen_name(struct hm_buf *o, const char *sender, time_t begin)
     gmtime_r(&end, &b);
     hm_buf_printf(o, "A%04d%02d%02d.%02d%02d+0000-%02d%02d+0000_%s.xml", a.tm_year + 1900,
                   a.tm_mon + 1, a.tm_mday, a.tm_hour, a.tm_min, b.tm_hour, b.tm_min, sender);
+}
+
+void hm_pm_gen_bench_file(struct hm_pm_gen *g, struct hm_buf *o, int henb, int cells, int minute)
+{
+    char sender[32];
+    snprintf(sender, sizeof(sender), "HeNB-%06d", henb);
+    hm_pm_gen_file(g, o, sender, cells, (time_t)1795701600 + minute * 60);
+}
+
+static void e_start(void *c, const xmlChar *l, const xmlChar *p, const xmlChar *u, int nn,
+                    const xmlChar **ns, int na, int nd, const xmlChar **a)
+{
+    (void)c, (void)l, (void)p, (void)u, (void)nn, (void)ns, (void)na, (void)nd, (void)a;
+}
+
+static void e_end(void *c, const xmlChar *l, const xmlChar *p, const xmlChar *u)
+{
+    (void)c, (void)l, (void)p, (void)u;
+}
+
+static void e_chars(void *c, const xmlChar *ch, int len)
+{
+    (void)c, (void)ch, (void)len;
+}
+
+static xmlSAXHandler empty_sax = {
+    .startElementNs = e_start,
+    .endElementNs = e_end,
+    .characters = e_chars,
+    .initialized = XML_SAX2_MAGIC,
+};
+
+xmlSAXHandler *hm_pm_floor_sax(void)
+{
+    return &empty_sax;
+}
+
+int hm_pm_floor_parse(xmlParserCtxtPtr ctxt, const char *data, size_t len)
+{
+    if (xmlCtxtResetPush(ctxt, NULL, 0, NULL, NULL) != 0)
+        return -1;
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    for (size_t i = 0; i < len; i += 65536) {
+        size_t n = len - i < 65536 ? len - i : 65536;
+        if (xmlParseChunk(ctxt, data + i, (int)n, 0) != 0)
+            return -1;
+    }
+    if (xmlParseChunk(ctxt, NULL, 0, 1) != 0 || !ctxt->wellFormed)
+        return -1;
+    return 0;
+}
+
+double hm_pm_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double hm_pm_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -7,6 +7,7 @@
  * the measType p= / r p= form and the measTypes / measResults list form, with NIL values and
  * suspect flags as real HeNB files have them. With 2 cells a file is about 25 KB.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -23,5 +24,22 @@ void hm_pm_gen_file(struct hm_pm_gen *g, struct hm_buf *o, const char *sender, i
 
 /* TS 32.432 file name "A20261126.1400+0000-1415+0000_<sender>.xml" for the same file. */
 void hm_pm_gen_name(struct hm_buf *o, const char *sender, time_t begin);
+
+/* The PM benchmarks' files: sender "HeNB-<henb>" (6 digits), beginning 2026-11-26 14:00 +
+ * <minute> minutes. */
+void hm_pm_gen_bench_file(struct hm_pm_gen *g, struct hm_buf *o, int henb, int cells, int minute);
+
+/* The parsing floor the PM benchmarks compare with: libxml2's SAX2 push parser with empty
+ * callbacks. hm_pm_floor_sax() is the handler for xmlCreatePushParserCtxt();
+ * hm_pm_floor_parse() resets <ctxt> and parses <data>[<len>] in 64 KiB chunks: 0, or -1
+ * when the file is not well formed. */
+struct _xmlSAXHandler;
+struct _xmlParserCtxt;
+struct _xmlSAXHandler *hm_pm_floor_sax(void);
+int hm_pm_floor_parse(struct _xmlParserCtxt *ctxt, const char *data, size_t len);
+
+/* CPU seconds of the calling thread; monotonic wall seconds. */
+double hm_pm_thread_cpu(void);
+double hm_pm_wall(void);
 
 #endif
