@@ -24,7 +24,11 @@ def free_port():
 class Hemsd:
     """A hemsd process. Use as a context manager; stop() asserts a clean exit."""
 
-    def __init__(self, *args, config=None, shards=1, env=None):
+    def __init__(self, *args, config=None, shards=1, env=None, admission=False):
+        """<admission>: keep hemsd's admission control on (its default). Off otherwise, so
+        that a test's timing does not depend on how loaded the machine running it is
+        (admission control sheds on loop lag and commit latency); a test that sets any
+        admission.* key itself keeps what it set."""
         self.tmp = tempfile.TemporaryDirectory(prefix="hemsd-test-")
         self.data_dir = os.path.join(self.tmp.name, "data")
         self.cwmp_port = free_port()
@@ -42,6 +46,8 @@ class Hemsd:
                      "--shards", str(shards)]
         if self.config_path:
             self.args += ["--config", self.config_path]
+        if not admission and not any(str(a).startswith("admission.") for a in args):
+            self.args += ["--set", "admission.enabled=false"]
         self.args += list(args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
