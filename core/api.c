@@ -4,7 +4,8 @@
  * the group-commit writer and are answered only after their commit.
  *
  *   GET    /api/v1/status
- *   GET    /api/v1/devices?limit=N&after=ID
+ *   GET    /api/v1/devices?limit=N&after=ID[&registration=S&role=R&product_class=P
+ *          &software_version=V&inform_age_gt=S&inform_age_lt=S&alarms=active|none]
  *   GET    /api/v1/devices/{id}
  *   GET    /api/v1/devices/{id}/parameters?prefix=P
  *   POST   /api/v1/devices/{id}/tasks            body: a task (core/acs_task.h)
@@ -189,28 +190,78 @@ static json_t *task_json(uint64_t seq, const struct hm_task_rec *t)
                      (json_int_t)t->created_ms, "updated_ms", (json_int_t)t->updated_ms);
 }
 
+/* Device list filters (all optional; a device must match every one given). */
+struct dev_filter {
+    int reg, role;                        /* -1: any */
+    char product_class[65], sw[129];      /* "": any */
+    bool older, newer;                    /* filter by last Inform age: */
+    uint64_t older_ms, newer_ms;          /* more than / less than this long ago */
+    int alarms;                           /* -1 any, 1 with active alarms, 0 without */
+    struct hm_store_reader *rd;           /* for the alarm check (same snapshot) */
+    uint64_t now_ms;
+};
+
 struct list_ctx {
     json_t *arr;
-    size_t limit, n;
+    size_t limit, n, examined, max_examined;
     struct hm_slice last;
     char last_buf[HM_STORE_MAX_KEY];
     struct hm_slice skip; /* the "after" key itself */
+    const struct dev_filter *f;
 };
+
+static int any_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    (void)arg, (void)key, (void)val;
+    return 1;
+}
+
+static bool dev_matches(const struct dev_filter *f, struct hm_slice key,
+                        const struct hm_dev_rec *d)
+{
+    if (f->reg >= 0 && d->reg_state != f->reg)
+        return false;
+    if (f->role >= 0 && d->role != f->role)
+        return false;
+    if (f->product_class[0] && !hm_slice_eq(d->product_class, hm_slice_cstr(f->product_class)))
+        return false;
+    if (f->sw[0] && !hm_slice_eq(d->sw_version, hm_slice_cstr(f->sw)))
+        return false;
+    uint64_t age = f->now_ms > d->last_inform_ms ? f->now_ms - d->last_inform_ms : 0;
+    if (f->older && age <= f->older_ms)
+        return false;
+    if (f->newer && age >= f->newer_ms)
+        return false;
+    if (f->alarms >= 0) {
+        /* current alarms are keyed device '\0' AlarmIdentifier (core/alarms.h) */
+        char pfx[HM_STORE_MAX_KEY];
+        if (key.len + 1 > sizeof(pfx))
+            return false;
+        memcpy(pfx, key.ptr, key.len);
+        pfx[key.len] = '\0';
+        int r = hm_store_scan(f->rd, HM_DB_ALARM_CUR, hm_slice(pfx, key.len + 1), hm_slice("", 0),
+                              any_cb, NULL);
+        if ((r > 0) != (f->alarms == 1))
+            return false;
+    }
+    return true;
+}
 
 static int list_devices_cb(void *arg, struct hm_slice key, struct hm_slice val)
 {
     struct list_ctx *l = arg;
     if (l->skip.len && hm_slice_eq(key, l->skip))
         return 0;
-    struct hm_dev_rec d;
-    if (hm_rec_dev_decode(val, &d) < 0)
-        return 0;
-    if (l->n == l->limit)
-        return 1;
-    json_array_append_new(l->arr, device_json(key, &d));
-    l->n++;
+    if (l->n == l->limit || l->examined == l->max_examined)
+        return 1; /* the page is full, or bounded work: "next" resumes after <last> */
+    l->examined++;
     memcpy(l->last_buf, key.ptr, key.len);
     l->last = hm_slice(l->last_buf, key.len);
+    struct hm_dev_rec d;
+    if (hm_rec_dev_decode(val, &d) < 0 || (l->f && !dev_matches(l->f, key, &d)))
+        return 0;
+    json_array_append_new(l->arr, device_json(key, &d));
+    l->n++;
     return 0;
 }
 
@@ -225,7 +276,60 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
         limit = (size_t)v;
     }
     int al = query_get(x->req->query, "after", after, sizeof(after));
-    struct list_ctx l = {.arr = json_array(), .limit = limit};
+    struct dev_filter f = {.reg = -1, .role = -1, .alarms = -1, .rd = rd, .now_ms = hm_now_ms()};
+    bool filtered = false;
+    char v[32];
+    if (query_get(x->req->query, "registration", v, sizeof(v)) > 0) {
+        static const char *const n[] = {"unknown", "discovered", "redirected", "registered",
+                                        "blocked"};
+        for (int i = 0; i < (int)HM_ARRAY_SIZE(n); i++)
+            if (!strcmp(v, n[i]))
+                f.reg = i;
+        if (f.reg < 0)
+            return error(x, 400, "bad_request",
+                         "registration must be unknown, discovered, redirected, registered or "
+                         "blocked");
+        filtered = true;
+    }
+    if (query_get(x->req->query, "role", v, sizeof(v)) > 0) {
+        static const char *const n[] = {"unknown", "initial", "serving"};
+        for (int i = 0; i < (int)HM_ARRAY_SIZE(n); i++)
+            if (!strcmp(v, n[i]))
+                f.role = i;
+        if (f.role < 0)
+            return error(x, 400, "bad_request", "role must be unknown, initial or serving");
+        filtered = true;
+    }
+    if (query_get(x->req->query, "product_class", f.product_class, sizeof(f.product_class)) > 0)
+        filtered = true;
+    if (query_get(x->req->query, "software_version", f.sw, sizeof(f.sw)) > 0)
+        filtered = true;
+    static const char *const ages[] = {"inform_age_gt", "inform_age_lt"};
+    for (int i = 0; i < 2; i++) {
+        if (query_get(x->req->query, ages[i], v, sizeof(v)) <= 0)
+            continue;
+        char *e;
+        unsigned long long s = strtoull(v, &e, 10);
+        if (*e || e == v || s > 100ull * 365 * 86400)
+            return error(x, 400, "bad_request", "%s must be a number of seconds", ages[i]);
+        if (i) {
+            f.newer = true;
+            f.newer_ms = s * 1000;
+        } else {
+            f.older = true;
+            f.older_ms = s * 1000;
+        }
+        filtered = true;
+    }
+    if (query_get(x->req->query, "alarms", v, sizeof(v)) > 0) {
+        if (strcmp(v, "active") && strcmp(v, "none"))
+            return error(x, 400, "bad_request", "alarms must be active or none");
+        f.alarms = !strcmp(v, "active");
+        filtered = true;
+    }
+    /* a filtered page examines at most 50,000 records: "next" resumes where it stopped */
+    struct list_ctx l = {.arr = json_array(), .limit = limit, .f = filtered ? &f : NULL,
+                         .max_examined = filtered ? 50000 : SIZE_MAX};
     if (al > 0)
         l.skip = hm_slice(after, (size_t)al);
     int r = hm_store_read_begin(rd);
