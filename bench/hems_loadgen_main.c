@@ -88,7 +88,8 @@ static void usage(FILE *f)
             "  --ipsec-change-every K  every Kth session of a device reports a new IPsec\n"
             "                       inner address (IKEv2SA LocalAddress, 4 VALUE CHANGE)\n"
             "  --cr-port P          answer Connection Requests: worker w listens on\n"
-            "                       127.0.0.1:P+w, devices report ConnectionRequestURL\n"
+            "                       127.0.0.1:P+w (P = 0: an ephemeral port each), devices\n"
+            "                       report ConnectionRequestURL\n"
             "                       http://127.0.0.1:P+w/crq/<index> and open a session with\n"
             "                       \"6 CONNECTION REQUEST\" on each authenticated request\n"
             "  --cr-username U --cr-password P   their Digest credentials     [none: no auth]\n"
@@ -305,7 +306,7 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                       (json_int_t)st->fallbacks));
     if (c->ipsec_every)
         json_object_set_new(o, "ipsec_changes", json_integer((json_int_t)st->ipsec_changes));
-    if (c->cr_port)
+    if (c->cr)
         json_object_set_new(o, "connection_requests",
                             json_pack("{s:I,s:I,s:I,s:I,s:I}", "received",
                                       (json_int_t)st->cr_received, "challenges",
@@ -438,7 +439,7 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
     if (c->ipsec_every)
         printf("  ipsec     inner address changes reported %llu\n",
                (unsigned long long)st->ipsec_changes);
-    if (c->cr_port)
+    if (c->cr)
         printf("  conn req  received %llu  challenged %llu  refused %llu  bad %llu  "
                "sessions %llu\n", (unsigned long long)st->cr_received,
                (unsigned long long)st->cr_challenges, (unsigned long long)st->cr_refused,
@@ -634,10 +635,11 @@ int main(int argc, char **argv)
             break;
         case OPT_CR_PORT: {
             unsigned long p = strtoul(optarg, NULL, 10);
-            if (p < 1 || p > 65535 - MAX_WORKERS) {
-                fprintf(stderr, "hems-loadgen: --cr-port must be 1..%d\n", 65535 - MAX_WORKERS);
+            if (p > 65535 - MAX_WORKERS) {
+                fprintf(stderr, "hems-loadgen: --cr-port must be 0..%d\n", 65535 - MAX_WORKERS);
                 return 2;
             }
+            c->cr = true;
             c->cr_port = (uint16_t)p;
             break;
         }

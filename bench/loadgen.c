@@ -344,7 +344,7 @@ static void set_identity(struct worker *w, struct dev *dv)
         .product_class = hm_slice_cstr(c->product_class),
         .serial = hm_slice(w->serial, (size_t)n),
         .index = idx,
-        .cr_port = c->cr_port ? (uint16_t)(c->cr_port + w->id) : 0,
+        .cr_port = w->cr ? hm_lg_cr_port(w->cr) : 0,
     };
 }
 
@@ -1553,12 +1553,13 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
         return rc;
     if (c->scenario == HM_LG_PM)
         pm_template(w);
-    if (c->cr_port) {
-        rc = hm_lg_cr_open(&w->cr, w->ep, (uint16_t)(c->cr_port + id), c->cr_username,
-                           c->cr_password, on_connection_request, w);
+    if (c->cr) {
+        uint16_t port = c->cr_port ? (uint16_t)(c->cr_port + id) : 0;
+        rc = hm_lg_cr_open(&w->cr, w->ep, port, c->cr_username, c->cr_password,
+                           on_connection_request, w);
         if (rc) {
             fprintf(stderr, "hems-loadgen: worker %u: connection request listener on "
-                            "127.0.0.1:%u: %s\n", id, c->cr_port + id, hm_strerror(rc));
+                            "127.0.0.1:%u: %s\n", id, port, hm_strerror(rc));
             return rc;
         }
     }

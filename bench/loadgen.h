@@ -79,8 +79,9 @@ struct hm_lg_config {
                                        ("4 VALUE CHANGE"); 0 = never */
     uint32_t fallback_after;        /* discovery: failed attempts at a Serving HeMS before the
                                        device returns to --target (the Initial HeMS) */
-    uint16_t cr_port;               /* Connection Request listeners: worker w on 127.0.0.1:
-                                       cr_port + w; 0 = none (synthetic URLs) */
+    bool cr;                        /* Connection Request listeners (else synthetic URLs) */
+    uint16_t cr_port;               /* worker w listens on 127.0.0.1:cr_port + w; 0: on an
+                                       ephemeral port of its own */
     char cr_username[129], cr_password[129]; /* their Digest credentials ("": none) */
     char pm_path[64];               /* pm: upload path prefix ("/pm") */
     uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else

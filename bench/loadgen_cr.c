@@ -29,6 +29,7 @@ struct cr_conn {
 
 struct hm_lg_cr {
     int ep, lfd;
+    uint16_t port;
     bool auth;
     char ha1[HM_AUTH_HEX_LEN + 1];
     struct hm_auth_nonce_key key;
@@ -72,6 +73,9 @@ int hm_lg_cr_open(struct hm_lg_cr **out, int ep, uint16_t port, const char *user
         close(c->lfd);
         goto fail;
     }
+    socklen_t sl = sizeof(sa);
+    if (getsockname(c->lfd, (struct sockaddr *)&sa, &sl) == 0)
+        c->port = ntohs(sa.sin_port);
     *out = c;
     return 0;
 fail:
@@ -100,6 +104,11 @@ void hm_lg_cr_close(struct hm_lg_cr *c)
 const struct hm_lg_cr_stats *hm_lg_cr_stats(const struct hm_lg_cr *c)
 {
     return &c->st;
+}
+
+uint16_t hm_lg_cr_port(const struct hm_lg_cr *c)
+{
+    return c->port;
 }
 
 /* Best effort: the response is small and the socket's buffer empty. */

@@ -29,7 +29,7 @@ struct hm_lg_cr;
 /* Called for each authenticated connection request, with the device index from the URL. */
 typedef void (*hm_lg_cr_fn)(void *arg, uint64_t device_index);
 
-/* Listens on 127.0.0.1:<port> and registers with epoll <ep>. <user>/<password> empty: no
+/* Listens on 127.0.0.1:<port> (0: an ephemeral port) and registers with epoll <ep>. <user>/<password> empty: no
  * authentication. Returns 0 or -errno. */
 int hm_lg_cr_open(struct hm_lg_cr **out, int ep, uint16_t port, const char *user,
                   const char *password, hm_lg_cr_fn fn, void *arg);
@@ -39,6 +39,9 @@ void hm_lg_cr_close(struct hm_lg_cr *c);
 void hm_lg_cr_event(struct hm_lg_cr *c, uint32_t tag, uint32_t events);
 
 const struct hm_lg_cr_stats *hm_lg_cr_stats(const struct hm_lg_cr *c);
+
+/* The port listened on (the one given, or the ephemeral one chosen for port 0). */
+uint16_t hm_lg_cr_port(const struct hm_lg_cr *c);
 
 /* A connection request's head <buf>[<len>] (up to and including CRLF CRLF): "GET
  * /crq/<index> HTTP/1.x" and its Authorization field. Returns 0 with *<index>, *<path>
