@@ -59,7 +59,7 @@ struct hm_admission *hm_admission_create(const struct hm_admission_cfg *cfg, uns
     if (!c->target_commit_ms)
         c->target_commit_ms = 500;
     if (!c->target_lag_ms)
-        c->target_lag_ms = 50;
+        c->target_lag_ms = 250;
     if (!c->max_store_queue)
         c->max_store_queue = 2048;
     if (!c->retry_after_s)

@@ -129,7 +129,7 @@
       "static cap on new CWMP sessions/s per shard (e.g. 90% of the measured peak, "          \
       "docs/capacity-planning.md); 0 = none: the adaptive rate alone")                       \
     X(admission, target_lag_ms, U64, adm_target_lag_ms, "0", 0,                              \
-      "shard loop-lag EWMA above which the shard counts as congested; 0 = auto (50)")        \
+      "shard loop-lag EWMA above which the shard counts as congested; 0 = auto (250)")        \
     X(admission, target_commit_ms, U64, adm_target_commit_ms, "0", 0,                        \
       "commit-wait EWMA above which the shard counts as congested; 0 = auto (500)")          \
     X(admission, target_session_ms, U64, adm_target_session_ms, "0", 0,                      \

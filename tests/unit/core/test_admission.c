@@ -37,7 +37,7 @@ START_TEST(auto_defaults_resolved)
     ck_assert_uint_eq(r->max_inflight, 4096);
     ck_assert_uint_eq(r->min_rate, 20);
     ck_assert_uint_eq(r->target_commit_ms, 500);
-    ck_assert_uint_eq(r->target_lag_ms, 50);
+    ck_assert_uint_eq(r->target_lag_ms, 250);
     ck_assert_uint_eq(r->target_session_ms, 0);
     ck_assert_uint_eq(r->max_store_queue, 2048);
     ck_assert_uint_eq(r->retry_after_s, 10);
@@ -129,13 +129,13 @@ START_TEST(shard_lag_alone_is_congestion)
     for (int i = 0; i < 100; i++) {
         t += MS;
         ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
-        hm_admission_observe_commit(a, 0, 5 * MS, 80 * MS); /* commit fine, shard late */
+        hm_admission_observe_commit(a, 0, 5 * MS, 400 * MS); /* commit fine, shard late */
         hm_admission_end(a, 0, t, MS);
     }
     t += HM_ADM_ADJUST_US;
     (void)hm_admission_admit(a, 0, t, 0);
     ck_assert(hm_admission_congested(a, 0));
-    ck_assert_uint_ge(hm_admission_lag_ewma_us(a, 0), 70 * MS);
+    ck_assert_uint_ge(hm_admission_lag_ewma_us(a, 0), 350 * MS);
     hm_admission_destroy(a);
 }
 END_TEST
@@ -160,7 +160,7 @@ START_TEST(accept_wait_is_congestion)
     struct hm_admission *a = mk(4096, 20);
     uint64_t t = 1;
     for (int i = 0; i < 100; i++)
-        hm_admission_observe_accept(a, 0, 200 * MS); /* connections waited 200 ms */
+        hm_admission_observe_accept(a, 0, 600 * MS); /* connections waited 600 ms */
     for (int p = 0; p < 3; p++)
         offer(a, &t, 300, MS); /* commits themselves are fast */
     ck_assert(hm_admission_congested(a, 0));
