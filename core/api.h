@@ -18,6 +18,8 @@ struct hm_api {
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
     /* Connection Request client (core/connreq.h); NULL: "connection_request" refused. */
     struct hm_connreq *connreq;
+    /* Profiles, pools, device tags (core/api_profiles.h); NULL: those resources 404. */
+    struct hm_fleet *fleet;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */
