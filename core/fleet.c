@@ -694,7 +694,8 @@ int hm_fleet_on_inform(struct hm_fleet *f, unsigned slot, struct hm_store_reader
                        struct hm_store_batch *b, struct hm_slice dev,
                        const struct hm_cwmp_inform *in, const struct hm_dev_rec *d)
 {
-    if (!f || slot >= HM_PROFSET_SLOTS)
+    /* only devices this node serves (not blocked, not redirected elsewhere) */
+    if (!f || slot >= HM_PROFSET_SLOTS || d->reg_state != HM_REG_REGISTERED)
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
@@ -846,7 +847,7 @@ static int spv_result(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_
         }
     } else {
         /* no per-parameter faults: the request as a whole was too much; halve it */
-        max_batch = (unsigned)(np / 2 ? np / 2 : 1);
+        max_batch = (unsigned)((np + 1) / 2);
         json_array_extend(rest, params);
         atomic_fetch_add(&f->splits, 1);
         hm_info("device refused a profile update as a whole; splitting",
