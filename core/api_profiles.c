@@ -102,10 +102,17 @@ static void preq_free(struct preq *q)
     free(q);
 }
 
-/* Submits <q> (under the fleet lock, so store order is memory order). */
-static int submit(struct hm_http_exchange *x, struct hm_fleet *f, struct preq *q)
+/* Submits <q> (under the fleet lock, so store order is memory order); a profile change
+ * that cannot be submitted is undone in memory. */
+static int submit(struct hm_http_exchange *x, struct hm_fleet *f, struct preq *q, bool profile)
 {
     int r = hm_store_submit(hm_fleet_store(f), &q->batch, on_done, q);
+    if (profile) {
+        if (r < 0)
+            hm_fleet_profile_undo(f);
+        else
+            hm_fleet_profile_done(f);
+    }
     if (r < 0) {
         preq_free(q);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
@@ -200,7 +207,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
                                 : error(x, 413, "too_large", "%s", err);
         }
         q->http = 200;
-        st = submit(x, f, q);
+        st = submit(x, f, q, true);
         hm_fleet_unlock(f);
         hm_info("profile stored through the API", "profile=%s", name);
         return st;
@@ -216,7 +223,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
                          "profile '%s': %s", name, hm_strerror(r));
         }
         q->http = 204;
-        st = submit(x, f, q);
+        st = submit(x, f, q, true);
         hm_fleet_unlock(f);
         hm_info("profile deleted through the API", "profile=%s", name);
         return st;
@@ -263,7 +270,7 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     }
     q->http = 200;
     q->body = pool_json(hm_fleet_pool(f, (unsigned)hm_fleet_pool_index(f, name)));
-    st = submit(x, f, q);
+    st = submit(x, f, q, false);
     hm_fleet_unlock(f);
     return st;
 }
@@ -323,7 +330,7 @@ static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_
         i = e + 1;
     }
     json_decref(in);
-    return submit(x, f, q);
+    return submit(x, f, q, false);
 }
 
 int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_reader *rd,

@@ -42,6 +42,8 @@ struct hm_fleet {
     pthread_mutex_t mu; /* writers */
     struct hm_profile **profiles; /* master list (refs held), under mu */
     size_t nprof, capprof;
+    char undo_name[HM_PROFILE_NAME_MAX + 1]; /* last change, until submitted (under mu) */
+    struct hm_profile *undo_prev;            /* the profile it replaced or deleted, or NULL */
     struct hm_pool *pools[HM_FLEET_MAX_POOLS];
     _Atomic unsigned npools;
     _Atomic(struct hm_profset *) cur;
@@ -226,6 +228,21 @@ static int profile_find(struct hm_fleet *f, const char *name)
     return -ENOENT;
 }
 
+/* Keeps the profile being replaced or deleted (one reference, or NULL) for an undo. */
+static void remember(struct hm_fleet *f, const char *name, struct hm_profile *prev)
+{
+    hm_fleet_profile_done(f);
+    snprintf(f->undo_name, sizeof(f->undo_name), "%s", name);
+    f->undo_prev = prev;
+}
+
+void hm_fleet_profile_done(struct hm_fleet *f)
+{
+    hm_profile_put(f->undo_prev);
+    f->undo_prev = NULL;
+    f->undo_name[0] = '\0';
+}
+
 static void profile_set(struct hm_fleet *f, struct hm_profile *p)
 {
     int i = profile_find(f, p->name);
@@ -266,6 +283,10 @@ int hm_fleet_profile_put(struct hm_fleet *f, const char *name, json_t *in,
         return -E2BIG;
     }
     *norm = json_incref(p->json);
+    int old = profile_find(f, name);
+    if (old >= 0)
+        f->profiles[old]->refs++;
+    remember(f, name, old >= 0 ? f->profiles[old] : NULL);
     profile_set(f, p);
     publish(f);
     return 0;
@@ -280,10 +301,26 @@ int hm_fleet_profile_del(struct hm_fleet *f, const char *name, struct hm_store_b
     int kl = key_of(k, sizeof(k), K_PROFILE, hm_slice_cstr(name), true, hm_slice("", 0));
     if (kl < 0 || hm_store_batch_del_prefix(b, HM_DB_META, hm_slice(k, (size_t)kl)) < 0)
         return -E2BIG;
-    hm_profile_put(f->profiles[i]);
+    remember(f, name, f->profiles[i]); /* the list's reference moves to the undo record */
     f->profiles[i] = f->profiles[--f->nprof];
     publish(f);
     return 0;
+}
+
+void hm_fleet_profile_undo(struct hm_fleet *f)
+{
+    if (!f->undo_name[0])
+        return;
+    int i = profile_find(f, f->undo_name);
+    if (f->undo_prev) {
+        profile_set(f, f->undo_prev); /* takes the undo record's reference */
+        f->undo_prev = NULL;
+    } else if (i >= 0) {
+        hm_profile_put(f->profiles[i]);
+        f->profiles[i] = f->profiles[--f->nprof];
+    }
+    f->undo_name[0] = '\0';
+    publish(f);
 }
 
 static int pool_range(json_t *in, int64_t *lo, int64_t *hi, char *err, size_t errlen)
@@ -475,6 +512,7 @@ void hm_fleet_destroy(struct hm_fleet *f)
 {
     if (!f)
         return;
+    hm_fleet_profile_done(f);
     hm_profset_free(atomic_load(&f->cur));
     for (size_t i = 0; i < f->nprof; i++)
         hm_profile_put(f->profiles[i]);

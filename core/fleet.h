@@ -95,6 +95,12 @@ int hm_fleet_pool_index(struct hm_fleet *f, const char *name);
 int hm_fleet_profile_put(struct hm_fleet *f, const char *name, json_t *in,
                          struct hm_store_batch *b, json_t **norm, char *err, size_t errlen);
 int hm_fleet_profile_del(struct hm_fleet *f, const char *name, struct hm_store_batch *b);
+/*
+ * Undoes the last hm_fleet_profile_put/del of <name> when its batch could not be submitted
+ * (still under the lock). hm_fleet_profile_done() forgets the undo record once submitted.
+ */
+void hm_fleet_profile_undo(struct hm_fleet *f);
+void hm_fleet_profile_done(struct hm_fleet *f);
 int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
                       struct hm_store_batch *b, char *err, size_t errlen);
 void hm_fleet_lock(struct hm_fleet *f);

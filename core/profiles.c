@@ -411,6 +411,8 @@ struct hm_desired *hm_desired_merge(struct hm_profile *const *ps, size_t n, stru
             continue;
         const struct hm_profile_param *pp = c[i].pp;
         d->v[d->n++] = (struct hm_desired_param){pp->name, pp->value, pp->type, pp->pool};
+        unsigned bit = hm_desired_bit(hm_slice_cstr(pp->name));
+        d->filter[bit / 64] |= 1ull << (bit % 64);
         h = hash_str(h, pp->name);
         h = hash_str(h, pp->value);
         h = hm_hash_bytes(h, &pp->type, 1);
@@ -430,6 +432,9 @@ struct hm_desired *hm_desired_merge(struct hm_profile *const *ps, size_t n, stru
 
 const struct hm_desired_param *hm_desired_find(const struct hm_desired *d, struct hm_slice name)
 {
+    unsigned bit = hm_desired_bit(name);
+    if (!(d->filter[bit / 64] >> (bit % 64) & 1))
+        return NULL;
     size_t lo = 0, hi = d->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

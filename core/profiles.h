@@ -95,13 +95,22 @@ struct hm_desired_param {
 
 struct hm_desired {
     uint64_t hash; /* of names, values (pool references as such) and types */
+    uint64_t filter[4]; /* bit hm_desired_bit(name) set for every name: cheap misses */
     uint32_t n;
     uint32_t npools;
     int16_t pools[8]; /* distinct pools referenced (first 8) */
     struct hm_desired_param v[]; /* sorted by name (strcmp) */
 };
 
-/* The entry named <name>, or NULL. O(log n). */
+/* A name's bit in hm_desired.filter (length and last characters: O(1)). */
+static inline unsigned hm_desired_bit(struct hm_slice name)
+{
+    size_t n = name.len;
+    unsigned a = n ? (unsigned char)name.ptr[n - 1] : 0, b = n > 1 ? (unsigned char)name.ptr[n - 2] : 0;
+    return (unsigned)(n * 7u + a * 31u + b) & 255u;
+}
+
+/* The entry named <name>, or NULL. O(1) for most misses, else O(log n). */
 const struct hm_desired_param *hm_desired_find(const struct hm_desired *d, struct hm_slice name);
 
 /* Merges the profiles among <ps> that match (<ps> in any order). NULL when none matches or
