@@ -120,7 +120,8 @@ static int state_put(struct hm_store_batch *b, struct hm_slice dev, const struct
     p[19] = (char)(s->max_batch >> 8);
     p[20] = (char)(rl & 0xff);
     p[21] = (char)(rl >> 8);
-    memcpy(p + 22, s->rej.ptr, rl);
+    if (rl)
+        memcpy(p + 22, s->rej.ptr, rl);
     return 0;
 }
 

@@ -338,7 +338,7 @@ bool hm_profile_matches(const struct hm_profile *p, struct hm_slice pc, struct h
     if (p->sw_version) {
         size_t n = strlen(p->sw_version);
         if (n && p->sw_version[n - 1] == '*') {
-            if (sw.len < n - 1 || memcmp(sw.ptr, p->sw_version, n - 1))
+            if (sw.len < n - 1 || (n > 1 && memcmp(sw.ptr, p->sw_version, n - 1)))
                 return false;
         } else if (!slice_is(sw, p->sw_version)) {
             return false;
@@ -591,11 +591,14 @@ const struct hm_desired *hm_profset_lookup(struct hm_profset *s, unsigned slot,
     if (kl > sizeof(kb))
         return NULL;
     size_t o = 0;
-    memcpy(kb + o, pc.ptr, pc.len), o += pc.len, kb[o++] = 0x1f;
-    memcpy(kb + o, sw.ptr, sw.len), o += sw.len, kb[o++] = 0x1f;
-    memcpy(kb + o, tags.ptr, tags.len), o += tags.len, kb[o++] = 0x1f;
-    if (by_dev)
-        memcpy(kb + o, dev.ptr, dev.len), o += dev.len;
+    const struct hm_slice parts[4] = {pc, sw, tags, by_dev ? dev : hm_slice("", 0)};
+    for (size_t i = 0; i < 4; i++) {
+        if (parts[i].len) /* an absent value may be {NULL, 0} */
+            memcpy(kb + o, parts[i].ptr, parts[i].len);
+        o += parts[i].len;
+        if (i < 3)
+            kb[o++] = 0x1f;
+    }
     uint64_t h = hm_hash_bytes(HM_HASH_INIT, kb, kl);
     h ^= h >> 31;
     struct cache *c = &s->cache[slot];

@@ -18,6 +18,13 @@ MODEL = ",".join(os.path.join(SHARED, "datamodels", f) for f in (
     "tr-181-2-17-0-cwmp-full.xml", "tr-196-2-1-2-cwmp-full.xml"))
 
 
+def start(h):
+    """Starts <h>; loading the data models takes long under sanitizers."""
+    h.start(wait=False)
+    h.wait_ready(timeout=90)
+    return h
+
+
 def api(h, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else b""
     st, _, b = http_request(h.admin_port, method, path, body=data, timeout=20,
@@ -93,7 +100,7 @@ def whole_fault(msg_id, code=9004):
 class Profiles(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.h = Hemsd("--set", "datamodel.files=" + MODEL, shards=2).start()
+        cls.h = start(Hemsd("--set", "datamodel.files=" + MODEL, shards=2))
 
     @classmethod
     def tearDownClass(cls):
@@ -220,7 +227,7 @@ class Profiles(unittest.TestCase):
 
 class Pools(unittest.TestCase):
     def test_unique_across_concurrent_registrations_and_restart(self):
-        h = Hemsd("--set", "datamodel.files=" + MODEL, shards=2).start()
+        h = start(Hemsd("--set", "datamodel.files=" + MODEL, shards=2))
         try:
             st, p = api(h, "PUT", "/api/v1/pools/cid", {"lo": 1000, "hi": 1299})
             self.assertEqual((st, p["size"]), (200, 300))
@@ -266,7 +273,7 @@ class Pools(unittest.TestCase):
             # re-registering after a factory reset (0 BOOTSTRAP) gets its old value again.
             h.proc = None
             h.log.close()
-            h.start()
+            start(h)
             st, p = api(h, "GET", "/api/v1/pools/cid")
             self.assertEqual(p["used"], 300)
             for sn in ("S000", "S123", "S249"):
