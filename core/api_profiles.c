@@ -174,7 +174,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         json_t *a = json_array();
         struct hm_profset *s = hm_fleet_acquire(f, slot);
         for (size_t i = 0; i < hm_profset_count(s); i++)
-            json_array_append(a, hm_profset_at(s, i)->json);
+            json_array_append_new(a, json_deep_copy(hm_profset_at(s, i)->json));
         hm_fleet_release(f, slot);
         return send_json(x, 200, a);
     }
@@ -186,7 +186,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         struct hm_profset *s = hm_fleet_acquire(f, slot);
         for (size_t i = 0; i < hm_profset_count(s) && !j; i++)
             if (!strcmp(hm_profset_at(s, i)->name, name))
-                j = json_incref(hm_profset_at(s, i)->json);
+                j = json_deep_copy(hm_profset_at(s, i)->json);
         hm_fleet_release(f, slot);
         return j ? send_json(x, 200, j) : error(x, 404, "not_found", "no profile '%s'", name);
     }

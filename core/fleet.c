@@ -283,7 +283,7 @@ int hm_fleet_profile_put(struct hm_fleet *f, const char *name, json_t *in,
         hm_profile_put(p);
         return -E2BIG;
     }
-    *norm = json_incref(p->json);
+    *norm = json_deep_copy(p->json); /* jansson refcounts are not atomic: no sharing */
     int old = profile_find(f, name);
     if (old >= 0)
         f->profiles[old]->refs++;
@@ -912,7 +912,8 @@ static int gpv_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader 
 {
     struct hm_slice v;
     struct hm_dev_rec d;
-    if (hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 || hm_rec_dev_decode(v, &d) < 0)
+    if (hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 || hm_rec_dev_decode(v, &d) < 0 ||
+        d.reg_state != HM_REG_REGISTERED)
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);

@@ -41,7 +41,8 @@ void hm_fleet_destroy(struct hm_fleet *f);
 
 /*
  * Inform hook (core/acs.c on_inform), on the shard thread with <slot> = its shard id, inside
- * the read snapshot of <rd>, before the device record <d> is written to batch <b>. Looks the
+ * the read snapshot of <rd>, before the device record <d> is written to batch <b>. Only for
+ * devices this node serves (d->reg_state registered: not blocked or redirected). Looks the
  * device's desired state up (one hash probe), allocates pool values (persisted in <b>), and
  * when the state's hash is neither the device's ParameterKey nor recorded as applied, or a
  * parameter of the Inform drifted from its desired value, queues the difference as

@@ -43,7 +43,8 @@ struct hm_profile {
     char **devices;                   /* "OUI-ProductClass-Serial"; none: any device */
     uint32_t ntags, ndevices, nparams;
     struct hm_profile_param *params;
-    json_t *json; /* the normalised profile, as the API shows it (owned) */
+    json_t *json; /* the normalised profile (owned; read-only: copy it, never incref it,
+                   * jansson's reference counts are not atomic) */
     int refs;     /* sets holding it (control path only, under the owner's mutex) */
 };
 
