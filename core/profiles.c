@@ -236,7 +236,9 @@ int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, v
         json_t *e = json_array_get(params, i);
         const char *pn = json_string_value(json_object_get(e, "name"));
         json_t *pv = json_object_get(e, "value");
-        json_t *copy = json_is_object(e) ? json_deep_copy(e) : json_object();
+        if (!json_is_object(e) || !pn)
+            FAIL("params[%zu] must be an object with a string 'name'", i);
+        json_t *copy = json_deep_copy(e);
         p->params[i].pool = -1;
         char pool[64];
         if (json_is_string(pv) && pool_ref(json_string_value(pv), pool)) {
@@ -250,7 +252,7 @@ int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, v
             json_object_set_new(copy, "value", json_integer(sample));
         }
         json_array_append_new(rp, copy);
-        for (size_t j = 0; pn && j < i; j++)
+        for (size_t j = 0; j < i; j++)
             if (!strcmp(json_string_value(json_object_get(json_array_get(params, j), "name")),
                         pn))
                 FAIL("params[%zu]: parameter %s is set twice", i, pn);
@@ -586,7 +588,7 @@ const struct hm_desired *hm_profset_lookup(struct hm_profset *s, unsigned slot,
     if (!s->uses_tags)
         tags = hm_slice("", 0);
     /* key: pc 0x1f sw 0x1f tags 0x1f [dev] */
-    char kb[1024];
+    char kb[4096]; /* pc, sw (<= 64 + what the device reports), tags (< 2100), device */
     size_t kl = pc.len + sw.len + tags.len + 3 + (by_dev ? dev.len : 0);
     if (kl > sizeof(kb))
         return NULL;
