@@ -533,9 +533,57 @@ struct resolved {
     char key[24]; /* "profile-xxxxxxxx" */
 };
 
-/* Pool values of the device (allocating, persisted in <b> if non-NULL; else lookup only). */
+/*
+ * Raises (or clears) the device's alarm "HEMS-POOL-<pool>" in the store's alarm tables, in
+ * <b>, unless the current-alarm set already says so: pool exhaustion is an alarm the
+ * operator sees with the device's other alarms (docs/alarms.md), not only a log line.
+ */
+static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_store_batch *b,
+                      struct hm_slice dev, struct hm_pool *p, bool raise)
+{
+    char id[HM_POOL_NAME_MAX + 16], mo[HM_POOL_NAME_MAX + 16], text[160];
+    int il = snprintf(id, sizeof(id), "HEMS-POOL-%s", hm_pool_name(p));
+    snprintf(mo, sizeof(mo), "hems.pool.%s", hm_pool_name(p));
+    char ck[HM_STORE_MAX_KEY];
+    struct hm_slice v;
+    int cl = hm_key_alarm_cur(ck, sizeof(ck), dev, hm_slice(id, (size_t)il));
+    if (cl < 0)
+        return -E2BIG;
+    bool raised = hm_store_get(rd, HM_DB_ALARM_CUR, hm_slice(ck, (size_t)cl), &v) == 0;
+    if (raised == raise)
+        return 0;
+    struct hm_pool_stats st;
+    hm_pool_stats(p, &st);
+    snprintf(text, sizeof(text), "parameter pool %s (%lld..%lld, %llu values) has no free value",
+             hm_pool_name(p), (long long)st.lo, (long long)st.hi, (unsigned long long)st.size);
+    uint64_t now = hm_now_ms(), seq = hm_store_next_seq(f->st);
+    struct hm_alarm_rec a = {
+        .event_time_ms = now, .notification = raise ? HM_ALARM_NEW : HM_ALARM_CLEARED,
+        .severity = raise ? HM_SEV_MAJOR : HM_SEV_CLEARED, .device = dev,
+        .alarm_id = hm_slice(id, (size_t)il), .managed_object = hm_slice_cstr(mo),
+        .event_type = HM_SLICE_LIT("Processing error alarm"),
+        .probable_cause = HM_SLICE_LIT("Resource at or nearing capacity"),
+        .specific_problem = HM_SLICE_LIT("parameter pool exhausted"),
+        .additional_text = hm_slice_cstr(text), .additional_info = hm_slice("", 0)};
+    char ak[HM_KEY_ALARM_LEN];
+    size_t sz = hm_rec_alarm_size(&a);
+    char *ap = hm_key_alarm(ak, sizeof(ak), now, seq) < 0
+                   ? NULL
+                   : hm_store_batch_put_reserve(b, HM_DB_ALARMS, hm_slice(ak, sizeof(ak)), sz);
+    if (!ap || hm_rec_alarm_encode(&a, ap, sz) < 0)
+        return -E2BIG;
+    if (!raise)
+        return hm_store_batch_del(b, HM_DB_ALARM_CUR, hm_slice(ck, (size_t)cl)) < 0 ? -E2BIG : 0;
+    struct hm_alarm_cur_rec cur = {.time_ms = now, .seq = seq, .severity = HM_SEV_MAJOR};
+    size_t cs = hm_rec_alarm_cur_size(&cur);
+    char *cp = hm_store_batch_put_reserve(b, HM_DB_ALARM_CUR, hm_slice(ck, (size_t)cl), cs);
+    return cp && hm_rec_alarm_cur_encode(&cur, cp, cs) >= 0 ? 0 : -E2BIG;
+}
+
+/* Pool values of the device (allocating, persisted in <b> if non-NULL, with the exhaustion
+ * alarm raised or cleared through <rd>; else lookup only). */
 static int resolve(struct hm_fleet *f, const struct hm_desired *d, struct hm_slice dev,
-                   struct hm_store_batch *b, struct resolved *rv)
+                   struct hm_store_reader *rd, struct hm_store_batch *b, struct resolved *rv)
 {
     uint64_t h = d->hash;
     rv->ok = 0;
@@ -550,6 +598,8 @@ static int resolve(struct hm_fleet *f, const struct hm_desired *d, struct hm_sli
             HM_LOG_RL(HM_LOG_ERR, "parameter pool exhausted: device gets no value",
                       "pool=%s device=%.*s", hm_pool_name(p), (int)dev.len, dev.ptr);
         }
+        if (b && rd && (r == -ENOSPC || fresh) && pool_alarm(f, rd, b, dev, p, !fresh) < 0)
+            return -E2BIG;
         if (r == 0) {
             rv->val[pi] = v;
             rv->ok |= 1ull << pi;
@@ -746,7 +796,7 @@ int hm_fleet_on_inform(struct hm_fleet *f, unsigned slot, struct hm_store_reader
     if (!des)
         goto out;
     struct resolved rv;
-    r = resolve(f, des, dev, b, &rv);
+    r = resolve(f, des, dev, rd, b, &rv);
     if (r < 0)
         goto out;
     /* 0 BOOTSTRAP: a factory reset; what we stored about the device is void */
@@ -922,7 +972,7 @@ static int gpv_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader 
         hm_profset_count(set) ? hm_profset_lookup(set, slot, d.product_class, d.sw_version, tags, dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, &rv) < 0)
+    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)
@@ -992,7 +1042,7 @@ json_t *hm_fleet_desired_json(struct hm_fleet *f, unsigned slot, struct hm_store
                                                   dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, &rv) < 0)
+    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)

@@ -266,6 +266,24 @@ class Pools(unittest.TestCase):
             self.assertGreaterEqual(p["exhausted"], 10)
             self.assertGreaterEqual(h.metrics()["hems_pool_exhausted_total"], 10)
             self.assertIn("parameter pool exhausted", h.logs())
+            # Exhaustion is an alarm of the device (with its other alarms), cleared once the
+            # pool has room again and the device got its value.
+            dev = "/api/v1/devices/00005A-PoolHeNB-S309"
+            st, al = api(h, "GET", dev + "/alarms")
+            ids = {a["alarm_id"]: a for a in al["alarms"]}
+            self.assertIn("HEMS-POOL-cid", ids, al)
+            self.assertEqual(ids["HEMS-POOL-cid"]["severity"], "Major")
+            self.assertIn("no free value", ids["HEMS-POOL-cid"]["additional_text"])
+            session(h.cwmp_port, "S309", pc="PoolHeNB")  # still exhausted: raised once
+            st, hist = api(h, "GET", "/api/v1/alarms?device=00005A-PoolHeNB-S309")
+            self.assertEqual(len(hist["alarms"]), 1, hist)
+            self.assertEqual(api(h, "PUT", "/api/v1/pools/cid", {"lo": 1000, "hi": 1300})[0], 200)
+            spvs = session(h.cwmp_port, "S309", pc="PoolHeNB")
+            self.assertEqual(spvs[0][0][CID][0], "1300")
+            st, al = api(h, "GET", dev + "/alarms")
+            self.assertEqual(al["alarms"], [])
+            st, hist = api(h, "GET", "/api/v1/alarms?device=00005A-PoolHeNB-S309")
+            self.assertEqual([a["notification"] for a in hist["alarms"]], ["new", "cleared"])
             # Shrinking below an allocated value is refused.
             self.assertEqual(api(h, "PUT", "/api/v1/pools/cid", {"lo": 1000, "hi": 1100})[0], 409)
             self.assertEqual(h.stop(), 0)
@@ -275,7 +293,7 @@ class Pools(unittest.TestCase):
             h.log.close()
             start(h)
             st, p = api(h, "GET", "/api/v1/pools/cid")
-            self.assertEqual(p["used"], 300)
+            self.assertEqual((p["used"], p["hi"]), (301, 1300))
             for sn in ("S000", "S123", "S249"):
                 spvs = session(h.cwmp_port, sn, pc="PoolHeNB", events=("0 BOOTSTRAP", "1 BOOT"))
                 self.assertEqual(int(spvs[0][0][CID][0]), got[sn], sn)
