@@ -10,9 +10,9 @@
 #include <time.h>
 
 #include "core/acs_task.h"
-#include "core/fleet.h"
 #include "core/hems_proc.h"
 #include "core/bug.h"
+#include "core/fleet.h"
 #include "core/log.h"
 #include "core/sessreg.h"
 #include "core/util.h"
@@ -123,8 +123,8 @@ struct hm_acs {
     char ha1[HM_AUTH_HEX_LEN + 1];
     struct hm_auth_nonce_key nonce_key;
     struct hm_cwmp_opts opts;
-    struct hm_hems *hems; /* not owned; NULL: no HeMS procedures */
     struct hm_fleet *fleet; /* not owned; NULL: no profiles (core/fleet.h) */
+    struct hm_hems *hems; /* not owned; NULL: no HeMS procedures */
 };
 
 #define CTR_INC(sh, f) HM_CTR_INC(&(sh)->ctr, f)
