@@ -18,6 +18,7 @@
 #include "core/files.h" /* files: applied records */
 #include "core/hems_proc.h"
 #include "core/bug.h"
+#include "core/fleet.h"
 #include "core/log.h"
 #include "core/sessreg.h"
 #include "core/tls.h"
@@ -132,6 +133,7 @@ struct hm_acs {
     char ha1[HM_AUTH_HEX_LEN + 1];
     struct hm_auth_nonce_key nonce_key;
     struct hm_cwmp_opts opts;
+    struct hm_fleet *fleet; /* not owned; NULL: no profiles (core/fleet.h) */
     struct hm_hems *hems; /* not owned; NULL: no HeMS procedures */
     struct hm_admission *adm; /* owned */
 };
@@ -700,6 +702,9 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     if (r >= 0)
         r = hm_hems_on_inform(sh->acs->hems, sh->acs->store, b, dev, in, x->req->host,
                               x->req->path, &d, nodebuf, sizeof(nodebuf));
+    /* fleet profiles (core/fleet.c): may queue SetParameterValues in this batch */
+    if (r >= 0)
+        r = hm_fleet_on_inform(sh->acs->fleet, hm_shard_id(sh->shard), sh->rd, b, dev, in, &d);
     if (r >= 0)
         r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
@@ -790,6 +795,10 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
                 r = -E2BIG;
         }
     }
+    /* fleet profiles (core/fleet.c): applied values, rejects and splits, drift */
+    if (r == 0)
+        r = hm_fleet_on_result(sh->acs->fleet, hm_shard_id(sh->shard), sh->rd, &s->pb->b, dev,
+                               seq, t.kind, t.args, m);
     hm_store_read_end(sh->rd);
     return r;
 }
@@ -1206,6 +1215,11 @@ struct hm_store_reader *hm_acs_shard_reader(struct hm_shard *s)
 void hm_acs_set_hems(struct hm_acs *a, struct hm_hems *h)
 {
     a->hems = h;
+}
+
+void hm_acs_set_fleet(struct hm_acs *a, struct hm_fleet *f)
+{
+    a->fleet = f;
 }
 
 struct hm_store *hm_acs_store(struct hm_acs *a)

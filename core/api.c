@@ -43,6 +43,7 @@
 #include "core/acs_task.h"
 #include "core/alarm_stream.h"
 #include "core/api_alarms.h"
+#include "core/api_profiles.h"
 #include "core/connreq.h"
 #include "core/files.h"
 #include "core/hems_proc.h"
@@ -789,6 +790,10 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     p.ptr += sizeof(base) - 1;
     p.len -= sizeof(base) - 1;
 
+    /* profiles, pools, devices/{id}/tags|desired (core/api_profiles.c) */
+    int fr = hm_api_profiles(x, api->fleet, rd, p);
+    if (fr != -ENOENT)
+        return fr;
     if (hm_slice_eq_lit(p, "status"))
         return m == HM_HTTP_GET ? status(x, api)
                                 : error(x, 405, "method_not_allowed", "use GET");

@@ -16,6 +16,8 @@ struct hm_api {
     bool auth;
     /* The store reader owned by shard <s> (read snapshots on the request's shard). */
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
+    /* Profiles, pools, device tags (core/api_profiles.h); NULL: those resources 404. */
+    struct hm_fleet *fleet;
     /* Connection Request client (core/connreq.h); NULL: "connection_request" refused. */
     struct hm_connreq *connreq;
     /* File server (core/files.h); NULL: /api/v1/files is 404 and tasks cannot name a file. */

@@ -29,6 +29,7 @@
 #include "core/files.h"
 #include "core/hems_proc.h"
 #include "core/log.h"
+#include "core/fleet.h"
 #include "core/pm_pipe.h"
 #include "core/shard.h"
 #include "core/store_metrics.h"
@@ -164,6 +165,7 @@ static int run(const struct opts *o)
     struct hm_shards *shards = NULL;
     struct hm_acs *acs = NULL;
     struct hm_hems *hems = NULL;
+    struct hm_fleet *fleet = NULL;
     static struct hm_api api;
     bool started = false;
     int exit_code = 1;
@@ -209,6 +211,12 @@ static int run(const struct opts *o)
         goto out;
     }
 
+    r = hm_fleet_create(store, &fleet, err, sizeof(err));
+    if (r < 0) {
+        hm_err("cannot load profiles and pools; refusing to start", "cause=\"%s\"", err);
+        goto out;
+    }
+
     static struct hm_admin_ctx admin;
     struct hm_route routes[32];
     unsigned nroutes = hm_admin_routes(routes, &admin);
@@ -216,6 +224,7 @@ static int run(const struct opts *o)
     api.store = store;
     api.reader_of = hm_acs_shard_reader;
     api.hems = hems;
+    api.fleet = fleet;
     hm_api_set_tokens(&api, cfg.api_reader_sha256, cfg.api_operator_sha256);
     /* PM ingestion pipeline (core/pm_pipe.h): upload route + /api/v1/pm/ before /api/v1/ */
     struct hm_pm_pipe_opts pmo = {
@@ -280,6 +289,8 @@ static int run(const struct opts *o)
     api.alarm_streams = hm_alarm_streams_create(&aso, hm_shards_count(shards));
     hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);
+    hm_acs_set_fleet(acs, fleet);
+    hm_admin_add_metrics(&admin, hm_fleet_render_metrics, fleet);
     hm_admin_add_metrics(&admin, hm_hems_render_metrics, hems);
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);
     hm_admin_add_metrics(&admin, hm_store_render_metrics, store);
@@ -357,6 +368,7 @@ out:
     api.alarm_streams = NULL;
     hm_ui_free(&ui);
     hm_hems_destroy(hems);
+    hm_fleet_destroy(fleet);
     hm_task_set_datamodel(NULL);
     hm_dm_destroy(dm);
     hm_config_free(&cfg);

@@ -1,0 +1,72 @@
+#ifndef HM_POOLS_H
+#define HM_POOLS_H
+/*
+ * Parameter pools (docs/profiles.md): integer ranges lo..hi from which each device gets one
+ * unique value (E-UTRAN Cell Identity, Physical Cell ID, TAC, ...), kept for the device's
+ * whole life in this store, across re-registrations and restarts.
+ *
+ * A pool is an in-memory allocator: a bitmap of the values in use and a hash map device ->
+ * value, under one mutex (the critical section is a hash probe, plus a bitmap scan when a
+ * device is new). The durable copy is one HM_DB_META key per allocation, written by the
+ * caller in the same store batch as the device's Inform; at start every allocation is fed
+ * back with hm_pool_restore(). Uniqueness is the mutex's: two shards registering thousands
+ * of devices at once never get the same value, whatever order their batches commit in.
+ *
+ * Thread safety: every function may be called from any thread, except hm_pool_destroy().
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/slice.h"
+
+#define HM_POOL_MAX_SIZE (1u << 24) /* values per pool (bitmap of 2 MiB) */
+#define HM_POOL_NAME_MAX 63
+
+struct hm_pool;
+
+struct hm_pool_stats {
+    int64_t lo, hi;
+    uint64_t size, used, exhausted; /* exhausted: allocations refused, since start */
+};
+
+/*
+ * A pool of the values lo..hi (0 <= lo <= hi, at most HM_POOL_MAX_SIZE of them). <name> is
+ * copied. NULL with -EINVAL semantics when the range is invalid or the name empty / too long
+ * (characters: letters, digits, '_', '-', '.'). Free with hm_pool_destroy().
+ */
+struct hm_pool *hm_pool_create(const char *name, int64_t lo, int64_t hi);
+void hm_pool_destroy(struct hm_pool *p);
+
+/* The pool's name (NUL-terminated, owned by the pool). */
+const char *hm_pool_name(const struct hm_pool *p);
+
+/*
+ * The value of device <dev>, allocating the lowest free value at or after the last one
+ * given (next fit) when it has none; *<fresh> tells a new allocation (the caller persists
+ * it). Returns 0, or -ENOSPC when the pool is exhausted (counted in stats.exhausted).
+ */
+int hm_pool_get(struct hm_pool *p, struct hm_slice dev, int64_t *val, bool *fresh);
+
+/* The value of <dev> without allocating: 0 or -ENOENT. */
+int hm_pool_lookup(struct hm_pool *p, struct hm_slice dev, int64_t *val);
+
+/*
+ * Records an allocation read back from the store (start-up). 0; -ERANGE when <val> is
+ * outside the pool; -EEXIST when <val> is held by another device or <dev> holds another
+ * value (the store is inconsistent: the caller logs and skips it).
+ */
+int hm_pool_restore(struct hm_pool *p, struct hm_slice dev, int64_t val);
+
+/* Frees <dev>'s value: 0 or -ENOENT. */
+int hm_pool_release(struct hm_pool *p, struct hm_slice dev);
+
+/* Changes the range to lo..hi: -EBUSY if an allocated value would fall outside, -EINVAL for
+ * a bad range. */
+int hm_pool_resize(struct hm_pool *p, int64_t lo, int64_t hi);
+
+void hm_pool_stats(struct hm_pool *p, struct hm_pool_stats *out);
+
+/* Whether <name> is a valid pool name. */
+bool hm_pool_name_ok(const char *name);
+
+#endif
