@@ -9,7 +9,7 @@
 
 #define HM_ADMIN_NROUTES 4
 
-#define HM_ADMIN_MAX_RENDER 8
+#define HM_ADMIN_MAX_RENDER 16
 
 typedef void (*hm_metrics_render_fn)(struct hm_buf *out, void *arg);
 
