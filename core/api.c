@@ -26,6 +26,7 @@
  * Errors: {"error":{"code":"<machine code>","message":"<text>"}} with the HTTP status.
  * The full reference is docs/api.md.
  */
+#include "core/api_json.h"
 #include "core/api.h"
 
 #include <errno.h>
@@ -68,78 +69,6 @@ struct api_req {
     char dev[256];
     size_t dev_len;
 };
-
-
-static int send_json(struct hm_http_exchange *x, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    hm_buf_append_str(x->out, s);
-    hm_buf_append_lit(x->out, "\n");
-    free(s);
-    json_decref(j);
-    x->content_type = JSON_CTYPE;
-    return status;
-}
-
-static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
-
-
-/* Percent-decodes <in> into <out> (cap bytes); returns the length or -EINVAL. */
-static int pct_decode(struct hm_slice in, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        char c = in.ptr[i];
-        if (c == '%') {
-            if (i + 2 >= in.len)
-                return -EINVAL;
-            char h[3] = {in.ptr[i + 1], in.ptr[i + 2], 0};
-            char *end;
-            long v = strtol(h, &end, 16);
-            if (*end || v <= 0)
-                return -EINVAL;
-            c = (char)v;
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (n >= cap)
-            return -EINVAL;
-        out[n++] = c;
-    }
-    return (int)n;
-}
-
-/* Value of query parameter <name>, percent-decoded into <out>; -ENOENT when absent. */
-static int query_get(struct hm_slice q, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    size_t i = 0;
-    while (i < q.len) {
-        const char *amp = memchr(q.ptr + i, '&', q.len - i);
-        size_t end = amp ? (size_t)(amp - q.ptr) : q.len;
-        if (end - i > nl && memcmp(q.ptr + i, name, nl) == 0 && q.ptr[i + nl] == '=') {
-            int r = pct_decode(hm_slice(q.ptr + i + nl + 1, end - i - nl - 1), out, cap - 1);
-            if (r < 0)
-                return r;
-            out[r] = '\0';
-            return r;
-        }
-        i = end + 1;
-    }
-    return -ENOENT;
-}
 
 static const char *reg_name(uint8_t r)
 {
@@ -270,49 +199,49 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
 {
     char lim[16], after[HM_STORE_MAX_KEY];
     size_t limit = 100;
-    if (query_get(x->req->query, "limit", lim, sizeof(lim)) > 0) {
+    if (hm_api_query(x->req->query, "limit", lim, sizeof(lim)) > 0) {
         long v = strtol(lim, NULL, 10);
         if (v < 1 || v > MAX_LIMIT)
-            return error(x, 400, "bad_request", "limit must be in 1..%d", MAX_LIMIT);
+            return hm_api_error(x, 400, "bad_request", "limit must be in 1..%d", MAX_LIMIT);
         limit = (size_t)v;
     }
-    int al = query_get(x->req->query, "after", after, sizeof(after));
+    int al = hm_api_query(x->req->query, "after", after, sizeof(after));
     struct dev_filter f = {.reg = -1, .role = -1, .alarms = -1, .rd = rd, .now_ms = hm_now_ms()};
     bool filtered = false;
     char v[32];
-    if (query_get(x->req->query, "registration", v, sizeof(v)) > 0) {
+    if (hm_api_query(x->req->query, "registration", v, sizeof(v)) > 0) {
         static const char *const n[] = {"unknown", "discovered", "redirected", "registered",
                                         "blocked"};
         for (int i = 0; i < (int)HM_ARRAY_SIZE(n); i++)
             if (!strcmp(v, n[i]))
                 f.reg = i;
         if (f.reg < 0)
-            return error(x, 400, "bad_request",
+            return hm_api_error(x, 400, "bad_request",
                          "registration must be unknown, discovered, redirected, registered or "
                          "blocked");
         filtered = true;
     }
-    if (query_get(x->req->query, "role", v, sizeof(v)) > 0) {
+    if (hm_api_query(x->req->query, "role", v, sizeof(v)) > 0) {
         static const char *const n[] = {"unknown", "initial", "serving"};
         for (int i = 0; i < (int)HM_ARRAY_SIZE(n); i++)
             if (!strcmp(v, n[i]))
                 f.role = i;
         if (f.role < 0)
-            return error(x, 400, "bad_request", "role must be unknown, initial or serving");
+            return hm_api_error(x, 400, "bad_request", "role must be unknown, initial or serving");
         filtered = true;
     }
-    if (query_get(x->req->query, "product_class", f.product_class, sizeof(f.product_class)) > 0)
+    if (hm_api_query(x->req->query, "product_class", f.product_class, sizeof(f.product_class)) > 0)
         filtered = true;
-    if (query_get(x->req->query, "software_version", f.sw, sizeof(f.sw)) > 0)
+    if (hm_api_query(x->req->query, "software_version", f.sw, sizeof(f.sw)) > 0)
         filtered = true;
     static const char *const ages[] = {"inform_age_gt", "inform_age_lt"};
     for (int i = 0; i < 2; i++) {
-        if (query_get(x->req->query, ages[i], v, sizeof(v)) <= 0)
+        if (hm_api_query(x->req->query, ages[i], v, sizeof(v)) <= 0)
             continue;
         char *e;
         unsigned long long s = strtoull(v, &e, 10);
         if (*e || e == v || s > 100ull * 365 * 86400)
-            return error(x, 400, "bad_request", "%s must be a number of seconds", ages[i]);
+            return hm_api_error(x, 400, "bad_request", "%s must be a number of seconds", ages[i]);
         if (i) {
             f.newer = true;
             f.newer_ms = s * 1000;
@@ -322,9 +251,9 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
         }
         filtered = true;
     }
-    if (query_get(x->req->query, "alarms", v, sizeof(v)) > 0) {
+    if (hm_api_query(x->req->query, "alarms", v, sizeof(v)) > 0) {
         if (strcmp(v, "active") && strcmp(v, "none"))
-            return error(x, 400, "bad_request", "alarms must be active or none");
+            return hm_api_error(x, 400, "bad_request", "alarms must be active or none");
         f.alarms = !strcmp(v, "active");
         filtered = true;
     }
@@ -336,19 +265,19 @@ static int list_devices(struct hm_http_exchange *x, struct hm_store_reader *rd)
     int r = hm_store_read_begin(rd);
     if (r < 0) {
         json_decref(l.arr);
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     }
     r = hm_store_scan(rd, HM_DB_DEVICES, hm_slice("", 0), l.skip, list_devices_cb, &l);
     json_t *next = r > 0 && l.last.len ? hm_json_slice(l.last) : json_null();
     hm_store_read_end(rd);
-    return send_json(x, 200, json_pack("{s:o,s:o}", "devices", l.arr, "next", next));
+    return hm_api_send_json(x, 200, json_pack("{s:o,s:o}", "devices", l.arr, "next", next));
 }
 
 static int get_device(struct hm_http_exchange *x, struct hm_api *api, struct hm_store_reader *rd,
                       struct hm_slice id)
 {
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct hm_slice v;
     struct hm_dev_rec d;
     int r = hm_store_get(rd, HM_DB_DEVICES, id, &v);
@@ -356,9 +285,9 @@ static int get_device(struct hm_http_exchange *x, struct hm_api *api, struct hm_
         r = hm_rec_dev_decode(v, &d);
     int st;
     if (r == -ENOENT)
-        st = error(x, 404, "not_found", "no device '%.*s'", (int)id.len, id.ptr);
+        st = hm_api_error(x, 404, "not_found", "no device '%.*s'", (int)id.len, id.ptr);
     else if (r < 0)
-        st = error(x, 500, "store_error", "device record unreadable: %s", hm_strerror(r));
+        st = hm_api_error(x, 500, "store_error", "device record unreadable: %s", hm_strerror(r));
     else {
         json_t *j = device_json(id, &d);
         const char *res;
@@ -366,7 +295,7 @@ static int get_device(struct hm_http_exchange *x, struct hm_api *api, struct hm_
         if (api->connreq && hm_connreq_last(api->connreq, id, &res, &at))
             json_object_set_new(j, "connection_request",
                                 json_pack("{s:s,s:I}", "last_result", res, "at_ms", (json_int_t)at));
-        st = send_json(x, 200, j);
+        st = hm_api_send_json(x, 200, j);
     }
     hm_store_read_end(rd);
     return st;
@@ -400,19 +329,19 @@ static int params_cb(void *arg, struct hm_slice key, struct hm_slice val)
 static int get_params(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id)
 {
     char prefix[257] = "";
-    if (query_get(x->req->query, "prefix", prefix, sizeof(prefix)) == -EINVAL)
-        return error(x, 400, "bad_request", "prefix is not valid percent-encoding");
+    if (hm_api_query(x->req->query, "prefix", prefix, sizeof(prefix)) == -EINVAL)
+        return hm_api_error(x, 400, "bad_request", "prefix is not valid percent-encoding");
     char key[HM_STORE_MAX_KEY];
     int kl = hm_key_param(key, sizeof(key), id, hm_slice_cstr(prefix));
     if (kl < 0)
-        return error(x, 400, "bad_request", "device id or prefix too long");
+        return hm_api_error(x, 400, "bad_request", "device id or prefix too long");
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct param_ctx p = {.arr = json_array(), .skip_len = id.len + 1};
     int r = hm_store_scan(rd, HM_DB_PARAMS, hm_slice(key, (size_t)kl), hm_slice("", 0),
                           params_cb, &p);
     hm_store_read_end(rd);
-    return send_json(x, 200, json_pack("{s:o,s:b}", "parameters", p.arr, "truncated", r > 0));
+    return hm_api_send_json(x, 200, json_pack("{s:o,s:b}", "parameters", p.arr, "truncated", r > 0));
 }
 
 struct task_ctx {
@@ -436,15 +365,15 @@ static int list_tasks(struct hm_http_exchange *x, struct hm_store_reader *rd, st
     char key[HM_STORE_MAX_KEY];
     int kl = hm_key_dev_prefix(key, sizeof(key), id);
     if (kl < 0)
-        return error(x, 400, "bad_request", "device id too long");
+        return hm_api_error(x, 400, "bad_request", "device id too long");
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct task_ctx t = {json_array()};
     int r = hm_store_scan(rd, HM_DB_TASKS, hm_slice(key, (size_t)kl), hm_slice("", 0),
                           tasks_cb, &t);
     (void)r;
     hm_store_read_end(rd);
-    return send_json(x, 200, json_pack("{s:o}", "tasks", t.arr));
+    return hm_api_send_json(x, 200, json_pack("{s:o}", "tasks", t.arr));
 }
 
 static int get_task(struct hm_http_exchange *x, struct hm_store_reader *rd, struct hm_slice id,
@@ -453,9 +382,9 @@ static int get_task(struct hm_http_exchange *x, struct hm_store_reader *rd, stru
     char key[HM_STORE_MAX_KEY];
     int kl = hm_key_task(key, sizeof(key), id, seq);
     if (kl < 0)
-        return error(x, 400, "bad_request", "device id too long");
+        return hm_api_error(x, 400, "bad_request", "device id too long");
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct hm_slice v;
     struct hm_task_rec t;
     int r = hm_store_get(rd, HM_DB_TASKS, hm_slice(key, (size_t)kl), &v);
@@ -463,15 +392,15 @@ static int get_task(struct hm_http_exchange *x, struct hm_store_reader *rd, stru
         r = hm_rec_task_decode(v, &t);
     int st;
     if (r == -ENOENT)
-        st = error(x, 404, "not_found", "no task %llu for device '%.*s'",
+        st = hm_api_error(x, 404, "not_found", "no task %llu for device '%.*s'",
                    (unsigned long long)seq, (int)id.len, id.ptr);
     else if (r < 0)
-        st = error(x, 500, "store_error", "task record unreadable: %s", hm_strerror(r));
+        st = hm_api_error(x, 500, "store_error", "task record unreadable: %s", hm_strerror(r));
     else if (out_state) {
         out_state->state = t.state;
         st = 0;
     } else
-        st = send_json(x, 200, task_json(seq, &t));
+        st = hm_api_send_json(x, 200, task_json(seq, &t));
     hm_store_read_end(rd);
     return st;
 }
@@ -550,7 +479,7 @@ static int submit_req(struct hm_http_exchange *x, struct hm_api *api, struct api
         hm_store_batch_fini(&q->batch);
         free(q);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
-        return error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
+        return hm_api_error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
     }
     return HM_HTTP_DEFER;
 }
@@ -560,7 +489,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     json_error_t je;
     json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!in)
-        return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+        return hm_api_error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
     enum hm_task_kind kind;
     struct hm_buf args = {0};
     char err[256];
@@ -568,14 +497,14 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     if (api->files &&
         hm_files_task_resolve(api->files, api->reader_of(x->shard), in, err, sizeof(err)) < 0) {
         json_decref(in);
-        return error(x, 422, "invalid_task", "%s", err);
+        return hm_api_error(x, 422, "invalid_task", "%s", err);
     }
     bool cr = false;
     json_t *crv = json_is_object(in) ? json_object_get(in, "connection_request") : NULL;
     if (crv) {
         if (!json_is_boolean(crv)) {
             json_decref(in);
-            return error(x, 422, "invalid_task", "connection_request must be a boolean");
+            return hm_api_error(x, 422, "invalid_task", "connection_request must be a boolean");
         }
         cr = json_is_true(crv);
         json_object_del(in, "connection_request");
@@ -584,7 +513,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     json_decref(in);
     if (r < 0) {
         hm_buf_free(&args);
-        return error(x, 422, "invalid_task", "%s", err);
+        return hm_api_error(x, 422, "invalid_task", "%s", err);
     }
     struct api_req *q = hm_xcalloc(1, sizeof(*q));
     hm_store_batch_init(&q->batch);
@@ -607,7 +536,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
         hm_buf_free(&args);
         hm_store_batch_fini(&q->batch);
         free(q);
-        return error(x, 413, "too_large", "task arguments exceed one record (%u bytes)",
+        return hm_api_error(x, 413, "too_large", "task arguments exceed one record (%u bytes)",
                      HM_STORE_MAX_VAL);
     }
     hm_buf_free(&args);
@@ -622,7 +551,7 @@ static int delete_task(struct hm_http_exchange *x, struct hm_api *api, struct hm
     if (r != 0)
         return r;
     if (st.state != HM_TASK_QUEUED)
-        return error(x, 409, "conflict", "task %llu is %s; only queued tasks can be cancelled",
+        return hm_api_error(x, 409, "conflict", "task %llu is %s; only queued tasks can be cancelled",
                      (unsigned long long)seq, task_state_name(st.state));
     struct api_req *q = hm_xcalloc(1, sizeof(*q));
     hm_store_batch_init(&q->batch);
@@ -632,7 +561,7 @@ static int delete_task(struct hm_http_exchange *x, struct hm_api *api, struct hm
     if (hm_store_batch_del(&q->batch, HM_DB_TASKS, hm_slice(key, (size_t)kl)) < 0) {
         hm_store_batch_fini(&q->batch);
         free(q);
-        return error(x, 400, "bad_request", "bad task key");
+        return hm_api_error(x, 400, "bad_request", "bad task key");
     }
     return submit_req(x, api, q);
 }
@@ -648,7 +577,7 @@ static int status(struct hm_http_exchange *x, struct hm_api *api)
         json_object_set_new(j, "store_commits", json_integer((json_int_t)st.commits));
         json_object_set_new(j, "store_map_bytes", json_integer((json_int_t)st.map_size));
     }
-    return send_json(x, 200, j);
+    return hm_api_send_json(x, 200, j);
 }
 
 struct backup_job {
@@ -701,11 +630,11 @@ static int post_backup(struct hm_http_exchange *x, struct hm_api *api)
     json_error_t je;
     json_t *in = json_loadb(x->body ? x->body : "", x->body_len, 0, &je);
     if (!in)
-        return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+        return hm_api_error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
     const char *path = json_string_value(json_object_get(in, "path"));
     if (!path || path[0] != '/' || strlen(path) >= 4096) {
         json_decref(in);
-        return error(x, 422, "invalid_request", "'path' must be an absolute folder path");
+        return hm_api_error(x, 422, "invalid_request", "'path' must be an absolute folder path");
     }
     struct backup_job *j = hm_xcalloc(1, sizeof(*j));
     snprintf(j->path, sizeof(j->path), "%s", path);
@@ -722,7 +651,7 @@ static int post_backup(struct hm_http_exchange *x, struct hm_api *api)
     pthread_attr_destroy(&at);
     if (r != 0) {
         free(j);
-        return error(x, 503, "overloaded", "cannot start the backup thread: %s", strerror(r));
+        return hm_api_error(x, 503, "overloaded", "cannot start the backup thread: %s", strerror(r));
     }
     return HM_HTTP_DEFER;
 }
@@ -759,7 +688,7 @@ static int authorize(struct hm_http_exchange *x, struct hm_api *api)
     struct hm_slice az = x->req->authorization;
     if (az.len < 8 || strncasecmp(az.ptr, "Bearer ", 7) != 0) {
         hm_buf_append_lit(x->headers, "WWW-Authenticate: Bearer realm=\"hems\"\r\n");
-        return error(x, 401, "unauthorized", "a bearer token is required");
+        return hm_api_error(x, 401, "unauthorized", "a bearer token is required");
     }
     unsigned char h[32];
     SHA256((const uint8_t *)az.ptr + 7, az.len - 7, h);
@@ -769,11 +698,11 @@ static int authorize(struct hm_http_exchange *x, struct hm_api *api)
         HM_LOG_RL(HM_LOG_WARN, "API request with an unknown token refused", "path=\"%.*s\"",
                   (int)HM_MIN(x->req->path.len, 128), x->req->path.ptr);
         hm_buf_append_lit(x->headers, "WWW-Authenticate: Bearer realm=\"hems\", error=\"invalid_token\"\r\n");
-        return error(x, 401, "unauthorized", "unknown token");
+        return hm_api_error(x, 401, "unauthorized", "unknown token");
     }
     enum hm_http_method m = x->req->method;
     if (!is_op && m != HM_HTTP_GET && m != HM_HTTP_HEAD)
-        return error(x, 403, "forbidden", "the read-only role cannot change anything");
+        return hm_api_error(x, 403, "forbidden", "the read-only role cannot change anything");
     return 0;
 }
 
@@ -796,27 +725,27 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
         return fr;
     if (hm_slice_eq_lit(p, "status"))
         return m == HM_HTTP_GET ? status(x, api)
-                                : error(x, 405, "method_not_allowed", "use GET");
+                                : hm_api_error(x, 405, "method_not_allowed", "use GET");
     if (hm_slice_eq_lit(p, "backup"))
         return m == HM_HTTP_POST ? post_backup(x, api)
-                                 : error(x, 405, "method_not_allowed", "use POST");
+                                 : hm_api_error(x, 405, "method_not_allowed", "use POST");
     if (hm_slice_eq_lit(p, "policies/whitelist") && api->hems) {
         if (m == HM_HTTP_GET)
-            return send_json(x, 200, hm_hems_whitelist_get(api->hems));
+            return hm_api_send_json(x, 200, hm_hems_whitelist_get(api->hems));
         if (m != HM_HTTP_PUT)
-            return error(x, 405, "method_not_allowed", "use GET or PUT");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET or PUT");
         json_error_t je;
         json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
         if (!in)
-            return error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column,
+            return hm_api_error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column,
                          je.text);
         char err[200];
         int r = hm_hems_whitelist_put(api->hems, in, err, sizeof(err));
         json_decref(in);
         if (r < 0)
-            return error(x, 422, "invalid_whitelist", "%s", err);
+            return hm_api_error(x, 422, "invalid_whitelist", "%s", err);
         hm_info("whitelist replaced through the API", "peer=%s", "admin");
-        return send_json(x, 200, hm_hems_whitelist_get(api->hems));
+        return hm_api_send_json(x, 200, hm_hems_whitelist_get(api->hems));
     }
     /* files: core/files.h */
     if (api->files &&
@@ -824,65 +753,65 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
         return hm_files_api(x, api->files, rd, p);
     if (hm_slice_eq_lit(p, "devices")) {
         if (m != HM_HTTP_GET)
-            return error(x, 405, "method_not_allowed", "use GET");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
         return list_devices(x, rd);
     }
     if (hm_slice_eq_lit(p, "alarms"))
         return m == HM_HTTP_GET ? hm_api_alarms_list(x, rd)
-                                : error(x, 405, "method_not_allowed", "use GET");
+                                : hm_api_error(x, 405, "method_not_allowed", "use GET");
     if (p.len > 7 && memcmp(p.ptr, "alarms/", 7) == 0) { /* stream, acks: core/alarm_stream.h */
         struct hm_slice sub = hm_slice(p.ptr + 7, p.len - 7);
         if (hm_slice_eq_lit(sub, "active"))
             return m == HM_HTTP_GET ? hm_api_alarms_current(x, rd, hm_slice("", 0))
-                                    : error(x, 405, "method_not_allowed", "use GET");
+                                    : hm_api_error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "stream") && api->alarm_streams)
             return hm_alarm_stream_open(api->alarm_streams, x);
         if (sub.len == 36 && memcmp(sub.ptr + 32, "/ack", 4) == 0)
             return m == HM_HTTP_POST ? hm_api_alarm_ack(x, rd, api->store, hm_slice(sub.ptr, 32))
-                                     : error(x, 405, "method_not_allowed", "use POST");
+                                     : hm_api_error(x, 405, "method_not_allowed", "use POST");
     }
     if (p.len > 8 && memcmp(p.ptr, "devices/", 8) == 0) {
         struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
         const char *slash = memchr(rest.ptr, '/', rest.len);
         struct hm_slice raw_id = hm_slice(rest.ptr, slash ? (size_t)(slash - rest.ptr) : rest.len);
         char idb[256];
-        int il = pct_decode(raw_id, idb, sizeof(idb));
+        int il = hm_api_pct_decode(raw_id, idb, sizeof(idb));
         if (il <= 0)
-            return error(x, 400, "bad_request", "invalid device id");
+            return hm_api_error(x, 400, "bad_request", "invalid device id");
         struct hm_slice id = hm_slice(idb, (size_t)il);
         struct hm_slice sub = slash ? hm_slice(slash + 1, rest.len - raw_id.len - 1)
                                     : hm_slice("", 0);
         if (!slash)
             return m == HM_HTTP_GET ? get_device(x, api, rd, id)
-                                    : error(x, 405, "method_not_allowed", "use GET");
+                                    : hm_api_error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "parameters"))
             return m == HM_HTTP_GET ? get_params(x, rd, id)
-                                    : error(x, 405, "method_not_allowed", "use GET");
+                                    : hm_api_error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "alarms"))
             return m == HM_HTTP_GET ? hm_api_alarms_current(x, rd, id)
-                                    : error(x, 405, "method_not_allowed", "use GET");
+                                    : hm_api_error(x, 405, "method_not_allowed", "use GET");
         if (hm_slice_eq_lit(sub, "tasks")) {
             if (m == HM_HTTP_GET)
                 return list_tasks(x, rd, id);
             if (m == HM_HTTP_POST)
                 return post_task(x, api, id);
-            return error(x, 405, "method_not_allowed", "use GET or POST");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET or POST");
         }
         if (sub.len > 6 && memcmp(sub.ptr, "tasks/", 6) == 0) {
             uint64_t seq = 0;
             for (size_t i = 6; i < sub.len; i++) {
                 if (sub.ptr[i] < '0' || sub.ptr[i] > '9' || i > 25)
-                    return error(x, 400, "bad_request", "task id must be a number");
+                    return hm_api_error(x, 400, "bad_request", "task id must be a number");
                 seq = seq * 10 + (uint64_t)(sub.ptr[i] - '0');
             }
             if (m == HM_HTTP_GET)
                 return get_task(x, rd, id, seq, NULL);
             if (m == HM_HTTP_DELETE)
                 return delete_task(x, api, rd, id, seq);
-            return error(x, 405, "method_not_allowed", "use GET or DELETE");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET or DELETE");
         }
     }
-    return error(x, 404, "not_found", "no API resource '%.*s'", (int)x->req->path.len,
+    return hm_api_error(x, 404, "not_found", "no API resource '%.*s'", (int)x->req->path.len,
                  x->req->path.ptr);
 }
 

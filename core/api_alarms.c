@@ -1,4 +1,5 @@
 /* Northbound alarm queries (core/api_alarms.h). */
+#include "core/api_json.h"
 #include "core/api_alarms.h"
 
 #include <errno.h>
@@ -15,22 +16,6 @@
 #include "storage/record.h"
 
 #define MAX_LIMIT 1000
-
-static int send_json(struct hm_http_exchange *x, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    hm_buf_append_str(x->out, s);
-    hm_buf_append_lit(x->out, "\n");
-    free(s);
-    json_decref(j);
-    x->content_type = "application/json";
-    return status;
-}
-
-static int error(struct hm_http_exchange *x, int status, const char *code, const char *msg)
-{
-    return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
 
 static json_t *jslice(struct hm_slice s)
 {
@@ -174,35 +159,35 @@ int hm_api_alarms_list(struct hm_http_exchange *x, struct hm_store_reader *rd)
     if (s.len) {
         int dl = pct(s, dev, sizeof(dev));
         if (dl <= 0)
-            return error(x, 400, "bad_request", "invalid device");
+            return hm_api_error(x, 400, "bad_request", "invalid device");
         l.device = hm_slice(dev, (size_t)dl);
     }
     uint64_t v = 0;
     s = query_raw(q, "limit");
     if (s.len) {
         if (!parse_u64(s, &v) || v < 1 || v > MAX_LIMIT)
-            return error(x, 400, "bad_request", "limit must be in 1..1000");
+            return hm_api_error(x, 400, "bad_request", "limit must be in 1..1000");
         l.limit = (size_t)v;
     }
     struct hm_slice start = hm_slice("", 0);
     s = query_raw(q, "since");
     if (s.len) {
         if (!parse_u64(s, &v))
-            return error(x, 400, "bad_request", "since must be milliseconds since the epoch");
+            return hm_api_error(x, 400, "bad_request", "since must be milliseconds since the epoch");
         if (hm_key_alarm(from, sizeof(from), v, 0) != HM_KEY_ALARM_LEN)
-            return error(x, 500, "internal", "alarm key");
+            return hm_api_error(x, 500, "internal", "alarm key");
         start = hm_slice(from, sizeof(from));
     }
     s = query_raw(q, "after");
     if (s.len) {
         if (hm_alarm_key_unhex(s, after) < 0)
-            return error(x, 400, "bad_request", "after must be an alarm key (32 hex digits)");
+            return hm_api_error(x, 400, "bad_request", "after must be an alarm key (32 hex digits)");
         l.skip = hm_slice(after, sizeof(after));
         if (!start.len || memcmp(after, from, sizeof(from)) > 0)
             start = l.skip;
     }
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     l.arr = json_array();
     int r = hm_store_scan(rd, HM_DB_ALARMS, hm_slice("", 0), start, list_cb, &l);
     hm_store_read_end(rd);
@@ -212,7 +197,7 @@ int hm_api_alarms_list(struct hm_http_exchange *x, struct hm_store_reader *rd)
         hm_alarm_key_hex(l.last, hx);
         next = json_string(hx);
     }
-    return send_json(x, 200, json_pack("{s:o,s:o}", "alarms", l.arr, "next", next));
+    return hm_api_send_json(x, 200, json_pack("{s:o,s:o}", "alarms", l.arr, "next", next));
 }
 
 struct cur_ctx {
@@ -243,14 +228,14 @@ int hm_api_alarms_current(struct hm_http_exchange *x, struct hm_store_reader *rd
     char pfx[HM_STORE_MAX_KEY];
     int pl = dev.len ? hm_key_dev_prefix(pfx, sizeof(pfx), dev) : 0; /* empty: every device */
     if (pl < 0)
-        return error(x, 400, "bad_request", "device id too long");
+        return hm_api_error(x, 400, "bad_request", "device id too long");
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct cur_ctx c = {json_array(), rd};
     int r = hm_store_scan(rd, HM_DB_ALARM_CUR, hm_slice(pfx, (size_t)pl), hm_slice("", 0),
                           cur_cb, &c);
     hm_store_read_end(rd);
-    return send_json(x, 200, json_pack("{s:o,s:b}", "alarms", c.arr, "truncated", r > 0));
+    return hm_api_send_json(x, 200, json_pack("{s:o,s:b}", "alarms", c.arr, "truncated", r > 0));
 }
 
 /* ---- acknowledgement ---------------------------------------------------------------- */
@@ -300,20 +285,20 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
 {
     char key[HM_KEY_ALARM_LEN], by[128];
     if (hm_alarm_key_unhex(hexkey, key) < 0)
-        return error(x, 404, "not_found", "no such alarm (a key is 32 hex digits)");
+        return hm_api_error(x, 404, "not_found", "no such alarm (a key is 32 hex digits)");
     json_t *in = NULL;
     if (x->body_len) {
         json_error_t je;
         in = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &je);
         if (!json_is_object(in)) {
             json_decref(in);
-            return error(x, 400, "bad_json", "body must be a JSON object");
+            return hm_api_error(x, 400, "bad_json", "body must be a JSON object");
         }
     }
     const char *who = in ? json_string_value(json_object_get(in, "by")) : NULL;
     if (in && json_object_get(in, "by") && (!who || !*who || strlen(who) >= sizeof(by))) {
         json_decref(in);
-        return error(x, 422, "invalid_request", "'by' must be a non-empty string (< 128 bytes)");
+        return hm_api_error(x, 422, "invalid_request", "'by' must be a non-empty string (< 128 bytes)");
     }
     if (who) {
         snprintf(by, sizeof(by), "%s", who);
@@ -324,7 +309,7 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
     }
     json_decref(in);
     if (hm_store_read_begin(rd) < 0)
-        return error(x, 503, "store_busy", "store temporarily unavailable, retry");
+        return hm_api_error(x, 503, "store_busy", "store temporarily unavailable, retry");
     struct hm_slice v;
     struct hm_alarm_rec a;
     int r = hm_store_get(rd, HM_DB_ALARMS, hm_slice(key, sizeof(key)), &v);
@@ -332,11 +317,11 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
         r = hm_rec_alarm_decode(v, &a);
     if (r < 0) {
         hm_store_read_end(rd);
-        return r == -ENOENT ? error(x, 404, "not_found", "no such alarm")
-                            : error(x, 500, "store_error", "alarm record unreadable");
+        return r == -ENOENT ? hm_api_error(x, 404, "not_found", "no such alarm")
+                            : hm_api_error(x, 500, "store_error", "alarm record unreadable");
     }
     if (a.ack_ms) { /* acknowledged already: the first acknowledgement stands */
-        int stt = send_json(x, 200, hm_alarm_json(hm_slice(key, sizeof(key)), &a));
+        int stt = hm_api_send_json(x, 200, hm_alarm_json(hm_slice(key, sizeof(key)), &a));
         hm_store_read_end(rd);
         return stt;
     }
@@ -355,7 +340,7 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
         hm_store_batch_fini(&q->batch);
         free(q->json);
         free(q);
-        return error(x, 413, "too_large", "acknowledged record exceeds one record");
+        return hm_api_error(x, 413, "too_large", "acknowledged record exceeds one record");
     }
     q->msg.fn = on_ack_msg;
     q->ref = x->ref;
@@ -366,7 +351,7 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
         free(q->json);
         free(q);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
-        return error(x, 503, "overloaded", "store queue full");
+        return hm_api_error(x, 503, "overloaded", "store queue full");
     }
     hm_info("alarm acknowledged", "key=%.*s by=\"%s\"", 32, hexkey.ptr, by);
     return HM_HTTP_DEFER;

@@ -1,4 +1,5 @@
 /* Northbound API of profiles, pools and device tags (see api_profiles.h). */
+#include "core/api_json.h"
 #include "core/api_profiles.h"
 
 #include <errno.h>
@@ -24,30 +25,6 @@ struct preq {
     int status, http;
     json_t *body; /* answer on success, may be NULL (204) */
 };
-
-static int send_json(struct hm_http_exchange *x, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    hm_buf_append_str(x->out, s);
-    hm_buf_append_lit(x->out, "\n");
-    free(s);
-    json_decref(j);
-    x->content_type = JSON_CTYPE;
-    return status;
-}
-
-static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
 
 static void on_msg(struct hm_shard *s, struct hm_shard_msg *m)
 {
@@ -116,7 +93,7 @@ static int submit(struct hm_http_exchange *x, struct hm_fleet *f, struct preq *q
     if (r < 0) {
         preq_free(q);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
-        return error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
+        return hm_api_error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
     }
     return HM_HTTP_DEFER;
 }
@@ -126,7 +103,7 @@ static json_t *body_json(struct hm_http_exchange *x, int *status)
     json_error_t je;
     json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!in)
-        *status = error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+        *status = hm_api_error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
     return in;
 }
 
@@ -170,17 +147,17 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
     unsigned slot = hm_shard_id(x->shard);
     if (!rest.len) {
         if (m != HM_HTTP_GET)
-            return error(x, 405, "method_not_allowed", "use GET");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
         json_t *a = json_array();
         struct hm_profset *s = hm_fleet_acquire(f, slot);
         for (size_t i = 0; i < hm_profset_count(s); i++)
             json_array_append_new(a, json_deep_copy(hm_profset_at(s, i)->json));
         hm_fleet_release(f, slot);
-        return send_json(x, 200, a);
+        return hm_api_send_json(x, 200, a);
     }
     char name[HM_PROFILE_NAME_MAX + 2];
     if (segment(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
-        return error(x, 400, "bad_request", "invalid profile name");
+        return hm_api_error(x, 400, "bad_request", "invalid profile name");
     if (m == HM_HTTP_GET) {
         json_t *j = NULL;
         struct hm_profset *s = hm_fleet_acquire(f, slot);
@@ -188,7 +165,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
             if (!strcmp(hm_profset_at(s, i)->name, name))
                 j = json_deep_copy(hm_profset_at(s, i)->json);
         hm_fleet_release(f, slot);
-        return j ? send_json(x, 200, j) : error(x, 404, "not_found", "no profile '%s'", name);
+        return j ? hm_api_send_json(x, 200, j) : hm_api_error(x, 404, "not_found", "no profile '%s'", name);
     }
     int st = 0;
     if (m == HM_HTTP_PUT) {
@@ -203,8 +180,8 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         if (r < 0) {
             hm_fleet_unlock(f);
             preq_free(q);
-            return r == -EINVAL ? error(x, 422, "invalid_profile", "%s", err)
-                                : error(x, 413, "too_large", "%s", err);
+            return r == -EINVAL ? hm_api_error(x, 422, "invalid_profile", "%s", err)
+                                : hm_api_error(x, 413, "too_large", "%s", err);
         }
         q->http = 200;
         st = submit(x, f, q, true);
@@ -219,7 +196,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         if (r < 0) {
             hm_fleet_unlock(f);
             preq_free(q);
-            return error(x, r == -ENOENT ? 404 : 500, r == -ENOENT ? "not_found" : "internal",
+            return hm_api_error(x, r == -ENOENT ? 404 : 500, r == -ENOENT ? "not_found" : "internal",
                          "profile '%s': %s", name, hm_strerror(r));
         }
         q->http = 204;
@@ -228,7 +205,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         hm_info("profile deleted through the API", "profile=%s", name);
         return st;
     }
-    return error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
+    return hm_api_error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
 }
 
 static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
@@ -236,23 +213,23 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     enum hm_http_method m = x->req->method;
     if (!rest.len) {
         if (m != HM_HTTP_GET)
-            return error(x, 405, "method_not_allowed", "use GET");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
         json_t *a = json_array();
         struct hm_pool *p;
         for (unsigned i = 0; (p = hm_fleet_pool(f, i)); i++)
             json_array_append_new(a, pool_json(p));
-        return send_json(x, 200, a);
+        return hm_api_send_json(x, 200, a);
     }
     char name[HM_POOL_NAME_MAX + 2];
     if (segment(rest, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
-        return error(x, 400, "bad_request", "invalid pool name");
+        return hm_api_error(x, 400, "bad_request", "invalid pool name");
     if (m == HM_HTTP_GET) {
         int i = hm_fleet_pool_index(f, name);
-        return i < 0 ? error(x, 404, "not_found", "no pool '%s'", name)
-                     : send_json(x, 200, pool_json(hm_fleet_pool(f, (unsigned)i)));
+        return i < 0 ? hm_api_error(x, 404, "not_found", "no pool '%s'", name)
+                     : hm_api_send_json(x, 200, pool_json(hm_fleet_pool(f, (unsigned)i)));
     }
     if (m != HM_HTTP_PUT)
-        return error(x, 405, "method_not_allowed", "use GET or PUT");
+        return hm_api_error(x, 405, "method_not_allowed", "use GET or PUT");
     int st = 0;
     json_t *in = body_json(x, &st);
     if (!in)
@@ -265,8 +242,8 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     if (r < 0) {
         hm_fleet_unlock(f);
         preq_free(q);
-        return r == -EBUSY ? error(x, 409, "conflict", "%s", err)
-                           : error(x, 422, "invalid_pool", "%s", err);
+        return r == -EBUSY ? hm_api_error(x, 409, "conflict", "%s", err)
+                           : hm_api_error(x, 422, "invalid_pool", "%s", err);
     }
     q->http = 200;
     q->body = pool_json(hm_fleet_pool(f, (unsigned)hm_fleet_pool_index(f, name)));
@@ -281,11 +258,11 @@ static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_
     char k[HM_STORE_MAX_KEY];
     int kl = snprintf(k, sizeof(k), "fleet/t/%s", dev);
     if (kl <= 0 || (size_t)kl >= sizeof(k))
-        return error(x, 400, "bad_request", "device id too long");
+        return hm_api_error(x, 400, "bad_request", "device id too long");
     if (x->req->method == HM_HTTP_GET) {
         json_t *a = json_array();
         if (hm_store_read_begin(rd) < 0)
-            return error(x, 503, "busy", "store busy, retry");
+            return hm_api_error(x, 503, "busy", "store busy, retry");
         struct hm_slice v;
         if (hm_store_get(rd, HM_DB_META, hm_slice(k, (size_t)kl), &v) == 0) {
             size_t i = 0;
@@ -297,10 +274,10 @@ static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_
             }
         }
         hm_store_read_end(rd);
-        return send_json(x, 200, a);
+        return hm_api_send_json(x, 200, a);
     }
     if (x->req->method != HM_HTTP_PUT)
-        return error(x, 405, "method_not_allowed", "use GET or PUT");
+        return hm_api_error(x, 405, "method_not_allowed", "use GET or PUT");
     int st = 0;
     json_t *in = body_json(x, &st);
     if (!in)
@@ -309,7 +286,7 @@ static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_
     int n = hm_tags_normalise(in, norm, sizeof(norm), err, sizeof(err));
     if (n < 0) {
         json_decref(in);
-        return error(x, 422, "invalid_tags", "%s", err);
+        return hm_api_error(x, 422, "invalid_tags", "%s", err);
     }
     struct preq *q = preq_new(x);
     int r = n ? hm_store_batch_put(&q->batch, HM_DB_META, hm_slice(k, (size_t)kl),
@@ -318,7 +295,7 @@ static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_
     if (r < 0) {
         json_decref(in);
         preq_free(q);
-        return error(x, 413, "too_large", "tags too long");
+        return hm_api_error(x, 413, "too_large", "tags too long");
     }
     q->http = 200;
     q->body = json_array();
@@ -357,17 +334,17 @@ int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_st
             return -ENOENT;
         char dev[256];
         if (segment(hm_slice(rest.ptr, (size_t)(slash - rest.ptr)), dev, sizeof(dev)) < 0)
-            return error(x, 400, "bad_request", "invalid device id");
+            return hm_api_error(x, 400, "bad_request", "invalid device id");
         if (is_tags)
             return tags(x, f, rd, dev);
         if (x->req->method != HM_HTTP_GET)
-            return error(x, 405, "method_not_allowed", "use GET");
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
         if (hm_store_read_begin(rd) < 0)
-            return error(x, 503, "busy", "store busy, retry");
+            return hm_api_error(x, 503, "busy", "store busy, retry");
         json_t *j = hm_fleet_desired_json(f, hm_shard_id(x->shard), rd, hm_slice_cstr(dev));
         hm_store_read_end(rd);
-        return j ? send_json(x, 200, j)
-                 : error(x, 404, "not_found", "no such device, or no profile applies to it");
+        return j ? hm_api_send_json(x, 200, j)
+                 : hm_api_error(x, 404, "not_found", "no such device, or no profile applies to it");
     }
     return -ENOENT;
 }

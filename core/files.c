@@ -9,6 +9,7 @@
  *   {"name","type","size","sha256","created_ms"[,"username","realm","ha1","cred_id"]}
  * (the PM pipeline keeps its own markers under "pm/" in the same database).
  */
+#include "core/api_json.h"
 #include "core/files.h"
 
 #include <dirent.h>
@@ -839,53 +840,6 @@ unsigned hm_files_routes(struct hm_route *r, struct hm_files *f)
 
 /* ---- northbound API (admin listener, shard) -------------------------------------------- */
 
-static int send_json(struct hm_http_exchange *x, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s)
-        hm_buf_append_str(x->out, s);
-    hm_buf_append_lit(x->out, "\n");
-    free(s);
-    json_decref(j);
-    x->content_type = JSON_CTYPE;
-    return status;
-}
-
-static int api_error(struct hm_http_exchange *x, int status, const char *code, const char *msg)
-{
-    return send_json(x, status, jerr(code, msg));
-}
-
-/* Query parameter <name>, percent-decoded into <out>: 1, 0 when absent, -E2BIG when longer
- * than <cap> - 1. */
-static int qparam(struct hm_slice q, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *s = q.ptr, *e = q.ptr + q.len;
-    while (s && s < e) {
-        const char *amp = memchr(s, '&', (size_t)(e - s));
-        const char *end = amp ? amp : e;
-        if ((size_t)(end - s) >= nl + 1 && memcmp(s, name, nl) == 0 && s[nl] == '=') {
-            size_t k = 0;
-            for (const char *c = s + nl + 1; c < end; c++) {
-                if (k + 1 >= cap)
-                    return -E2BIG;
-                if (*c == '%' && end - c >= 3) {
-                    char hx[3] = {c[1], c[2], 0};
-                    out[k++] = (char)strtol(hx, NULL, 16);
-                    c += 2;
-                } else {
-                    out[k++] = *c == '+' ? ' ' : *c;
-                }
-            }
-            out[k] = '\0';
-            return 1;
-        }
-        s = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
-
 static int list_cb(void *arg, struct hm_slice key, struct hm_slice val)
 {
     (void)key;
@@ -903,10 +857,10 @@ static int list_cb(void *arg, struct hm_slice key, struct hm_slice val)
 static int api_list(struct hm_http_exchange *x, struct hm_store_reader *rd)
 {
     char dev[256], prefix[300];
-    int qr = qparam(x->req->query, "device", dev, sizeof(dev));
-    bool applied = qr != 0;
-    if (qr < 0 || (applied && !dev[0]))
-        return api_error(x, 400, "bad_request", "device must be 1..255 bytes");
+    int qr = hm_api_query(x->req->query, "device", dev, sizeof(dev));
+    bool applied = qr != -ENOENT;
+    if ((qr < 0 && applied) || (applied && !dev[0]))
+        return hm_api_error(x, 400, "bad_request", "device must be 1..255 bytes");
     /* '\0' ends the device id in the key: no id is a prefix of another's records */
     int pl = applied ? snprintf(prefix, sizeof(prefix), APPLIED_PREFIX "%s", dev) + 1
                      : snprintf(prefix, sizeof(prefix), KEY_PREFIX);
@@ -920,40 +874,39 @@ static int api_list(struct hm_http_exchange *x, struct hm_store_reader *rd)
     if (r < 0) {
         json_decref(arr);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
-        return api_error(x, 503, "store_busy", hm_strerror(r));
+        return hm_api_error(x, 503, "store_busy", "%s", hm_strerror(r));
     }
     if (applied)
-        return send_json(x, 200, json_pack("{s:s,s:o}", "device", dev, "applied", arr));
-    return send_json(x, 200, json_pack("{s:o}", "files", arr));
+        return hm_api_send_json(x, 200, json_pack("{s:s,s:o}", "device", dev, "applied", arr));
+    return hm_api_send_json(x, 200, json_pack("{s:o}", "files", arr));
 }
 
 static int api_put(struct hm_http_exchange *x, struct hm_files *f, const char *name)
 {
     char tbuf[64] = "3", user[65] = "";
-    const char *type = qparam(x->req->query, "type", tbuf, sizeof(tbuf)) < 0
-                           ? NULL
-                           : hm_files_type_canon(tbuf);
+    int tr = hm_api_query(x->req->query, "type", tbuf, sizeof(tbuf));
+    const char *type = tr < 0 && tr != -ENOENT ? NULL : hm_files_type_canon(tr < 0 ? "3" : tbuf);
     if (!type)
-        return api_error(x, 422, "invalid_file", "type must be 1..5 or a TR-069 FileType string");
-    int ur = qparam(x->req->query, "username", user, sizeof(user));
-    if (ur < 0)
-        return api_error(x, 422, "invalid_file", "username is at most 64 bytes");
-    if (ur > 0) {
+        return hm_api_error(x, 422, "invalid_file", "type must be 1..5 or a TR-069 FileType string");
+    int ur = hm_api_query(x->req->query, "username", user, sizeof(user));
+    if (ur < 0 && ur != -ENOENT)
+        return hm_api_error(x, 422, "invalid_file", "username is at most 64 bytes");
+    if (ur >= 0) {
         for (const char *c = user; *c; c++)
             if (*c <= ' ' || *c == ':' || *c == '"' || *c == '\\' || *c == 0x7f)
-                return api_error(x, 422, "invalid_file",
+                return hm_api_error(x, 422, "invalid_file",
                                  "username must be printable, without ':', '\"', '\\' or spaces");
         if (!user[0])
-            return api_error(x, 422, "invalid_file", "username must not be empty");
+            return hm_api_error(x, 422, "invalid_file", "username must not be empty");
     }
     if (x->body_len > f->o.max_bytes) {
         char m[128];
         snprintf(m, sizeof(m), "file larger than files.max_bytes (%llu)",
                  (unsigned long long)f->o.max_bytes);
-        return api_error(x, 413, "too_large", m);
+        return hm_api_error(x, 413, "too_large", "%s", m);
     }
     if (x->body_len == 0)
-        return api_error(x, 422, "invalid_file", "empty file");
+        return hm_api_error(x, 422, "invalid_file", "empty file");
     struct job *j = hm_xcalloc(1, sizeof(*j));
     j->kind = J_PUT;
     j->ref = x->ref;
@@ -973,10 +926,10 @@ int hm_files_api(struct hm_http_exchange *x, struct hm_files *f, struct hm_store
     enum hm_http_method m = x->req->method;
     if (hm_slice_eq_lit(sub, "files"))
         return m == HM_HTTP_GET ? api_list(x, rd)
-                                : api_error(x, 405, "method_not_allowed", "use GET");
+                                : hm_api_error(x, 405, "method_not_allowed", "use GET");
     struct hm_slice name = hm_slice(sub.ptr + 6, sub.len - 6);
     if (!hm_files_name_ok(name))
-        return api_error(x, 400, "bad_name",
+        return hm_api_error(x, 400, "bad_name",
                          "file names are 1..128 characters of A-Z a-z 0-9 . _ - and do not "
                          "start with '.'");
     char nm[NAME_MAX_ + 1];
@@ -993,16 +946,16 @@ int hm_files_api(struct hm_http_exchange *x, struct hm_files *f, struct hm_store
         return HM_HTTP_DEFER;
     }
     if (m != HM_HTTP_GET)
-        return api_error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
+        return hm_api_error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
     int r;
     json_t *meta = meta_get(rd, nm, &r);
     if (!meta)
-        return r == -ENOENT ? api_error(x, 404, "not_found", "no such file")
-                            : api_error(x, 503, "store_busy", hm_strerror(r));
+        return r == -ENOENT ? hm_api_error(x, 404, "not_found", "no such file")
+                            : hm_api_error(x, 503, "store_busy", "%s", hm_strerror(r));
     json_t *p = meta_public(meta);
     json_object_set_new(p, "url", json_sprintf("%s%s", f->base_url, nm));
     json_decref(meta);
-    return send_json(x, 200, p);
+    return hm_api_send_json(x, 200, p);
 }
 
 /* ---- tasks ----------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
  * counts; value = version byte 1 + JSON text) and "pm/h/<sender>/<begin>" (header identity,
  * for duplicates whose names do not conform to TS 32.432).
  */
+#include "core/api_json.h"
 #include "core/pm_pipe.h"
 
 #include <dirent.h>
@@ -1275,50 +1276,6 @@ static int upload(struct hm_http_exchange *x, void *ctx)
 
 /* ---- query API (admin listener, shard, read snapshots) --------------------------------- */
 
-static int send_json(struct hm_http_exchange *x, int status, json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s)
-        hm_buf_append_str(x->out, s);
-    hm_buf_append_str(x->out, "\n");
-    free(s);
-    json_decref(j);
-    x->content_type = JSON_CTYPE;
-    return status;
-}
-
-static int api_error(struct hm_http_exchange *x, int status, const char *code, const char *msg)
-{
-    return send_json(x, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
-
-/* Query parameter <name>, percent-decoded into <out>; false if absent. */
-static bool qparam(struct hm_slice q, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *s = q.ptr, *e = q.ptr + q.len;
-    while (s && s < e) {
-        const char *amp = memchr(s, '&', (size_t)(e - s));
-        const char *end = amp ? amp : e;
-        if ((size_t)(end - s) > nl && memcmp(s, name, nl) == 0 && s[nl] == '=') {
-            size_t k = 0;
-            for (const char *c = s + nl + 1; c < end && k + 1 < cap; c++) {
-                if (*c == '%' && end - c >= 3) {
-                    char hx[3] = {c[1], c[2], 0};
-                    out[k++] = (char)strtol(hx, NULL, 16);
-                    c += 2;
-                } else {
-                    out[k++] = *c == '+' ? ' ' : *c;
-                }
-            }
-            out[k] = '\0';
-            return true;
-        }
-        s = amp ? amp + 1 : NULL;
-    }
-    return false;
-}
-
 static int files_cb(void *arg, struct hm_slice key, struct hm_slice val)
 {
     (void)key;
@@ -1397,7 +1354,7 @@ static int api(struct hm_http_exchange *x, void *ctx)
     struct hm_pm_pipe *p = ctx;
     struct hm_slice path = x->req->path;
     if (x->req->method != HM_HTTP_GET)
-        return api_error(x, 405, "method_not_allowed", "only GET");
+        return hm_api_error(x, 405, "method_not_allowed", "only GET");
     struct hm_store_reader *rd = p->o.reader_of ? p->o.reader_of(x->shard) : NULL;
     if (hm_slice_eq_lit(path, "/api/v1/pm/aggregates")) {
         json_t *o = json_object();
@@ -1427,10 +1384,10 @@ static int api(struct hm_http_exchange *x, void *ctx)
             }
         }
         pthread_mutex_unlock(&p->agg_mu);
-        return send_json(x, 200, json_pack("{s:o}", "counters", o));
+        return hm_api_send_json(x, 200, json_pack("{s:o}", "counters", o));
     }
     if (!rd)
-        return api_error(x, 503, "unavailable", "no store reader");
+        return hm_api_error(x, 503, "unavailable", "no store reader");
     if (hm_slice_eq_lit(path, "/api/v1/pm/files")) {
         json_t *arr = json_array();
         int r = hm_store_read_begin(rd);
@@ -1441,26 +1398,26 @@ static int api(struct hm_http_exchange *x, void *ctx)
         }
         if (r < 0) {
             json_decref(arr);
-            return api_error(x, 503, "store", hm_strerror(r));
+            return hm_api_error(x, 503, "store", "%s", hm_strerror(r));
         }
-        return send_json(x, 200, json_pack("{s:o,s:I}", "files", arr, "spool_files",
+        return hm_api_send_json(x, 200, json_pack("{s:o,s:I}", "files", arr, "spool_files",
                                            (json_int_t)atomic_load(&p->spool_files)));
     }
     if (hm_slice_eq_lit(path, "/api/v1/pm/series")) {
         char obj[1024], ctr[512], tmp[64], fmt[16] = "json";
-        if (!qparam(x->req->query, "object", obj, sizeof(obj)) ||
-            !qparam(x->req->query, "counter", ctr, sizeof(ctr)))
-            return api_error(x, 400, "bad_request", "object and counter are required");
+        if (hm_api_query(x->req->query, "object", obj, sizeof(obj)) < 0 ||
+            hm_api_query(x->req->query, "counter", ctr, sizeof(ctr)) < 0)
+            return hm_api_error(x, 400, "bad_request", "object and counter are required");
         uint64_t from = 0, to = UINT64_MAX;
-        if (qparam(x->req->query, "from", tmp, sizeof(tmp)))
+        if (hm_api_query(x->req->query, "from", tmp, sizeof(tmp)) >= 0)
             from = strtoull(tmp, NULL, 10) * 1000;
-        if (qparam(x->req->query, "to", tmp, sizeof(tmp)))
+        if (hm_api_query(x->req->query, "to", tmp, sizeof(tmp)) >= 0)
             to = strtoull(tmp, NULL, 10) * 1000;
-        qparam(x->req->query, "format", fmt, sizeof(fmt));
+        (void)hm_api_query(x->req->query, "format", fmt, sizeof(fmt));
         char key[HM_STORE_MAX_KEY + 1];
         size_t ol = strlen(obj);
         if (ol + 1 + 8 > sizeof(key))
-            return api_error(x, 400, "bad_request", "object too long");
+            return hm_api_error(x, 400, "bad_request", "object too long");
         memcpy(key, obj, ol);
         key[ol] = '\0';
         hm_be64_put(key + ol + 1, from);
@@ -1481,16 +1438,16 @@ static int api(struct hm_http_exchange *x, void *ctx)
         if (r < 0) {
             json_decref(c.arr);
             hm_buf_reset(x->out);
-            return api_error(x, 503, "store", hm_strerror(r));
+            return hm_api_error(x, 503, "store", "%s", hm_strerror(r));
         }
         if (c.csv) {
             x->content_type = "text/csv";
             return 200;
         }
-        return send_json(x, 200, json_pack("{s:s,s:s,s:o}", "object", obj, "counter", ctr,
+        return hm_api_send_json(x, 200, json_pack("{s:s,s:s,s:o}", "object", obj, "counter", ctr,
                                            "points", c.arr));
     }
-    return api_error(x, 404, "not_found", "unknown PM resource");
+    return hm_api_error(x, 404, "not_found", "unknown PM resource");
 }
 
 unsigned hm_pm_routes(struct hm_route *r, struct hm_pm_pipe *p)

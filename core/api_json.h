@@ -1,0 +1,33 @@
+#ifndef HM_API_JSON_H
+#define HM_API_JSON_H
+/*
+ * JSON answers of the northbound API, shared by every module that serves part of it
+ * (core/api.c, api_alarms.c, api_profiles.c, files.c, pm_pipe.c). Shard thread, inside a
+ * request handler.
+ */
+#include <jansson.h>
+
+#include "core/httpd.h"
+#include "core/slice.h"
+
+#define HM_API_JSON_CTYPE "application/json"
+
+/* Sets <j> (consumed) as the compact JSON body (one line) of <x>'s response, with the JSON
+ * content type; returns <status> for the handler to return. */
+int hm_api_send_json(struct hm_http_exchange *x, int status, json_t *j);
+
+/* The API's error body {"error":{"code":<code>,"message":<printf-style message>}}; returns
+ * <status>. Messages longer than 511 bytes are cut. */
+int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Percent-decodes <in> ('+' is a space) into <out> (<cap> bytes, no NUL added): the length,
+ * or -EINVAL for a bad or %00 escape or when <out> is too small. */
+int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap);
+
+/* Query parameter <name> of <q> (the part after '?'), percent-decoded ('+' is a space) into
+ * <out> with a NUL: its length (0 for "name="), -ENOENT when absent, -EINVAL when malformed
+ * (bad %-escape, %00) or longer than <cap> - 1. */
+int hm_api_query(struct hm_slice q, const char *name, char *out, size_t cap);
+
+#endif
