@@ -10,9 +10,12 @@ cmake --build build-release -j"$(nproc)"
 cat <<'MSG'
 
 hemsd is starting with its embedded defaults (data in ./data). Next:
+  open http://127.0.0.1:7557/               # the dashboard (devices, sessions, alarms, PM)
   curl http://127.0.0.1:7557/healthz        # liveness (also on the CWMP port)
   curl http://127.0.0.1:7557/metrics        # Prometheus metrics
   point a HeNB's ManagementServer.URL at http://<this host>:7547/cwmp
+  build-release/hems-loadgen --target 127.0.0.1:7547 --scenario boot --devices 1000
+                                            # 1,000 simulated HeNBs register (hemsctl devices)
   build-release/hemsd --print-config        # every setting, documented
   build-release/hemsd --help                # command-line options
 Stop with Ctrl-C (graceful: in-flight requests finish).
