@@ -285,7 +285,8 @@ static struct hm_cwmp_hdr own_hdr(struct hm_henb_agent *a, char *idbuf, size_t c
     return (struct hm_cwmp_hdr){.ver = a->ver, .id = hm_slice(idbuf, (size_t)n)};
 }
 
-void hm_henb_agent_inform(struct hm_henb_agent *a, struct hm_buf *out)
+size_t hm_henb_agent_events(const struct hm_henb_agent *a, uint32_t events,
+                            struct hm_cwmp_event *ev)
 {
     static const struct {
         uint32_t bit;
@@ -303,10 +304,8 @@ void hm_henb_agent_inform(struct hm_henb_agent *a, struct hm_buf *out)
         {HM_HENB_EV_M_SCHEDULE_INFORM, "M ScheduleInform"},
         {HM_HENB_EV_M_UPLOAD, "M Upload"},
     };
-    struct hm_cwmp_event ev[HM_ARRAY_SIZE(codes)];
-    struct hm_cwmp_param params[HM_ARRAY_SIZE(forced)];
-    size_t nev = 0, np = 0;
-    uint32_t events = a->events ? a->events : HM_HENB_EV_PERIODIC;
+    HM_BUILD_ASSERT(HM_ARRAY_SIZE(codes) == HM_HENB_MAX_EVENTS);
+    size_t n = 0;
     for (size_t i = 0; i < HM_ARRAY_SIZE(codes); i++) {
         if (!(events & codes[i].bit))
             continue;
@@ -317,8 +316,17 @@ void hm_henb_agent_inform(struct hm_henb_agent *a, struct hm_buf *out)
             key = a->transfer_key;
         else if (codes[i].bit == HM_HENB_EV_M_SCHEDULE_INFORM)
             key = a->sched_key;
-        ev[nev++] = (struct hm_cwmp_event){hm_slice_cstr(codes[i].code), hm_slice_cstr(key)};
+        ev[n++] = (struct hm_cwmp_event){hm_slice_cstr(codes[i].code), hm_slice_cstr(key)};
     }
+    return n;
+}
+
+void hm_henb_agent_inform(struct hm_henb_agent *a, struct hm_buf *out)
+{
+    struct hm_cwmp_event ev[HM_HENB_MAX_EVENTS];
+    struct hm_cwmp_param params[HM_ARRAY_SIZE(forced)];
+    size_t np = 0;
+    size_t nev = hm_henb_agent_events(a, a->events ? a->events : HM_HENB_EV_PERIODIC, ev);
     for (size_t i = 0; i < HM_ARRAY_SIZE(forced); i++) {
         int k = hm_henb_model_find(a->model, hm_slice_cstr(forced[i]));
         if (k >= 0)

@@ -106,6 +106,13 @@ struct hm_slice hm_henb_agent_value(const struct hm_henb_agent *a, uint32_t idx)
  * parameters to <out>. */
 void hm_henb_agent_inform(struct hm_henb_agent *a, struct hm_buf *out);
 
+/* The EventStructs of <events> (enum hm_henb_event bits) in TR-069 order, with <a>'s
+ * CommandKeys for the M events, written to <ev> (HM_HENB_MAX_EVENTS entries); returns how
+ * many. Slices point into <a> and static strings. */
+#define HM_HENB_MAX_EVENTS 11
+size_t hm_henb_agent_events(const struct hm_henb_agent *a, uint32_t events,
+                            struct hm_cwmp_event *ev);
+
 /* Handles one ACS message <body>[<len>] (from the HTTP response). <scratch> is the parse
  * arena (256 KiB is ample). Returns 1 when <out> holds the next message to POST, 0 when
  * there is nothing to send, or a parse error (HM_E*) for a body that is not CWMP. */

@@ -280,41 +280,6 @@ void hm_lg_cpe_destroy(struct hm_lg_cpe *c)
     free(c);
 }
 
-/* The agent's pending events as EventStructs (its event bits, in TR-069 order). */
-static size_t agent_events(const struct hm_henb_agent *a, struct hm_cwmp_event *ev)
-{
-    static const struct {
-        uint32_t bit;
-        const char *code;
-    } codes[] = {
-        {HM_HENB_EV_BOOTSTRAP, "0 BOOTSTRAP"},
-        {HM_HENB_EV_BOOT, "1 BOOT"},
-        {HM_HENB_EV_PERIODIC, "2 PERIODIC"},
-        {HM_HENB_EV_SCHEDULED, "3 SCHEDULED"},
-        {HM_HENB_EV_VALUE_CHANGE, "4 VALUE CHANGE"},
-        {HM_HENB_EV_CONNECTION_REQUEST, "6 CONNECTION REQUEST"},
-        {HM_HENB_EV_TRANSFER_COMPLETE, "7 TRANSFER COMPLETE"},
-        {HM_HENB_EV_M_REBOOT, "M Reboot"},
-        {HM_HENB_EV_M_DOWNLOAD, "M Download"},
-        {HM_HENB_EV_M_SCHEDULE_INFORM, "M ScheduleInform"},
-        {HM_HENB_EV_M_UPLOAD, "M Upload"},
-    };
-    size_t n = 0;
-    for (size_t i = 0; i < HM_ARRAY_SIZE(codes); i++) {
-        if (!(a->events & codes[i].bit))
-            continue;
-        const char *key = "";
-        if (codes[i].bit == HM_HENB_EV_M_REBOOT)
-            key = a->reboot_key;
-        else if (codes[i].bit & (HM_HENB_EV_M_DOWNLOAD | HM_HENB_EV_M_UPLOAD))
-            key = a->transfer_key;
-        else if (codes[i].bit == HM_HENB_EV_M_SCHEDULE_INFORM)
-            key = a->sched_key;
-        ev[n++] = (struct hm_cwmp_event){hm_slice_cstr(codes[i].code), hm_slice_cstr(key)};
-    }
-    return n;
-}
-
 /* Alarm entry fields in TR-157 order, and the values that do not vary. */
 static const char *const alarm_fields[] = {
     "EventTime",   "AlarmIdentifier",   "NotificationType",  "ManagedObjectInstance",
@@ -401,7 +366,7 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
                 p[k].value = hm_henb_agent_value(a, (uint32_t)c->model_idx[k]);
         if (a->events) {
             in.events.v = ev;
-            in.events.n = (uint32_t)agent_events(a, ev);
+            in.events.n = (uint32_t)hm_henb_agent_events(a, a->events, ev);
         }
         cwmp_id = a->next_id++;
     } else {
