@@ -5,6 +5,7 @@ import json
 import unittest
 
 import cpe as C
+from alarmlib import event
 from hemsd import Hemsd, http_request, main
 
 DEV = "00005A-HeNB-ALM-1"
@@ -13,20 +14,6 @@ DEV = "00005A-HeNB-ALM-1"
 def api(h, path):
     st, _, b = http_request(h.admin_port, "GET", path)
     return st, (json.loads(b) if b.strip() else None)
-
-
-def event(root, ring, i, t, aid, notif, sev, cause="Loss of Signal", text=""):
-    p = "%s.FaultMgmt.%s.%d." % (root, ring, i)
-    return [(p + "EventTime", t, "xsd:dateTime"),
-            (p + "AlarmIdentifier", aid, "xsd:string"),
-            (p + "NotificationType", notif, "xsd:string"),
-            (p + "ManagedObjectInstance", "DC=hems,ENBFunction=1", "xsd:string"),
-            (p + "EventType", "Communications Alarm", "xsd:string"),
-            (p + "ProbableCause", cause, "xsd:string"),
-            (p + "SpecificProblem", "S1 down", "xsd:string"),
-            (p + "PerceivedSeverity", sev, "xsd:string"),
-            (p + "AdditionalText", text, "xsd:string"),
-            (p + "AdditionalInformation", "", "xsd:string")]
 
 
 class Alarms(unittest.TestCase):

@@ -6,7 +6,7 @@ import unittest
 
 import cpe as C
 from hemsd import Hemsd, http_request, main
-from test_alarms import event
+from alarmlib import event
 
 
 def get(h, q):
