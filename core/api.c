@@ -68,7 +68,13 @@ struct api_req {
     bool is_delete, connreq;
     char dev[256];
     size_t dev_len;
+    uint64_t wait_until_ms; /* POST with "wait_seconds": answer when the task ends or then */
+    struct hm_timer wait_timer;
 };
+
+#define WAIT_POLL_MS 100
+#define WAIT_MAX_SECONDS 300
+#define WAIT_MAX_WAITERS 1024 /* per process; more get 429 */
 
 static const char *reg_name(uint8_t r)
 {
@@ -427,11 +433,88 @@ static void send_connreq(struct hm_shard *s, struct api_req *q)
     hm_store_read_end(rd);
 }
 
+/* "Location: /api/v1/devices/<id, percent-encoded>/tasks/<seq>" */
+static void task_location(struct hm_buf *hdrs, const struct api_req *q)
+{
+    hm_buf_append_lit(hdrs, "Location: /api/v1/devices/");
+    hm_api_pct_encode(hdrs, hm_slice(q->dev, q->dev_len));
+    hm_buf_printf(hdrs, "/tasks/%llu\r\n", (unsigned long long)q->seq);
+}
+
+static void wait_release(struct api_req *q)
+{
+    atomic_fetch_sub_explicit(&q->api->waiters, 1, memory_order_relaxed);
+    free(q);
+}
+
+/*
+ * A POST with "wait_seconds", after its commit: every WAIT_POLL_MS the task record is read
+ * from this shard's snapshot; the answer is 200 with the task once it is done or failed, 202
+ * with its current state when the wait ends first (or the node drains). A client that goes
+ * away ends the wait. The task itself is unaffected either way.
+ */
+static void wait_poll(struct api_req *q)
+{
+    struct hm_buf *out, *hdrs;
+    if (!hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
+        wait_release(q);
+        return;
+    }
+    uint64_t now = hm_now_ms();
+    bool over = now >= q->wait_until_ms || hm_shard_draining(q->shard);
+    struct hm_store_reader *rd = q->api->reader_of(q->shard);
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), hm_slice(q->dev, q->dev_len), q->seq);
+    json_t *j = NULL;
+    int status = 0;
+    if (kl > 0 && hm_store_read_begin(rd) == 0) {
+        struct hm_slice v;
+        struct hm_task_rec t;
+        int r = hm_store_get(rd, HM_DB_TASKS, hm_slice(key, (size_t)kl), &v);
+        if (r == 0 && hm_rec_task_decode(v, &t) == 0) {
+            bool ended = t.state == HM_TASK_DONE || t.state == HM_TASK_FAILED;
+            if (ended || over) {
+                j = task_json(q->seq, &t);
+                status = ended ? 200 : 202;
+                if (!ended)
+                    json_object_set_new(j, "wait", json_string("timeout"));
+            }
+        } else if (r == -ENOENT) { /* cancelled (deleted) while we waited */
+            status = 410;
+            j = json_pack("{s:{s:s,s:s}}", "error", "code", "gone", "message",
+                          "the task was cancelled while waiting");
+        }
+        hm_store_read_end(rd);
+    }
+    if (!j && over) {
+        status = 202;
+        j = json_pack("{s:I,s:s}", "id", (json_int_t)q->seq, "wait", "timeout");
+    }
+    if (!j) {
+        hm_shard_timer_arm(q->shard, &q->wait_timer, WAIT_POLL_MS);
+        return;
+    }
+    task_location(hdrs, q);
+    char *str = json_dumps(j, JSON_COMPACT);
+    hm_buf_append_str(out, str);
+    hm_buf_append_lit(out, "\n");
+    free(str);
+    json_decref(j);
+    hm_httpd_finish(q->ref, status, JSON_CTYPE, false);
+    wait_release(q);
+}
+
+static void on_wait_timer(struct hm_timer *t)
+{
+    wait_poll(HM_CONTAINER_OF(t, struct api_req, wait_timer));
+}
+
 static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
 {
     struct api_req *q = HM_CONTAINER_OF(m, struct api_req, msg);
     struct hm_buf *out, *hdrs;
-    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
+    bool wait = q->wait_until_ms && q->status >= 0 && !q->is_delete;
+    if (!wait && hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
         json_t *j;
         int status;
         if (q->status < 0) {
@@ -444,7 +527,7 @@ static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
         } else {
             status = 201;
             j = json_pack("{s:I,s:s}", "id", (json_int_t)q->seq, "state", "queued");
-            hm_buf_printf(hdrs, "Location: /api/v1/tasks/%llu\r\n", (unsigned long long)q->seq);
+            task_location(hdrs, q);
         }
         if (j) {
             char *str = json_dumps(j, JSON_COMPACT);
@@ -458,7 +541,15 @@ static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
     if (q->connreq && q->status >= 0)
         send_connreq(s, q);
     hm_store_batch_fini(&q->batch);
-    free(q);
+    if (wait) {
+        hm_timer_init(&q->wait_timer, on_wait_timer);
+        hm_shard_timer_arm(s, &q->wait_timer, WAIT_POLL_MS);
+        return;
+    }
+    if (q->wait_until_ms)
+        wait_release(q);
+    else
+        free(q);
 }
 
 static void on_write_done(void *arg, int status)
@@ -509,6 +600,18 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
         cr = json_is_true(crv);
         json_object_del(in, "connection_request");
     }
+    json_int_t wait_s = 0;
+    json_t *wv = json_is_object(in) ? json_object_get(in, "wait_seconds") : NULL;
+    if (wv) {
+        if (!json_is_integer(wv) || json_integer_value(wv) < 0 ||
+            json_integer_value(wv) > WAIT_MAX_SECONDS) {
+            json_decref(in);
+            return hm_api_error(x, 422, "invalid_task",
+                                "wait_seconds must be an integer from 0 to %d", WAIT_MAX_SECONDS);
+        }
+        wait_s = json_integer_value(wv);
+        json_object_del(in, "wait_seconds");
+    }
     int r = hm_task_validate(in, &kind, &args, err, sizeof(err));
     json_decref(in);
     if (r < 0) {
@@ -518,10 +621,24 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
     struct api_req *q = hm_xcalloc(1, sizeof(*q));
     hm_store_batch_init(&q->batch);
     q->seq = hm_store_next_seq(api->store);
-    if (cr && id.len <= sizeof(q->dev)) {
-        q->connreq = true;
+    if (id.len <= sizeof(q->dev)) {
+        q->connreq = cr;
         memcpy(q->dev, id.ptr, id.len);
         q->dev_len = id.len;
+    }
+    if (wait_s > 0) {
+        if (atomic_fetch_add_explicit(&api->waiters, 1, memory_order_relaxed) >=
+            WAIT_MAX_WAITERS) {
+            atomic_fetch_sub_explicit(&api->waiters, 1, memory_order_relaxed);
+            hm_buf_free(&args);
+            hm_store_batch_fini(&q->batch);
+            free(q);
+            hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
+            return hm_api_error(x, 429, "too_many_waiters",
+                                "%d requests already wait for a task result; retry without "
+                                "wait_seconds or later", WAIT_MAX_WAITERS);
+        }
+        q->wait_until_ms = hm_now_ms() + (uint64_t)wait_s * 1000u;
     }
     uint64_t now = hm_now_ms();
     struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,

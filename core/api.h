@@ -4,6 +4,8 @@
  * Northbound REST API on the admin listener (/api/v1/...), JSON in and out; see core/api.c
  * for the resources and docs/api.md for the reference. <api> must outlive the shards.
  */
+#include <stdatomic.h>
+
 #include "core/shard.h"
 #include "storage/store.h"
 
@@ -24,6 +26,8 @@ struct hm_api {
     struct hm_files *files;
     /* Live alarm streams (core/alarm_stream.h); NULL: /api/v1/alarms/stream is 404. */
     struct hm_alarm_streams *alarm_streams;
+    /* Requests waiting for a task's result ("wait_seconds"); zero at start. */
+    atomic_uint waiters;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */

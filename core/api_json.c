@@ -57,6 +57,21 @@ int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)
     return (int)n;
 }
 
+void hm_api_pct_encode(struct hm_buf *out, struct hm_slice in)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.ptr[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            hm_buf_append(out, &in.ptr[i], 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            hm_buf_append(out, e, 3);
+        }
+    }
+}
+
 int hm_api_query(struct hm_slice q, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);

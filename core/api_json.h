@@ -7,6 +7,7 @@
  */
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/httpd.h"
 #include "core/slice.h"
 
@@ -24,6 +25,9 @@ int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const
 /* Percent-decodes <in> ('+' is a space) into <out> (<cap> bytes, no NUL added): the length,
  * or -EINVAL for a bad or %00 escape or when <out> is too small. */
 int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap);
+
+/* Appends <in> percent-encoded for a URL path segment (all but ALPHA DIGIT - . _ ~). */
+void hm_api_pct_encode(struct hm_buf *out, struct hm_slice in);
 
 /* Query parameter <name> of <q> (the part after '?'), percent-decoded ('+' is a space) into
  * <out> with a NUL: its length (0 for "name="), -ENOENT when absent, -EINVAL when malformed

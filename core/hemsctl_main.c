@@ -32,7 +32,10 @@ static void usage(FILE *fp)
             "  device ID                   one device record\n"
             "  params ID [PREFIX]          stored parameters of a device\n"
             "  tasks ID                    tasks of a device\n"
-            "  task ID JSON                queue a task, e.g. '{\"rpc\":\"Reboot\"}'\n"
+            "  task ID JSON [--cr] [--wait S]\n"
+            "                              queue a task, e.g. '{\"rpc\":\"Reboot\"}'; --cr: send a\n"
+            "                              connection request; --wait: wait up to S seconds for\n"
+            "                              the result (exit 1 if the task failed, 4 if still pending)\n"
             "  cancel ID TASK              cancel a queued task\n"
             "  backup DIR                  consistent compacted copy of the store into DIR\n"
             /* files: core/ctl_files.h */
@@ -189,15 +192,28 @@ int main(int argc, char **argv)
                                        {"token", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {"device", required_argument, NULL, 'd'},
+                                       {"wait", required_argument, NULL, 'w'},
+                                       {"cr", no_argument, NULL, 'c'},
                                        {NULL, 0, NULL, 0}};
     const char *addr = getenv("HEMS_ADMIN") ? getenv("HEMS_ADMIN") : "127.0.0.1:7557";
     bool as_json = false;
     int ch;
     token = getenv("HEMS_TOKEN");
     const char *device = NULL;
+    long wait_s = -1;
+    bool cr = false;
     while ((ch = getopt_long(argc, argv, "a:jt:hd:", lo, NULL)) != -1) {
         if (ch == 'd')
             device = optarg;
+        else if (ch == 'w') {
+            char *end;
+            wait_s = strtol(optarg, &end, 10);
+            if (*end || wait_s < 0 || wait_s > 300) {
+                fprintf(stderr, "hemsctl: --wait takes 0 to 300 seconds\n");
+                return 2;
+            }
+        } else if (ch == 'c')
+            cr = true;
         else if (ch == 't')
             token = optarg;
         else if (ch == 'a')
@@ -249,6 +265,29 @@ int main(int argc, char **argv)
         snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks", a[0]);
         method = "POST";
         b = a[1];
+        if (wait_s >= 0 || cr) {
+            json_error_t je;
+            json_t *o = json_loads(a[1], 0, &je);
+            if (!json_is_object(o)) {
+                fprintf(stderr, "hemsctl: task JSON: %s\n", o ? "not an object" : je.text);
+                json_decref(o);
+                return 2;
+            }
+            if (wait_s >= 0)
+                json_object_set_new(o, "wait_seconds", json_integer(wait_s));
+            if (cr)
+                json_object_set_new(o, "connection_request", json_true());
+            char *t = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            if (!t || strlen(t) >= sizeof(body)) {
+                fprintf(stderr, "hemsctl: task JSON too long\n");
+                free(t);
+                return 2;
+            }
+            snprintf(body, sizeof(body), "%s", t);
+            free(t);
+            b = body;
+        }
     } else if (!strcmp(cmd, "cancel") && nargs == 2) {
         snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks/%s", a[0], a[1]);
         method = "DELETE";
@@ -286,6 +325,11 @@ int main(int argc, char **argv)
         table(cmd, j);
     } else {
         printf("ok (%d)\n", status);
+    }
+    /* task --wait: the exit status tells the outcome */
+    if (rc == 0 && !strcmp(cmd, "task") && wait_s > 0) {
+        const char *st = s(j, "state");
+        rc = status == 202 ? 4 : !strcmp(st, "failed") ? 1 : 0;
     }
     json_decref(j);
     hm_buf_free(&resp);

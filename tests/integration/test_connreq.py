@@ -9,12 +9,13 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 import unittest
 
 import cpe as C
-from hemsd import Hemsd, free_port, http_request, main
+from hemsd import BIN_DIR, Hemsd, free_port, http_request, main
 
 USER, PASS, REALM = "acs", "s3cret", "HeNB-CR"
 
@@ -135,6 +136,63 @@ class ConnReq(unittest.TestCase):
         st, e = api(self.h, "POST", "/api/v1/devices/00005A-HeNB-CR-1/tasks",
                     {"rpc": "Reboot", "connection_request": "yes"})
         self.assertEqual(st, 422)
+
+    def test_wait_for_result(self):
+        """POST with "wait_seconds": the answer comes when the task has run (200, with the
+        CPE's result), or when the wait is over (202, the task still queued)."""
+        dev = "00005A-HeNB-CR-5"
+        self.register("CR-5", "http://127.0.0.1:%d/cr/CR-5" % self.cr_port)
+
+        def session():
+            c = C.Cpe(self.h.cwmp_port)
+            c.post(C.inform_xml(sn="CR-5", events=("6 CONNECTION REQUEST",)))
+            r = c.post()
+            if r.status == 200 and r.rpc()[0] == "GetParameterValues":
+                time.sleep(0.3)  # the device takes its time
+                c.post(C.gpv_response(r.rpc()[1], [("Device.DeviceInfo.UpTime", "4242",
+                                                     "xsd:unsignedInt")]))
+            c.close()
+
+        CrListener.on_valid = session
+        body = json.dumps({"rpc": "GetParameterValues", "names": ["Device.DeviceInfo.UpTime"],
+                           "connection_request": True, "wait_seconds": 20}).encode()
+        t0 = time.time()
+        st, hdrs, b = http_request(self.h.admin_port, "POST", "/api/v1/devices/%s/tasks" % dev,
+                                   body=body, headers={"Content-Type": "application/json"},
+                                   timeout=30)
+        task = json.loads(b)
+        self.assertEqual(st, 200, task)
+        self.assertEqual(task["state"], "done")
+        self.assertEqual(task["result"]["params"][0]["value"], "4242", task)
+        self.assertLess(time.time() - t0, 15)
+        loc = {k.lower(): v for k, v in hdrs.items()}.get("location")
+        self.assertEqual(loc, "/api/v1/devices/%s/tasks/%d" % (dev, task["id"]))
+        self.assertEqual(api(self.h, "GET", loc)[1]["state"], "done")
+        # Nobody runs the task: the wait ends after 1 s with 202 and the queued task.
+        CrListener.on_valid = None
+        t0 = time.time()
+        st, task = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
+                       {"rpc": "Reboot", "wait_seconds": 1})
+        self.assertEqual(st, 202, task)
+        self.assertEqual((task["state"], task["wait"]), ("queued", "timeout"))
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        # hemsctl task --wait: exit status 4 while the task is still pending
+        r = subprocess.run([os.path.join(BIN_DIR, "hemsctl"), "--admin", "127.0.0.1:%d" % self.h.admin_port,
+                            "--json", "task", dev, '{"rpc":"Reboot"}', "--wait", "1"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["state"], "queued")
+        for bad in (-1, 301, "5", 1.5):
+            st, e = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
+                        {"rpc": "Reboot", "wait_seconds": bad})
+            self.assertEqual(st, 422, bad)
+            self.assertIn("wait_seconds", e["error"]["message"])
+        # A device id that needs escaping comes back percent-encoded in Location.
+        st, hdrs, b = http_request(self.h.admin_port, "POST", "/api/v1/devices/a%20b%0D%0AX/tasks",
+                                   body=b'{"rpc":"Reboot"}', headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 201, b)
+        loc = {k.lower(): v for k, v in hdrs.items()}.get("location")
+        self.assertTrue(loc.startswith("/api/v1/devices/a%20b%0D%0AX/tasks/"), loc)
 
     def test_refused_timeout_busy(self):
         closed = free_port()  # nothing listens
