@@ -17,8 +17,8 @@
  *   GET    /api/v1/alarms/active                 current alarms of all devices
  *   GET    /api/v1/alarms/stream                 live alarms, SSE (core/alarm_stream.h)
  *   POST   /api/v1/alarms/{key}/ack              acknowledge an alarm
- *   GET    /api/v1/policies/whitelist            the Initial HeMS whitelist (core/hems_proc.h)
- *   PUT    /api/v1/policies/whitelist            body: a whitelist array; in memory only
+ *   GET    /api/v1/policies[/{section}]          the HeMS policy (core/api_policy.c)
+ *   PUT    /api/v1/policies/{section}            replace a section (persisted); DELETE reverts
  *   POST   /api/v1/backup                        {"path": DIR}: compacted online copy
  *   GET    /api/v1/files[?device=ID]              uploaded files / applied downloads
  *   GET|PUT|DELETE /api/v1/files/{name}           (core/files.h)
@@ -27,6 +27,7 @@
  * The full reference is docs/api.md.
  */
 #include "core/api_json.h"
+#include "core/api_policy.h"
 #include "core/api.h"
 
 #include <errno.h>
@@ -846,24 +847,10 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     if (hm_slice_eq_lit(p, "backup"))
         return m == HM_HTTP_POST ? post_backup(x, api)
                                  : hm_api_error(x, 405, "method_not_allowed", "use POST");
-    if (hm_slice_eq_lit(p, "policies/whitelist") && api->hems) {
-        if (m == HM_HTTP_GET)
-            return hm_api_send_json(x, 200, hm_hems_whitelist_get(api->hems));
-        if (m != HM_HTTP_PUT)
-            return hm_api_error(x, 405, "method_not_allowed", "use GET or PUT");
-        json_error_t je;
-        json_t *in = json_loadb(x->body ? x->body : "", x->body_len, JSON_REJECT_DUPLICATES, &je);
-        if (!in)
-            return hm_api_error(x, 400, "bad_json", "line %d column %d: %s", je.line, je.column,
-                         je.text);
-        char err[200];
-        int r = hm_hems_whitelist_put(api->hems, in, err, sizeof(err));
-        json_decref(in);
-        if (r < 0)
-            return hm_api_error(x, 422, "invalid_whitelist", "%s", err);
-        hm_info("whitelist replaced through the API", "peer=%s", "admin");
-        return hm_api_send_json(x, 200, hm_hems_whitelist_get(api->hems));
-    }
+    /* policies: core/api_policy.h */
+    int pr = hm_api_policy(x, api->hems, api->store, p);
+    if (pr != -ENOENT)
+        return pr;
     /* files: core/files.h */
     if (api->files &&
         (hm_slice_eq_lit(p, "files") || (p.len > 6 && memcmp(p.ptr, "files/", 6) == 0)))

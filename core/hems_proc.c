@@ -29,7 +29,9 @@ struct hm_hems {
     char *node_id;
     char *policy_file;
     pthread_mutex_t mu;
-    json_t *policy; /* owned; replaced whole, never modified in place */
+    json_t *policy; /* owned; effective (file + overrides); replaced whole, never modified */
+    json_t *file_policy; /* owned; as read from the policy file ({} without one) */
+    json_t *overrides;   /* owned; sections set through the API (persisted by the caller) */
     _Atomic uint64_t refused, assigned, registered, unassignable;
 };
 
@@ -327,6 +329,8 @@ struct hm_hems *hm_hems_create(const struct hm_config *cfg, char *err, size_t er
                          ? xstrdup(cfg->hems_policy_file)
                          : NULL;
     h->policy = p;
+    h->file_policy = json_incref(p);
+    h->overrides = json_object();
     pthread_mutex_init(&h->mu, NULL);
     return h;
 }
@@ -336,6 +340,8 @@ void hm_hems_destroy(struct hm_hems *h)
     if (!h)
         return;
     json_decref(h->policy);
+    json_decref(h->file_policy);
+    json_decref(h->overrides);
     pthread_mutex_destroy(&h->mu);
     free(h->node_id);
     free(h->policy_file);
@@ -347,42 +353,133 @@ int hm_hems_role(const struct hm_hems *h)
     return h ? h->role : HM_HEMS_ROLE_SERVING;
 }
 
+/* The effective policy: <file> with the sections of <ov> replacing its own; validated. */
+static json_t *merge_policy(json_t *file, json_t *ov, char *err, size_t errlen)
+{
+    json_t *p = json_copy(file); /* shallow: the values are never modified */
+    json_object_update(p, ov);
+    if (policy_check(p, err, errlen) < 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
+}
+
 int hm_hems_reload(struct hm_hems *h, char *err, size_t errlen)
 {
     if (!h->policy_file)
         return 0;
-    json_t *p = load_file(h->policy_file, err, errlen);
-    if (!p)
+    json_t *f = load_file(h->policy_file, err, errlen);
+    if (!f)
         return -EINVAL;
     pthread_mutex_lock(&h->mu);
-    json_t *old = h->policy;
-    h->policy = p;
+    char e2[256];
+    json_t *p = merge_policy(f, h->overrides, e2, sizeof(e2));
+    json_t *old = NULL;
+    if (p) {
+        old = h->policy;
+        h->policy = p;
+        json_decref(h->file_policy);
+        h->file_policy = f;
+    }
     pthread_mutex_unlock(&h->mu);
+    if (!p) {
+        snprintf(err, errlen, "policy file %s with the sections set through the API: %s",
+                 h->policy_file, e2);
+        json_decref(f);
+        return -EINVAL;
+    }
     json_decref(old);
     return 0;
 }
 
-json_t *hm_hems_whitelist_get(struct hm_hems *h)
+static const char *const policy_sections[] = {
+    "whitelist", "serving_nodes", "segws", "static", "s1", "ipsec_indicator",
+    "location_params", "registration",
+};
+
+bool hm_hems_policy_section_ok(const char *name)
+{
+    for (size_t i = 0; i < HM_ARRAY_SIZE(policy_sections); i++)
+        if (!strcmp(name, policy_sections[i]))
+            return true;
+    return false;
+}
+
+json_t *hm_hems_policy_get(struct hm_hems *h, const char *section, bool *overridden)
 {
     pthread_mutex_lock(&h->mu);
-    json_t *wl = json_object_get(h->policy, "whitelist");
-    json_t *out = wl ? json_deep_copy(wl) : json_array();
+    json_t *out;
+    if (!section) {
+        out = json_deep_copy(h->policy);
+    } else {
+        json_t *v = json_object_get(h->policy, section);
+        out = v ? json_deep_copy(v) : json_null();
+        if (overridden)
+            *overridden = json_object_get(h->overrides, section) != NULL;
+    }
     pthread_mutex_unlock(&h->mu);
     return out;
+}
+
+json_t *hm_hems_policy_overridden(struct hm_hems *h)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&h->mu);
+    const char *k;
+    json_t *v;
+    json_object_foreach(h->overrides, k, v)
+        json_array_append_new(a, json_string(k));
+    pthread_mutex_unlock(&h->mu);
+    return a;
+}
+
+int hm_hems_policy_set(struct hm_hems *h, const char *section, json_t *val, bool apply,
+                       char *err, size_t errlen)
+{
+    if (!hm_hems_policy_section_ok(section)) {
+        snprintf(err, errlen, "unknown policy section '%s'", section);
+        return -ENOENT;
+    }
+    pthread_mutex_lock(&h->mu);
+    json_t *ov = json_copy(h->overrides);
+    if (val)
+        json_object_set_new(ov, section, json_deep_copy(val));
+    else
+        json_object_del(ov, section);
+    json_t *p = merge_policy(h->file_policy, ov, err, errlen);
+    json_t *old_p = NULL, *old_ov = NULL;
+    if (p && apply) {
+        old_p = h->policy;
+        old_ov = h->overrides;
+        h->policy = p;
+        h->overrides = ov;
+        p = ov = NULL;
+    }
+    pthread_mutex_unlock(&h->mu);
+    int r = old_p || (p && !apply) ? 0 : -EINVAL;
+    json_decref(p);
+    json_decref(ov);
+    json_decref(old_p);
+    json_decref(old_ov);
+    return r;
+}
+
+json_t *hm_hems_whitelist_get(struct hm_hems *h)
+{
+    json_t *wl = hm_hems_policy_get(h, "whitelist", NULL);
+    if (json_is_null(wl)) {
+        json_decref(wl);
+        wl = json_array();
+    }
+    return wl;
 }
 
 int hm_hems_whitelist_put(struct hm_hems *h, json_t *wl, char *err, size_t errlen)
 {
     if (hm_hems_whitelist_check(wl, err, errlen) < 0)
         return -EINVAL;
-    pthread_mutex_lock(&h->mu);
-    json_t *np = json_deep_copy(h->policy);
-    json_object_set_new(np, "whitelist", json_deep_copy(wl));
-    json_t *old = h->policy;
-    h->policy = np;
-    pthread_mutex_unlock(&h->mu);
-    json_decref(old);
-    return 0;
+    return hm_hems_policy_set(h, "whitelist", wl, true, err, errlen);
 }
 
 /* ---- the Inform hook -------------------------------------------------------------------- */

@@ -79,8 +79,29 @@ int hm_hems_reload(struct hm_hems *h, char *err, size_t errlen);
 
 /* The whitelist now (new reference). */
 json_t *hm_hems_whitelist_get(struct hm_hems *h);
-/* Replaces the whitelist (in memory; not written back to the file). 0 or -EINVAL. */
+/* Replaces the whitelist (as hm_hems_policy_set(h, "whitelist", wl, true, ...)). */
 int hm_hems_whitelist_put(struct hm_hems *h, json_t *wl, char *err, size_t errlen);
+
+/*
+ * Policy sections set through the API ("overrides"): the effective policy is the policy
+ * file's with each overridden top-level section (whitelist, serving_nodes, segws, static, s1,
+ * ipsec_indicator, location_params, registration) replaced whole. Overrides survive SIGHUP
+ * reloads of the file; the API persists them in the store (core/api_policy.c) and feeds
+ * them back at start.
+ */
+bool hm_hems_policy_section_ok(const char *name);
+/* A copy of section <section> of the effective policy (json null when absent; *overridden
+ * tells whether the API set it), or with a NULL <section> the whole effective policy. */
+json_t *hm_hems_policy_get(struct hm_hems *h, const char *section, bool *overridden);
+/* The names of the overridden sections (new array). */
+json_t *hm_hems_policy_overridden(struct hm_hems *h);
+/*
+ * Sets section <section> to <val> (copied), or with a NULL <val> drops the override (the
+ * file's section applies again). The result is validated as a whole; with <apply> false
+ * nothing changes (a dry run). 0, -ENOENT (unknown section) or -EINVAL, with <err>.
+ */
+int hm_hems_policy_set(struct hm_hems *h, const char *section, json_t *val, bool apply,
+                       char *err, size_t errlen);
 
 int hm_hems_role(const struct hm_hems *h);
 

@@ -19,6 +19,7 @@
 #include "core/admin.h"
 #include "core/alarm_stream.h"
 #include "core/api.h"
+#include "core/api_policy.h"
 #include "core/ui_static.h"
 #include "core/connreq.h"
 #include "core/bug.h"
@@ -214,6 +215,12 @@ static int run(const struct opts *o)
     r = hm_fleet_create(store, &fleet, err, sizeof(err));
     if (r < 0) {
         hm_err("cannot load profiles and pools; refusing to start", "cause=\"%s\"", err);
+        goto out;
+    }
+    r = hm_api_policy_load(hems, store);
+    if (r < 0) {
+        hm_err("cannot read the policy sections stored through the API; refusing to start",
+               "err=\"%s\"", hm_strerror(r));
         goto out;
     }
 

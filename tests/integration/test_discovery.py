@@ -3,7 +3,9 @@ loopback: an Initial HeMS (whitelist, assignment, redirection by SetParameterVal
 Serving HeMS (registration provisioning), as a scripted HeNB sees them."""
 import json
 import os
+import signal
 import tempfile
+import time
 import unittest
 
 import cpe as C
@@ -251,6 +253,55 @@ class BothRoles(unittest.TestCase):
             with open(h.log_path, "rb") as f:
                 self.assertIn(b"policy reload refused", f.read())
         os.unlink(h.policy_path)
+
+
+class PolicyApi(unittest.TestCase):
+    """The assignment policy changed through the API: validated whole, applied to the next
+    bootstrap, kept over a SIGHUP reload of the file and a restart (stored), reverted to the
+    file's by DELETE."""
+
+    def test_assignment_override_persists(self):
+        pol = {"whitelist": [{"oui": "00005A", "product_class": "HeNB", "serial_from": "P000",
+                              "serial_to": "P999"}],
+               "serving_nodes": [{"id": "file-node", "url": "http://127.0.0.1:9/file"}]}
+        h = node("initial", pol)
+        url = lambda sn: spv_params(bootstrap(h.cwmp_port, sn)[0][1])["Device.ManagementServer.URL"][0]
+        h.start()
+        try:
+            self.assertEqual(url("P001"), "http://127.0.0.1:9/file")
+            st, all_ = api(h, "GET", "/api/v1/policies")
+            self.assertEqual((st, all_["overridden"]), (200, []))
+            self.assertEqual(all_["policy"]["serving_nodes"], pol["serving_nodes"])
+            # invalid: the error names the field; nothing changes
+            st, e = api(h, "PUT", "/api/v1/policies/serving_nodes",
+                        [{"id": "x", "url": "http://127.0.0.1:9/x", "weight": -1}])
+            self.assertEqual(st, 422, e)
+            self.assertIn("serving_nodes[0].weight", e["error"]["message"])
+            st, e = api(h, "PUT", "/api/v1/policies/nonsense", [])
+            self.assertEqual(st, 404, e)
+            st, _, b = http_request(h.admin_port, "PUT", "/api/v1/policies/s1", body=b"{bad",
+                                    headers={"Content-Type": "application/json"})
+            self.assertEqual(st, 400, b)
+            new = [{"id": "api-node", "url": "http://127.0.0.1:9/api", "weight": 2}]
+            st, r = api(h, "PUT", "/api/v1/policies/serving_nodes", new)
+            self.assertEqual(st, 200, r)
+            self.assertEqual((r["value"], r["overridden"]), (new, True))
+            self.assertEqual(url("P002"), "http://127.0.0.1:9/api")
+            h.signal(signal.SIGHUP)  # the file is re-read; the API's section stays
+            time.sleep(0.3)
+            self.assertEqual(url("P003"), "http://127.0.0.1:9/api")
+            self.assertEqual(h.stop(), 0)
+            h.start()  # same data folder: the override comes back from the store
+            st, r = api(h, "GET", "/api/v1/policies/serving_nodes")
+            self.assertEqual((r["value"], r["overridden"]), (new, True))
+            self.assertEqual(url("P004"), "http://127.0.0.1:9/api")
+            self.assertEqual(api(h, "GET", "/api/v1/policies")[1]["overridden"], ["serving_nodes"])
+            st, r = api(h, "DELETE", "/api/v1/policies/serving_nodes")
+            self.assertEqual((st, r["value"], r["overridden"]), (200, pol["serving_nodes"], False))
+            self.assertEqual(url("P005"), "http://127.0.0.1:9/file")
+        finally:
+            h.__exit__(None, None, None)
+            os.unlink(h.policy_path)
 
 
 if __name__ == "__main__":
