@@ -38,6 +38,10 @@ static void usage(FILE *fp)
             "                              the result (exit 1 if the task failed, 4 if still pending)\n"
             "  cancel ID TASK              cancel a queued task\n"
             "  backup DIR                  consistent compacted copy of the store into DIR\n"
+            "  policy [SECTION]            the HeMS policy, or one section (whitelist, serving_nodes,\n"
+            "                              segws, static, s1, ...)\n"
+            "  policy set SECTION JSON     replace a section (stored; survives restarts)\n"
+            "  policy revert SECTION       back to the policy file's section\n"
             /* files: core/ctl_files.h */
             "  files list | show NAME | delete NAME | applied DEVICE\n"
             "  files upload PATH [NAME] [type=1..5] [username=U]\n"
@@ -173,6 +177,15 @@ static void table(const char *cmd, json_t *j)
             print_time((long long)json_integer_value(json_object_get(t, "updated_ms")));
             printf("\n");
         }
+    } else if (json_is_array(j)) { /* e.g. policy whitelist: one entry a line */
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+        {
+            char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            printf("%s\n", txt ? txt : "");
+            free(txt);
+        }
     } else {
         const char *k;
         json_t *v;
@@ -290,6 +303,15 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(cmd, "cancel") && nargs == 2) {
         snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks/%s", a[0], a[1]);
+        method = "DELETE";
+    } else if (!strcmp(cmd, "policy") && nargs <= 1) {
+        snprintf(path, sizeof(path), "/api/v1/policies%s%s", nargs ? "/" : "", nargs ? a[0] : "");
+    } else if (!strcmp(cmd, "policy") && nargs == 3 && !strcmp(a[0], "set")) {
+        snprintf(path, sizeof(path), "/api/v1/policies/%s", a[1]);
+        method = "PUT";
+        b = a[2];
+    } else if (!strcmp(cmd, "policy") && nargs == 2 && !strcmp(a[0], "revert")) {
+        snprintf(path, sizeof(path), "/api/v1/policies/%s", a[1]);
         method = "DELETE";
     } else if (!strcmp(cmd, "backup") && nargs == 1) {
         json_t *o = json_pack("{s:s}", "path", a[0]);

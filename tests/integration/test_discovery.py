@@ -3,13 +3,14 @@ loopback: an Initial HeMS (whitelist, assignment, redirection by SetParameterVal
 Serving HeMS (registration provisioning), as a scripted HeNB sees them."""
 import json
 import os
+import subprocess
 import signal
 import tempfile
 import time
 import unittest
 
 import cpe as C
-from hemsd import Hemsd, http_request, main
+from hemsd import BIN_DIR, Hemsd, http_request, main
 
 FAP = "Services.FAPService.1.FAPControl.LTE."
 
@@ -296,6 +297,18 @@ class PolicyApi(unittest.TestCase):
             self.assertEqual((r["value"], r["overridden"]), (new, True))
             self.assertEqual(url("P004"), "http://127.0.0.1:9/api")
             self.assertEqual(api(h, "GET", "/api/v1/policies")[1]["overridden"], ["serving_nodes"])
+            ctl = lambda *a: subprocess.run([os.path.join(BIN_DIR, "hemsctl"), "--admin",
+                                             "127.0.0.1:%d" % h.admin_port] + list(a),
+                                            capture_output=True, text=True, timeout=30)
+            r = ctl("policy", "serving_nodes")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("api-node", r.stdout)
+            self.assertIn('"overridden": true', ctl("--json", "policy", "serving_nodes").stdout.replace('":true', '": true'))
+            r = ctl("policy", "set", "segws", '[{"id": "g", "servers": []}]')
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("segws[0].servers", r.stderr)
+            r = ctl("policy", "whitelist")
+            self.assertEqual(r.stdout.strip(), json.dumps(pol["whitelist"][0], separators=(",", ":")))
             st, r = api(h, "DELETE", "/api/v1/policies/serving_nodes")
             self.assertEqual((st, r["value"], r["overridden"]), (200, pol["serving_nodes"], False))
             self.assertEqual(url("P005"), "http://127.0.0.1:9/file")
