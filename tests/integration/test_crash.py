@@ -1,7 +1,8 @@
-"""Crash safety of a real hemsd under load: simulated HeNBs send Informs and the operator
-queues tasks from several threads while hemsd is killed with SIGKILL at random moments; after
-each restart every Inform answered with an InformResponse and every task answered 201 must be
-in the store, and the store must open cleanly.
+"""Crash safety of a real hemsd under load: simulated HeNBs send Informs (some carrying new
+expedited alarms) and the operator queues tasks from several threads while hemsd is killed
+with SIGKILL at random moments; after each restart every Inform answered with an
+InformResponse, every alarm such an Inform carried, and every task answered 201 must be in
+the store, and the store must open cleanly.
 
 Default: 3 rounds (part of the normal suite). Long run: HEMS_CRASH_ROUNDS=100 python3 test_crash.py
 """
@@ -13,6 +14,7 @@ import threading
 import time
 import unittest
 
+import alarmlib
 import cpe as C
 from hemsd import Hemsd, http_request, main
 
@@ -31,6 +33,7 @@ class Crash(unittest.TestCase):
         data_dir = h.data_dir
         acked_informs = {}   # serial -> last acknowledged software version
         acked_tasks = []     # (device, task id)
+        acked_alarms = {}    # serial -> alarm ids carried by acknowledged Informs
         lock = threading.Lock()
         rng = random.Random(1234)
         try:
@@ -68,7 +71,29 @@ class Crash(unittest.TestCase):
                             pass
                         n += 1
 
-                threads = [threading.Thread(target=henb, args=(w,)) for w in range(4)]
+                def alarmer(worker):
+                    n = 0
+                    while not stop.is_set():
+                        sn = "AL-%d-%d" % (worker, n % 20)
+                        ids = ["A%d-%d-%d-%d" % (rnd, worker, n, k) for k in range(3)]
+                        t = int(time.time() * 1000)
+                        params = []
+                        for k, aid in enumerate(ids):
+                            params += alarmlib.event("Device", "ExpeditedEvent", k + 1,
+                                                     alarmlib.iso(t + k), aid, "NewAlarm", "Major")
+                        try:
+                            c = C.Cpe(h.cwmp_port)
+                            r = c.post(C.inform_xml(sn=sn, events=("4 VALUE CHANGE",), params=params))
+                            if r.status == 200 and r.rpc()[0] == "InformResponse":
+                                with lock:
+                                    acked_alarms.setdefault(sn, set()).update(ids)
+                            c.close()
+                        except (OSError, ValueError):
+                            pass
+                        n += 1
+
+                threads = [threading.Thread(target=henb, args=(w,)) for w in range(3)]
+                threads += [threading.Thread(target=alarmer, args=(w,)) for w in range(2)]
                 threads.append(threading.Thread(target=operator))
                 for t in threads:
                     t.start()
@@ -95,12 +120,19 @@ class Crash(unittest.TestCase):
                     self.assertTrue(got == ver or tuple(map(int, got[1:].split("."))) >
                                     tuple(map(int, ver[1:].split("."))),
                                     "round %d: %s has %s, acknowledged %s" % (rnd, sn, got, ver))
+                for sn, ids in list(acked_alarms.items()):
+                    st, cur = api(h2.admin_port, "GET", "/api/v1/devices/00005A-HeNB-%s/alarms" % sn)
+                    self.assertEqual(st, 200)
+                    missing = ids - {a["alarm_id"] for a in cur["alarms"]}
+                    self.assertFalse(missing, "round %d: acknowledged alarms of %s lost: %s"
+                                     % (rnd, sn, sorted(missing)[:5]))
                 for dev, tid in acked_tasks:
                     st, _ = api(h2.admin_port, "GET", "/api/v1/devices/%s/tasks/%d" % (dev, tid))
                     self.assertEqual(st, 200, "round %d: acknowledged task %d lost" % (rnd, tid))
                 h = h2
             self.assertGreater(len(acked_informs), 10)
             self.assertGreater(len(acked_tasks), 5)
+            self.assertGreater(sum(map(len, acked_alarms.values())), 30)
         finally:
             if h.proc and h.proc.poll() is None:
                 h.proc.kill()
