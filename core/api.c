@@ -482,8 +482,7 @@ static void wait_poll(struct api_req *q)
             }
         } else if (r == -ENOENT) { /* cancelled (deleted) while we waited */
             status = 410;
-            j = json_pack("{s:{s:s,s:s}}", "error", "code", "gone", "message",
-                          "the task was cancelled while waiting");
+            j = hm_api_error_json("gone", "the task was cancelled while waiting");
         }
         hm_store_read_end(rd);
     }
@@ -496,12 +495,7 @@ static void wait_poll(struct api_req *q)
         return;
     }
     task_location(hdrs, q);
-    char *str = json_dumps(j, JSON_COMPACT);
-    hm_buf_append_str(out, str);
-    hm_buf_append_lit(out, "\n");
-    free(str);
-    json_decref(j);
-    hm_httpd_finish(q->ref, status, JSON_CTYPE, false);
+    hm_api_finish_json(q->ref, status, j, false);
     wait_release(q);
 }
 
@@ -516,28 +510,17 @@ static void on_write_msg(struct hm_shard *s, struct hm_shard_msg *m)
     struct hm_buf *out, *hdrs;
     bool wait = q->wait_until_ms && q->status >= 0 && !q->is_delete;
     if (!wait && hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
-        json_t *j;
-        int status;
+        json_t *j = NULL;
+        int status = 204;
         if (q->status < 0) {
             status = 503;
-            j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
-                          hm_strerror(q->status));
-        } else if (q->is_delete) {
-            status = 204;
-            j = NULL;
-        } else {
+            j = hm_api_error_json("store_error", hm_strerror(q->status));
+        } else if (!q->is_delete) {
             status = 201;
             j = json_pack("{s:I,s:s}", "id", (json_int_t)q->seq, "state", "queued");
             task_location(hdrs, q);
         }
-        if (j) {
-            char *str = json_dumps(j, JSON_COMPACT);
-            hm_buf_append_str(out, str);
-            hm_buf_append_lit(out, "\n");
-            free(str);
-            json_decref(j);
-        }
-        hm_httpd_finish(q->ref, status, j ? JSON_CTYPE : NULL, false);
+        hm_api_finish_json(q->ref, status, j, false);
     }
     if (q->connreq && q->status >= 0)
         send_connreq(s, q);
@@ -712,19 +695,9 @@ static void on_backup_done(struct hm_shard *s, struct hm_shard_msg *m)
 {
     struct backup_job *j = HM_CONTAINER_OF(m, struct backup_job, msg);
     (void)s;
-    struct hm_buf *out, *hdrs;
-    if (hm_httpd_deferred_bufs(j->ref, &out, &hdrs)) {
-        json_t *r = j->status < 0
-                        ? json_pack("{s:{s:s,s:s}}", "error", "code", "backup_failed", "message",
-                                    hm_strerror(j->status))
-                        : json_pack("{s:s,s:I}", "path", j->path, "ms", (json_int_t)j->ms);
-        char *str = json_dumps(r, JSON_COMPACT);
-        hm_buf_append_str(out, str);
-        hm_buf_append_lit(out, "\n");
-        free(str);
-        json_decref(r);
-        hm_httpd_finish(j->ref, j->status < 0 ? 500 : 200, JSON_CTYPE, false);
-    }
+    json_t *r = j->status < 0 ? hm_api_error_json("backup_failed", hm_strerror(j->status))
+                              : json_pack("{s:s,s:I}", "path", j->path, "ms", (json_int_t)j->ms);
+    hm_api_finish_json(j->ref, j->status < 0 ? 500 : 200, r, false);
     free(j);
 }
 

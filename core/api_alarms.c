@@ -246,30 +246,19 @@ struct ack_req {
     struct hm_conn_ref ref;
     struct hm_shard *shard;
     int status;
-    char *json; /* the acknowledged alarm, answered once committed */
+    json_t *answer; /* the acknowledged alarm, answered once committed */
 };
 
 static void on_ack_msg(struct hm_shard *s, struct hm_shard_msg *m)
 {
     (void)s;
     struct ack_req *q = HM_CONTAINER_OF(m, struct ack_req, msg);
-    struct hm_buf *out, *hdrs;
-    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
-        if (q->status < 0) {
-            json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
-                                  hm_strerror(q->status));
-            char *e = json_dumps(j, JSON_COMPACT);
-            hm_buf_append_str(out, e);
-            free(e);
-            json_decref(j);
-        } else {
-            hm_buf_append_str(out, q->json);
-        }
-        hm_buf_append_lit(out, "\n");
-        hm_httpd_finish(q->ref, q->status < 0 ? 503 : 200, "application/json", false);
+    if (q->status < 0) {
+        json_decref(q->answer);
+        q->answer = hm_api_error_json("store_error", hm_strerror(q->status));
     }
+    hm_api_finish_json(q->ref, q->status < 0 ? 503 : 200, q->answer, false);
     hm_store_batch_fini(&q->batch);
-    free(q->json);
     free(q);
 }
 
@@ -332,13 +321,11 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
     size_t n = hm_rec_alarm_size(&a);
     char *p = hm_store_batch_put_reserve(&q->batch, HM_DB_ALARMS, hm_slice(key, sizeof(key)), n);
     r = p ? hm_rec_alarm_encode(&a, p, n) : -E2BIG;
-    json_t *j = hm_alarm_json(hm_slice(key, sizeof(key)), &a);
-    q->json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(j);
+    q->answer = hm_alarm_json(hm_slice(key, sizeof(key)), &a);
     hm_store_read_end(rd);
     if (r < 0) {
         hm_store_batch_fini(&q->batch);
-        free(q->json);
+        json_decref(q->answer);
         free(q);
         return hm_api_error(x, 413, "too_large", "acknowledged record exceeds one record");
     }
@@ -348,7 +335,7 @@ int hm_api_alarm_ack(struct hm_http_exchange *x, struct hm_store_reader *rd,
     r = hm_store_submit(st, &q->batch, on_ack_done, q);
     if (r < 0) {
         hm_store_batch_fini(&q->batch);
-        free(q->json);
+        json_decref(q->answer);
         free(q);
         hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
         return hm_api_error(x, 503, "overloaded", "store queue full");

@@ -21,6 +21,27 @@ int hm_api_send_json(struct hm_http_exchange *x, int status, json_t *j)
     return status;
 }
 
+json_t *hm_api_error_json(const char *code, const char *msg)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+}
+
+void hm_api_finish_json(struct hm_conn_ref ref, int status, json_t *j, bool close)
+{
+    struct hm_buf *out, *hdrs;
+    if (hm_httpd_deferred_bufs(ref, &out, &hdrs)) {
+        if (j) {
+            char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            if (s)
+                hm_buf_append_str(out, s);
+            hm_buf_append_lit(out, "\n");
+            free(s);
+        }
+        hm_httpd_finish(ref, status, j ? HM_API_JSON_CTYPE : NULL, close);
+    }
+    json_decref(j);
+}
+
 int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -28,8 +49,7 @@ int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return hm_api_send_json(x, status,
-                            json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+    return hm_api_send_json(x, status, hm_api_error_json(code, msg));
 }
 
 int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)

@@ -6,6 +6,7 @@
  * request handler.
  */
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/buf.h"
 #include "core/httpd.h"
@@ -21,6 +22,16 @@ int hm_api_send_json(struct hm_http_exchange *x, int status, json_t *j);
  * <status>. Messages longer than 511 bytes are cut. */
 int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* {"error":{"code":<code>,"message":<msg>}} (new reference). */
+json_t *hm_api_error_json(const char *code, const char *msg);
+
+/*
+ * Answers deferred exchange <ref> (core/httpd.h) with <status> and <j> (consumed; NULL: no
+ * body) as its one-line JSON body, after any headers the caller already put in the deferred
+ * header buffer. Nothing happens (but <j> is freed) when the connection is gone. Shard thread.
+ */
+void hm_api_finish_json(struct hm_conn_ref ref, int status, json_t *j, bool close);
 
 /* Percent-decodes <in> ('+' is a space) into <out> (<cap> bytes, no NUL added): the length,
  * or -EINVAL for a bad or %00 escape or when <out> is too small. */

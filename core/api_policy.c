@@ -55,29 +55,20 @@ static void on_commit_msg(struct hm_shard *s, struct hm_shard_msg *m)
             hm_warn("HeMS policy section stored but not applied", "section=%s cause=\"%s\"",
                     q->section, err);
     }
-    struct hm_buf *out, *hdrs;
-    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
-        json_t *j;
-        int status = 200;
-        if (q->status < 0) {
-            status = 503;
-            j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
-                          hm_strerror(q->status));
-        } else if (r < 0) {
-            status = 409;
-            j = json_pack("{s:{s:s,s:s}}", "error", "code", "conflict", "message", err);
-        } else {
-            bool ov = false;
-            json_t *v = hm_hems_policy_get(q->hems, q->section, &ov);
-            j = json_pack("{s:s,s:o,s:b}", "section", q->section, "value", v, "overridden", ov);
-        }
-        char *str = json_dumps(j, JSON_COMPACT);
-        hm_buf_append_str(out, str);
-        hm_buf_append_lit(out, "\n");
-        free(str);
-        json_decref(j);
-        hm_httpd_finish(q->ref, status, HM_API_JSON_CTYPE, false);
+    json_t *j;
+    int status = 200;
+    if (q->status < 0) {
+        status = 503;
+        j = hm_api_error_json("store_error", hm_strerror(q->status));
+    } else if (r < 0) {
+        status = 409;
+        j = hm_api_error_json("conflict", err);
+    } else {
+        bool ov = false;
+        json_t *v = hm_hems_policy_get(q->hems, q->section, &ov);
+        j = json_pack("{s:s,s:o,s:b}", "section", q->section, "value", v, "overridden", ov);
     }
+    hm_api_finish_json(q->ref, status, j, false);
     hm_store_batch_fini(&q->batch);
     json_decref(q->val);
     free(q);

@@ -29,28 +29,15 @@ struct preq {
 static void on_msg(struct hm_shard *s, struct hm_shard_msg *m)
 {
     struct preq *q = HM_CONTAINER_OF(m, struct preq, msg);
-    struct hm_buf *out, *hdrs;
     (void)s;
-    if (hm_httpd_deferred_bufs(q->ref, &out, &hdrs)) {
-        json_t *j = q->body;
-        int st = q->http;
-        if (q->status < 0) {
-            st = 503;
-            json_decref(j);
-            j = json_pack("{s:{s:s,s:s}}", "error", "code", "store_error", "message",
-                          hm_strerror(q->status));
-        }
-        if (j) {
-            char *str = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            hm_buf_append_str(out, str);
-            hm_buf_append_lit(out, "\n");
-            free(str);
-        }
-        hm_httpd_finish(q->ref, st, j ? JSON_CTYPE : NULL, false);
+    json_t *j = q->body;
+    int st = q->http;
+    if (q->status < 0) {
+        st = 503;
         json_decref(j);
-    } else {
-        json_decref(q->body);
+        j = hm_api_error_json("store_error", hm_strerror(q->status));
     }
+    hm_api_finish_json(q->ref, st, j, false);
     hm_store_batch_fini(&q->batch);
     free(q);
 }
