@@ -851,8 +851,8 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
         struct hm_slice rest = hm_slice(p.ptr + 8, p.len - 8);
         const char *slash = memchr(rest.ptr, '/', rest.len);
         struct hm_slice raw_id = hm_slice(rest.ptr, slash ? (size_t)(slash - rest.ptr) : rest.len);
-        char idb[256];
-        int il = hm_api_pct_decode(raw_id, idb, sizeof(idb));
+        char idb[257];
+        int il = hm_api_path_segment(raw_id, idb, sizeof(idb));
         if (il <= 0)
             return hm_api_error(x, 400, "bad_request", "invalid device id");
         struct hm_slice id = hm_slice(idb, (size_t)il);

@@ -52,7 +52,7 @@ int hm_api_error(struct hm_http_exchange *x, int status, const char *code, const
     return hm_api_send_json(x, status, hm_api_error_json(code, msg));
 }
 
-int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)
+static int pct_decode(struct hm_slice in, char *out, size_t cap, bool plus_is_space)
 {
     size_t n = 0;
     for (size_t i = 0; i < in.len; i++) {
@@ -67,7 +67,7 @@ int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)
                 return -EINVAL;
             c = (char)v;
             i += 2;
-        } else if (c == '+') {
+        } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
         if (n >= cap)
@@ -75,6 +75,23 @@ int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)
         out[n++] = c;
     }
     return (int)n;
+}
+
+int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap)
+{
+    return pct_decode(in, out, cap, true);
+}
+
+int hm_api_path_segment(struct hm_slice in, char *out, size_t cap)
+{
+    int n = cap ? pct_decode(in, out, cap - 1, false) : -EINVAL;
+    if (n <= 0) {
+        if (cap)
+            out[0] = '\0';
+        return -EINVAL;
+    }
+    out[n] = '\0';
+    return n;
 }
 
 void hm_api_pct_encode(struct hm_buf *out, struct hm_slice in)

@@ -37,6 +37,11 @@ void hm_api_finish_json(struct hm_conn_ref ref, int status, json_t *j, bool clos
  * or -EINVAL for a bad or %00 escape or when <out> is too small. */
 int hm_api_pct_decode(struct hm_slice in, char *out, size_t cap);
 
+/* A path segment (e.g. a device id in /api/v1/devices/{id}) percent-decoded into <out> with
+ * a NUL ('+' stays '+', as RFC 3986 paths have it): its length, or -EINVAL when empty,
+ * malformed, holding %00, or longer than <cap> - 1. */
+int hm_api_path_segment(struct hm_slice in, char *out, size_t cap);
+
 /* Appends <in> percent-encoded for a URL path segment (all but ALPHA DIGIT - . _ ~). */
 void hm_api_pct_encode(struct hm_buf *out, struct hm_slice in);
 

@@ -94,31 +94,6 @@ static json_t *body_json(struct hm_http_exchange *x, int *status)
     return in;
 }
 
-/* Copies a path segment into <out> (NUL-terminated), percent-decoding; -EINVAL if bad. */
-static int segment(struct hm_slice s, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (c == '%') {
-            if (i + 2 >= s.len)
-                return -EINVAL;
-            char h[3] = {s.ptr[i + 1], s.ptr[i + 2], 0};
-            char *end;
-            long v = strtol(h, &end, 16);
-            if (*end || v <= 0)
-                return -EINVAL;
-            c = (char)v;
-            i += 2;
-        }
-        if (n + 1 >= cap)
-            return -EINVAL;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return n ? (int)n : -EINVAL;
-}
-
 static json_t *pool_json(struct hm_pool *p)
 {
     struct hm_pool_stats s;
@@ -143,7 +118,7 @@ static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sl
         return hm_api_send_json(x, 200, a);
     }
     char name[HM_PROFILE_NAME_MAX + 2];
-    if (segment(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
+    if (hm_api_path_segment(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
         return hm_api_error(x, 400, "bad_request", "invalid profile name");
     if (m == HM_HTTP_GET) {
         json_t *j = NULL;
@@ -208,7 +183,7 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
         return hm_api_send_json(x, 200, a);
     }
     char name[HM_POOL_NAME_MAX + 2];
-    if (segment(rest, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
+    if (hm_api_path_segment(rest, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
         return hm_api_error(x, 400, "bad_request", "invalid pool name");
     if (m == HM_HTTP_GET) {
         int i = hm_fleet_pool_index(f, name);
@@ -320,7 +295,7 @@ int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_st
         if (!is_tags && !is_desired)
             return -ENOENT;
         char dev[256];
-        if (segment(hm_slice(rest.ptr, (size_t)(slash - rest.ptr)), dev, sizeof(dev)) < 0)
+        if (hm_api_path_segment(hm_slice(rest.ptr, (size_t)(slash - rest.ptr)), dev, sizeof(dev)) < 0)
             return hm_api_error(x, 400, "bad_request", "invalid device id");
         if (is_tags)
             return tags(x, f, rd, dev);
