@@ -13,10 +13,7 @@
  */
 #include <stdbool.h>
 
-struct hm_ctl {
-    const char *addr, *token, *device;
-    bool json;
-};
+#include "core/ctl.h"
 
 /* True when <cmd> is one of the commands above. */
 bool hm_ctl_alarms_handles(const char *cmd);

@@ -14,104 +14,20 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "core/config.h"
-
-/* One request with a binary body on a fresh connection. 0 or -errno. */
-static int request(const char *addr, const char *token, const char *method, const char *path,
-                   const char *body, size_t blen, int *status, struct hm_buf *resp)
-{
-    struct sockaddr_storage ss;
-    int alen = hm_parse_hostport(addr, &ss);
-    if (alen < 0)
-        return -EINVAL;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1)
-        return -errno;
-    struct timeval tv = {.tv_sec = 600};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct hm_buf req = {0}, raw = {0};
-    int r = 0;
-    if (connect(fd, (struct sockaddr *)&ss, (socklen_t)alen) == -1) {
-        r = -errno;
-        goto out;
-    }
-    hm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
-                  addr);
-    if (token)
-        hm_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
-    if (body)
-        hm_buf_printf(&req, "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n",
-                      blen);
-    hm_buf_append_lit(&req, "\r\n");
-    if (body)
-        hm_buf_append(&req, body, blen);
-    for (size_t off = 0; off < req.len;) {
-        ssize_t w = send(fd, req.base + off, req.len - off, MSG_NOSIGNAL);
-        if (w == -1) {
-            r = -errno;
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    for (;;) {
-        hm_buf_reserve(&raw, 65536);
-        ssize_t n = recv(fd, raw.base + raw.len, raw.cap - raw.len, 0);
-        if (n == -1) {
-            r = -errno;
-            goto out;
-        }
-        if (n == 0)
-            break;
-        raw.len += (size_t)n;
-    }
-    hm_buf_append_lit(&raw, "\0");
-    char *sep = strstr(raw.base, "\r\n\r\n");
-    if (!sep || sscanf(raw.base, "HTTP/1.%*d %d", status) != 1) {
-        r = -EPROTO;
-        goto out;
-    }
-    hm_buf_append_str(resp, sep + 4);
-out:
-    hm_buf_free(&req);
-    hm_buf_free(&raw);
-    close(fd);
-    return r;
-}
-
-/* Appends <s> percent-encoded (RFC 3986 unreserved kept). */
-static void pct(struct hm_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~')
-            hm_buf_append(b, s, 1);
-        else
-            hm_buf_printf(b, "%%%02X", c);
-    }
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v ? v : "";
-}
+#include "core/ctl.h"
 
 static void when(json_t *o, const char *k)
 {
-    long long ms = (long long)json_integer_value(json_object_get(o, k));
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char b[32] = "-";
-    if (ms > 0) {
-        gmtime_r(&t, &tm);
-        strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
+    char b[32];
+    hm_ctl_time((long long)json_integer_value(json_object_get(o, k)), b, sizeof(b));
     printf("%-20s", b);
 }
 
-static void print_table(const char *sub, json_t *j)
+#define str hm_ctl_str
+
+static void print_table(json_t *j, void *arg)
 {
+    const char *sub = arg;
     size_t i;
     json_t *f;
     if (!strcmp(sub, "list")) {
@@ -135,14 +51,7 @@ static void print_table(const char *sub, json_t *j)
             printf("\n");
         }
     } else {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v)
-        {
-            char *txt = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%-12s %s\n", k, txt ? txt : json_string_value(v));
-            free(txt);
-        }
+        hm_ctl_table_generic(j, NULL);
     }
 }
 
@@ -175,12 +84,12 @@ out:
     return r;
 }
 
-int hm_ctl_files(const char *addr, const char *token, bool as_json, int argc, char **argv)
+int hm_ctl_files(const struct hm_ctl *c, int argc, char **argv)
 {
     if (argc < 1)
         return 2;
     const char *sub = argv[0];
-    struct hm_buf path = {0}, resp = {0};
+    struct hm_buf path = {0};
     const char *method = "GET";
     char *data = NULL;
     size_t dlen = 0;
@@ -189,14 +98,14 @@ int hm_ctl_files(const char *addr, const char *token, bool as_json, int argc, ch
     if (!strcmp(sub, "list") && argc == 1) {
     } else if (!strcmp(sub, "show") && argc == 2) {
         hm_buf_append_lit(&path, "/");
-        pct(&path, argv[1]);
+        hm_ctl_pct(&path, argv[1]);
     } else if (!strcmp(sub, "delete") && argc == 2) {
         hm_buf_append_lit(&path, "/");
-        pct(&path, argv[1]);
+        hm_ctl_pct(&path, argv[1]);
         method = "DELETE";
     } else if (!strcmp(sub, "applied") && argc == 2) {
         hm_buf_append_lit(&path, "?device=");
-        pct(&path, argv[1]);
+        hm_ctl_pct(&path, argv[1]);
     } else if (!strcmp(sub, "upload") && argc >= 2) {
         const char *file = argv[1], *name = NULL, *type = "3", *user = NULL;
         for (int i = 2; i < argc; i++) {
@@ -220,44 +129,23 @@ int hm_ctl_files(const char *addr, const char *token, bool as_json, int argc, ch
             goto out;
         }
         hm_buf_append_lit(&path, "/");
-        pct(&path, name);
+        hm_ctl_pct(&path, name);
         hm_buf_append_lit(&path, "?type=");
-        pct(&path, type);
+        hm_ctl_pct(&path, type);
         if (user) {
             hm_buf_append_lit(&path, "&username=");
-            pct(&path, user);
+            hm_ctl_pct(&path, user);
         }
         method = "PUT";
     } else {
         goto out;
     }
     hm_buf_append_lit(&path, "\0");
-    int status = 0;
-    int r = request(addr, token, method, path.base, data ? data : (!strcmp(method, "PUT") ? "" : NULL),
-                    dlen, &status, &resp);
-    if (r < 0) {
-        fprintf(stderr, "hemsctl: cannot reach hemsd at %s: %s\n", addr, strerror(-r));
-        rc = 3;
-        goto out;
-    }
-    hm_buf_append_lit(&resp, "\0");
-    json_t *j = resp.len > 1 ? json_loads(resp.base, 0, NULL) : NULL;
-    rc = 0;
-    if (status >= 400) {
-        json_t *e = json_object_get(j, "error");
-        fprintf(stderr, "hemsctl: %d %s: %s\n", status, str(e, "code"), str(e, "message"));
-        rc = 1;
-    } else if (as_json) {
-        fputs(resp.base, stdout);
-    } else if (j) {
-        print_table(sub, j);
-    } else {
-        printf("ok (%d)\n", status);
-    }
-    json_decref(j);
+    rc = hm_ctl_call(c, method, path.base, "application/octet-stream",
+                     data ? data : (!strcmp(method, "PUT") ? "" : NULL), dlen, print_table,
+                     (void *)sub, NULL, NULL);
 out:
     free(data);
     hm_buf_free(&path);
-    hm_buf_free(&resp);
     return rc;
 }

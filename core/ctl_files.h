@@ -10,12 +10,10 @@
  *   files delete NAME
  *   files applied DEVICE                           files a device has applied
  *
- * <addr> is the admin listener, <token> the bearer token or NULL. Prints a table, or the
- * API's JSON when <as_json>. Returns hemsctl's exit codes: 0 ok, 1 API error (printed), 2
- * usage, 3 hemsd unreachable or the local file unreadable.
+ * Prints a table, or the API's JSON with --json. Returns hemsctl's exit codes (core/ctl.h).
  */
-#include <stdbool.h>
+#include "core/ctl.h"
 
-int hm_ctl_files(const char *addr, const char *token, bool as_json, int argc, char **argv);
+int hm_ctl_files(const struct hm_ctl *c, int argc, char **argv);
 
 #endif

@@ -9,16 +9,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/buf.h"
-#include "core/config.h"
+#include "core/ctl.h"
 #include "core/ctl_files.h"
 #include "core/ctl_alarms.h"
 
@@ -42,6 +39,14 @@ static void usage(FILE *fp)
             "                              segws, static, s1, ...)\n"
             "  policy set SECTION JSON     replace a section (stored; survives restarts)\n"
             "  policy revert SECTION       back to the policy file's section\n"
+            "  profiles | profile NAME     configuration profiles (docs/profiles.md)\n"
+            "  profile set NAME JSON | profile delete NAME\n"
+            "  pools | pool NAME | pool set NAME LO HI\n"
+            "  tags ID [set TAG...]        a device's tags (set with none clears them)\n"
+            "  desired ID                  a device's merged desired state\n"
+            "  pm files | pm aggregates    PM files ingested and counter aggregates\n"
+            "  pm series OBJECT COUNTER [FROM_S [TO_S]]\n"
+            "                              one counter's values (unix seconds)\n"
             /* files: core/ctl_files.h */
             "  files list | show NAME | delete NAME | applied DEVICE\n"
             "  files upload PATH [NAME] [type=1..5] [username=U]\n"
@@ -56,97 +61,18 @@ static void usage(FILE *fp)
             "  --json              print the API's JSON instead of a table\n");
 }
 
-/* One HTTP/1.1 request on a fresh connection; fills <status> and <body>. 0 or -errno. */
-static const char *token;
-
-static int http(const char *addr, const char *method, const char *path, const char *body,
-                int *status, struct hm_buf *resp)
-{
-    struct sockaddr_storage ss;
-    int alen = hm_parse_hostport(addr, &ss);
-    if (alen < 0)
-        return -EINVAL;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1)
-        return -errno;
-    struct timeval tv = {.tv_sec = 600};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&ss, (socklen_t)alen) == -1) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    struct hm_buf req = {0};
-    size_t bl = body ? strlen(body) : 0;
-    hm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
-                  addr);
-    if (token)
-        hm_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
-    if (body)
-        hm_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", bl);
-    hm_buf_append_lit(&req, "\r\n");
-    if (body)
-        hm_buf_append(&req, body, bl);
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t w = send(fd, req.base + off, req.len - off, MSG_NOSIGNAL);
-        if (w == -1) {
-            int e = errno;
-            hm_buf_free(&req);
-            close(fd);
-            return -e;
-        }
-        off += (size_t)w;
-    }
-    hm_buf_free(&req);
-    struct hm_buf raw = {0};
-    for (;;) {
-        hm_buf_reserve(&raw, 65536);
-        ssize_t n = recv(fd, raw.base + raw.len, raw.cap - raw.len, 0);
-        if (n == -1) {
-            int e = errno;
-            close(fd);
-            hm_buf_free(&raw);
-            return -e;
-        }
-        if (n == 0)
-            break;
-        raw.len += (size_t)n;
-    }
-    close(fd);
-    hm_buf_append_lit(&raw, "\0");
-    char *sep = strstr(raw.base, "\r\n\r\n");
-    if (!sep || sscanf(raw.base, "HTTP/1.%*d %d", status) != 1) {
-        hm_buf_free(&raw);
-        return -EPROTO;
-    }
-    hm_buf_append_str(resp, sep + 4);
-    hm_buf_free(&raw);
-    return 0;
-}
-
-static const char *s(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-    return v ? v : "";
-}
+#define s hm_ctl_str
 
 static void print_time(long long ms)
 {
-    if (ms <= 0) {
-        printf("%-20s", "-");
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
     char b[32];
-    gmtime_r(&t, &tm);
-    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    hm_ctl_time(ms, b, sizeof(b));
     printf("%-20s", b);
 }
 
-static void table(const char *cmd, json_t *j)
+static void table(json_t *j, void *arg)
 {
+    const char *cmd = arg;
     if (!strcmp(cmd, "devices")) {
         printf("%-40s %-11s %-20s %-14s %s\n", "DEVICE", "STATE", "LAST INFORM", "SOFTWARE",
                "SOURCE");
@@ -177,25 +103,151 @@ static void table(const char *cmd, json_t *j)
             print_time((long long)json_integer_value(json_object_get(t, "updated_ms")));
             printf("\n");
         }
-    } else if (json_is_array(j)) { /* e.g. policy whitelist: one entry a line */
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%s\n", txt ? txt : "");
-            free(txt);
-        }
     } else {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v)
-        {
-            char *txt = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%-24s %s\n", k, txt ? txt : json_string_value(v));
-            free(txt);
-        }
+        hm_ctl_table_generic(j, NULL);
     }
+}
+
+/* "/api/v1/" + <prefix> + <id> percent-encoded + <suffix> into <path> (reset first). */
+static void api_path(struct hm_buf *path, const char *prefix, const char *id, const char *suffix)
+{
+    hm_buf_reset(path);
+    hm_buf_append_lit(path, "/api/v1/");
+    hm_buf_append_str(path, prefix);
+    if (id)
+        hm_ctl_pct(path, id);
+    if (suffix)
+        hm_buf_append_str(path, suffix);
+}
+
+/* The task JSON of `task` with --wait / --cr merged in (malloc'd), or NULL (message printed). */
+static char *task_body(const char *in, long wait_s, bool cr)
+{
+    json_error_t je;
+    json_t *o = json_loads(in, 0, &je);
+    if (!json_is_object(o)) {
+        fprintf(stderr, "hemsctl: task JSON: %s\n", o ? "not an object" : je.text);
+        json_decref(o);
+        return NULL;
+    }
+    if (wait_s >= 0)
+        json_object_set_new(o, "wait_seconds", json_integer(wait_s));
+    if (cr)
+        json_object_set_new(o, "connection_request", json_true());
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+/* The commands that are one API call each. */
+static int generic(const struct hm_ctl *c, const char *cmd, int nargs, char **a, long wait_s,
+                   bool cr)
+{
+    struct hm_buf path = {0};
+    const char *method = "GET";
+    char *body = NULL; /* malloc'd JSON */
+    int rc = 2;
+    if (!strcmp(cmd, "status") && nargs == 0) {
+        api_path(&path, "status", NULL, NULL);
+    } else if (!strcmp(cmd, "devices") && nargs <= 1) {
+        api_path(&path, "devices?limit=", nargs ? a[0] : "100", NULL);
+    } else if (!strcmp(cmd, "device") && nargs == 1) {
+        api_path(&path, "devices/", a[0], NULL);
+    } else if (!strcmp(cmd, "params") && (nargs == 1 || nargs == 2)) {
+        api_path(&path, "devices/", a[0], "/parameters?prefix=");
+        hm_ctl_pct(&path, nargs == 2 ? a[1] : "");
+    } else if (!strcmp(cmd, "tasks") && nargs == 1) {
+        api_path(&path, "devices/", a[0], "/tasks");
+    } else if (!strcmp(cmd, "task") && nargs == 2) {
+        api_path(&path, "devices/", a[0], "/tasks");
+        method = "POST";
+        body = wait_s >= 0 || cr ? task_body(a[1], wait_s, cr) : strdup(a[1]);
+        if (!body)
+            goto out;
+    } else if (!strcmp(cmd, "cancel") && nargs == 2) {
+        api_path(&path, "devices/", a[0], "/tasks/");
+        hm_ctl_pct(&path, a[1]);
+        method = "DELETE";
+    } else if (!strcmp(cmd, "desired") && nargs == 1) {
+        api_path(&path, "devices/", a[0], "/desired");
+    } else if (!strcmp(cmd, "tags") && nargs >= 1) {
+        api_path(&path, "devices/", a[0], "/tags");
+        if (nargs >= 2) {
+            if (strcmp(a[1], "set"))
+                goto out;
+            json_t *arr = json_array();
+            for (int i = 2; i < nargs; i++)
+                json_array_append_new(arr, json_string(a[i]));
+            body = json_dumps(arr, JSON_COMPACT);
+            json_decref(arr);
+            method = "PUT";
+        }
+    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profile") || !strcmp(cmd, "pool")) &&
+               nargs >= 1) {
+        const char *res = !strcmp(cmd, "policy")    ? "policies/"
+                          : !strcmp(cmd, "profile") ? "profiles/"
+                                                    : "pools/";
+        if (nargs == 1) {
+            api_path(&path, res, a[0], NULL);
+        } else if (!strcmp(a[0], "set") && nargs == 3 && strcmp(cmd, "pool")) {
+            api_path(&path, res, a[1], NULL);
+            method = "PUT";
+            body = strdup(a[2]);
+        } else if (!strcmp(a[0], "set") && nargs == 4 && !strcmp(cmd, "pool")) {
+            char *e1, *e2;
+            long long lo = strtoll(a[2], &e1, 10), hi = strtoll(a[3], &e2, 10);
+            if (*e1 || *e2 || !a[2][0] || !a[3][0])
+                goto out;
+            json_t *o = json_pack("{s:I,s:I}", "lo", (json_int_t)lo, "hi", (json_int_t)hi);
+            body = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            api_path(&path, res, a[1], NULL);
+            method = "PUT";
+        } else if ((!strcmp(a[0], "revert") || !strcmp(a[0], "delete")) && nargs == 2) {
+            api_path(&path, res, a[1], NULL);
+            method = "DELETE";
+        } else {
+            goto out;
+        }
+    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profiles") || !strcmp(cmd, "pools")) &&
+               nargs == 0) {
+        api_path(&path, !strcmp(cmd, "policy") ? "policies" : cmd, NULL, NULL);
+    } else if (!strcmp(cmd, "pm") && nargs == 1 &&
+               (!strcmp(a[0], "files") || !strcmp(a[0], "aggregates"))) {
+        api_path(&path, "pm/", NULL, a[0]);
+    } else if (!strcmp(cmd, "pm") && nargs >= 3 && nargs <= 5 && !strcmp(a[0], "series")) {
+        api_path(&path, "pm/series?object=", a[1], "&counter=");
+        hm_ctl_pct(&path, a[2]);
+        if (nargs >= 4) {
+            hm_buf_append_lit(&path, "&from=");
+            hm_ctl_pct(&path, a[3]);
+        }
+        if (nargs == 5) {
+            hm_buf_append_lit(&path, "&to=");
+            hm_ctl_pct(&path, a[4]);
+        }
+    } else if (!strcmp(cmd, "backup") && nargs == 1) {
+        json_t *o = json_pack("{s:s}", "path", a[0]);
+        body = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        api_path(&path, "backup", NULL, NULL);
+        method = "POST";
+    } else {
+        goto out;
+    }
+    hm_buf_append_lit(&path, "\0");
+    int status = 0;
+    json_t *j = NULL;
+    rc = hm_ctl_call(c, method, path.base, "application/json", body, body ? strlen(body) : 0,
+                     table, (void *)cmd, &status, &j);
+    /* task --wait: the exit status tells the outcome */
+    if (rc == 0 && !strcmp(cmd, "task") && wait_s > 0)
+        rc = status == 202 ? 4 : !strcmp(s(j, "state"), "failed") ? 1 : 0;
+    json_decref(j);
+out:
+    free(body);
+    hm_buf_free(&path);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -208,16 +260,14 @@ int main(int argc, char **argv)
                                        {"wait", required_argument, NULL, 'w'},
                                        {"cr", no_argument, NULL, 'c'},
                                        {NULL, 0, NULL, 0}};
-    const char *addr = getenv("HEMS_ADMIN") ? getenv("HEMS_ADMIN") : "127.0.0.1:7557";
-    bool as_json = false;
+    struct hm_ctl c = {getenv("HEMS_ADMIN") ? getenv("HEMS_ADMIN") : "127.0.0.1:7557",
+                       getenv("HEMS_TOKEN"), NULL, false};
     int ch;
-    token = getenv("HEMS_TOKEN");
-    const char *device = NULL;
     long wait_s = -1;
     bool cr = false;
     while ((ch = getopt_long(argc, argv, "a:jt:hd:", lo, NULL)) != -1) {
         if (ch == 'd')
-            device = optarg;
+            c.device = optarg;
         else if (ch == 'w') {
             char *end;
             wait_s = strtol(optarg, &end, 10);
@@ -228,11 +278,11 @@ int main(int argc, char **argv)
         } else if (ch == 'c')
             cr = true;
         else if (ch == 't')
-            token = optarg;
+            c.token = optarg;
         else if (ch == 'a')
-            addr = optarg;
+            c.addr = optarg;
         else if (ch == 'j')
-            as_json = true;
+            c.json = true;
         else if (ch == 'h') {
             usage(stdout);
             return 0;
@@ -248,112 +298,14 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int nargs = argc - optind - 1;
     char **a = argv + optind + 1;
-    if (!strcmp(cmd, "files")) { /* files: core/ctl_files.h */
-        int frc = hm_ctl_files(addr, token, as_json, nargs, a);
-        if (frc == 2)
-            usage(stderr);
-        return frc;
-    }
-    if (hm_ctl_alarms_handles(cmd)) { /* core/ctl_alarms.h */
-        struct hm_ctl c = {addr, token, device, as_json};
-        int rc = hm_ctl_alarms_main(&c, cmd, nargs, a);
-        if (rc == 2)
-            usage(stderr);
-        return rc;
-    }
-    char path[2048], body[4200];
-    const char *method = "GET", *b = NULL;
-    if (!strcmp(cmd, "status") && nargs == 0)
-        snprintf(path, sizeof(path), "/api/v1/status");
-    else if (!strcmp(cmd, "devices") && nargs <= 1)
-        snprintf(path, sizeof(path), "/api/v1/devices?limit=%s", nargs ? a[0] : "100");
-    else if (!strcmp(cmd, "device") && nargs == 1)
-        snprintf(path, sizeof(path), "/api/v1/devices/%s", a[0]);
-    else if (!strcmp(cmd, "params") && (nargs == 1 || nargs == 2))
-        snprintf(path, sizeof(path), "/api/v1/devices/%s/parameters?prefix=%s", a[0],
-                 nargs == 2 ? a[1] : "");
-    else if (!strcmp(cmd, "tasks") && nargs == 1)
-        snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks", a[0]);
-    else if (!strcmp(cmd, "task") && nargs == 2) {
-        snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks", a[0]);
-        method = "POST";
-        b = a[1];
-        if (wait_s >= 0 || cr) {
-            json_error_t je;
-            json_t *o = json_loads(a[1], 0, &je);
-            if (!json_is_object(o)) {
-                fprintf(stderr, "hemsctl: task JSON: %s\n", o ? "not an object" : je.text);
-                json_decref(o);
-                return 2;
-            }
-            if (wait_s >= 0)
-                json_object_set_new(o, "wait_seconds", json_integer(wait_s));
-            if (cr)
-                json_object_set_new(o, "connection_request", json_true());
-            char *t = json_dumps(o, JSON_COMPACT);
-            json_decref(o);
-            if (!t || strlen(t) >= sizeof(body)) {
-                fprintf(stderr, "hemsctl: task JSON too long\n");
-                free(t);
-                return 2;
-            }
-            snprintf(body, sizeof(body), "%s", t);
-            free(t);
-            b = body;
-        }
-    } else if (!strcmp(cmd, "cancel") && nargs == 2) {
-        snprintf(path, sizeof(path), "/api/v1/devices/%s/tasks/%s", a[0], a[1]);
-        method = "DELETE";
-    } else if (!strcmp(cmd, "policy") && nargs <= 1) {
-        snprintf(path, sizeof(path), "/api/v1/policies%s%s", nargs ? "/" : "", nargs ? a[0] : "");
-    } else if (!strcmp(cmd, "policy") && nargs == 3 && !strcmp(a[0], "set")) {
-        snprintf(path, sizeof(path), "/api/v1/policies/%s", a[1]);
-        method = "PUT";
-        b = a[2];
-    } else if (!strcmp(cmd, "policy") && nargs == 2 && !strcmp(a[0], "revert")) {
-        snprintf(path, sizeof(path), "/api/v1/policies/%s", a[1]);
-        method = "DELETE";
-    } else if (!strcmp(cmd, "backup") && nargs == 1) {
-        json_t *o = json_pack("{s:s}", "path", a[0]);
-        char *t = json_dumps(o, JSON_COMPACT);
-        snprintf(body, sizeof(body), "%s", t);
-        free(t);
-        json_decref(o);
-        snprintf(path, sizeof(path), "/api/v1/backup");
-        method = "POST";
-        b = body;
-    } else {
+    int rc;
+    if (!strcmp(cmd, "files")) /* files: core/ctl_files.h */
+        rc = hm_ctl_files(&c, nargs, a);
+    else if (hm_ctl_alarms_handles(cmd)) /* core/ctl_alarms.h */
+        rc = hm_ctl_alarms_main(&c, cmd, nargs, a);
+    else
+        rc = generic(&c, cmd, nargs, a, wait_s, cr);
+    if (rc == 2)
         usage(stderr);
-        return 2;
-    }
-    int status = 0;
-    struct hm_buf resp = {0};
-    int r = http(addr, method, path, b, &status, &resp);
-    if (r < 0) {
-        fprintf(stderr, "hemsctl: cannot reach hemsd at %s: %s\n", addr, strerror(-r));
-        hm_buf_free(&resp);
-        return 3;
-    }
-    hm_buf_append_lit(&resp, "\0");
-    json_t *j = resp.len > 1 ? json_loads(resp.base, 0, NULL) : NULL;
-    int rc = 0;
-    if (status >= 400) {
-        json_t *e = json_object_get(j, "error");
-        fprintf(stderr, "hemsctl: %d %s: %s\n", status, s(e, "code"), s(e, "message"));
-        rc = 1;
-    } else if (as_json) {
-        fputs(resp.base, stdout);
-    } else if (j) {
-        table(cmd, j);
-    } else {
-        printf("ok (%d)\n", status);
-    }
-    /* task --wait: the exit status tells the outcome */
-    if (rc == 0 && !strcmp(cmd, "task") && wait_s > 0) {
-        const char *st = s(j, "state");
-        rc = status == 202 ? 4 : !strcmp(st, "failed") ? 1 : 0;
-    }
-    json_decref(j);
-    hm_buf_free(&resp);
     return rc;
 }
