@@ -24,6 +24,7 @@
 
 #include "bench/loadgen.h"
 #include "bench/loadgen_cpe.h"
+#include "bench/loadgen_plot.h"
 #include "core/buf.h"
 
 #define MAX_WORKERS 256
@@ -114,7 +115,8 @@ static void usage(FILE *f)
             "  --workers N          worker processes                                  [1]\n"
             "  --source A-B|A,B     source IPv4 addresses (bind before connect)\n"
             "  --server-pid PID     sample the server's CPU and RSS from /proc/PID\n"
-            "  --json FILE          write the machine-readable report\n"
+            "  --json FILE          write the machine-readable report (with a per-second timeline)\n"
+            "  --plot FILE.svg      draw the timeline: sessions/s, p99 latency, server CPU\n"
             "  --quiet              no progress line        --verbose  log each failure\n");
 }
 
@@ -261,6 +263,7 @@ struct run {
     long rss_peak;
     double loadgen_cpu_s, loadgen_user_s;
     uint64_t loadgen_csw; /* voluntary context switches (sleeps) of all workers */
+    struct hm_lg_timeline timeline; /* one point a second (bench/loadgen_plot.h) */
     unsigned nchild;
     struct child *children;
 };
@@ -288,6 +291,7 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                   c->product_class, "cpe",
                                   c->model_csv[0] ? "henb_agent" : "builtin"));
     json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));
+    json_object_set_new(o, "timeline", hm_lg_timeline_json(&r->timeline));
     json_object_set_new(o, "sessions",
                         json_pack("{s:I,s:I,s:I,s:f}", "started", (json_int_t)st->sessions_started,
                                   "ok", (json_int_t)st->sessions_ok, "failed",
@@ -502,7 +506,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 /* --tls options (bench/loadgen_tls.h) */
@@ -554,6 +558,7 @@ int main(int argc, char **argv)
         {"server-pid", required_argument, NULL, OPT_SPID},
         {"json", required_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"plot", required_argument, NULL, OPT_PLOT},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, OPT_HELP},
         {"tls", no_argument, NULL, OPT_TLS},
@@ -572,7 +577,7 @@ int main(int argc, char **argv)
         .max_retries = 10, .oui = "00256D", .product_class = "HeNB",
         .manufacturer = "HemsLoadgen", .first_serial = 1, .cwmp_ver = HM_CWMP_V1_2,
     };
-    const char *target = NULL, *json_path = NULL;
+    const char *target = NULL, *json_path = NULL, *plot_path = NULL;
     pid_t server_pid = 0;
     bool quiet = false;
     int opt;
@@ -694,6 +699,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SPID: server_pid = (pid_t)strtol(optarg, NULL, 10); break;
         case OPT_JSON: json_path = optarg; break;
+        case OPT_PLOT: plot_path = optarg; break;
         case OPT_QUIET: quiet = true; break;
         case OPT_VERBOSE: c->verbose = true; break;
         case OPT_TLS: c->tls = true; break;
@@ -811,7 +817,7 @@ int main(int argc, char **argv)
 
     uint64_t start = c->t0_ns, next = start + 1000000000ull;
     unsigned open_fds = c->workers;
-    unsigned long long last_ok = 0;
+    unsigned long long last_ok = 0, last_fail = 0, last_err = 0;
     struct server_sample last_srv = r.s0;
     uint64_t last_srv_ns = mono_ns();
     struct pollfd *pfd = hm_xcalloc(c->workers, sizeof(*pfd));
@@ -860,27 +866,31 @@ int main(int argc, char **argv)
             struct server_sample s = sample_server(server_pid);
             if (s.ok && s.rss_kb > r.rss_peak)
                 r.rss_peak = s.rss_kb;
+            unsigned long long ok = 0, fail = 0, exch = 0, err = 0, held = 0, p99 = 0;
+            for (unsigned i = 0; i < c->workers; i++) {
+                struct child *ch = &r.children[i];
+                ok += ch->p_ok, fail += ch->p_fail, exch += ch->p_exch, err += ch->p_err;
+                held += ch->p_held;
+                if (ch->p_p99 > p99)
+                    p99 = ch->p_p99;
+            }
+            double cpu = s.ok && last_srv.ok && now > last_srv_ns
+                             ? (s.cpu_s - last_srv.cpu_s) * 1e11 / (double)(now - last_srv_ns)
+                             : -1;
+            struct hm_lg_point pt = {(double)(now - start) / 1e9, ok - last_ok, fail - last_fail,
+                                     err - last_err, p99, cpu, s.ok ? s.rss_kb : -1};
+            hm_lg_timeline_add(&r.timeline, &pt);
             if (!quiet) {
-                unsigned long long ok = 0, fail = 0, exch = 0, err = 0, held = 0, p99 = 0;
-                for (unsigned i = 0; i < c->workers; i++) {
-                    struct child *ch = &r.children[i];
-                    ok += ch->p_ok, fail += ch->p_fail, exch += ch->p_exch, err += ch->p_err;
-                    held += ch->p_held;
-                    if (ch->p_p99 > p99)
-                        p99 = ch->p_p99;
-                }
                 fprintf(stderr,
                         "%s[%5.0fs] sessions %llu (+%llu/s) failed %llu exchanges %llu errors "
                         "%llu held %llu p99(1s) %llu us",
                         tty ? "\r" : "", (double)(now - start) / 1e9, ok, ok - last_ok, fail,
                         exch, err, held, p99);
-                if (s.ok && last_srv.ok && now > last_srv_ns)
-                    fprintf(stderr, " server cpu %.0f%% rss %ld MB",
-                            (s.cpu_s - last_srv.cpu_s) * 1e11 / (double)(now - last_srv_ns),
-                            s.rss_kb / 1024);
+                if (cpu >= 0)
+                    fprintf(stderr, " server cpu %.0f%% rss %ld MB", cpu, s.rss_kb / 1024);
                 fprintf(stderr, "%s", tty ? "   " : "\n");
-                last_ok = ok;
             }
+            last_ok = ok, last_fail = fail, last_err = err;
             last_srv = s;
             last_srv_ns = now;
             next += 1000000000ull;
@@ -925,6 +935,18 @@ int main(int argc, char **argv)
         }
         json_decref(rep);
     }
+    if (plot_path) {
+        char title[256];
+        snprintf(title, sizeof(title), "hems-loadgen %s: %llu sessions ok, %llu failed, %.1f s",
+                 scenario_names[c->scenario], (unsigned long long)all->sessions_ok,
+                 (unsigned long long)all->sessions_failed, all->elapsed_s);
+        int pr = hm_lg_plot_svg(plot_path, &r.timeline, title);
+        if (pr < 0) {
+            fprintf(stderr, "hems-loadgen: cannot write %s: %s\n", plot_path, hm_strerror(pr));
+            exit_code = 1;
+        }
+    }
+    hm_lg_timeline_free(&r.timeline);
     for (unsigned i = 0; i < c->workers; i++) {
         free(r.children[i].st);
         hm_buf_free(&r.children[i].in);

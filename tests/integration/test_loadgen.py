@@ -83,6 +83,28 @@ class Healthz(Report):
         self.assertIn("p99.9", out)
         self.assertIn("sessions  ok %d" % n, out)
 
+    def test_timeline_and_svg_plot(self):
+        with tempfile.TemporaryDirectory(prefix="loadgen-plot-") as tmp:
+            svg = os.path.join(tmp, "run.svg")
+            r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "healthz", "--rate", 300,
+                               "--duration", 3, "--devices", 50, "--server-pid", self.h.proc.pid,
+                               "--plot", svg)
+            tl = r["timeline"]
+            self.assertGreaterEqual(len(tl), 2)
+            self.assertEqual([round(p["t_s"]) for p in tl], list(range(1, len(tl) + 1)))
+            self.assertLessEqual(sum(p["ok_per_s"] for p in tl), r["sessions"]["ok"])
+            # the full seconds run at the offered rate
+            self.assertTrue(all(200 <= p["ok_per_s"] <= 400 for p in tl[:2]), tl)
+            self.assertTrue(all(p["errors_per_s"] == 0 for p in tl))
+            self.assertTrue(all("server_rss_kb" in p for p in tl))
+            import xml.etree.ElementTree as ET
+            root = ET.parse(svg).getroot()
+            self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg")
+            lines = root.findall(".//{http://www.w3.org/2000/svg}polyline")
+            self.assertEqual(len(lines), 5)  # 3 rates, p99, server CPU
+            pts = lines[-1 - 2].get("points").split()  # completed/s is drawn last of its panel
+            self.assertGreaterEqual(len(pts), 2)
+
     def test_closed_loop_keepalive_post(self):
         r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "healthz", "--concurrency", 8,
                            "--sessions", 300, "--keepalive", 5, "--post", "--body-size", 3000)
