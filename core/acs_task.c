@@ -168,6 +168,34 @@ fail:
     return -EINVAL;
 }
 
+static int version_one(json_t *v, uint16_t dev_version, char *err, size_t errlen)
+{
+    const char *n = json_string_value(v);
+    return n && hm_dm_check_version(task_dm, n, dev_version, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+int hm_task_check_version(json_t *in, uint16_t dev_version, char *err, size_t errlen)
+{
+    if (!task_dm || !dev_version || !json_is_object(in))
+        return 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(in, "names"), i, v)
+    {
+        if (version_one(v, dev_version, err, errlen) < 0)
+            return -EINVAL;
+    }
+    json_array_foreach(json_object_get(in, "params"), i, v)
+    {
+        if (version_one(json_object_get(v, "name"), dev_version, err, errlen) < 0)
+            return -EINVAL;
+    }
+    if (version_one(json_object_get(in, "object"), dev_version, err, errlen) < 0 ||
+        version_one(json_object_get(in, "path"), dev_version, err, errlen) < 0)
+        return -EINVAL;
+    return 0;
+}
+
 int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, char *err,
                      size_t errlen)
 {

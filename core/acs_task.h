@@ -25,6 +25,14 @@ struct hm_dm;
 void hm_task_set_datamodel(const struct hm_dm *dm);
 
 /*
+ * With a data model set: refuses (-EINVAL, <err> naming the path and both versions) a task
+ * request <in> (as given to hm_task_validate) that names a parameter or object the device's
+ * root data model version <dev_version> (hm_dm_version_parse() of its reported
+ * Device.RootDataModelVersion; 0: unknown) does not have yet. 0 otherwise.
+ */
+int hm_task_check_version(json_t *in, uint16_t dev_version, char *err, size_t errlen);
+
+/*
  * Hook for the password of a Download task whose args carry "cred_id" (an uploaded file with
  * credentials, core/files.h): writes it to <out> (<cap> bytes, NUL ended) and returns its
  * length, or < 0. Set once at start, before the shards run; NULL: none.

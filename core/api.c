@@ -47,6 +47,7 @@
 #include "core/api_alarms.h"
 #include "core/api_profiles.h"
 #include "core/connreq.h"
+#include "core/datamodel.h"
 #include "core/files.h"
 #include "core/hems_proc.h"
 #include "core/bug.h"
@@ -559,6 +560,28 @@ static int submit_req(struct hm_http_exchange *x, struct hm_api *api, struct api
     return HM_HTTP_DEFER;
 }
 
+/* The device's reported Device.RootDataModelVersion as hm_dm_version_parse() gives it; 0
+ * when unknown (never reported, an IGD device, or the store busy). */
+static uint16_t device_dm_version(struct hm_store_reader *rd, struct hm_slice id)
+{
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_param(key, sizeof(key), id, HM_SLICE_LIT("Device.RootDataModelVersion"));
+    uint16_t v = 0;
+    if (kl <= 0 || hm_store_read_begin(rd) < 0)
+        return 0;
+    struct hm_slice val;
+    struct hm_param_rec p;
+    if (hm_store_get(rd, HM_DB_PARAMS, hm_slice(key, (size_t)kl), &val) == 0 &&
+        hm_rec_param_decode(val, &p) == 0 && p.value.len < 32) {
+        char b[32];
+        memcpy(b, p.value.ptr, p.value.len);
+        b[p.value.len] = '\0';
+        v = hm_dm_version_parse(b);
+    }
+    hm_store_read_end(rd);
+    return v;
+}
+
 static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_slice id)
 {
     json_error_t je;
@@ -597,6 +620,9 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
         json_object_del(in, "wait_seconds");
     }
     int r = hm_task_validate(in, &kind, &args, err, sizeof(err));
+    if (r == 0)
+        r = hm_task_check_version(in, device_dm_version(api->reader_of(x->shard), id), err,
+                                  sizeof(err));
     json_decref(in);
     if (r < 0) {
         hm_buf_free(&args);

@@ -13,6 +13,7 @@ struct dm_entry {
     const char *path; /* template with {i}; NULL: free slot */
     uint8_t is_object, writable, multi, type, is_list, has_range;
     uint16_t nenums;
+    uint16_t since; /* root-model version that added it (major << 8 | minor); 0: base */
     uint32_t max_len;
     int64_t min, max;
     const char *enums; /* nenums NUL-terminated strings back to back */
@@ -128,6 +129,8 @@ struct loader {
     int nmounts;
     char obj[512];
     bool in_obj, obj_writable, obj_multi;
+    bool root_model;     /* the file's model is a root model (Device:2, IGD:1), not a service */
+    uint16_t obj_since;  /* version attribute of the current object (root models only) */
     bool in_param, in_syntax, in_dtype;
     struct dm_entry p;
     char pname[512];
@@ -152,7 +155,7 @@ static void add_object(struct loader *l)
         char full[768];
         snprintf(full, sizeof(full), "%s%s", l->mounts[i], l->obj);
         struct dm_entry e = {.is_object = 1, .writable = l->obj_writable,
-                             .multi = l->obj_multi};
+                             .multi = l->obj_multi, .since = l->obj_since};
         e.path = intern(l->dm, full, strlen(full));
         insert(l->dm, &e);
     }
@@ -195,6 +198,7 @@ static int load_file(struct hm_dm *dm, const char *path, char *err, size_t errle
         if (type == XML_READER_TYPE_ELEMENT) {
             if (!strcmp(el, "model")) {
                 bool service = attr(r, "isService", buf, sizeof(buf)) && !strcmp(buf, "true");
+                l.root_model = !service;
                 if (service) {
                     l.mounts[0] = "Device.Services.";
                     l.mounts[1] = "InternetGatewayDevice.Services.";
@@ -223,6 +227,9 @@ static int load_file(struct hm_dm *dm, const char *path, char *err, size_t errle
                 size_t n = strlen(l.obj);
                 l.obj_multi = n > 4 && !strcmp(l.obj + n - 4, "{i}.");
                 l.obj_writable = attr(r, "access", buf, sizeof(buf)) && !strcmp(buf, "readWrite");
+                l.obj_since = l.root_model && attr(r, "version", buf, sizeof(buf))
+                                  ? hm_dm_version_parse(buf)
+                                  : 0;
                 l.in_obj = true;
                 add_object(&l);
             } else if (!strcmp(el, "parameter") && l.in_obj && !empty &&
@@ -230,6 +237,10 @@ static int load_file(struct hm_dm *dm, const char *path, char *err, size_t errle
                 snprintf(l.pname, sizeof(l.pname), "%s", buf);
                 l.p = (struct dm_entry){0};
                 l.p.writable = attr(r, "access", buf, sizeof(buf)) && !strcmp(buf, "readWrite");
+                l.p.since = l.obj_since;
+                if (l.root_model && attr(r, "version", buf, sizeof(buf)) &&
+                    hm_dm_version_parse(buf) > l.p.since)
+                    l.p.since = hm_dm_version_parse(buf);
                 l.in_param = true;
                 l.dtref[0] = '\0';
                 hm_buf_reset(&l.enums);
@@ -522,4 +533,41 @@ int hm_dm_check_object(const struct hm_dm *dm, const char *name, bool add, char 
         return HM_DM_READ_ONLY;
     }
     return HM_DM_OK;
+}
+
+uint16_t hm_dm_version_parse(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (colon)
+        s = colon + 1;
+    char *end;
+    unsigned long maj = strtoul(s, &end, 10);
+    if (end == s || *end != '.' || maj == 0 || maj > 255)
+        return 0;
+    const char *m = end + 1;
+    unsigned long min = strtoul(m, &end, 10);
+    if (end == m || min > 255 || (*end && *end != '.'))
+        return 0;
+    return (uint16_t)(maj << 8 | min);
+}
+
+int hm_dm_check_version(const struct hm_dm *dm, const char *name, uint16_t dev_version,
+                        char *err, size_t errlen)
+{
+    if (!dev_version || !*name)
+        return HM_DM_OK;
+    const struct dm_entry *e = lookup(dm, name);
+    if (!e && name[strlen(name) - 1] == '.') { /* a table "X.Y." of AddObject */
+        char t[1024];
+        if (snprintf(t, sizeof(t), "%s{i}.", name) < (int)sizeof(t))
+            e = lookup(dm, t);
+    }
+    /* the root model's major must match the device's ("2.x" vs Device:2) */
+    if (!e || !e->since || e->since >> 8 != dev_version >> 8 || e->since <= dev_version)
+        return HM_DM_OK;
+    snprintf(err, errlen,
+             "%s: added in data model version %u.%u; the device reports RootDataModelVersion "
+             "%u.%u",
+             name, e->since >> 8, e->since & 255, dev_version >> 8, dev_version & 255);
+    return HM_DM_TOO_NEW;
 }

@@ -40,7 +40,23 @@ enum hm_dm_check {
     HM_DM_READ_ONLY = -4,
     HM_DM_BAD_VALUE = -5, /* type, range, size or enumeration */
     HM_DM_NOT_MULTI = -6, /* AddObject/DeleteObject on an object that has no instances */
+    HM_DM_TOO_NEW = -7,   /* added to the root model after the device's version */
 };
+
+/* A data-model version "2.12" (or "Device:2.12", "2.12.1") as major << 8 | minor; 0 when it
+ * is not one. */
+uint16_t hm_dm_version_parse(const char *s);
+
+/*
+ * Whether a device whose root data model version is <dev_version> (hm_dm_version_parse() of
+ * its RootDataModelVersion; 0: unknown, nothing refused) has <name> (parameter, object,
+ * instance or table path): HM_DM_OK, or HM_DM_TOO_NEW with <err> naming both versions when
+ * the root model (Device:2; TR-181 "version" attributes) added it later. Service-model paths
+ * (Device.Services.FAPService...), vendor paths, unknown paths and a different major are
+ * HM_DM_OK: the other checks handle those.
+ */
+int hm_dm_check_version(const struct hm_dm *dm, const char *name, uint16_t dev_version,
+                        char *err, size_t errlen);
 
 /*
  * Checks a SetParameterValues entry: <name>, <value>, and <xsi> (the requested xsi:type, or

@@ -314,6 +314,26 @@ class DataModel(unittest.TestCase):
             self.assertEqual(r.rpc()[0], "SetParameterValues")
             self.assertIn('xsi:type="xsd:unsignedInt">600<', r.body.decode())
             cpe.close()
+            # A device that reports RootDataModelVersion 2.15 has no HostName (Device:2.16):
+            # refused, naming both versions; one at 2.17 (and one that never said) gets it.
+            for sn, ver in (("DM-OLD", "2.15"), ("DM-NEW", "2.17")):
+                cpe = C.Cpe(h.cwmp_port)
+                self.assertEqual(cpe.post(C.inform_xml(sn=sn, params=[
+                    ("Device.RootDataModelVersion", ver, "xsd:string")])).status, 200)
+                self.assertEqual(cpe.post().status, 204)
+                cpe.close()
+            host = {"rpc": "SetParameterValues", "params": [
+                {"name": "Device.DeviceInfo.HostName", "value": "henb-1"}]}
+            st, body = api(h, "POST", "/api/v1/devices/00005A-HeNB-DM-OLD/tasks", host)
+            self.assertEqual(st, 422, body)
+            self.assertIn("Device.DeviceInfo.HostName: added in data model version 2.16; the "
+                          "device reports RootDataModelVersion 2.15", body["error"]["message"])
+            st, body = api(h, "POST", "/api/v1/devices/00005A-HeNB-DM-OLD/tasks",
+                           {"rpc": "AddObject", "object": "Device.DeviceInfo.LogRotate."})
+            self.assertEqual(st, 422, body)
+            for dev in ("DM-NEW", "DM-1"):
+                st, body = api(h, "POST", "/api/v1/devices/00005A-HeNB-%s/tasks" % dev, host)
+                self.assertEqual(st, 201, body)
         h2 = Hemsd("--set", "datamodel.files=/nonexistent.xml")
         h2.start(wait=False)
         self.assertEqual(h2.proc.wait(10), 1)

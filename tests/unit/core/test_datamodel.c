@@ -110,6 +110,44 @@ START_TEST(get_and_object_checks)
 }
 END_TEST
 
+START_TEST(root_model_versions)
+{
+    char err[256];
+    ck_assert_uint_eq(hm_dm_version_parse("2.11"), 0x20b);
+    ck_assert_uint_eq(hm_dm_version_parse("Device:2.17"), 0x211);
+    ck_assert_uint_eq(hm_dm_version_parse("2.12.1"), 0x20c);
+    ck_assert_uint_eq(hm_dm_version_parse("2"), 0);
+    ck_assert_uint_eq(hm_dm_version_parse("x.1"), 0);
+    ck_assert_uint_eq(hm_dm_version_parse(""), 0);
+    /* HostName arrived in Device:2.16 */
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.HostName", 0x20f, err, 256),
+                     HM_DM_TOO_NEW);
+    ck_assert_msg(strstr(err, "Device.DeviceInfo.HostName") && strstr(err, "2.16") &&
+                      strstr(err, "2.15"), "%s", err);
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.HostName", 0x210, err, 256),
+                     HM_DM_OK);
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.HostName", 0, err, 256), HM_DM_OK);
+    /* a parameter inherits its object's version (FirmwareImage: 2.12); tables and instances */
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.FirmwareImage.1.Name", 0x20b,
+                                          err, 256), HM_DM_TOO_NEW);
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.FirmwareImage.", 0x20b, err, 256),
+                     HM_DM_TOO_NEW);
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.FirmwareImage.1.Name", 0x20c,
+                                          err, 256), HM_DM_OK);
+    /* base parameters, the FAPService service model, vendor and unknown paths: not refused */
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.ManagementServer.URL", 0x200, err, 256),
+                     HM_DM_OK);
+    ck_assert_int_eq(hm_dm_check_version(
+                         dm, "Device.Services.FAPService.1.CellConfig.LTE.RAN.RF.PhyCellID",
+                         0x200, err, 256),
+                     HM_DM_OK);
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.X_ACME_Thing", 0x200, err, 256), HM_DM_OK);
+    /* a different major (an IGD:1 version) is not compared with Device:2 */
+    ck_assert_int_eq(hm_dm_check_version(dm, "Device.DeviceInfo.HostName", 0x10e, err, 256),
+                     HM_DM_OK);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("datamodel");
@@ -119,6 +157,7 @@ static Suite *suite(void)
     tcase_add_test(tc, loads_the_models);
     tcase_add_test(tc, set_checks);
     tcase_add_test(tc, get_and_object_checks);
+    tcase_add_test(tc, root_model_versions);
     suite_add_tcase(s, tc);
     return s;
 }
