@@ -13,6 +13,19 @@ import weakref
 
 BIN_DIR = os.environ.get("HEMS_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SHARED = os.environ.get("HEMS_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+# "asan" or "tsan" when the binaries under test are sanitizer builds (tests/CMakeLists.txt).
+SANITIZER = os.environ.get("HEMS_SANITIZER", "")
+
+
+def fleet_size(normal, env=None, sanitized=None):
+    """How many simulated HeNBs a heavy test runs: <normal>, or in a sanitizer pass
+    <sanitized> (default a tenth, at least 50), so the whole suite stays well under 15
+    minutes; an environment variable <env> overrides both (long runs)."""
+    if env and os.environ.get(env):
+        return int(os.environ[env])
+    if SANITIZER:
+        return sanitized if sanitized is not None else max(50, normal // 10)
+    return normal
 
 
 def free_port():

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import cpe as C
-from hemsd import Hemsd, http_request, main
+from hemsd import Hemsd, fleet_size, http_request, main
 
-N = int(os.environ.get("HEMS_FLEET_N", "1000"))
+N = fleet_size(1000, env="HEMS_FLEET_N")
 OUI, PC = "00256D", "HeNB"
 FAP = "Device.Services.FAPService.1."
 IKESA = "Device.IPsec.IKEv2SA.1.LocalAddress"
