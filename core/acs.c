@@ -701,7 +701,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     char nodebuf[128];
     if (r >= 0)
         r = hm_hems_on_inform(sh->acs->hems, sh->acs->store, b, dev, in, x->req->host,
-                              x->req->path, &d, nodebuf, sizeof(nodebuf));
+                              x->req->path, x->tls_identity, &d, nodebuf, sizeof(nodebuf));
     /* fleet profiles (core/fleet.c): may queue SetParameterValues in this batch */
     if (r >= 0)
         r = hm_fleet_on_inform(sh->acs->fleet, hm_shard_id(sh->shard), sh->rd, b, dev, in, &d);

@@ -110,6 +110,13 @@ int hm_hems_whitelist_check(json_t *wl, char *err, size_t errlen)
                 FAIL("whitelist[%zu].device must be a string OUI-ProductClass-Serial", i);
             continue;
         }
+        if (json_object_get(e, "tls_identity")) {
+            const char *t = json_string_value(json_object_get(e, "tls_identity"));
+            if (!t || !t[0] || strchr(t + 1, '*'))
+                FAIL("whitelist[%zu].tls_identity must be a certificate identity, or '*' "
+                     "followed by a suffix (e.g. \"*.hnb.operator.net\")", i);
+            continue;
+        }
         static const char *const k[] = {"oui", "product_class", "serial_from", "serial_to"};
         for (size_t j = 0; j < HM_ARRAY_SIZE(k); j++)
             if (!json_is_string(json_object_get(e, k[j])))
@@ -251,13 +258,29 @@ static bool slice_is(struct hm_slice s, const char *c)
     return c && hm_slice_eq(s, hm_slice_cstr(c));
 }
 
+/* Certificate identity <id> against an entry's pattern: equal, or "*SUFFIX" (ASCII case
+ * folded: identities are DNS names or CNs). */
+static bool identity_match(const char *pat, const char *id)
+{
+    if (pat[0] != '*')
+        return strcasecmp(pat, id) == 0;
+    size_t pl = strlen(pat + 1), il = strlen(id);
+    return il > pl && strcasecmp(id + il - pl, pat + 1) == 0;
+}
+
 bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
-                         struct hm_slice serial)
+                         struct hm_slice serial, const char *tls_identity)
 {
     size_t i;
     json_t *e;
     json_array_foreach(wl, i, e)
     {
+        const char *tid = json_string_value(json_object_get(e, "tls_identity"));
+        if (tid) {
+            if (tls_identity && identity_match(tid, tls_identity))
+                return true;
+            continue;
+        }
         const char *dev = json_string_value(json_object_get(e, "device"));
         if (dev) {
             size_t n = strlen(dev);
@@ -603,7 +626,7 @@ static bool reached_as(const char *url, struct hm_slice host, struct hm_slice pa
 
 static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct hm_store_batch *b,
                      struct hm_slice dev, const char *root, const struct hm_cwmp_inform *in,
-                     struct hm_slice host, struct hm_slice path,
+                     struct hm_slice host, struct hm_slice path, const char *tls_identity,
                      struct hm_dev_rec *d, char *nodebuf, size_t nodecap, bool *self)
 {
     /* "both": the device comes back after we redirected it to this very node */
@@ -611,12 +634,14 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
                      hm_slice_eq(d->serving_node, hm_slice_cstr(h->node_id));
     json_t *wl = json_object_get(p, "whitelist");
     d->role = HM_ROLE_INITIAL;
-    if (!wl || !hm_hems_whitelisted(wl, in->dev.oui, in->dev.product_class, in->dev.serial)) {
+    if (!wl || !hm_hems_whitelisted(wl, in->dev.oui, in->dev.product_class, in->dev.serial,
+                                    tls_identity)) {
         d->reg_state = HM_REG_BLOCKED;
         d->serving_node = hm_slice("", 0);
         atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
         HM_LOG_RL(HM_LOG_WARN, "bootstrap refused: device not in the whitelist",
-                  "device=%.*s", (int)dev.len, dev.ptr);
+                  "device=%.*s tls_identity=\"%s\"", (int)dev.len, dev.ptr,
+                  tls_identity ? tls_identity : "");
         return 0;
     }
     json_t *nodes = json_object_get(p, "serving_nodes"), *segws = json_object_get(p, "segws");
@@ -762,7 +787,7 @@ static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
 
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
                       struct hm_slice dev, const struct hm_cwmp_inform *in,
-                      struct hm_slice host, struct hm_slice path,
+                      struct hm_slice host, struct hm_slice path, const char *tls_identity,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap)
 {
     bool bootstrap = false, boot = false;
@@ -793,7 +818,8 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
     pthread_mutex_lock(&h->mu);
     json_t *p = h->policy;
     if ((h->role & HM_HEMS_ROLE_INITIAL) && bootstrap) {
-        r = discovery(h, p, st, b, dev, root, in, host, path, d, nodebuf, nodecap, &self);
+        r = discovery(h, p, st, b, dev, root, in, host, path, tls_identity, d, nodebuf, nodecap,
+                      &self);
     } else if (h->role & HM_HEMS_ROLE_INITIAL) {
         /* a BOOT without BOOTSTRAP at an initial (or both) node: no identity check ran, so
          * nothing is provisioned (a blocked device stays blocked) */

@@ -57,11 +57,14 @@ int hm_hems_whitelist_check(json_t *wl, char *err, size_t errlen);
 
 /*
  * Whether device <oui>-<pc>-<serial> is admitted by whitelist array <wl> (entries
- * {"device": "OUI-PC-SERIAL"} or {"oui", "product_class", "serial_from", "serial_to"}; serials
- * in a range compare by length, then bytes, so numeric serials of one width order naturally).
+ * {"device": "OUI-PC-SERIAL"}, {"oui", "product_class", "serial_from", "serial_to"} (serials
+ * in a range compare by length, then bytes, so numeric serials of one width order
+ * naturally), or {"tls_identity": "ID" or "*SUFFIX"}: the verified client-certificate
+ * identity <tls_identity> of the connection (NULL: not TLS, or no certificate), which the ACS
+ * has already bound to the DeviceId (TS 33.320, core/tls.h)).
  */
 bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
-                         struct hm_slice serial);
+                         struct hm_slice serial, const char *tls_identity);
 
 /* ---- the node's HeMS state -------------------------------------------------------------- */
 
@@ -112,12 +115,13 @@ int hm_hems_role(const struct hm_hems *h);
  * registered here), and sets d->role, d->reg_state, d->serving_node (pointing into <nodebuf>,
  * which must outlive the record's encoding). <host> and <path> are the Host header and path
  * of the HTTP request that carried the Inform (the ACS URL the device used; empty host:
- * unknown). Returns 0, or -E2BIG when the batch is full.
+ * unknown); <tls_identity> the connection's verified client-certificate identity or NULL.
+ * Returns 0, or -E2BIG when the batch is full.
  * With a NULL <h> only sets reg_state as before (registered).
  */
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
                       struct hm_slice dev, const struct hm_cwmp_inform *in,
-                      struct hm_slice host, struct hm_slice path,
+                      struct hm_slice host, struct hm_slice path, const char *tls_identity,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap);
 
 /* Wires <h> (not owned, outlives the ACS) into the ACS's Inform path (core/acs.c). */

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *wl = json_object_get(p, "whitelist");
     if (wl)
         (void)hm_hems_whitelisted(wl, HM_SLICE_LIT("00005A"), HM_SLICE_LIT("HeNB"),
-                                  HM_SLICE_LIT("R0150"));
+                                  HM_SLICE_LIT("R0150"), "R0150.hnb.example");
     json_t *nodes = json_object_get(p, "serving_nodes");
     struct hm_hrw_node n[16];
     size_t k = 0;

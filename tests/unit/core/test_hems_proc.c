@@ -147,17 +147,28 @@ START_TEST(whitelist_exact_and_ranges)
                       err);
     ck_assert_ptr_nonnull(p);
     json_t *wl = json_object_get(p, "whitelist");
-    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("ABC")));
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("ABCD")));
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNBX"), S("ABC")));
-    ck_assert(!hm_hems_whitelisted(wl, S("00005B"), S("HeNB"), S("ABC")));
-    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0100")));
-    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0150")));
-    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0199")));
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0200")));
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R01500"))); /* longer */
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R015")));   /* shorter */
-    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("Other"), S("R0150")));
+    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("ABC"), NULL));
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("ABCD"), NULL));
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNBX"), S("ABC"), NULL));
+    ck_assert(!hm_hems_whitelisted(wl, S("00005B"), S("HeNB"), S("ABC"), NULL));
+    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0100"), NULL));
+    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0150"), NULL));
+    ck_assert(hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0199"), NULL));
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R0200"), NULL));
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R01500"), NULL)); /* longer */
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("HeNB"), S("R015"), NULL));   /* shorter */
+    ck_assert(!hm_hems_whitelisted(wl, S("00005A"), S("Other"), S("R0150"), NULL));
+    /* TLS identity: exact (case-insensitive) or "*suffix"; never without a certificate */
+    json_t *tw = json_loads("[{\"tls_identity\":\"SN1.hnb.hems.test\"},"
+                    "{\"tls_identity\":\"*.north.hnb.example\"}]", 0, NULL);
+    ck_assert_int_eq(hm_hems_whitelist_check(tw, err, sizeof(err)), 0);
+    ck_assert(hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("SN1"), "sn1.HNB.hems.test"));
+    ck_assert(!hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("SN1"), NULL));
+    ck_assert(!hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("SN1"), "SN1.hnb.hems.testx"));
+    ck_assert(hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("X9"), "X9.north.hnb.example"));
+    ck_assert(!hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("X9"), ".north.hnb.example"));
+    ck_assert(!hm_hems_whitelisted(tw, S("00005A"), S("HeNB"), S("X9"), "X9.south.hnb.example"));
+    json_decref(tw);
     json_decref(p);
 }
 END_TEST

@@ -1,0 +1,66 @@
+"""Initial HeMS identity check by TLS identity (TS 32.593 5.1.2.2 with TS 33.320): a whitelist
+entry {"tls_identity": ...} admits a bootstrap only over a connection whose verified client
+certificate carries that identity (the ACS has bound it to the DeviceId already); the same
+device without its certificate, or another certified device, is refused and counted."""
+import json
+import os
+import tempfile
+import unittest
+
+import test_tls as T
+from cpe import Cpe, inform_xml
+from hemsd import Hemsd, free_port, main
+
+
+def setUpModule():
+    T.setUpModule()
+
+
+def tearDownModule():
+    T.tearDownModule()
+
+
+def bootstrap(c, sn):
+    """0 BOOTSTRAP on <c>; the RPCs hemsd sends back (answered with success)."""
+    r = c.post(inform_xml(sn=sn, events=("0 BOOTSTRAP", "1 BOOT")))
+    assert r.status == 200 and r.rpc()[0] == "InformResponse", (r.status, r.body)
+    rpcs = []
+    r = c.post(b"")
+    while r.status == 200:
+        name, mid, _ = r.rpc()
+        rpcs.append(name)
+        r = c.post(('<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                    'xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soapenv:Header><cwmp:ID soapenv:mustUnderstand="1">%s'
+                    '</cwmp:ID></soapenv:Header><soapenv:Body><cwmp:%sResponse><Status>0</Status></cwmp:%sResponse>'
+                    '</soapenv:Body></soapenv:Envelope>' % (mid, name, name)).encode())
+    assert r.status == 204, (r.status, r.body)
+    c.close()
+    return rpcs
+
+
+class TlsWhitelist(unittest.TestCase):
+    def test_tls_identity_admits_only_that_certificate(self):
+        pol = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        json.dump({"whitelist": [{"tls_identity": "*0001.hnb.hems.test"}],
+                   "serving_nodes": [{"id": "s1", "url": "https://serving.hems.test:7548/cwmp"}]}, pol)
+        pol.close()
+        tport = free_port()
+        conf = T.tls_config(tport, client_auth="optional") + \
+            "[hems]\nrole = initial\npolicy_file = %s\n" % pol.name
+        try:
+            with Hemsd(config=conf) as h:
+                ok = bootstrap(T.TlsCpe(tport, T.client_ctx("SN0001")), "SN0001")
+                self.assertEqual(ok, ["SetParameterValues"])
+                # another valid certificate, bound to its own DeviceId: not whitelisted
+                self.assertEqual(bootstrap(T.TlsCpe(tport, T.client_ctx("SN0002")), "SN0002"), [])
+                # the whitelisted serial without a certificate (TLS, and plain HTTP)
+                self.assertEqual(bootstrap(T.TlsCpe(tport, T.client_ctx()), "SN0001"), [])
+                self.assertEqual(bootstrap(Cpe(h.cwmp_port), "SN0001"), [])
+                self.assertEqual(h.metrics()["hems_discovery_refused_total"], 3)
+                self.assertIn('tls_identity="SN0002.hnb.hems.test"', h.logs())
+        finally:
+            os.unlink(pol.name)
+
+
+if __name__ == "__main__":
+    main()
