@@ -136,9 +136,23 @@ static json_t *pool_json(struct hm_pool *p)
 {
     struct hm_pool_stats s;
     hm_pool_stats(p, &s);
-    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "name", hm_pool_name(p), "lo", (json_int_t)s.lo,
-                     "hi", (json_int_t)s.hi, "size", (json_int_t)s.size, "used",
-                     (json_int_t)s.used, "exhausted", (json_int_t)s.exhausted);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "name", hm_pool_name(p), "kind",
+                          s.pci ? "pci" : "integer", "lo", (json_int_t)s.lo, "hi",
+                          (json_int_t)s.hi, "size", (json_int_t)s.size, "used",
+                          (json_int_t)s.used, "exhausted", (json_int_t)s.exhausted);
+    if (s.pci) {
+        json_object_set_new(j, "reuse_distance", json_integer(s.distance));
+        json_object_set_new(j, "tacs", json_integer((json_int_t)s.tacs));
+    }
+    return j;
+}
+
+static void alloc_json(void *arg, struct hm_slice dev, int64_t val, int64_t tac)
+{
+    json_t *e = json_pack("{s:s%,s:I}", "device", dev.ptr, dev.len, "value", (json_int_t)val);
+    if (tac >= 0)
+        json_object_set_new(e, "tac", json_integer(tac));
+    json_array_append_new(arg, e);
 }
 
 static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
@@ -221,8 +235,26 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
         return hm_api_send_json(x, 200, a);
     }
     char name[HM_POOL_NAME_MAX + 2];
+    const char *sl = memchr(rest.ptr, '/', rest.len);
+    bool allocs = sl && hm_slice_eq_lit(hm_slice(sl + 1, rest.len - (size_t)(sl - rest.ptr) - 1),
+                                        "allocations");
+    if (sl && !allocs)
+        return -ENOENT;
+    if (sl)
+        rest.len = (size_t)(sl - rest.ptr);
     if (segment(rest, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
         return hm_api_error(x, 400, "bad_request", "invalid pool name");
+    if (allocs) {
+        /* every allocation of the pool (operators' audit; tests check uniqueness with it) */
+        int i = hm_fleet_pool_index(f, name);
+        if (i < 0)
+            return hm_api_error(x, 404, "not_found", "no pool '%s'", name);
+        if (m != HM_HTTP_GET)
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
+        json_t *a = json_array();
+        hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_json, a);
+        return hm_api_send_json(x, 200, a);
+    }
     if (m == HM_HTTP_GET) {
         int i = hm_fleet_pool_index(f, name);
         return i < 0 ? hm_api_error(x, 404, "not_found", "no pool '%s'", name)

@@ -324,33 +324,70 @@ void hm_fleet_profile_undo(struct hm_fleet *f)
     publish(f);
 }
 
-static int pool_range(json_t *in, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+struct pool_conf {
+    int64_t lo, hi;
+    bool pci;
+    uint32_t distance;
+};
+
+/* {"lo":N,"hi":N} or {"kind":"pci"[,"lo":0,"hi":503][,"reuse_distance":D]} */
+static int pool_conf(json_t *in, struct pool_conf *c, char *err, size_t errlen)
 {
     json_t *l = json_object_get(in, "lo"), *h = json_object_get(in, "hi");
-    if (!json_is_integer(l) || !json_is_integer(h)) {
+    json_t *k = json_object_get(in, "kind"), *d = json_object_get(in, "reuse_distance");
+    *c = (struct pool_conf){0};
+    if (!json_is_object(in)) {
+        snprintf(err, errlen, "a pool is a JSON object");
+        return -EINVAL;
+    }
+    if (k && !(json_is_string(k) && (!strcmp(json_string_value(k), "pci") ||
+                                     !strcmp(json_string_value(k), "integer")))) {
+        snprintf(err, errlen, "pool 'kind' must be \"integer\" or \"pci\"");
+        return -EINVAL;
+    }
+    c->pci = k && !strcmp(json_string_value(k), "pci");
+    if (c->pci && !l && !h) {
+        c->lo = 0;
+        c->hi = 503; /* TS 36.211 6.11: 504 physical-layer cell identities */
+    } else if (!json_is_integer(l) || !json_is_integer(h)) {
         snprintf(err, errlen, "a pool needs integer 'lo' and 'hi'");
         return -EINVAL;
+    } else {
+        c->lo = json_integer_value(l);
+        c->hi = json_integer_value(h);
     }
-    *lo = json_integer_value(l);
-    *hi = json_integer_value(h);
-    if (*lo < 0 || *hi < *lo || (uint64_t)(*hi - *lo) >= HM_POOL_MAX_SIZE) {
-        snprintf(err, errlen, "pool range must satisfy 0 <= lo <= hi and hold at most %u values",
-                 HM_POOL_MAX_SIZE);
+    uint64_t max = c->pci ? HM_PCI_POOL_MAX_SIZE : HM_POOL_MAX_SIZE;
+    if (c->lo < 0 || c->hi < c->lo || (uint64_t)(c->hi - c->lo) >= max) {
+        snprintf(err, errlen, "pool range must satisfy 0 <= lo <= hi and hold at most %llu values",
+                 (unsigned long long)max);
         return -EINVAL;
     }
+    if (d && (!c->pci || !json_is_integer(d) || json_integer_value(d) < 0 ||
+              json_integer_value(d) > HM_PCI_MAX_DISTANCE)) {
+        snprintf(err, errlen, "'reuse_distance' is an integer 0..%u of a \"pci\" pool",
+                 HM_PCI_MAX_DISTANCE);
+        return -EINVAL;
+    }
+    c->distance = d ? (uint32_t)json_integer_value(d) : 0;
     return 0;
+}
+
+static struct hm_pool *pool_new(const char *name, const struct pool_conf *c)
+{
+    return c->pci ? hm_pool_create_pci(name, c->lo, c->hi, c->distance)
+                  : hm_pool_create(name, c->lo, c->hi);
 }
 
 int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
                       struct hm_store_batch *b, char *err, size_t errlen)
 {
-    int64_t lo, hi;
+    struct pool_conf c;
     if (!hm_pool_name_ok(name)) {
         snprintf(err, errlen, "pool name must be 1..%d characters of [A-Za-z0-9_.-]",
                  HM_POOL_NAME_MAX);
         return -EINVAL;
     }
-    if (pool_range(in, &lo, &hi, err, errlen) < 0)
+    if (pool_conf(in, &c, err, errlen) < 0)
         return -EINVAL;
     int i = hm_fleet_pool_index(f, name);
     unsigned n = atomic_load(&f->npools);
@@ -358,22 +395,39 @@ int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
         snprintf(err, errlen, "at most %d pools", HM_FLEET_MAX_POOLS);
         return -EINVAL;
     }
-    char k[HM_STORE_MAX_KEY], v[64];
+    if (i >= 0 && hm_pool_is_pci(f->pools[i]) != c.pci) {
+        snprintf(err, errlen, "pool '%s' is of kind \"%s\"; a kind cannot change", name,
+                 c.pci ? "integer" : "pci");
+        return -EINVAL;
+    }
+    char k[HM_STORE_MAX_KEY], v[128];
     int kl = key_of(k, sizeof(k), K_POOL, hm_slice_cstr(name), false, hm_slice("", 0));
-    int vl = snprintf(v, sizeof(v), "{\"lo\":%" PRId64 ",\"hi\":%" PRId64 "}", lo, hi);
+    int vl = c.pci ? snprintf(v, sizeof(v),
+                              "{\"kind\":\"pci\",\"lo\":%" PRId64 ",\"hi\":%" PRId64
+                              ",\"reuse_distance\":%u}", c.lo, c.hi, c.distance)
+                   : snprintf(v, sizeof(v), "{\"lo\":%" PRId64 ",\"hi\":%" PRId64 "}", c.lo,
+                              c.hi);
     if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
                                      hm_slice(v, (size_t)vl)) < 0)
         return -E2BIG;
     if (i >= 0) {
-        int r = hm_pool_resize(f->pools[i], lo, hi);
+        struct hm_pool_stats st;
+        hm_pool_stats(f->pools[i], &st);
+        int r = hm_pool_resize(f->pools[i], c.lo, c.hi);
         if (r < 0) {
-            snprintf(err, errlen, "devices hold values outside %" PRId64 "..%" PRId64, lo, hi);
+            snprintf(err, errlen, "devices hold values outside %" PRId64 "..%" PRId64, c.lo, c.hi);
             return r;
+        }
+        if (c.pci && hm_pool_set_distance(f->pools[i], c.distance) < 0) {
+            hm_pool_resize(f->pools[i], st.lo, st.hi); /* all or nothing */
+            snprintf(err, errlen, "devices within %u TACs of each other hold the same value",
+                     c.distance);
+            return -EBUSY;
         }
         publish(f); /* a device's desired hash includes its pool values: recheck */
         return 0;
     }
-    f->pools[n] = hm_pool_create(name, lo, hi);
+    f->pools[n] = pool_new(name, &c);
     atomic_store(&f->npools, n + 1);
     return 0;
 }
@@ -393,13 +447,13 @@ static int load_pool(void *arg, struct hm_slice key, struct hm_slice val)
     char name[HM_POOL_NAME_MAX + 1], err[200];
     size_t nl = key.len - strlen(K_POOL);
     json_t *j = json_loadb(val.ptr, val.len, 0, NULL);
-    int64_t lo, hi;
+    struct pool_conf pc;
     unsigned n = atomic_load(&c->f->npools);
     if (nl < sizeof(name) && j && n < HM_FLEET_MAX_POOLS &&
-        pool_range(j, &lo, &hi, err, sizeof(err)) == 0) {
+        pool_conf(j, &pc, err, sizeof(err)) == 0) {
         memcpy(name, key.ptr + strlen(K_POOL), nl);
         name[nl] = '\0';
-        c->f->pools[n] = hm_pool_create(name, lo, hi);
+        c->f->pools[n] = pool_new(name, &pc);
         if (c->f->pools[n])
             atomic_store(&c->f->npools, n + 1);
     } else {
@@ -423,7 +477,11 @@ static int load_alloc(void *arg, struct hm_slice key, struct hm_slice val)
     num[val.len] = '\0';
     int i = hm_fleet_pool_index(c->f, name);
     struct hm_slice dev = hm_slice(z + 1, rest.len - (size_t)(z - rest.ptr) - 1);
-    int r = i < 0 ? -ENOENT : hm_pool_restore(c->f->pools[i], dev, strtoll(num, NULL, 10));
+    char *end;
+    int64_t v = strtoll(num, &end, 10), tac = -1;
+    if (*end == ',') /* PCI pools: "value,TAC" */
+        tac = strtoll(end + 1, NULL, 10);
+    int r = i < 0 ? -ENOENT : hm_pool_restore_tac(c->f->pools[i], dev, tac, v);
     if (r < 0)
         hm_warn("stored pool allocation not restored", "pool=%s device=%.*s value=%s err=\"%s\"",
                 name, (int)dev.len, dev.ptr, num, hm_strerror(r));
@@ -539,9 +597,9 @@ struct resolved {
  * operator sees with the device's other alarms (docs/alarms.md), not only a log line.
  */
 static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_store_batch *b,
-                      struct hm_slice dev, struct hm_pool *p, bool raise)
+                      struct hm_slice dev, struct hm_pool *p, bool raise, int64_t tac)
 {
-    char id[HM_POOL_NAME_MAX + 16], mo[HM_POOL_NAME_MAX + 16], text[160];
+    char id[HM_POOL_NAME_MAX + 16], mo[HM_POOL_NAME_MAX + 16], text[240];
     int il = snprintf(id, sizeof(id), "HEMS-POOL-%s", hm_pool_name(p));
     snprintf(mo, sizeof(mo), "hems.pool.%s", hm_pool_name(p));
     char ck[HM_STORE_MAX_KEY];
@@ -554,8 +612,14 @@ static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_
         return 0;
     struct hm_pool_stats st;
     hm_pool_stats(p, &st);
-    snprintf(text, sizeof(text), "parameter pool %s (%lld..%lld, %llu values) has no free value",
-             hm_pool_name(p), (long long)st.lo, (long long)st.hi, (unsigned long long)st.size);
+    int tl = snprintf(text, sizeof(text), "parameter pool %s (%lld..%lld, %llu values) has no free value",
+                      hm_pool_name(p), (long long)st.lo, (long long)st.hi,
+                      (unsigned long long)st.size);
+    if (st.pci)
+        snprintf(text + tl, sizeof(text) - (size_t)tl,
+                 " for TAC %lld (reuse distance %u: no value unused within TACs %lld..%lld)",
+                 (long long)tac, st.distance, (long long)(tac < 0 ? tac : tac - st.distance < 0 ? 0 : tac - st.distance),
+                 (long long)(tac < 0 ? tac : tac + st.distance));
     uint64_t now = hm_now_ms(), seq = hm_store_next_seq(f->st);
     struct hm_alarm_rec a = {
         .event_time_ms = now, .notification = raise ? HM_ALARM_NEW : HM_ALARM_CLEARED,
@@ -580,41 +644,81 @@ static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_
     return cp && hm_rec_alarm_cur_encode(&cur, cp, cs) >= 0 ? 0 : -E2BIG;
 }
 
+static bool value_of(const struct hm_desired_param *p, const struct resolved *rv, char *buf,
+                     size_t cap, const char **out);
+
+/*
+ * The TAC a PCI pool allocates in: the desired value of the device's TAC parameter (a name
+ * ending in "CellConfig.LTE.EPC.TAC", a literal or a plain pool's value resolved before), or
+ * -1 when the desired state sets none.
+ */
+static int64_t desired_tac(const struct hm_desired *d, const struct resolved *rv)
+{
+    static const char suffix[] = "CellConfig.LTE.EPC.TAC";
+    const size_t sl = sizeof(suffix) - 1;
+    for (uint32_t i = 0; i < d->n; i++) {
+        size_t nl = strlen(d->v[i].name);
+        char buf[24];
+        const char *want;
+        if (nl < sl || memcmp(d->v[i].name + nl - sl, suffix, sl))
+            continue;
+        if (!value_of(&d->v[i], rv, buf, sizeof(buf), &want))
+            return -1;
+        char *end;
+        long long t = strtoll(want, &end, 10);
+        return *want && !*end && t >= 0 ? (int64_t)t : -1;
+    }
+    return -1;
+}
+
 /* Pool values of the device (allocating, persisted in <b> if non-NULL, with the exhaustion
- * alarm raised or cleared through <rd>; else lookup only). */
+ * alarm raised or cleared through <rd>; else lookup only). Plain pools first: a PCI pool
+ * allocates within the TAC they may give. */
 static int resolve(struct hm_fleet *f, const struct hm_desired *d, struct hm_slice dev,
                    struct hm_store_reader *rd, struct hm_store_batch *b, struct resolved *rv)
 {
     uint64_t h = d->hash;
     rv->ok = 0;
-    for (uint32_t i = 0; i < d->npools; i++) {
-        int pi = d->pools[i];
-        struct hm_pool *p = hm_fleet_pool(f, (unsigned)pi);
-        int64_t v = -1;
-        bool fresh = false;
-        int r = !p ? -ENOENT : b ? hm_pool_get(p, dev, &v, &fresh) : hm_pool_lookup(p, dev, &v);
-        if (r == -ENOSPC) {
-            atomic_fetch_add(&f->exhausted, 1);
-            HM_LOG_RL(HM_LOG_ERR, "parameter pool exhausted: device gets no value",
-                      "pool=%s device=%.*s", hm_pool_name(p), (int)dev.len, dev.ptr);
-        }
-        if (b && rd && (r == -ENOSPC || fresh) && pool_alarm(f, rd, b, dev, p, !fresh) < 0)
-            return -E2BIG;
-        if (r == 0) {
-            rv->val[pi] = v;
-            rv->ok |= 1ull << pi;
-        } else {
-            v = -1;
-        }
-        if (fresh) {
-            char k[HM_STORE_MAX_KEY], num[24];
-            int kl = key_of(k, sizeof(k), K_ALLOC, hm_slice_cstr(hm_pool_name(p)), true, dev);
-            int nl = snprintf(num, sizeof(num), "%" PRId64, v);
-            if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
-                                             hm_slice(num, (size_t)nl)) < 0)
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t tac = pass ? desired_tac(d, rv) : -1;
+        for (uint32_t i = 0; i < d->npools; i++) {
+            int pi = d->pools[i];
+            struct hm_pool *p = hm_fleet_pool(f, (unsigned)pi);
+            if (p && hm_pool_is_pci(p) != (pass == 1))
+                continue;
+            if (!p && pass == 1)
+                continue;
+            int64_t v = -1;
+            bool fresh = false;
+            int r = !p ? -ENOENT
+                    : b ? hm_pool_get_tac(p, dev, tac, &v, &fresh)
+                        : hm_pool_lookup(p, dev, &v);
+            if (r == -ENOSPC) {
+                atomic_fetch_add(&f->exhausted, 1);
+                HM_LOG_RL(HM_LOG_ERR, "parameter pool exhausted: device gets no value",
+                          "pool=%s device=%.*s tac=%" PRId64, hm_pool_name(p), (int)dev.len,
+                          dev.ptr, tac);
+            }
+            if (b && rd && (r == -ENOSPC || fresh) && pool_alarm(f, rd, b, dev, p, !fresh, tac) < 0)
                 return -E2BIG;
+            if (r == 0) {
+                rv->val[pi] = v;
+                rv->ok |= 1ull << pi;
+            } else {
+                v = -1;
+            }
+            if (fresh) {
+                char k[HM_STORE_MAX_KEY], num[48];
+                int kl = key_of(k, sizeof(k), K_ALLOC, hm_slice_cstr(hm_pool_name(p)), true, dev);
+                int nl = hm_pool_is_pci(p)
+                             ? snprintf(num, sizeof(num), "%" PRId64 ",%" PRId64, v, tac)
+                             : snprintf(num, sizeof(num), "%" PRId64, v);
+                if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
+                                                 hm_slice(num, (size_t)nl)) < 0)
+                    return -E2BIG;
+            }
+            h = hm_hash_bytes(h, &v, sizeof(v));
         }
-        h = hm_hash_bytes(h, &v, sizeof(v));
     }
     rv->hash = h;
     snprintf(rv->key, sizeof(rv->key), "profile-%08x", (unsigned)(h >> 32));
