@@ -284,6 +284,57 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     return st;
 }
 
+static int regions(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
+{
+    enum hm_http_method m = x->req->method;
+    if (!rest.len) {
+        if (m != HM_HTTP_GET)
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
+        return hm_api_send_json(x, 200, hm_fleet_regions_json(f, NULL));
+    }
+    char name[HM_PROFILE_NAME_MAX + 2];
+    if (segment(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
+        return hm_api_error(x, 400, "bad_request", "invalid region name");
+    if (m == HM_HTTP_GET) {
+        json_t *j = hm_fleet_regions_json(f, name);
+        return j ? hm_api_send_json(x, 200, j)
+                 : hm_api_error(x, 404, "not_found", "no region '%s'", name);
+    }
+    if (m != HM_HTTP_PUT && m != HM_HTTP_DELETE)
+        return hm_api_error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
+    int st = 0, r;
+    json_t *in = NULL;
+    if (m == HM_HTTP_PUT && !(in = body_json(x, &st)))
+        return st;
+    struct preq *q = preq_new(x);
+    char err[300];
+    hm_fleet_lock(f);
+    if (m == HM_HTTP_PUT)
+        r = hm_fleet_region_put(f, name, in, &q->batch, &q->body, err, sizeof(err));
+    else
+        r = hm_fleet_region_del(f, name, &q->batch);
+    json_decref(in);
+    if (r < 0) {
+        hm_fleet_unlock(f);
+        preq_free(q);
+        if (r == -ENOENT)
+            return hm_api_error(x, 404, "not_found", "no region '%s'", name);
+        return r == -EINVAL ? hm_api_error(x, 422, "invalid_region", "%s", err)
+                            : hm_api_error(x, 413, "too_large", "%s", err);
+    }
+    q->http = m == HM_HTTP_PUT ? 200 : 204;
+    /* applied in memory only once the batch is submitted, in submission order */
+    r = hm_store_submit(hm_fleet_store(f), &q->batch, on_done, q);
+    hm_fleet_region_commit(f, r == 0);
+    hm_fleet_unlock(f);
+    if (r < 0) {
+        preq_free(q);
+        hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
+        return hm_api_error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
+    }
+    return HM_HTTP_DEFER;
+}
+
 static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_reader *rd,
                 const char *dev)
 {
@@ -351,6 +402,10 @@ int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_st
         return profiles(x, f, hm_slice("", 0));
     if (p.len > 9 && !memcmp(p.ptr, "profiles/", 9))
         return profiles(x, f, hm_slice(p.ptr + 9, p.len - 9));
+    if (hm_slice_eq_lit(p, "regions"))
+        return regions(x, f, hm_slice("", 0));
+    if (p.len > 8 && !memcmp(p.ptr, "regions/", 8))
+        return regions(x, f, hm_slice(p.ptr + 8, p.len - 8));
     if (hm_slice_eq_lit(p, "pools"))
         return pools(x, f, hm_slice("", 0));
     if (p.len > 6 && !memcmp(p.ptr, "pools/", 6))

@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "core/fleet_s1.h"
 #include "core/log.h"
 #include "core/pools.h"
 #include "core/profiles.h"
+#include "core/regions.h"
 #include "core/util.h"
 #include "storage/record.h"
 
@@ -23,6 +25,7 @@
 #define K_ALLOC "fleet/a/"
 #define K_TAGS "fleet/t/"
 #define K_STATE "fleet/s/"
+#define K_REGION "fleet/r/"
 #define CHUNK 3800          /* bytes of profile JSON per record */
 #define ARGS_BUDGET 3300    /* bytes of SetParameterValues arguments per task record */
 #define REJ_MAX 2000        /* bytes of rejected names kept per device */
@@ -48,8 +51,20 @@ struct hm_fleet {
     _Atomic unsigned npools;
     _Atomic(struct hm_profset *) cur;
     _Atomic(struct hm_profset *) hp[HM_PROFSET_SLOTS];
-    _Atomic uint64_t queued, drift, rejected, insync, splits, exhausted;
+    _Atomic uint64_t queued, drift, rejected, insync, splits, exhausted, s1_unassigned;
+    /* S1 regions: read on the Inform path under the read lock (only for devices whose
+     * profiles reference ${s1:...}), replaced by the API under the write lock */
+    pthread_rwlock_t rlock;
+    struct hm_region **regions; /* sorted by name */
+    size_t nreg;
+    _Atomic bool reg_tags;      /* some region selects by tag */
+    struct hm_region *staged;   /* put/del awaiting hm_fleet_region_commit (under mu) */
+    char staged_name[HM_REGION_NAME_MAX + 1];
+    /* the S1 hook of core/hems_proc.c (core/fleet_s1.h): serialises its reader slot */
+    pthread_mutex_t hook_mu;
 };
+
+#define HOOK_SLOT (HM_PROFSET_SLOTS - 1)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -210,6 +225,11 @@ int hm_fleet_pool_index(struct hm_fleet *f, const char *name)
 static int pool_fn(void *arg, const char *name, int64_t *sample)
 {
     struct hm_fleet *f = arg;
+    if (!strcmp(name, "s1:servers") || !strcmp(name, "s1:port")) {
+        /* checked against the model with a sample: "0" (a one-item list), 36412 */
+        *sample = name[3] == 's' ? 0 : 36412;
+        return name[3] == 's' ? HM_FLEET_REF_S1_SERVERS : HM_FLEET_REF_S1_PORT;
+    }
     int i = hm_fleet_pool_index(f, name);
     if (i >= 0) {
         struct hm_pool_stats s;
@@ -432,6 +452,124 @@ int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
     return 0;
 }
 
+/* ---- S1 regions (under mu for writers) ------------------------------------------------------ */
+
+static int region_find(struct hm_fleet *f, const char *name)
+{
+    for (size_t i = 0; i < f->nreg; i++)
+        if (!strcmp(f->regions[i]->name, name))
+            return (int)i;
+    return -ENOENT;
+}
+
+/* Inserts or replaces <r> (sorted by name), or removes <name> when <r> is NULL. Write lock. */
+static void region_set(struct hm_fleet *f, const char *name, struct hm_region *r)
+{
+    pthread_rwlock_wrlock(&f->rlock);
+    int i = region_find(f, name);
+    if (i >= 0) {
+        hm_region_free(f->regions[i]);
+        if (r) {
+            f->regions[i] = r;
+        } else {
+            memmove(&f->regions[i], &f->regions[i + 1],
+                    (f->nreg - (size_t)i - 1) * sizeof(*f->regions));
+            f->nreg--;
+        }
+    } else if (r) {
+        f->regions = hm_xrealloc(f->regions, (f->nreg + 1) * sizeof(*f->regions));
+        size_t k = f->nreg;
+        while (k > 0 && strcmp(f->regions[k - 1]->name, name) > 0) {
+            f->regions[k] = f->regions[k - 1];
+            k--;
+        }
+        f->regions[k] = r;
+        f->nreg++;
+    }
+    atomic_store(&f->reg_tags, hm_regions_use_tags(f->regions, f->nreg));
+    pthread_rwlock_unlock(&f->rlock);
+}
+
+static void region_stage(struct hm_fleet *f, const char *name, struct hm_region *r)
+{
+    hm_region_free(f->staged);
+    f->staged = r;
+    snprintf(f->staged_name, sizeof(f->staged_name), "%s", name);
+}
+
+int hm_fleet_region_put(struct hm_fleet *f, const char *name, json_t *in,
+                        struct hm_store_batch *b, json_t **norm, char *err, size_t errlen)
+{
+    struct hm_region *r;
+    if (hm_region_parse(name, in, &r, err, errlen) < 0)
+        return -EINVAL;
+    if (region_find(f, name) < 0 && f->nreg >= HM_REGIONS_MAX) {
+        snprintf(err, errlen, "at most %d regions", HM_REGIONS_MAX);
+        hm_region_free(r);
+        return -EINVAL;
+    }
+    char *text = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char k[HM_STORE_MAX_KEY];
+    int kl = key_of(k, sizeof(k), K_REGION, hm_slice_cstr(name), false, hm_slice("", 0));
+    int rc = kl > 0 && strlen(text) <= HM_STORE_MAX_VAL
+                 ? hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
+                                      hm_slice_cstr(text))
+                 : -E2BIG;
+    free(text);
+    if (rc < 0) {
+        snprintf(err, errlen, "region too large to store");
+        hm_region_free(r);
+        return -E2BIG;
+    }
+    *norm = json_deep_copy(r->json);
+    region_stage(f, name, r);
+    return 0;
+}
+
+int hm_fleet_region_del(struct hm_fleet *f, const char *name, struct hm_store_batch *b)
+{
+    pthread_rwlock_rdlock(&f->rlock);
+    int i = region_find(f, name);
+    pthread_rwlock_unlock(&f->rlock);
+    if (i < 0)
+        return -ENOENT;
+    char k[HM_STORE_MAX_KEY];
+    int kl = key_of(k, sizeof(k), K_REGION, hm_slice_cstr(name), false, hm_slice("", 0));
+    if (kl < 0 || hm_store_batch_del(b, HM_DB_META, hm_slice(k, (size_t)kl)) < 0)
+        return -E2BIG;
+    region_stage(f, name, NULL);
+    return 0;
+}
+
+void hm_fleet_region_commit(struct hm_fleet *f, bool submitted)
+{
+    if (!f->staged_name[0])
+        return;
+    if (submitted) {
+        region_set(f, f->staged_name, f->staged);
+        hm_info(f->staged ? "S1 region stored" : "S1 region deleted", "region=%s",
+                f->staged_name);
+    } else {
+        hm_region_free(f->staged);
+    }
+    f->staged = NULL;
+    f->staged_name[0] = '\0';
+}
+
+json_t *hm_fleet_regions_json(struct hm_fleet *f, const char *name)
+{
+    json_t *out = name ? NULL : json_array();
+    pthread_rwlock_rdlock(&f->rlock);
+    for (size_t i = 0; i < f->nreg; i++) {
+        if (!name)
+            json_array_append_new(out, json_deep_copy(f->regions[i]->json));
+        else if (!strcmp(f->regions[i]->name, name))
+            out = json_deep_copy(f->regions[i]->json);
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    return out;
+}
+
 /* ---- start-up ---------------------------------------------------------------------------- */
 
 struct load_ctx {
@@ -490,6 +628,28 @@ static int load_alloc(void *arg, struct hm_slice key, struct hm_slice val)
     return 0;
 }
 
+static int load_region(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct load_ctx *c = arg;
+    char name[HM_REGION_NAME_MAX + 1], err[200];
+    size_t nl = key.len - strlen(K_REGION);
+    json_t *j = json_loadb(val.ptr, val.len, 0, NULL);
+    struct hm_region *r = NULL;
+    if (nl < sizeof(name)) {
+        memcpy(name, key.ptr + strlen(K_REGION), nl);
+        name[nl] = '\0';
+    }
+    if (nl < sizeof(name) && j && hm_region_parse(name, j, &r, err, sizeof(err)) == 0) {
+        region_set(c->f, name, r);
+    } else {
+        c->skipped++;
+        hm_err("stored S1 region no longer valid; not applied", "key_len=%zu cause=\"%s\"",
+               key.len, j ? err : "unreadable JSON");
+    }
+    json_decref(j);
+    return 0;
+}
+
 static void load_profile_done(struct load_ctx *c)
 {
     if (!c->name[0])
@@ -533,6 +693,8 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
     struct load_ctx c = {.f = f};
     f->st = st;
     pthread_mutex_init(&f->mu, NULL);
+    pthread_mutex_init(&f->hook_mu, NULL);
+    pthread_rwlock_init(&f->rlock, NULL);
     int r = hm_store_reader_open(st, &rd);
     if (r == 0)
         r = hm_store_read_begin(rd);
@@ -544,6 +706,9 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
     if (r >= 0)
         r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_ALLOC), hm_slice("", 0), load_alloc, &c);
     if (r >= 0)
+        r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_REGION), hm_slice("", 0), load_region,
+                          &c);
+    if (r >= 0)
         r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_PROFILE), hm_slice("", 0), load_profile,
                           &c);
     load_profile_done(&c);
@@ -553,8 +718,9 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
         goto fail;
     }
     atomic_store(&f->cur, hm_profset_build(f->profiles, f->nprof));
-    hm_info("fleet configuration loaded", "profiles=%zu pools=%u allocations=%zu skipped=%zu",
-            f->nprof, atomic_load(&f->npools), c.loaded, c.skipped);
+    hm_info("fleet configuration loaded",
+            "profiles=%zu pools=%u allocations=%zu regions=%zu skipped=%zu", f->nprof,
+            atomic_load(&f->npools), c.loaded, f->nreg, c.skipped);
     hm_store_reader_close(rd);
     hm_buf_free(&c.text);
     *out = f;
@@ -578,6 +744,12 @@ void hm_fleet_destroy(struct hm_fleet *f)
     free(f->profiles);
     for (unsigned i = 0; i < atomic_load(&f->npools); i++)
         hm_pool_destroy(f->pools[i]);
+    for (size_t i = 0; i < f->nreg; i++)
+        hm_region_free(f->regions[i]);
+    free(f->regions);
+    hm_region_free(f->staged);
+    pthread_rwlock_destroy(&f->rlock);
+    pthread_mutex_destroy(&f->hook_mu);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -586,9 +758,15 @@ void hm_fleet_destroy(struct hm_fleet *f)
 
 struct resolved {
     uint64_t hash;
-    int64_t val[HM_FLEET_MAX_POOLS]; /* by pool index; valid where ok bit set */
+    int64_t val[64]; /* by pool index (and HM_FLEET_REF_S1_PORT); valid where ok bit set */
     uint64_t ok;
     char key[24]; /* "profile-xxxxxxxx" */
+    char s1[HM_REGION_LIST_MAX + 1]; /* HM_FLEET_REF_S1_SERVERS */
+};
+
+/* What the S1 region selectors look at */
+struct devsel {
+    struct hm_slice tags, oui, pc;
 };
 
 /*
@@ -674,15 +852,55 @@ static int64_t desired_tac(const struct hm_desired *d, const struct resolved *rv
 /* Pool values of the device (allocating, persisted in <b> if non-NULL, with the exhaustion
  * alarm raised or cleared through <rd>; else lookup only). Plain pools first: a PCI pool
  * allocates within the TAC they may give. */
+static bool uses_s1(const struct hm_desired *d)
+{
+    for (uint32_t i = 0; i < d->npools; i++)
+        if (d->pools[i] >= HM_FLEET_MAX_POOLS)
+            return true;
+    return false;
+}
+
+/* The device's S1 list and port from its region into <rv> (ok bits), or nothing. */
+static void resolve_s1(struct hm_fleet *f, struct hm_slice dev, const struct devsel *ds,
+                       int64_t tac, struct resolved *rv, bool count)
+{
+    pthread_rwlock_rdlock(&f->rlock);
+    const struct hm_region *r =
+        hm_region_pick(f->regions, f->nreg, ds->tags, tac, ds->oui, ds->pc);
+    if (r && hm_region_list(r, dev, rv->s1, sizeof(rv->s1)) > 0) {
+        rv->ok |= 1ull << HM_FLEET_REF_S1_SERVERS;
+        if (r->port > 0) {
+            rv->val[HM_FLEET_REF_S1_PORT] = r->port;
+            rv->ok |= 1ull << HM_FLEET_REF_S1_PORT;
+        }
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    if (!r && count) {
+        atomic_fetch_add(&f->s1_unassigned, 1);
+        HM_LOG_RL(HM_LOG_WARN, "no S1 region selects the device: S1 far end left unset",
+                  "device=%.*s tac=%" PRId64, (int)dev.len, dev.ptr, tac);
+    }
+}
+
 static int resolve(struct hm_fleet *f, const struct hm_desired *d, struct hm_slice dev,
-                   struct hm_store_reader *rd, struct hm_store_batch *b, struct resolved *rv)
+                   const struct devsel *ds, struct hm_store_reader *rd,
+                   struct hm_store_batch *b, struct resolved *rv)
 {
     uint64_t h = d->hash;
     rv->ok = 0;
+    rv->s1[0] = '\0';
+    rv->val[HM_FLEET_REF_S1_PORT] = -1;
     for (int pass = 0; pass < 2; pass++) {
         int64_t tac = pass ? desired_tac(d, rv) : -1;
+        if (pass && uses_s1(d)) {
+            resolve_s1(f, dev, ds, tac, rv, b != NULL);
+            h = hm_hash_bytes(h, rv->s1, strlen(rv->s1));
+            h = hm_hash_bytes(h, &rv->val[HM_FLEET_REF_S1_PORT], sizeof(int64_t));
+        }
         for (uint32_t i = 0; i < d->npools; i++) {
             int pi = d->pools[i];
+            if (pi >= HM_FLEET_MAX_POOLS)
+                continue;
             struct hm_pool *p = hm_fleet_pool(f, (unsigned)pi);
             if (p && hm_pool_is_pci(p) != (pass == 1))
                 continue;
@@ -735,6 +953,10 @@ static bool value_of(const struct hm_desired_param *p, const struct resolved *rv
     }
     if (!(rv->ok >> p->pool & 1))
         return false;
+    if (p->pool == HM_FLEET_REF_S1_SERVERS) {
+        *out = rv->s1;
+        return true;
+    }
     snprintf(buf, cap, "%" PRId64, rv->val[p->pool]);
     *out = buf;
     return true;
@@ -888,19 +1110,22 @@ int hm_fleet_on_inform(struct hm_fleet *f, unsigned slot, struct hm_store_reader
                        const struct hm_cwmp_inform *in, const struct hm_dev_rec *d)
 {
     /* only devices this node serves (not blocked, not redirected elsewhere) */
-    if (!f || slot >= HM_PROFSET_SLOTS || d->reg_state != HM_REG_REGISTERED)
+    if (!f || slot >= HOOK_SLOT || d->reg_state != HM_REG_REGISTERED)
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
     if (!hm_profset_count(set))
         goto out;
-    struct hm_slice tags = hm_profset_uses_tags(set) ? device_tags(rd, dev) : hm_slice("", 0);
-    const struct hm_desired *des =
-        hm_profset_lookup(set, slot, d->product_class, d->sw_version, tags, dev);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        d->oui, d->product_class};
+    const struct hm_desired *des = hm_profset_lookup(set, slot, d->product_class, d->sw_version,
+                                                     ptags ? ds.tags : hm_slice("", 0), dev);
     if (!des)
         goto out;
     struct resolved rv;
-    r = resolve(f, des, dev, rd, b, &rv);
+    r = resolve(f, des, dev, &ds, rd, b, &rv);
     if (r < 0)
         goto out;
     /* 0 BOOTSTRAP: a factory reset; what we stored about the device is void */
@@ -1071,12 +1296,16 @@ static int gpv_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader 
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
-    struct hm_slice tags = hm_profset_uses_tags(set) ? device_tags(rd, dev) : hm_slice("", 0);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        d.oui, d.product_class};
     const struct hm_desired *des =
-        hm_profset_count(set) ? hm_profset_lookup(set, slot, d.product_class, d.sw_version, tags, dev)
+        hm_profset_count(set) ? hm_profset_lookup(set, slot, d.product_class, d.sw_version,
+                                                  ptags ? ds.tags : hm_slice("", 0), dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
+    if (!des || resolve(f, des, dev, &ds, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)
@@ -1112,7 +1341,7 @@ int hm_fleet_on_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader
                        struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
                        uint8_t kind, struct hm_slice args, const struct hm_cwmp_msg *m)
 {
-    if (!f || slot >= HM_PROFSET_SLOTS)
+    if (!f || slot >= HOOK_SLOT)
         return 0;
     if (kind == HM_TASK_GET_PARAM_VALUES && m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE)
         return gpv_result(f, slot, rd, b, dev, m) == -E2BIG ? -E2BIG : 0;
@@ -1134,7 +1363,7 @@ json_t *hm_fleet_desired_json(struct hm_fleet *f, unsigned slot, struct hm_store
     struct hm_slice v;
     struct hm_dev_rec d;
     json_t *out = NULL;
-    if (slot >= HM_PROFSET_SLOTS || hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 ||
+    if (slot >= HOOK_SLOT || hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 ||
         hm_rec_dev_decode(v, &d) < 0)
         return NULL;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
@@ -1146,7 +1375,8 @@ json_t *hm_fleet_desired_json(struct hm_fleet *f, unsigned slot, struct hm_store
                                                   dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
+    struct devsel ds = {tags, d.oui, d.product_class};
+    if (!des || resolve(f, des, dev, &ds, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)
@@ -1192,6 +1422,8 @@ void hm_fleet_render_metrics(struct hm_buf *out, void *arg)
     M(splits, "hems_profile_splits_total", "profile updates split after a whole-request fault")
     M(insync, "hems_profile_in_sync_total", "reconciliations that ended with the device in sync")
     M(exhausted, "hems_pool_exhausted_total", "pool allocations refused: pool exhausted")
+    M(s1_unassigned, "hems_s1_unassigned_total",
+      "devices whose profile asks for ${s1:...} that no S1 region selects")
 #undef M
     hm_buf_printf(out, "# HELP hems_pool_used values allocated per pool\n"
                        "# TYPE hems_pool_used gauge\n");
@@ -1208,4 +1440,57 @@ void hm_fleet_render_metrics(struct hm_buf *out, void *arg)
         hm_buf_printf(out, "hems_pool_size{pool=\"%s\"} %llu\n", hm_pool_name(f->pools[i]),
                       (unsigned long long)s.size);
     }
+}
+
+/* ---- the S1 hook of core/hems_proc.c (core/fleet_s1.h) ------------------------------------ */
+
+int hm_fleet_s1_source(void *arg, struct hm_slice dev, const struct hm_cwmp_inform *in,
+                       char *list, size_t cap, int32_t *port)
+{
+    struct hm_fleet *f = arg;
+    int found = 0;
+    if (!f)
+        return 0;
+    pthread_rwlock_rdlock(&f->rlock);
+    bool any = f->nreg > 0;
+    pthread_rwlock_unlock(&f->rlock);
+    if (!any)
+        return 0;
+    struct hm_slice sw = hm_slice("", 0);
+    for (uint32_t i = 0; i < in->params.n; i++) {
+        struct hm_slice n = in->params.v[i].name;
+        static const char sv[] = ".DeviceInfo.SoftwareVersion";
+        if (n.len >= sizeof(sv) - 1 && !memcmp(n.ptr + n.len - (sizeof(sv) - 1), sv, sizeof(sv) - 1))
+            sw = in->params.v[i].value;
+    }
+    struct hm_store_reader *rd = NULL;
+    pthread_mutex_lock(&f->hook_mu); /* the hook's reader slot: one user at a time */
+    if (hm_store_reader_open(f->st, &rd) < 0 || hm_store_read_begin(rd) < 0)
+        goto out;
+    struct hm_profset *set = hm_fleet_acquire(f, HOOK_SLOT);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        in->dev.oui, in->dev.product_class};
+    const struct hm_desired *des =
+        hm_profset_count(set) ? hm_profset_lookup(set, HOOK_SLOT, in->dev.product_class, sw,
+                                                  ptags ? ds.tags : hm_slice("", 0), dev)
+                              : NULL;
+    struct resolved rv;
+    int64_t tac = des && resolve(f, des, dev, &ds, NULL, NULL, &rv) == 0 ? desired_tac(des, &rv)
+                                                                         : -1;
+    pthread_rwlock_rdlock(&f->rlock);
+    const struct hm_region *r =
+        hm_region_pick(f->regions, f->nreg, ds.tags, tac, ds.oui, ds.pc);
+    if (r && hm_region_list(r, dev, list, cap) > 0) {
+        *port = r->port;
+        found = 1;
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    hm_fleet_release(f, HOOK_SLOT);
+    hm_store_read_end(rd);
+out:
+    pthread_mutex_unlock(&f->hook_mu);
+    hm_store_reader_close(rd);
+    return found;
 }
