@@ -235,26 +235,8 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
         return hm_api_send_json(x, 200, a);
     }
     char name[HM_POOL_NAME_MAX + 2];
-    const char *sl = memchr(rest.ptr, '/', rest.len);
-    bool allocs = sl && hm_slice_eq_lit(hm_slice(sl + 1, rest.len - (size_t)(sl - rest.ptr) - 1),
-                                        "allocations");
-    if (sl && !allocs)
-        return -ENOENT;
-    if (sl)
-        rest.len = (size_t)(sl - rest.ptr);
     if (segment(rest, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
         return hm_api_error(x, 400, "bad_request", "invalid pool name");
-    if (allocs) {
-        /* every allocation of the pool (operators' audit; tests check uniqueness with it) */
-        int i = hm_fleet_pool_index(f, name);
-        if (i < 0)
-            return hm_api_error(x, 404, "not_found", "no pool '%s'", name);
-        if (m != HM_HTTP_GET)
-            return hm_api_error(x, 405, "method_not_allowed", "use GET");
-        json_t *a = json_array();
-        hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_json, a);
-        return hm_api_send_json(x, 200, a);
-    }
     if (m == HM_HTTP_GET) {
         int i = hm_fleet_pool_index(f, name);
         return i < 0 ? hm_api_error(x, 404, "not_found", "no pool '%s'", name)
@@ -284,6 +266,34 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     return st;
 }
 
+/* A pool or region name from the path, copied as is into <out>: valid names are letters,
+ * digits and "_.-", which are never percent-encoded. -EINVAL when empty or too long. */
+static int name_of(struct hm_slice s, char *out, size_t cap)
+{
+    if (!s.len || s.len >= cap)
+        return -EINVAL;
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    return 0;
+}
+
+/* GET /api/v1/pools/{name}/allocations: every allocation (operators' audit; the tests check
+ * uniqueness with it). <name>: the path segment. */
+static int pool_allocations(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice seg)
+{
+    char name[HM_POOL_NAME_MAX + 2];
+    if (name_of(seg, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
+        return hm_api_error(x, 400, "bad_request", "invalid pool name");
+    int i = hm_fleet_pool_index(f, name);
+    if (i < 0)
+        return hm_api_error(x, 404, "not_found", "no pool '%s'", name);
+    if (x->req->method != HM_HTTP_GET)
+        return hm_api_error(x, 405, "method_not_allowed", "use GET");
+    json_t *a = json_array();
+    hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_json, a);
+    return hm_api_send_json(x, 200, a);
+}
+
 static int regions(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
 {
     enum hm_http_method m = x->req->method;
@@ -293,7 +303,7 @@ static int regions(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_sli
         return hm_api_send_json(x, 200, hm_fleet_regions_json(f, NULL));
     }
     char name[HM_PROFILE_NAME_MAX + 2];
-    if (segment(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
+    if (name_of(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
         return hm_api_error(x, 400, "bad_request", "invalid region name");
     if (m == HM_HTTP_GET) {
         json_t *j = hm_fleet_regions_json(f, name);
@@ -406,6 +416,11 @@ int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_st
         return regions(x, f, hm_slice("", 0));
     if (p.len > 8 && !memcmp(p.ptr, "regions/", 8))
         return regions(x, f, hm_slice(p.ptr + 8, p.len - 8));
+    static const char allocs[] = "/allocations";
+    const size_t al = sizeof(allocs) - 1;
+    if (p.len > 6 + al && !memcmp(p.ptr, "pools/", 6) &&
+        !memcmp(p.ptr + p.len - al, allocs, al))
+        return pool_allocations(x, f, hm_slice(p.ptr + 6, p.len - 6 - al));
     if (hm_slice_eq_lit(p, "pools"))
         return pools(x, f, hm_slice("", 0));
     if (p.len > 6 && !memcmp(p.ptr, "pools/", 6))
