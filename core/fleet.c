@@ -844,7 +844,7 @@ static int64_t desired_tac(const struct hm_desired *d, const struct resolved *rv
             return -1;
         char *end;
         long long t = strtoll(want, &end, 10);
-        return *want && !*end && t >= 0 ? (int64_t)t : -1;
+        return *want && !*end && t >= 0 && t <= HM_PCI_MAX_TAC ? (int64_t)t : -1;
     }
     return -1;
 }

@@ -321,7 +321,7 @@ int hm_pool_get_tac(struct hm_pool *p, struct hm_slice dev, int64_t tac, int64_t
     int r = 0;
     bool found;
     *fresh = false;
-    if (tac < -1)
+    if (tac < -1 || tac > HM_PCI_MAX_TAC)
         tac = -1;
     pthread_mutex_lock(&p->mu);
     size_t slot = probe(p, dev, &found);
@@ -395,7 +395,7 @@ int hm_pool_restore_tac(struct hm_pool *p, struct hm_slice dev, int64_t tac, int
 {
     int r = 0;
     bool found;
-    if (tac < -1)
+    if (tac < -1 || tac > HM_PCI_MAX_TAC)
         tac = -1;
     pthread_mutex_lock(&p->mu);
     if (val < p->lo || val > p->hi) {

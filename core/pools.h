@@ -86,6 +86,7 @@ bool hm_pool_name_ok(const char *name);
  */
 #define HM_PCI_POOL_MAX_SIZE 4096u /* values per PCI pool (one 512-byte bitmap per TAC) */
 #define HM_PCI_MAX_DISTANCE 65535u
+#define HM_PCI_MAX_TAC 0xffffffffLL /* TACs: 0..2^32-1 (LTE 16 bits, NR 24); others: -1 */
 
 /* A PCI pool: lo..hi (at most HM_PCI_POOL_MAX_SIZE values), reuse distance <distance>. */
 struct hm_pool *hm_pool_create_pci(const char *name, int64_t lo, int64_t hi, uint32_t distance);

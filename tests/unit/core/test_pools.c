@@ -262,6 +262,10 @@ START_TEST(pci_reuse_distance_and_exhaustion)
     ck_assert_int_eq(hm_pool_get(p, S("m"), &v, &fresh), 0);
     ck_assert_int_eq(hm_pool_lookup_tac(p, S("m"), &v, &t), 0);
     ck_assert_int_eq(t, -1);
+    /* a TAC out of range counts as "none" (no overflow near INT64_MAX) */
+    ck_assert_int_eq(hm_pool_get_tac(p, S("n"), INT64_MAX, &v, &fresh), 0);
+    ck_assert_int_eq(hm_pool_lookup_tac(p, S("n"), &v, &t), 0);
+    ck_assert_int_eq(t, -1);
     /* plain pools refuse a distance */
     struct hm_pool *q = hm_pool_create("plain", 0, 3);
     ck_assert_int_eq(hm_pool_set_distance(q, 1), -EINVAL);
