@@ -147,12 +147,17 @@ static json_t *pool_json(struct hm_pool *p)
     return j;
 }
 
-static void alloc_json(void *arg, struct hm_slice dev, int64_t val, int64_t tac)
+/* Copies one allocation into a flat buffer (under the pool's mutex: no JSON there). */
+struct alloc_rec {
+    int64_t val, tac;
+    uint32_t len;
+};
+
+static void alloc_copy(void *arg, struct hm_slice dev, int64_t val, int64_t tac)
 {
-    json_t *e = json_pack("{s:s%,s:I}", "device", dev.ptr, dev.len, "value", (json_int_t)val);
-    if (tac >= 0)
-        json_object_set_new(e, "tac", json_integer(tac));
-    json_array_append_new(arg, e);
+    struct alloc_rec r = {val, tac, (uint32_t)dev.len};
+    hm_buf_append(arg, &r, sizeof(r));
+    hm_buf_append(arg, dev.ptr, dev.len);
 }
 
 static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
@@ -289,8 +294,20 @@ static int pool_allocations(struct hm_http_exchange *x, struct hm_fleet *f, stru
         return hm_api_error(x, 404, "not_found", "no pool '%s'", name);
     if (x->req->method != HM_HTTP_GET)
         return hm_api_error(x, 405, "method_not_allowed", "use GET");
+    struct hm_buf flat = {0};
+    hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_copy, &flat);
     json_t *a = json_array();
-    hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_json, a);
+    for (size_t off = 0; off < flat.len;) {
+        struct alloc_rec r;
+        memcpy(&r, flat.base + off, sizeof(r));
+        json_t *e = json_pack("{s:s%,s:I}", "device", flat.base + off + sizeof(r), (size_t)r.len,
+                              "value", (json_int_t)r.val);
+        if (r.tac >= 0)
+            json_object_set_new(e, "tac", json_integer(r.tac));
+        json_array_append_new(a, e);
+        off += sizeof(r) + r.len;
+    }
+    hm_buf_free(&flat);
     return hm_api_send_json(x, 200, a);
 }
 
