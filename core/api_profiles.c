@@ -98,9 +98,28 @@ static json_t *pool_json(struct hm_pool *p)
 {
     struct hm_pool_stats s;
     hm_pool_stats(p, &s);
-    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "name", hm_pool_name(p), "lo", (json_int_t)s.lo,
-                     "hi", (json_int_t)s.hi, "size", (json_int_t)s.size, "used",
-                     (json_int_t)s.used, "exhausted", (json_int_t)s.exhausted);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "name", hm_pool_name(p), "kind",
+                          s.pci ? "pci" : "integer", "lo", (json_int_t)s.lo, "hi",
+                          (json_int_t)s.hi, "size", (json_int_t)s.size, "used",
+                          (json_int_t)s.used, "exhausted", (json_int_t)s.exhausted);
+    if (s.pci) {
+        json_object_set_new(j, "reuse_distance", json_integer(s.distance));
+        json_object_set_new(j, "tacs", json_integer((json_int_t)s.tacs));
+    }
+    return j;
+}
+
+/* Copies one allocation into a flat buffer (under the pool's mutex: no JSON there). */
+struct alloc_rec {
+    int64_t val, tac;
+    uint32_t len;
+};
+
+static void alloc_copy(void *arg, struct hm_slice dev, int64_t val, int64_t tac)
+{
+    struct alloc_rec r = {val, tac, (uint32_t)dev.len};
+    hm_buf_append(arg, &r, sizeof(r));
+    hm_buf_append(arg, dev.ptr, dev.len);
 }
 
 static int profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
@@ -214,6 +233,97 @@ static int pools(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice
     return st;
 }
 
+/* A pool or region name from the path, copied as is into <out>: valid names are letters,
+ * digits and "_.-", which are never percent-encoded. -EINVAL when empty or too long. */
+static int name_of(struct hm_slice s, char *out, size_t cap)
+{
+    if (!s.len || s.len >= cap)
+        return -EINVAL;
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    return 0;
+}
+
+/* GET /api/v1/pools/{name}/allocations: every allocation (operators' audit; the tests check
+ * uniqueness with it). <name>: the path segment. */
+static int pool_allocations(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice seg)
+{
+    char name[HM_POOL_NAME_MAX + 2];
+    if (name_of(seg, name, sizeof(name)) < 0 || !hm_pool_name_ok(name))
+        return hm_api_error(x, 400, "bad_request", "invalid pool name");
+    int i = hm_fleet_pool_index(f, name);
+    if (i < 0)
+        return hm_api_error(x, 404, "not_found", "no pool '%s'", name);
+    if (x->req->method != HM_HTTP_GET)
+        return hm_api_error(x, 405, "method_not_allowed", "use GET");
+    struct hm_buf flat = {0};
+    hm_pool_foreach(hm_fleet_pool(f, (unsigned)i), alloc_copy, &flat);
+    json_t *a = json_array();
+    for (size_t off = 0; off < flat.len;) {
+        struct alloc_rec r;
+        memcpy(&r, flat.base + off, sizeof(r));
+        json_t *e = json_pack("{s:s%,s:I}", "device", flat.base + off + sizeof(r), (size_t)r.len,
+                              "value", (json_int_t)r.val);
+        if (r.tac >= 0)
+            json_object_set_new(e, "tac", json_integer(r.tac));
+        json_array_append_new(a, e);
+        off += sizeof(r) + r.len;
+    }
+    hm_buf_free(&flat);
+    return hm_api_send_json(x, 200, a);
+}
+
+static int regions(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_slice rest)
+{
+    enum hm_http_method m = x->req->method;
+    if (!rest.len) {
+        if (m != HM_HTTP_GET)
+            return hm_api_error(x, 405, "method_not_allowed", "use GET");
+        return hm_api_send_json(x, 200, hm_fleet_regions_json(f, NULL));
+    }
+    char name[HM_PROFILE_NAME_MAX + 2];
+    if (name_of(rest, name, sizeof(name)) < 0 || !hm_profile_name_ok(name))
+        return hm_api_error(x, 400, "bad_request", "invalid region name");
+    if (m == HM_HTTP_GET) {
+        json_t *j = hm_fleet_regions_json(f, name);
+        return j ? hm_api_send_json(x, 200, j)
+                 : hm_api_error(x, 404, "not_found", "no region '%s'", name);
+    }
+    if (m != HM_HTTP_PUT && m != HM_HTTP_DELETE)
+        return hm_api_error(x, 405, "method_not_allowed", "use GET, PUT or DELETE");
+    int st = 0, r;
+    json_t *in = NULL;
+    if (m == HM_HTTP_PUT && !(in = body_json(x, &st)))
+        return st;
+    struct preq *q = preq_new(x);
+    char err[300];
+    hm_fleet_lock(f);
+    if (m == HM_HTTP_PUT)
+        r = hm_fleet_region_put(f, name, in, &q->batch, &q->body, err, sizeof(err));
+    else
+        r = hm_fleet_region_del(f, name, &q->batch);
+    json_decref(in);
+    if (r < 0) {
+        hm_fleet_unlock(f);
+        preq_free(q);
+        if (r == -ENOENT)
+            return hm_api_error(x, 404, "not_found", "no region '%s'", name);
+        return r == -EINVAL ? hm_api_error(x, 422, "invalid_region", "%s", err)
+                            : hm_api_error(x, 413, "too_large", "%s", err);
+    }
+    q->http = m == HM_HTTP_PUT ? 200 : 204;
+    /* applied in memory only once the batch is submitted, in submission order */
+    r = hm_store_submit(hm_fleet_store(f), &q->batch, on_done, q);
+    hm_fleet_region_commit(f, r == 0);
+    hm_fleet_unlock(f);
+    if (r < 0) {
+        preq_free(q);
+        hm_buf_append_lit(x->headers, "Retry-After: 1\r\n");
+        return hm_api_error(x, 503, "overloaded", "store queue full: %s", hm_strerror(r));
+    }
+    return HM_HTTP_DEFER;
+}
+
 static int tags(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_store_reader *rd,
                 const char *dev)
 {
@@ -281,6 +391,15 @@ int hm_api_profiles(struct hm_http_exchange *x, struct hm_fleet *f, struct hm_st
         return profiles(x, f, hm_slice("", 0));
     if (p.len > 9 && !memcmp(p.ptr, "profiles/", 9))
         return profiles(x, f, hm_slice(p.ptr + 9, p.len - 9));
+    if (hm_slice_eq_lit(p, "regions"))
+        return regions(x, f, hm_slice("", 0));
+    if (p.len > 8 && !memcmp(p.ptr, "regions/", 8))
+        return regions(x, f, hm_slice(p.ptr + 8, p.len - 8));
+    static const char allocs[] = "/allocations";
+    const size_t al = sizeof(allocs) - 1;
+    if (p.len > 6 + al && !memcmp(p.ptr, "pools/", 6) &&
+        !memcmp(p.ptr + p.len - al, allocs, al))
+        return pool_allocations(x, f, hm_slice(p.ptr + 6, p.len - 6 - al));
     if (hm_slice_eq_lit(p, "pools"))
         return pools(x, f, hm_slice("", 0));
     if (p.len > 6 && !memcmp(p.ptr, "pools/", 6))

@@ -9,7 +9,13 @@
  *   DELETE /api/v1/profiles/{name}          204
  *   GET    /api/v1/pools                    pools with their usage
  *   GET    /api/v1/pools/{name}
- *   PUT    /api/v1/pools/{name}             body {"lo":N,"hi":N}: create or change the range
+ *   PUT    /api/v1/pools/{name}             body {"lo":N,"hi":N}: create or change the range;
+ *                                            {"kind":"pci","lo","hi","reuse_distance"}: PCI pool
+ *   GET    /api/v1/pools/{name}/allocations [{"device","value"[,"tac"]}]
+ *   GET    /api/v1/regions                  S1 regions, by name
+ *   GET    /api/v1/regions/{name}
+ *   PUT    /api/v1/regions/{name}           body: a region (core/regions.h); 200 + normalised
+ *   DELETE /api/v1/regions/{name}           204
  *   GET    /api/v1/devices/{id}/tags        ["a","b"]
  *   PUT    /api/v1/devices/{id}/tags        body ["a","b"]
  *   GET    /api/v1/devices/{id}/desired     the merged desired state and its status

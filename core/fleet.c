@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "core/fleet_s1.h"
 #include "core/log.h"
 #include "core/pools.h"
 #include "core/profiles.h"
+#include "core/regions.h"
 #include "core/util.h"
 #include "storage/record.h"
 
@@ -23,6 +25,7 @@
 #define K_ALLOC "fleet/a/"
 #define K_TAGS "fleet/t/"
 #define K_STATE "fleet/s/"
+#define K_REGION "fleet/r/"
 #define CHUNK 3800          /* bytes of profile JSON per record */
 #define ARGS_BUDGET 3300    /* bytes of SetParameterValues arguments per task record */
 #define REJ_MAX 2000        /* bytes of rejected names kept per device */
@@ -48,8 +51,20 @@ struct hm_fleet {
     _Atomic unsigned npools;
     _Atomic(struct hm_profset *) cur;
     _Atomic(struct hm_profset *) hp[HM_PROFSET_SLOTS];
-    _Atomic uint64_t queued, drift, rejected, insync, splits, exhausted;
+    _Atomic uint64_t queued, drift, rejected, insync, splits, exhausted, s1_unassigned;
+    /* S1 regions: read on the Inform path under the read lock (only for devices whose
+     * profiles reference ${s1:...}), replaced by the API under the write lock */
+    pthread_rwlock_t rlock;
+    struct hm_region **regions; /* sorted by name */
+    size_t nreg;
+    _Atomic bool reg_tags;      /* some region selects by tag */
+    struct hm_region *staged;   /* put/del awaiting hm_fleet_region_commit (under mu) */
+    char staged_name[HM_REGION_NAME_MAX + 1];
+    /* the S1 hook of core/hems_proc.c (core/fleet_s1.h): serialises its reader slot */
+    pthread_mutex_t hook_mu;
 };
+
+#define HOOK_SLOT (HM_PROFSET_SLOTS - 1)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -210,6 +225,11 @@ int hm_fleet_pool_index(struct hm_fleet *f, const char *name)
 static int pool_fn(void *arg, const char *name, int64_t *sample)
 {
     struct hm_fleet *f = arg;
+    if (!strcmp(name, "s1:servers") || !strcmp(name, "s1:port")) {
+        /* checked against the model with a sample: "0" (a one-item list), 36412 */
+        *sample = name[3] == 's' ? 0 : 36412;
+        return name[3] == 's' ? HM_FLEET_REF_S1_SERVERS : HM_FLEET_REF_S1_PORT;
+    }
     int i = hm_fleet_pool_index(f, name);
     if (i >= 0) {
         struct hm_pool_stats s;
@@ -324,33 +344,70 @@ void hm_fleet_profile_undo(struct hm_fleet *f)
     publish(f);
 }
 
-static int pool_range(json_t *in, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+struct pool_conf {
+    int64_t lo, hi;
+    bool pci;
+    uint32_t distance;
+};
+
+/* {"lo":N,"hi":N} or {"kind":"pci"[,"lo":0,"hi":503][,"reuse_distance":D]} */
+static int pool_conf(json_t *in, struct pool_conf *c, char *err, size_t errlen)
 {
     json_t *l = json_object_get(in, "lo"), *h = json_object_get(in, "hi");
-    if (!json_is_integer(l) || !json_is_integer(h)) {
+    json_t *k = json_object_get(in, "kind"), *d = json_object_get(in, "reuse_distance");
+    *c = (struct pool_conf){0};
+    if (!json_is_object(in)) {
+        snprintf(err, errlen, "a pool is a JSON object");
+        return -EINVAL;
+    }
+    if (k && !(json_is_string(k) && (!strcmp(json_string_value(k), "pci") ||
+                                     !strcmp(json_string_value(k), "integer")))) {
+        snprintf(err, errlen, "pool 'kind' must be \"integer\" or \"pci\"");
+        return -EINVAL;
+    }
+    c->pci = k && !strcmp(json_string_value(k), "pci");
+    if (c->pci && !l && !h) {
+        c->lo = 0;
+        c->hi = 503; /* TS 36.211 6.11: 504 physical-layer cell identities */
+    } else if (!json_is_integer(l) || !json_is_integer(h)) {
         snprintf(err, errlen, "a pool needs integer 'lo' and 'hi'");
         return -EINVAL;
+    } else {
+        c->lo = json_integer_value(l);
+        c->hi = json_integer_value(h);
     }
-    *lo = json_integer_value(l);
-    *hi = json_integer_value(h);
-    if (*lo < 0 || *hi < *lo || (uint64_t)(*hi - *lo) >= HM_POOL_MAX_SIZE) {
-        snprintf(err, errlen, "pool range must satisfy 0 <= lo <= hi and hold at most %u values",
-                 HM_POOL_MAX_SIZE);
+    uint64_t max = c->pci ? HM_PCI_POOL_MAX_SIZE : HM_POOL_MAX_SIZE;
+    if (c->lo < 0 || c->hi < c->lo || (uint64_t)(c->hi - c->lo) >= max) {
+        snprintf(err, errlen, "pool range must satisfy 0 <= lo <= hi and hold at most %llu values",
+                 (unsigned long long)max);
         return -EINVAL;
     }
+    if (d && (!c->pci || !json_is_integer(d) || json_integer_value(d) < 0 ||
+              json_integer_value(d) > HM_PCI_MAX_DISTANCE)) {
+        snprintf(err, errlen, "'reuse_distance' is an integer 0..%u of a \"pci\" pool",
+                 HM_PCI_MAX_DISTANCE);
+        return -EINVAL;
+    }
+    c->distance = d ? (uint32_t)json_integer_value(d) : 0;
     return 0;
+}
+
+static struct hm_pool *pool_new(const char *name, const struct pool_conf *c)
+{
+    return c->pci ? hm_pool_create_pci(name, c->lo, c->hi, c->distance)
+                  : hm_pool_create(name, c->lo, c->hi);
 }
 
 int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
                       struct hm_store_batch *b, char *err, size_t errlen)
 {
-    int64_t lo, hi;
+    struct pool_conf c;
     if (!hm_pool_name_ok(name)) {
         snprintf(err, errlen, "pool name must be 1..%d characters of [A-Za-z0-9_.-]",
                  HM_POOL_NAME_MAX);
         return -EINVAL;
     }
-    if (pool_range(in, &lo, &hi, err, errlen) < 0)
+    if (pool_conf(in, &c, err, errlen) < 0)
         return -EINVAL;
     int i = hm_fleet_pool_index(f, name);
     unsigned n = atomic_load(&f->npools);
@@ -358,24 +415,159 @@ int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
         snprintf(err, errlen, "at most %d pools", HM_FLEET_MAX_POOLS);
         return -EINVAL;
     }
-    char k[HM_STORE_MAX_KEY], v[64];
+    if (i >= 0 && hm_pool_is_pci(f->pools[i]) != c.pci) {
+        snprintf(err, errlen, "pool '%s' is of kind \"%s\"; a kind cannot change", name,
+                 c.pci ? "integer" : "pci");
+        return -EINVAL;
+    }
+    char k[HM_STORE_MAX_KEY], v[128];
     int kl = key_of(k, sizeof(k), K_POOL, hm_slice_cstr(name), false, hm_slice("", 0));
-    int vl = snprintf(v, sizeof(v), "{\"lo\":%" PRId64 ",\"hi\":%" PRId64 "}", lo, hi);
+    int vl = c.pci ? snprintf(v, sizeof(v),
+                              "{\"kind\":\"pci\",\"lo\":%" PRId64 ",\"hi\":%" PRId64
+                              ",\"reuse_distance\":%u}", c.lo, c.hi, c.distance)
+                   : snprintf(v, sizeof(v), "{\"lo\":%" PRId64 ",\"hi\":%" PRId64 "}", c.lo,
+                              c.hi);
     if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
                                      hm_slice(v, (size_t)vl)) < 0)
         return -E2BIG;
     if (i >= 0) {
-        int r = hm_pool_resize(f->pools[i], lo, hi);
+        struct hm_pool_stats st;
+        hm_pool_stats(f->pools[i], &st);
+        int r = hm_pool_resize(f->pools[i], c.lo, c.hi);
         if (r < 0) {
-            snprintf(err, errlen, "devices hold values outside %" PRId64 "..%" PRId64, lo, hi);
+            snprintf(err, errlen, "devices hold values outside %" PRId64 "..%" PRId64, c.lo, c.hi);
             return r;
+        }
+        if (c.pci && hm_pool_set_distance(f->pools[i], c.distance) < 0) {
+            hm_pool_resize(f->pools[i], st.lo, st.hi); /* all or nothing */
+            snprintf(err, errlen, "devices within %u TACs of each other hold the same value",
+                     c.distance);
+            return -EBUSY;
         }
         publish(f); /* a device's desired hash includes its pool values: recheck */
         return 0;
     }
-    f->pools[n] = hm_pool_create(name, lo, hi);
+    f->pools[n] = pool_new(name, &c);
     atomic_store(&f->npools, n + 1);
     return 0;
+}
+
+/* ---- S1 regions (under mu for writers) ------------------------------------------------------ */
+
+static int region_find(struct hm_fleet *f, const char *name)
+{
+    for (size_t i = 0; i < f->nreg; i++)
+        if (!strcmp(f->regions[i]->name, name))
+            return (int)i;
+    return -ENOENT;
+}
+
+/* Inserts or replaces <r> (sorted by name), or removes <name> when <r> is NULL. Write lock. */
+static void region_set(struct hm_fleet *f, const char *name, struct hm_region *r)
+{
+    pthread_rwlock_wrlock(&f->rlock);
+    int i = region_find(f, name);
+    if (i >= 0) {
+        hm_region_free(f->regions[i]);
+        if (r) {
+            f->regions[i] = r;
+        } else {
+            memmove(&f->regions[i], &f->regions[i + 1],
+                    (f->nreg - (size_t)i - 1) * sizeof(*f->regions));
+            f->nreg--;
+        }
+    } else if (r) {
+        f->regions = hm_xrealloc(f->regions, (f->nreg + 1) * sizeof(*f->regions));
+        size_t k = f->nreg;
+        while (k > 0 && strcmp(f->regions[k - 1]->name, name) > 0) {
+            f->regions[k] = f->regions[k - 1];
+            k--;
+        }
+        f->regions[k] = r;
+        f->nreg++;
+    }
+    atomic_store(&f->reg_tags, hm_regions_use_tags(f->regions, f->nreg));
+    pthread_rwlock_unlock(&f->rlock);
+}
+
+static void region_stage(struct hm_fleet *f, const char *name, struct hm_region *r)
+{
+    hm_region_free(f->staged);
+    f->staged = r;
+    snprintf(f->staged_name, sizeof(f->staged_name), "%s", name);
+}
+
+int hm_fleet_region_put(struct hm_fleet *f, const char *name, json_t *in,
+                        struct hm_store_batch *b, json_t **norm, char *err, size_t errlen)
+{
+    struct hm_region *r;
+    if (hm_region_parse(name, in, &r, err, errlen) < 0)
+        return -EINVAL;
+    if (region_find(f, name) < 0 && f->nreg >= HM_REGIONS_MAX) {
+        snprintf(err, errlen, "at most %d regions", HM_REGIONS_MAX);
+        hm_region_free(r);
+        return -EINVAL;
+    }
+    char *text = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char k[HM_STORE_MAX_KEY];
+    int kl = key_of(k, sizeof(k), K_REGION, hm_slice_cstr(name), false, hm_slice("", 0));
+    int rc = kl > 0 && strlen(text) <= HM_STORE_MAX_VAL
+                 ? hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
+                                      hm_slice_cstr(text))
+                 : -E2BIG;
+    free(text);
+    if (rc < 0) {
+        snprintf(err, errlen, "region too large to store");
+        hm_region_free(r);
+        return -E2BIG;
+    }
+    *norm = json_deep_copy(r->json);
+    region_stage(f, name, r);
+    return 0;
+}
+
+int hm_fleet_region_del(struct hm_fleet *f, const char *name, struct hm_store_batch *b)
+{
+    pthread_rwlock_rdlock(&f->rlock);
+    int i = region_find(f, name);
+    pthread_rwlock_unlock(&f->rlock);
+    if (i < 0)
+        return -ENOENT;
+    char k[HM_STORE_MAX_KEY];
+    int kl = key_of(k, sizeof(k), K_REGION, hm_slice_cstr(name), false, hm_slice("", 0));
+    if (kl < 0 || hm_store_batch_del(b, HM_DB_META, hm_slice(k, (size_t)kl)) < 0)
+        return -E2BIG;
+    region_stage(f, name, NULL);
+    return 0;
+}
+
+void hm_fleet_region_commit(struct hm_fleet *f, bool submitted)
+{
+    if (!f->staged_name[0])
+        return;
+    if (submitted) {
+        region_set(f, f->staged_name, f->staged);
+        hm_info(f->staged ? "S1 region stored" : "S1 region deleted", "region=%s",
+                f->staged_name);
+    } else {
+        hm_region_free(f->staged);
+    }
+    f->staged = NULL;
+    f->staged_name[0] = '\0';
+}
+
+json_t *hm_fleet_regions_json(struct hm_fleet *f, const char *name)
+{
+    json_t *out = name ? NULL : json_array();
+    pthread_rwlock_rdlock(&f->rlock);
+    for (size_t i = 0; i < f->nreg; i++) {
+        if (!name)
+            json_array_append_new(out, json_deep_copy(f->regions[i]->json));
+        else if (!strcmp(f->regions[i]->name, name))
+            out = json_deep_copy(f->regions[i]->json);
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    return out;
 }
 
 /* ---- start-up ---------------------------------------------------------------------------- */
@@ -393,13 +585,13 @@ static int load_pool(void *arg, struct hm_slice key, struct hm_slice val)
     char name[HM_POOL_NAME_MAX + 1], err[200];
     size_t nl = key.len - strlen(K_POOL);
     json_t *j = json_loadb(val.ptr, val.len, 0, NULL);
-    int64_t lo, hi;
+    struct pool_conf pc;
     unsigned n = atomic_load(&c->f->npools);
     if (nl < sizeof(name) && j && n < HM_FLEET_MAX_POOLS &&
-        pool_range(j, &lo, &hi, err, sizeof(err)) == 0) {
+        pool_conf(j, &pc, err, sizeof(err)) == 0) {
         memcpy(name, key.ptr + strlen(K_POOL), nl);
         name[nl] = '\0';
-        c->f->pools[n] = hm_pool_create(name, lo, hi);
+        c->f->pools[n] = pool_new(name, &pc);
         if (c->f->pools[n])
             atomic_store(&c->f->npools, n + 1);
     } else {
@@ -423,12 +615,38 @@ static int load_alloc(void *arg, struct hm_slice key, struct hm_slice val)
     num[val.len] = '\0';
     int i = hm_fleet_pool_index(c->f, name);
     struct hm_slice dev = hm_slice(z + 1, rest.len - (size_t)(z - rest.ptr) - 1);
-    int r = i < 0 ? -ENOENT : hm_pool_restore(c->f->pools[i], dev, strtoll(num, NULL, 10));
+    char *end;
+    int64_t v = strtoll(num, &end, 10), tac = -1;
+    if (*end == ',') /* PCI pools: "value,TAC" */
+        tac = strtoll(end + 1, NULL, 10);
+    int r = i < 0 ? -ENOENT : hm_pool_restore_tac(c->f->pools[i], dev, tac, v);
     if (r < 0)
         hm_warn("stored pool allocation not restored", "pool=%s device=%.*s value=%s err=\"%s\"",
                 name, (int)dev.len, dev.ptr, num, hm_strerror(r));
     else
         c->loaded++;
+    return 0;
+}
+
+static int load_region(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct load_ctx *c = arg;
+    char name[HM_REGION_NAME_MAX + 1], err[200];
+    size_t nl = key.len - strlen(K_REGION);
+    json_t *j = json_loadb(val.ptr, val.len, 0, NULL);
+    struct hm_region *r = NULL;
+    if (nl < sizeof(name)) {
+        memcpy(name, key.ptr + strlen(K_REGION), nl);
+        name[nl] = '\0';
+    }
+    if (nl < sizeof(name) && j && hm_region_parse(name, j, &r, err, sizeof(err)) == 0) {
+        region_set(c->f, name, r);
+    } else {
+        c->skipped++;
+        hm_err("stored S1 region no longer valid; not applied", "key_len=%zu cause=\"%s\"",
+               key.len, j ? err : "unreadable JSON");
+    }
+    json_decref(j);
     return 0;
 }
 
@@ -475,6 +693,8 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
     struct load_ctx c = {.f = f};
     f->st = st;
     pthread_mutex_init(&f->mu, NULL);
+    pthread_mutex_init(&f->hook_mu, NULL);
+    pthread_rwlock_init(&f->rlock, NULL);
     int r = hm_store_reader_open(st, &rd);
     if (r == 0)
         r = hm_store_read_begin(rd);
@@ -486,6 +706,9 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
     if (r >= 0)
         r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_ALLOC), hm_slice("", 0), load_alloc, &c);
     if (r >= 0)
+        r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_REGION), hm_slice("", 0), load_region,
+                          &c);
+    if (r >= 0)
         r = hm_store_scan(rd, HM_DB_META, HM_SLICE_LIT(K_PROFILE), hm_slice("", 0), load_profile,
                           &c);
     load_profile_done(&c);
@@ -495,8 +718,9 @@ int hm_fleet_create(struct hm_store *st, struct hm_fleet **out, char *err, size_
         goto fail;
     }
     atomic_store(&f->cur, hm_profset_build(f->profiles, f->nprof));
-    hm_info("fleet configuration loaded", "profiles=%zu pools=%u allocations=%zu skipped=%zu",
-            f->nprof, atomic_load(&f->npools), c.loaded, c.skipped);
+    hm_info("fleet configuration loaded",
+            "profiles=%zu pools=%u allocations=%zu regions=%zu skipped=%zu", f->nprof,
+            atomic_load(&f->npools), c.loaded, f->nreg, c.skipped);
     hm_store_reader_close(rd);
     hm_buf_free(&c.text);
     *out = f;
@@ -520,6 +744,12 @@ void hm_fleet_destroy(struct hm_fleet *f)
     free(f->profiles);
     for (unsigned i = 0; i < atomic_load(&f->npools); i++)
         hm_pool_destroy(f->pools[i]);
+    for (size_t i = 0; i < f->nreg; i++)
+        hm_region_free(f->regions[i]);
+    free(f->regions);
+    hm_region_free(f->staged);
+    pthread_rwlock_destroy(&f->rlock);
+    pthread_mutex_destroy(&f->hook_mu);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -528,9 +758,15 @@ void hm_fleet_destroy(struct hm_fleet *f)
 
 struct resolved {
     uint64_t hash;
-    int64_t val[HM_FLEET_MAX_POOLS]; /* by pool index; valid where ok bit set */
+    int64_t val[64]; /* by pool index (and HM_FLEET_REF_S1_PORT); valid where ok bit set */
     uint64_t ok;
     char key[24]; /* "profile-xxxxxxxx" */
+    char s1[HM_REGION_LIST_MAX + 1]; /* HM_FLEET_REF_S1_SERVERS */
+};
+
+/* What the S1 region selectors look at */
+struct devsel {
+    struct hm_slice tags, oui, pc;
 };
 
 /*
@@ -539,9 +775,9 @@ struct resolved {
  * operator sees with the device's other alarms (docs/alarms.md), not only a log line.
  */
 static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_store_batch *b,
-                      struct hm_slice dev, struct hm_pool *p, bool raise)
+                      struct hm_slice dev, struct hm_pool *p, bool raise, int64_t tac)
 {
-    char id[HM_POOL_NAME_MAX + 16], mo[HM_POOL_NAME_MAX + 16], text[160];
+    char id[HM_POOL_NAME_MAX + 16], mo[HM_POOL_NAME_MAX + 16], text[240];
     int il = snprintf(id, sizeof(id), "HEMS-POOL-%s", hm_pool_name(p));
     snprintf(mo, sizeof(mo), "hems.pool.%s", hm_pool_name(p));
     char ck[HM_STORE_MAX_KEY];
@@ -554,8 +790,14 @@ static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_
         return 0;
     struct hm_pool_stats st;
     hm_pool_stats(p, &st);
-    snprintf(text, sizeof(text), "parameter pool %s (%lld..%lld, %llu values) has no free value",
-             hm_pool_name(p), (long long)st.lo, (long long)st.hi, (unsigned long long)st.size);
+    int tl = snprintf(text, sizeof(text), "parameter pool %s (%lld..%lld, %llu values) has no free value",
+                      hm_pool_name(p), (long long)st.lo, (long long)st.hi,
+                      (unsigned long long)st.size);
+    if (st.pci)
+        snprintf(text + tl, sizeof(text) - (size_t)tl,
+                 " for TAC %lld (reuse distance %u: no value unused within TACs %lld..%lld)",
+                 (long long)tac, st.distance, (long long)(tac < 0 ? tac : tac - st.distance < 0 ? 0 : tac - st.distance),
+                 (long long)(tac < 0 ? tac : tac + st.distance));
     uint64_t now = hm_now_ms(), seq = hm_store_next_seq(f->st);
     struct hm_alarm_rec a = {
         .event_time_ms = now, .notification = raise ? HM_ALARM_NEW : HM_ALARM_CLEARED,
@@ -580,41 +822,121 @@ static int pool_alarm(struct hm_fleet *f, struct hm_store_reader *rd, struct hm_
     return cp && hm_rec_alarm_cur_encode(&cur, cp, cs) >= 0 ? 0 : -E2BIG;
 }
 
+static bool value_of(const struct hm_desired_param *p, const struct resolved *rv, char *buf,
+                     size_t cap, const char **out);
+
+/*
+ * The TAC a PCI pool allocates in: the desired value of the device's TAC parameter (a name
+ * ending in "CellConfig.LTE.EPC.TAC", a literal or a plain pool's value resolved before), or
+ * -1 when the desired state sets none.
+ */
+static int64_t desired_tac(const struct hm_desired *d, const struct resolved *rv)
+{
+    static const char suffix[] = "CellConfig.LTE.EPC.TAC";
+    const size_t sl = sizeof(suffix) - 1;
+    for (uint32_t i = 0; i < d->n; i++) {
+        size_t nl = strlen(d->v[i].name);
+        char buf[24];
+        const char *want;
+        if (nl < sl || memcmp(d->v[i].name + nl - sl, suffix, sl))
+            continue;
+        if (!value_of(&d->v[i], rv, buf, sizeof(buf), &want))
+            return -1;
+        char *end;
+        long long t = strtoll(want, &end, 10);
+        return *want && !*end && t >= 0 && t <= HM_PCI_MAX_TAC ? (int64_t)t : -1;
+    }
+    return -1;
+}
+
 /* Pool values of the device (allocating, persisted in <b> if non-NULL, with the exhaustion
- * alarm raised or cleared through <rd>; else lookup only). */
+ * alarm raised or cleared through <rd>; else lookup only). Plain pools first: a PCI pool
+ * allocates within the TAC they may give. */
+static bool uses_s1(const struct hm_desired *d)
+{
+    for (uint32_t i = 0; i < d->npools; i++)
+        if (d->pools[i] >= HM_FLEET_MAX_POOLS)
+            return true;
+    return false;
+}
+
+/* The device's S1 list and port from its region into <rv> (ok bits), or nothing. */
+static void resolve_s1(struct hm_fleet *f, struct hm_slice dev, const struct devsel *ds,
+                       int64_t tac, struct resolved *rv, bool count)
+{
+    pthread_rwlock_rdlock(&f->rlock);
+    const struct hm_region *r =
+        hm_region_pick(f->regions, f->nreg, ds->tags, tac, ds->oui, ds->pc);
+    if (r && hm_region_list(r, dev, rv->s1, sizeof(rv->s1)) > 0) {
+        rv->ok |= 1ull << HM_FLEET_REF_S1_SERVERS;
+        if (r->port > 0) {
+            rv->val[HM_FLEET_REF_S1_PORT] = r->port;
+            rv->ok |= 1ull << HM_FLEET_REF_S1_PORT;
+        }
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    if (!r && count) {
+        atomic_fetch_add(&f->s1_unassigned, 1);
+        HM_LOG_RL(HM_LOG_WARN, "no S1 region selects the device: S1 far end left unset",
+                  "device=%.*s tac=%" PRId64, (int)dev.len, dev.ptr, tac);
+    }
+}
+
 static int resolve(struct hm_fleet *f, const struct hm_desired *d, struct hm_slice dev,
-                   struct hm_store_reader *rd, struct hm_store_batch *b, struct resolved *rv)
+                   const struct devsel *ds, struct hm_store_reader *rd,
+                   struct hm_store_batch *b, struct resolved *rv)
 {
     uint64_t h = d->hash;
     rv->ok = 0;
-    for (uint32_t i = 0; i < d->npools; i++) {
-        int pi = d->pools[i];
-        struct hm_pool *p = hm_fleet_pool(f, (unsigned)pi);
-        int64_t v = -1;
-        bool fresh = false;
-        int r = !p ? -ENOENT : b ? hm_pool_get(p, dev, &v, &fresh) : hm_pool_lookup(p, dev, &v);
-        if (r == -ENOSPC) {
-            atomic_fetch_add(&f->exhausted, 1);
-            HM_LOG_RL(HM_LOG_ERR, "parameter pool exhausted: device gets no value",
-                      "pool=%s device=%.*s", hm_pool_name(p), (int)dev.len, dev.ptr);
+    rv->s1[0] = '\0';
+    rv->val[HM_FLEET_REF_S1_PORT] = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t tac = pass ? desired_tac(d, rv) : -1;
+        if (pass && uses_s1(d)) {
+            resolve_s1(f, dev, ds, tac, rv, b != NULL);
+            h = hm_hash_bytes(h, rv->s1, strlen(rv->s1));
+            h = hm_hash_bytes(h, &rv->val[HM_FLEET_REF_S1_PORT], sizeof(int64_t));
         }
-        if (b && rd && (r == -ENOSPC || fresh) && pool_alarm(f, rd, b, dev, p, !fresh) < 0)
-            return -E2BIG;
-        if (r == 0) {
-            rv->val[pi] = v;
-            rv->ok |= 1ull << pi;
-        } else {
-            v = -1;
-        }
-        if (fresh) {
-            char k[HM_STORE_MAX_KEY], num[24];
-            int kl = key_of(k, sizeof(k), K_ALLOC, hm_slice_cstr(hm_pool_name(p)), true, dev);
-            int nl = snprintf(num, sizeof(num), "%" PRId64, v);
-            if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
-                                             hm_slice(num, (size_t)nl)) < 0)
+        for (uint32_t i = 0; i < d->npools; i++) {
+            int pi = d->pools[i];
+            if (pi >= HM_FLEET_MAX_POOLS)
+                continue;
+            struct hm_pool *p = hm_fleet_pool(f, (unsigned)pi);
+            if (p && hm_pool_is_pci(p) != (pass == 1))
+                continue;
+            if (!p && pass == 1)
+                continue;
+            int64_t v = -1;
+            bool fresh = false;
+            int r = !p ? -ENOENT
+                    : b ? hm_pool_get_tac(p, dev, tac, &v, &fresh)
+                        : hm_pool_lookup(p, dev, &v);
+            if (r == -ENOSPC) {
+                atomic_fetch_add(&f->exhausted, 1);
+                HM_LOG_RL(HM_LOG_ERR, "parameter pool exhausted: device gets no value",
+                          "pool=%s device=%.*s tac=%" PRId64, hm_pool_name(p), (int)dev.len,
+                          dev.ptr, tac);
+            }
+            if (b && rd && (r == -ENOSPC || fresh) && pool_alarm(f, rd, b, dev, p, !fresh, tac) < 0)
                 return -E2BIG;
+            if (r == 0) {
+                rv->val[pi] = v;
+                rv->ok |= 1ull << pi;
+            } else {
+                v = -1;
+            }
+            if (fresh) {
+                char k[HM_STORE_MAX_KEY], num[48];
+                int kl = key_of(k, sizeof(k), K_ALLOC, hm_slice_cstr(hm_pool_name(p)), true, dev);
+                int nl = hm_pool_is_pci(p)
+                             ? snprintf(num, sizeof(num), "%" PRId64 ",%" PRId64, v, tac)
+                             : snprintf(num, sizeof(num), "%" PRId64, v);
+                if (kl < 0 || hm_store_batch_put(b, HM_DB_META, hm_slice(k, (size_t)kl),
+                                                 hm_slice(num, (size_t)nl)) < 0)
+                    return -E2BIG;
+            }
+            h = hm_hash_bytes(h, &v, sizeof(v));
         }
-        h = hm_hash_bytes(h, &v, sizeof(v));
     }
     rv->hash = h;
     snprintf(rv->key, sizeof(rv->key), "profile-%08x", (unsigned)(h >> 32));
@@ -631,6 +953,10 @@ static bool value_of(const struct hm_desired_param *p, const struct resolved *rv
     }
     if (!(rv->ok >> p->pool & 1))
         return false;
+    if (p->pool == HM_FLEET_REF_S1_SERVERS) {
+        *out = rv->s1;
+        return true;
+    }
     snprintf(buf, cap, "%" PRId64, rv->val[p->pool]);
     *out = buf;
     return true;
@@ -784,19 +1110,22 @@ int hm_fleet_on_inform(struct hm_fleet *f, unsigned slot, struct hm_store_reader
                        const struct hm_cwmp_inform *in, const struct hm_dev_rec *d)
 {
     /* only devices this node serves (not blocked, not redirected elsewhere) */
-    if (!f || slot >= HM_PROFSET_SLOTS || d->reg_state != HM_REG_REGISTERED)
+    if (!f || slot >= HOOK_SLOT || d->reg_state != HM_REG_REGISTERED)
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
     if (!hm_profset_count(set))
         goto out;
-    struct hm_slice tags = hm_profset_uses_tags(set) ? device_tags(rd, dev) : hm_slice("", 0);
-    const struct hm_desired *des =
-        hm_profset_lookup(set, slot, d->product_class, d->sw_version, tags, dev);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        d->oui, d->product_class};
+    const struct hm_desired *des = hm_profset_lookup(set, slot, d->product_class, d->sw_version,
+                                                     ptags ? ds.tags : hm_slice("", 0), dev);
     if (!des)
         goto out;
     struct resolved rv;
-    r = resolve(f, des, dev, rd, b, &rv);
+    r = resolve(f, des, dev, &ds, rd, b, &rv);
     if (r < 0)
         goto out;
     /* 0 BOOTSTRAP: a factory reset; what we stored about the device is void */
@@ -967,12 +1296,16 @@ static int gpv_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader 
         return 0;
     int r = 0;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
-    struct hm_slice tags = hm_profset_uses_tags(set) ? device_tags(rd, dev) : hm_slice("", 0);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        d.oui, d.product_class};
     const struct hm_desired *des =
-        hm_profset_count(set) ? hm_profset_lookup(set, slot, d.product_class, d.sw_version, tags, dev)
+        hm_profset_count(set) ? hm_profset_lookup(set, slot, d.product_class, d.sw_version,
+                                                  ptags ? ds.tags : hm_slice("", 0), dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
+    if (!des || resolve(f, des, dev, &ds, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)
@@ -1008,7 +1341,7 @@ int hm_fleet_on_result(struct hm_fleet *f, unsigned slot, struct hm_store_reader
                        struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
                        uint8_t kind, struct hm_slice args, const struct hm_cwmp_msg *m)
 {
-    if (!f || slot >= HM_PROFSET_SLOTS)
+    if (!f || slot >= HOOK_SLOT)
         return 0;
     if (kind == HM_TASK_GET_PARAM_VALUES && m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE)
         return gpv_result(f, slot, rd, b, dev, m) == -E2BIG ? -E2BIG : 0;
@@ -1030,7 +1363,7 @@ json_t *hm_fleet_desired_json(struct hm_fleet *f, unsigned slot, struct hm_store
     struct hm_slice v;
     struct hm_dev_rec d;
     json_t *out = NULL;
-    if (slot >= HM_PROFSET_SLOTS || hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 ||
+    if (slot >= HOOK_SLOT || hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 ||
         hm_rec_dev_decode(v, &d) < 0)
         return NULL;
     struct hm_profset *set = hm_fleet_acquire(f, slot);
@@ -1042,7 +1375,8 @@ json_t *hm_fleet_desired_json(struct hm_fleet *f, unsigned slot, struct hm_store
                                                   dev)
                               : NULL;
     struct resolved rv;
-    if (!des || resolve(f, des, dev, NULL, NULL, &rv) < 0)
+    struct devsel ds = {tags, d.oui, d.product_class};
+    if (!des || resolve(f, des, dev, &ds, NULL, NULL, &rv) < 0)
         goto out;
     struct dstate s;
     if (state_get(rd, dev, &s) < 0)
@@ -1088,6 +1422,8 @@ void hm_fleet_render_metrics(struct hm_buf *out, void *arg)
     M(splits, "hems_profile_splits_total", "profile updates split after a whole-request fault")
     M(insync, "hems_profile_in_sync_total", "reconciliations that ended with the device in sync")
     M(exhausted, "hems_pool_exhausted_total", "pool allocations refused: pool exhausted")
+    M(s1_unassigned, "hems_s1_unassigned_total",
+      "devices whose profile asks for ${s1:...} that no S1 region selects")
 #undef M
     hm_buf_printf(out, "# HELP hems_pool_used values allocated per pool\n"
                        "# TYPE hems_pool_used gauge\n");
@@ -1104,4 +1440,57 @@ void hm_fleet_render_metrics(struct hm_buf *out, void *arg)
         hm_buf_printf(out, "hems_pool_size{pool=\"%s\"} %llu\n", hm_pool_name(f->pools[i]),
                       (unsigned long long)s.size);
     }
+}
+
+/* ---- the S1 hook of core/hems_proc.c (core/fleet_s1.h) ------------------------------------ */
+
+int hm_fleet_s1_source(void *arg, struct hm_slice dev, const struct hm_cwmp_inform *in,
+                       char *list, size_t cap, int32_t *port)
+{
+    struct hm_fleet *f = arg;
+    int found = 0;
+    if (!f)
+        return 0;
+    pthread_rwlock_rdlock(&f->rlock);
+    bool any = f->nreg > 0;
+    pthread_rwlock_unlock(&f->rlock);
+    if (!any)
+        return 0;
+    struct hm_slice sw = hm_slice("", 0);
+    for (uint32_t i = 0; i < in->params.n; i++) {
+        struct hm_slice n = in->params.v[i].name;
+        static const char sv[] = ".DeviceInfo.SoftwareVersion";
+        if (n.len >= sizeof(sv) - 1 && !memcmp(n.ptr + n.len - (sizeof(sv) - 1), sv, sizeof(sv) - 1))
+            sw = in->params.v[i].value;
+    }
+    struct hm_store_reader *rd = NULL;
+    pthread_mutex_lock(&f->hook_mu); /* the hook's reader slot: one user at a time */
+    if (hm_store_reader_open(f->st, &rd) < 0 || hm_store_read_begin(rd) < 0)
+        goto out;
+    struct hm_profset *set = hm_fleet_acquire(f, HOOK_SLOT);
+    bool ptags = hm_profset_uses_tags(set);
+    struct devsel ds = {ptags || atomic_load(&f->reg_tags) ? device_tags(rd, dev)
+                                                           : hm_slice("", 0),
+                        in->dev.oui, in->dev.product_class};
+    const struct hm_desired *des =
+        hm_profset_count(set) ? hm_profset_lookup(set, HOOK_SLOT, in->dev.product_class, sw,
+                                                  ptags ? ds.tags : hm_slice("", 0), dev)
+                              : NULL;
+    struct resolved rv;
+    int64_t tac = des && resolve(f, des, dev, &ds, NULL, NULL, &rv) == 0 ? desired_tac(des, &rv)
+                                                                         : -1;
+    pthread_rwlock_rdlock(&f->rlock);
+    const struct hm_region *r =
+        hm_region_pick(f->regions, f->nreg, ds.tags, tac, ds.oui, ds.pc);
+    if (r && hm_region_list(r, dev, list, cap) > 0) {
+        *port = r->port;
+        found = 1;
+    }
+    pthread_rwlock_unlock(&f->rlock);
+    hm_fleet_release(f, HOOK_SLOT);
+    hm_store_read_end(rd);
+out:
+    pthread_mutex_unlock(&f->hook_mu);
+    hm_store_reader_close(rd);
+    return found;
 }

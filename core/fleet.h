@@ -10,6 +10,7 @@
  *   "fleet/a/" pool '\0' dev   allocated value (decimal)
  *   "fleet/t/" dev             the device's tags, normalised ("a,b")
  *   "fleet/s/" dev             reconciliation state (hash applied or queued, task, rejects)
+ *   "fleet/r/" name            S1 region, normalised JSON (core/regions.h)
  *
  * Concurrency: profiles are compiled into an immutable struct hm_profset published through
  * one atomic pointer; a shard takes it with a hazard pointer in its own slot (two atomic
@@ -18,6 +19,7 @@
  * never block), then free it. Pools have their own mutex (core/pools.h).
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -25,7 +27,11 @@
 #include "proto/cwmp.h"
 #include "storage/store.h"
 
-#define HM_FLEET_MAX_POOLS 64
+#define HM_FLEET_MAX_POOLS 62
+/* Profile value references that are not pools ("${s1:servers}", "${s1:port}": the device's
+ * S1 far end from its region, core/regions.h), in the pool index space. */
+#define HM_FLEET_REF_S1_SERVERS 62
+#define HM_FLEET_REF_S1_PORT 63
 
 struct hm_fleet;
 struct hm_profset;
@@ -104,6 +110,19 @@ void hm_fleet_profile_undo(struct hm_fleet *f);
 void hm_fleet_profile_done(struct hm_fleet *f);
 int hm_fleet_pool_put(struct hm_fleet *f, const char *name, json_t *in,
                       struct hm_store_batch *b, char *err, size_t errlen);
+/*
+ * S1 regions. put/del validate, add the durable change to <b> and stage it (under the fleet
+ * lock); hm_fleet_region_commit() applies the staged change once <b> was submitted
+ * (<submitted> true) or drops it. -EINVAL (message in <err>), -ENOENT, -E2BIG. The
+ * normalised region is returned in *<norm> (new reference).
+ */
+int hm_fleet_region_put(struct hm_fleet *f, const char *name, json_t *in,
+                        struct hm_store_batch *b, json_t **norm, char *err, size_t errlen);
+int hm_fleet_region_del(struct hm_fleet *f, const char *name, struct hm_store_batch *b);
+void hm_fleet_region_commit(struct hm_fleet *f, bool submitted);
+/* All regions (array, by name) or one (NULL: none); deep copies, new references. */
+json_t *hm_fleet_regions_json(struct hm_fleet *f, const char *name);
+
 void hm_fleet_lock(struct hm_fleet *f);
 void hm_fleet_unlock(struct hm_fleet *f);
 

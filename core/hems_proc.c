@@ -1,5 +1,6 @@
 /* HeMS discovery and registration procedures (see hems_proc.h, docs/procedures.md). */
 #include "core/hems_proc.h"
+#include "core/fleet_s1.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,7 +34,15 @@ struct hm_hems {
     json_t *file_policy; /* owned; as read from the policy file ({} without one) */
     json_t *overrides;   /* owned; sections set through the API (persisted by the caller) */
     _Atomic uint64_t refused, assigned, registered, unassignable;
+    hm_hems_s1_fn s1_fn; /* S1 far end by region (core/fleet_s1.h), or NULL */
+    void *s1_arg;
 };
+
+void hm_hems_set_s1_source(struct hm_hems *h, hm_hems_s1_fn fn, void *arg)
+{
+    h->s1_fn = fn;
+    h->s1_arg = arg;
+}
 
 int hm_hems_role_parse(const char *s)
 {
@@ -551,18 +560,27 @@ static void spv_add(json_t *params, const char *root, const char *rel, json_t *v
                                             "type", type));
 }
 
-static void s1_params(json_t *params, const char *root, json_t *s1)
+/* The S1 far end: the device's region list (core/fleet_s1.h) where a region selects it,
+ * else the policy's s1.servers; connection mode from the policy, port from either. */
+static void s1_params(struct hm_hems *h, json_t *params, const char *root, json_t *s1,
+                      struct hm_slice dev, const struct hm_cwmp_inform *in)
 {
+    char list[1100];
+    int32_t rport = -1;
+    bool region = h->s1_fn && h->s1_fn(h->s1_arg, dev, in, list, sizeof(list), &rport) > 0;
+    if (!region && !s1)
+        return;
     spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1SigLinkServerList",
-            json_incref(json_object_get(s1, "servers")), "xsd:string");
+            region ? json_string(list) : json_incref(json_object_get(s1, "servers")),
+            "xsd:string");
     json_t *m = json_object_get(s1, "connection_mode");
     if (m)
         spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1ConnectionMode",
                 json_incref(m), "xsd:string");
-    json_t *port = json_object_get(s1, "port");
+    json_t *port = rport > 0 ? json_integer(rport) : json_incref(json_object_get(s1, "port"));
     if (port)
         spv_add(params, root, "Services.FAPService.1.FAPControl.LTE.Gateway.S1SigLinkPort",
-                json_incref(port), "xsd:unsignedInt");
+                port, "xsd:unsignedInt");
 }
 
 /* The entry of weighted list <list> with id <id>, or NULL. */
@@ -718,7 +736,7 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
     json_t *s1 = json_object_get(p, "s1");
     const char *by = json_string_value(json_object_get(s1, "set_by"));
     if (s1 && by && !strcmp(by, "initial"))
-        s1_params(params, root, s1);
+        s1_params(h, params, root, s1, dev, in);
     int r = enqueue(st, b, dev,
                     json_pack("{s:s,s:o,s:s}", "rpc", "SetParameterValues", "params", params,
                               "parameter_key", "hems-discovery"));
@@ -739,8 +757,8 @@ static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
     json_t *params = json_array();
     json_t *s1 = json_object_get(p, "s1");
     const char *by = json_string_value(json_object_get(s1, "set_by"));
-    if (s1 && !(by && !strcmp(by, "initial")))
-        s1_params(params, root, s1);
+    if (!(by && !strcmp(by, "initial")))
+        s1_params(h, params, root, s1, dev, in);
     json_t *ind = json_object_get(p, "ipsec_indicator");
     char pc[128];
     size_t pcl = HM_MIN(in->dev.product_class.len, sizeof(pc) - 1);

@@ -31,6 +31,7 @@
 #include "core/hems_proc.h"
 #include "core/log.h"
 #include "core/fleet.h"
+#include "core/fleet_s1.h"
 #include "core/pm_pipe.h"
 #include "core/shard.h"
 #include "core/store_metrics.h"
@@ -297,6 +298,7 @@ static int run(const struct opts *o)
     hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);
     hm_acs_set_fleet(acs, fleet);
+    hm_hems_set_s1_source(hems, hm_fleet_s1_source, fleet); /* S1 regions (core/fleet_s1.h) */
     hm_admin_add_metrics(&admin, hm_fleet_render_metrics, fleet);
     hm_admin_add_metrics(&admin, hm_hems_render_metrics, hems);
     hm_admin_add_metrics(&admin, hm_acs_render_metrics, acs);

@@ -143,6 +143,12 @@ static int str_list(json_t *a, const char *what, size_t max, char ***out, uint32
 static bool pool_ref(const char *v, char pool[64])
 {
     size_t n = strlen(v);
+    /* the device's S1 far end from its region (core/regions.h): "s1:servers", "s1:port" */
+    if (!strcmp(v, "${s1:servers}") || !strcmp(v, "${s1:port}")) {
+        memcpy(pool, v + 2, n - 3);
+        pool[n - 3] = '\0';
+        return true;
+    }
     if (n < 9 || strncmp(v, "${pool:", 7) || v[n - 1] != '}' || n - 8 >= 64)
         return false;
     memcpy(pool, v + 7, n - 8);

@@ -27,7 +27,7 @@
 
 #define HM_PROFILE_NAME_MAX 63
 #define HM_PROFILE_MAX_PARAMS 512
-#define HM_PROFSET_SLOTS 256 /* reader slots (shard ids) */
+#define HM_PROFSET_SLOTS 257 /* reader slots: shard ids 0..255, and core/fleet.c's S1 hook */
 
 struct hm_profile_param {
     char *name, *value; /* value: empty when pool >= 0 */

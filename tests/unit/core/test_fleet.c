@@ -2,6 +2,7 @@
 #include <jansson.h>
 
 #include "core/fleet.h"
+#include "core/fleet_s1.h"
 #include "core/pools.h"
 #include "core/profiles.h"
 #include "storage/store_test.h"
@@ -261,11 +262,166 @@ START_TEST(reconcile_fault_drift_restart)
 }
 END_TEST
 
+
+static void put_region(struct env *e, const char *name, const char *json)
+{
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    json_t *j = json_loads(json, 0, NULL), *norm = NULL;
+    char err[300];
+    hm_fleet_lock(e->f);
+    int r = hm_fleet_region_put(e->f, name, j, &b, &norm, err, sizeof(err));
+    ck_assert_msg(r == 0, "%s: %s", name, err);
+    ck_assert_int_eq(submit_wait(e->st, &b), 0);
+    hm_fleet_region_commit(e->f, true);
+    hm_fleet_unlock(e->f);
+    json_decref(norm);
+    json_decref(j);
+    hm_store_batch_fini(&b);
+}
+
+/* The value task args <a> set for parameter <name> (into <out>), or "". */
+static const char *arg_value(const char *a, const char *name, char *out, size_t cap)
+{
+    json_t *j = json_loads(a, 0, NULL);
+    size_t i;
+    json_t *p;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(j, "params"), i, p)
+        if (!strcmp(json_string_value(json_object_get(p, "name")), name))
+            snprintf(out, cap, "%s", json_string_value(json_object_get(p, "value")));
+    json_decref(j);
+    return out;
+}
+
+#define TACP "Device.Services.FAPService.1.CellConfig.LTE.EPC.TAC"
+
+START_TEST(pci_tac_and_s1_region_restart)
+{
+    struct env e;
+    env_open(&e, true);
+    put_json(&e, true, "pci", "{\"kind\":\"pci\",\"lo\":0,\"hi\":3,\"reuse_distance\":1}");
+    put_region(&e, "r7", "{\"servers\":\"a.example,b.example,c.example\",\"port\":36413,"
+                         "\"selector\":{\"tac\":[7,[20,29]]}}");
+    const char *prof = "{\"params\":[{\"name\":\"" TACP "\",\"value\":\"%s\"},"
+                       "{\"name\":\"Device.X.PCI\",\"value\":\"${pool:pci}\"},"
+                       "{\"name\":\"Device.X.S1\",\"value\":\"${s1:servers}\"},"
+                       "{\"name\":\"Device.X.Port\",\"value\":\"${s1:port}\"}]}";
+    char pj[600], v[200], list[200];
+    snprintf(pj, sizeof(pj), prof, "7");
+    put_json(&e, false, "cells", pj);
+    /* another device already holds PCI 0 in TAC 8 (a neighbour of 7) */
+    struct hm_pool *p = hm_fleet_pool(e.f, 0);
+    int64_t val, tac;
+    bool fresh;
+    ck_assert_int_eq(hm_pool_get_tac(p, S("other"), 8, &val, &fresh), 0);
+    ck_assert_int_eq(val, 0);
+    ck_assert_uint_gt(inform(&e, "", "0 BOOTSTRAP", NULL), 0);
+    struct tscan s;
+    tasks(&e, &s);
+    ck_assert_uint_eq(s.n, 1);
+    ck_assert_str_eq(arg_value(s.t[0].args, "Device.X.PCI", v, sizeof(v)), "1");
+    ck_assert_str_eq(arg_value(s.t[0].args, "Device.X.Port", v, sizeof(v)), "36413");
+    arg_value(s.t[0].args, "Device.X.S1", list, sizeof(list));
+    ck_assert_uint_eq(strlen(list), strlen("a.example,b.example,c.example"));
+    ck_assert_ptr_nonnull(strstr(list, "a.example"));
+    ck_assert_ptr_nonnull(strstr(list, "b.example"));
+    ck_assert_ptr_nonnull(strstr(list, "c.example"));
+    ck_assert_int_eq(hm_pool_lookup_tac(p, S(DEV), &val, &tac), 0);
+    ck_assert_int_eq(val, 1);
+    ck_assert_int_eq(tac, 7);
+    /* the hook hems_proc.c calls at registration gives the same list and port */
+    struct hm_cwmp_inform in = {.dev = {S("Acme"), S("00005A"), S("HeNB"), S("SN1")}};
+    char hl[200];
+    int32_t port = 0;
+    ck_assert_int_eq(hm_fleet_s1_source(e.f, S(DEV), &in, hl, sizeof(hl), &port), 1);
+    ck_assert_str_eq(hl, list);
+    ck_assert_int_eq(port, 36413);
+    ck_assert_int_eq(hm_fleet_s1_source(e.f, S("00005A-Other-1"), &in, hl, sizeof(hl), &port),
+                     1); /* same profile, same region; its own order */
+    env_close(&e, false);
+
+    /* restart: (PCI, TAC) and the region come back; the hook answers the same */
+    env_open(&e, false);
+    p = hm_fleet_pool(e.f, 0);
+    ck_assert(hm_pool_is_pci(p));
+    ck_assert_int_eq(hm_pool_lookup_tac(p, S(DEV), &val, &tac), 0);
+    ck_assert_int_eq(val, 1);
+    ck_assert_int_eq(tac, 7);
+    json_t *rj = hm_fleet_regions_json(e.f, "r7");
+    ck_assert_ptr_nonnull(rj);
+    ck_assert_int_eq(json_integer_value(json_object_get(rj, "port")), 36413);
+    json_decref(rj);
+    ck_assert_int_eq(hm_fleet_s1_source(e.f, S(DEV), &in, hl, sizeof(hl), &port), 1);
+    ck_assert_str_eq(hl, list);
+    /* re-registration (factory reset): the same values are sent again */
+    inform(&e, "", "0 BOOTSTRAP", NULL);
+    tasks(&e, &s);
+    ck_assert_uint_eq(s.n, 2);
+    ck_assert_str_eq(arg_value(s.t[1].args, "Device.X.PCI", v, sizeof(v)), "1");
+    ck_assert_str_eq(arg_value(s.t[1].args, "Device.X.S1", v, sizeof(v)), list);
+    /* the TAC changes to 25 (same region, far from 8): the PCI stays, the TAC is stored */
+    snprintf(pj, sizeof(pj), prof, "25");
+    put_json(&e, false, "cells", pj);
+    inform(&e, "", "1 BOOT", NULL);
+    ck_assert_int_eq(hm_pool_lookup_tac(p, S(DEV), &val, &tac), 0);
+    ck_assert_int_eq(val, 1);
+    ck_assert_int_eq(tac, 25);
+    /* TAC 50: no region selects it; no S1 list in the desired state, PCI still there */
+    snprintf(pj, sizeof(pj), prof, "50");
+    put_json(&e, false, "cells", pj);
+    ck_assert_int_eq(hm_fleet_s1_source(e.f, S(DEV), &in, hl, sizeof(hl), &port), 0);
+    ck_assert_int_eq(hm_store_read_begin(e.rd), 0);
+    json_t *dj = hm_fleet_desired_json(e.f, 0, e.rd, S(DEV));
+    hm_store_read_end(e.rd);
+    ck_assert_uint_eq(json_array_size(json_object_get(dj, "params")), 2); /* TAC, PCI */
+    json_decref(dj);
+    env_close(&e, false);
+    env_open(&e, false);
+    inform(&e, "", "1 BOOT", NULL);
+    ck_assert_int_eq(hm_pool_lookup_tac(hm_fleet_pool(e.f, 0), S(DEV), &val, &tac), 0);
+    ck_assert_int_eq(tac, 50);
+    env_close(&e, false);
+    env_open(&e, false);
+    ck_assert_int_eq(hm_pool_lookup_tac(hm_fleet_pool(e.f, 0), S(DEV), &val, &tac), 0);
+    ck_assert_int_eq(val, 1);
+    ck_assert_int_eq(tac, 50);
+    /* pool and region validation */
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    char err[300];
+    json_t *j = json_loads("{\"lo\":0,\"hi\":3}", 0, NULL), *norm = NULL;
+    hm_fleet_lock(e.f);
+    ck_assert_int_eq(hm_fleet_pool_put(e.f, "pci", j, &b, err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "kind"));
+    json_decref(j);
+    /* a device of TAC 60 holds PCI 1 too: a distance of 10 would put it next to DEV (50) */
+    ck_assert_int_eq(hm_pool_restore_tac(hm_fleet_pool(e.f, 0), S("third"), 60, 1), 0);
+    j = json_loads("{\"kind\":\"pci\",\"reuse_distance\":10}", 0, NULL);
+    ck_assert_int_eq(hm_fleet_pool_put(e.f, "pci", j, &b, err, sizeof(err)), -EBUSY);
+    json_decref(j);
+    struct hm_pool_stats pst;
+    hm_pool_stats(hm_fleet_pool(e.f, 0), &pst);
+    ck_assert_uint_eq(pst.distance, 1); /* unchanged */
+    j = json_loads("{\"kind\":\"pci\",\"reuse_distance\":9}", 0, NULL);
+    ck_assert_int_eq(hm_fleet_pool_put(e.f, "pci", j, &b, err, sizeof(err)), 0);
+    json_decref(j);
+    j = json_loads("{\"servers\":\"a,,b\"}", 0, NULL);
+    ck_assert_int_eq(hm_fleet_region_put(e.f, "x", j, &b, &norm, err, sizeof(err)), -EINVAL);
+    json_decref(j);
+    ck_assert_int_eq(hm_fleet_region_del(e.f, "nosuch", &b), -ENOENT);
+    hm_fleet_unlock(e.f);
+    hm_store_batch_fini(&b);
+    env_close(&e, true);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fleet");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, reconcile_fault_drift_restart);
+    tcase_add_test(tc, pci_tac_and_s1_region_restart);
     suite_add_tcase(s, tc);
     return s;
 }
