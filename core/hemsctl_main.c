@@ -42,6 +42,8 @@ static void usage(FILE *fp)
             "  profiles | profile NAME     configuration profiles (docs/profiles.md)\n"
             "  profile set NAME JSON | profile delete NAME\n"
             "  pools | pool NAME | pool set NAME LO HI\n"
+            "  regions | region NAME | region set NAME JSON | region delete NAME\n"
+            "                              S1 far-end regions (docs/profiles.md)\n"
             "  tags ID [set TAG...]        a device's tags (set with none clears them)\n"
             "  desired ID                  a device's merged desired state\n"
             "  pm files | pm aggregates    PM files ingested and counter aggregates\n"
@@ -182,10 +184,12 @@ static int generic(const struct hm_ctl *c, const char *cmd, int nargs, char **a,
             json_decref(arr);
             method = "PUT";
         }
-    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profile") || !strcmp(cmd, "pool")) &&
+    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profile") || !strcmp(cmd, "pool") ||
+                !strcmp(cmd, "region")) &&
                nargs >= 1) {
         const char *res = !strcmp(cmd, "policy")    ? "policies/"
                           : !strcmp(cmd, "profile") ? "profiles/"
+                          : !strcmp(cmd, "region")  ? "regions/"
                                                     : "pools/";
         if (nargs == 1) {
             api_path(&path, res, a[0], NULL);
@@ -209,7 +213,8 @@ static int generic(const struct hm_ctl *c, const char *cmd, int nargs, char **a,
         } else {
             goto out;
         }
-    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profiles") || !strcmp(cmd, "pools")) &&
+    } else if ((!strcmp(cmd, "policy") || !strcmp(cmd, "profiles") || !strcmp(cmd, "pools") ||
+                !strcmp(cmd, "regions")) &&
                nargs == 0) {
         api_path(&path, !strcmp(cmd, "policy") ? "policies" : cmd, NULL, NULL);
     } else if (!strcmp(cmd, "pm") && nargs == 1 &&

@@ -57,6 +57,12 @@ class Hemsctl(unittest.TestCase):
                          ["Device.ManagementServer.PeriodicInformInterval"])
         self.ok("tags", dev, "set")  # none: cleared
         self.assertEqual(json.loads(self.ok("--json", "tags", dev)), [])
+        region = {"servers": ["10.9.0.1", "10.9.0.2"], "selector": {"tags": ["north"]}}
+        self.ok("region", "set", "north", json.dumps(region))
+        self.assertIn("north", self.ok("regions"))
+        self.assertEqual(json.loads(self.ok("--json", "region", "north"))["servers"], region["servers"])
+        self.ok("region", "delete", "north")
+        self.assertEqual(self.ctl("region", "north").returncode, 1)
         self.ok("profile", "delete", "north")
         r = self.ctl("profile", "north")
         self.assertEqual(r.returncode, 1)
