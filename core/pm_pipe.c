@@ -117,19 +117,33 @@ struct wschema_tab {
  * would exceed a store value (HM_STORE_MAX_VAL). */
 #define ROW_NAMES_MAX (HM_STORE_MAX_VAL - 1)
 #define ROW_VALS_MAX (HM_STORE_MAX_VAL - HM_PM_ROW_HDR)
+/* A row's counter names are rebuilt only when they differ from the previous row's: the
+ * parser's hm_pm_meas.names_gen lets them be compared by pointer (the rows of one measInfo
+ * share their names, and comparing ~40 pointers is cheaper than copying, comparing and
+ * hashing ~1 KB of names per row). */
+struct rname {
+    const char *ptr; /* counter.ptr: an identity within names_gen, never dereferenced later */
+    uint32_t len;
+    uint32_t idx; /* multi-value index + 1, 0 for a plain value */
+};
+
 struct row {
     bool open, suspect;
-    uint32_t group, gran_s;
+    bool diverged; /* names differ from <last>: <names> holds this row's names region */
+    uint32_t group, gran_s, gen;
+    uint32_t nbytes; /* length of this row's names region so far */
     int64_t period_end;
     uint32_t n;
     size_t objlen, infolen;
     char obj[1200];
     char info[HM_PM_MAX_DN + 1];
-    struct hm_buf names; /* names region: counter '\0' ... */
+    struct hm_buf names; /* names region: counter '\0' ... (when diverged) */
     struct hm_buf vals;  /* encoded values */
     struct hm_buf dv;    /* the same values as doubles (NAN: not numeric), aggregates */
-    struct hm_buf last;  /* names region of the previous row and its hash: the rows of one */
-    uint64_t last_hash;  /* measInfo share it, and a memcmp is cheaper than hashing */
+    struct hm_buf ent, off;           /* this row: struct rname, uint32 end offset per name */
+    struct hm_buf last, last_ent, last_off; /* the previous distinct names region, its */
+    uint32_t last_n, last_gen;                /* names and their end offsets */
+    uint64_t last_hash;
 };
 
 /* One file between parse and commit: a worker keeps up to HM_PM_WINDOW of them in flight so
@@ -790,13 +804,27 @@ static int row_flush(struct worker *w, struct slot *sl)
     struct row *rw = &w->row;
     if (!rw->open || rw->n == 0)
         return 0;
-    uint64_t h = rw->last_hash;
-    if (!h || rw->last.len != rw->names.len ||
-        memcmp(rw->last.base, rw->names.base, rw->names.len) != 0) {
-        h = rw->last_hash = hm_pm_schema_hash(rw->names.base, rw->names.len);
-        hm_buf_reset(&rw->last);
-        hm_buf_append(&rw->last, rw->names.base, rw->names.len);
+    if (!rw->diverged && rw->n < rw->last_n) { /* a prefix of the last names */
+        uint32_t end;
+        memcpy(&end, rw->last_off.base + (rw->n - 1) * sizeof(end), sizeof(end));
+        hm_buf_reset(&rw->names);
+        hm_buf_reset(&rw->ent);
+        hm_buf_reset(&rw->off);
+        hm_buf_append(&rw->names, rw->last.base, end);
+        hm_buf_append(&rw->ent, rw->last_ent.base, rw->n * sizeof(struct rname));
+        hm_buf_append(&rw->off, rw->last_off.base, rw->n * sizeof(uint32_t));
+        rw->diverged = true;
     }
+    if (rw->diverged || !rw->last_hash) {
+        struct hm_buf t;
+        rw->last_hash = hm_pm_schema_hash(rw->names.base, rw->names.len);
+        t = rw->last, rw->last = rw->names, rw->names = t;
+        t = rw->last_ent, rw->last_ent = rw->ent, rw->ent = t;
+        t = rw->last_off, rw->last_off = rw->off, rw->off = t;
+        rw->last_n = rw->n;
+        rw->last_gen = rw->gen;
+    }
+    uint64_t h = rw->last_hash;
     char key[HM_STORE_MAX_KEY + 1];
     int kl = hm_pm_row_key(key, sizeof(key), hm_slice(rw->obj, rw->objlen),
                            (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000,
@@ -809,17 +837,17 @@ static int row_flush(struct worker *w, struct slot *sl)
         return HM_EBADPM;
     hm_pm_row_hdr(v, rw->suspect, rw->gran_s, h, (uint16_t)rw->n);
     memcpy(v + HM_PM_ROW_HDR, rw->vals.base, rw->vals.len);
-    struct wschema *sc = wschema_get(&w->sch, h, rw->names.base, rw->names.len, rw->n);
+    struct wschema *sc = wschema_get(&w->sch, h, rw->last.base, rw->last.len, rw->n);
     if (!sc || sc->state != SCH_COMMITTED) {
         char sk[HM_PM_SCHEMA_KEY_LEN + 1];
         hm_pm_schema_key(sk, h);
         char *sv = hm_store_batch_put_reserve(&sl->batch, HM_DB_FILES,
                                               hm_slice(sk, HM_PM_SCHEMA_KEY_LEN),
-                                              1 + rw->names.len);
+                                              1 + rw->last.len);
         if (!sv)
             return HM_EBADPM;
         sv[0] = 1;
-        memcpy(sv + 1, rw->names.base, rw->names.len);
+        memcpy(sv + 1, rw->last.base, rw->last.len);
         if (sc && sc->state == SCH_UNKNOWN) {
             sc->state = SCH_PENDING;
             hm_buf_append(&sl->schemas, &h, sizeof(h));
@@ -831,7 +859,11 @@ static int row_flush(struct worker *w, struct slot *sl)
         hm_buf_append(&sl->stage, rw->dv.base, rw->dv.len);
     }
     rw->n = 0;
+    rw->nbytes = 0;
+    rw->diverged = false;
     hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->ent);
+    hm_buf_reset(&rw->off);
     hm_buf_reset(&rw->vals);
     hm_buf_reset(&rw->dv);
     return 0;
@@ -873,15 +905,48 @@ static int meas_cb(void *arg, const struct hm_pm_meas *m)
     size_t nl = m->counter.len + 1 + (m->nvalues > 1 ? 6 : 0);
     if (nl > ROW_NAMES_MAX)
         return HM_EBADPM;
-    if (rw->n >= HM_PM_ROW_MAX_N || rw->names.len + nl > ROW_NAMES_MAX ||
+    if (rw->n >= HM_PM_ROW_MAX_N || rw->nbytes + nl > ROW_NAMES_MAX ||
         rw->vals.len + HM_PM_ROW_VAL_MAX > ROW_VALS_MAX) {
         if ((r = row_flush(w, sl)) < 0) /* the rest continues in a row of its own */
             return r;
     }
-    hm_buf_append(&rw->names, m->counter.ptr, m->counter.len);
-    if (m->nvalues > 1)
-        hm_buf_printf(&rw->names, ".%u", (unsigned)m->index);
-    hm_buf_append(&rw->names, "", 1);
+    if (rw->n == 0)
+        rw->gen = m->names_gen;
+    struct rname e = {m->counter.ptr, (uint32_t)m->counter.len,
+                      m->nvalues > 1 ? (uint32_t)m->index + 1 : 0};
+    if (!rw->diverged) {
+        const struct rname *le = rw->n < rw->last_n && m->names_gen &&
+                                         m->names_gen == rw->gen && rw->gen == rw->last_gen
+                                     ? (const struct rname *)rw->last_ent.base + rw->n
+                                     : NULL;
+        if (le && le->ptr == e.ptr && le->len == e.len && le->idx == e.idx) {
+            uint32_t end;
+            memcpy(&end, rw->last_off.base + rw->n * sizeof(end), sizeof(end));
+            rw->nbytes = end;
+        } else { /* this row's names start to differ: its region from the last's prefix */
+            hm_buf_reset(&rw->names);
+            hm_buf_reset(&rw->ent);
+            hm_buf_reset(&rw->off);
+            if (rw->n) {
+                hm_buf_append(&rw->names, rw->last.base, rw->nbytes);
+                hm_buf_append(&rw->ent, rw->last_ent.base, rw->n * sizeof(struct rname));
+                hm_buf_append(&rw->off, rw->last_off.base, rw->n * sizeof(uint32_t));
+            }
+            rw->diverged = true;
+        }
+    }
+    if (rw->diverged) {
+        hm_buf_append(&rw->names, m->counter.ptr, m->counter.len);
+        if (e.idx) {
+            char ix[8];
+            int k = snprintf(ix, sizeof(ix), ".%u", (unsigned)m->index);
+            hm_buf_append(&rw->names, ix, (size_t)k);
+        }
+        hm_buf_append(&rw->names, "", 1);
+        rw->nbytes = (uint32_t)rw->names.len;
+        hm_buf_append(&rw->ent, &e, sizeof(e));
+        hm_buf_append(&rw->off, &rw->nbytes, sizeof(rw->nbytes));
+    }
     bool is_int = (m->flags & HM_PM_INTEGER) ||
                   (!(m->flags & (HM_PM_NIL | HM_PM_TEXT)) && m->text.len &&
                   !memchr(m->text.ptr, '.', m->text.len) && !memchr(m->text.ptr, 'e', m->text.len) &&
@@ -900,7 +965,11 @@ static void row_reset(struct row *rw)
 {
     rw->open = false;
     rw->n = 0;
+    rw->nbytes = 0;
+    rw->diverged = false;
     hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->ent);
+    hm_buf_reset(&rw->off);
     hm_buf_reset(&rw->vals);
     hm_buf_reset(&rw->dv);
 }
@@ -1763,6 +1832,10 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_buf_free(&w->row.vals);
         hm_buf_free(&w->row.dv);
         hm_buf_free(&w->row.last);
+        hm_buf_free(&w->row.ent);
+        hm_buf_free(&w->row.off);
+        hm_buf_free(&w->row.last_ent);
+        hm_buf_free(&w->row.last_off);
         hm_buf_free(&w->marker);
         wschema_clear(&w->sch);
         close(w->efd);
