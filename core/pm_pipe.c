@@ -160,6 +160,7 @@ struct slot {
     bool busy, quarantine;
     uint64_t meas;
     char hkey[KEY_MAX + 400]; /* header identity marker, "" if none */
+    uint64_t hkey_h;          /* its hash (the in-flight duplicate check compares it first) */
 };
 
 struct worker {
@@ -182,6 +183,7 @@ struct worker {
 struct hm_pm_pipe {
     struct hm_pm_pipe_opts o;
     char spool_dir[PATH_MAX_];
+    int spool_dfd; /* spool_dir, for openat/unlinkat (no path walk per file) */
     char quar_dir[PATH_MAX_];
     char ha1[HM_AUTH_HEX_LEN + 1];
     bool auth;
@@ -872,12 +874,16 @@ static int row_flush(struct worker *w, struct slot *sl)
 static int row_open(struct row *rw, const struct hm_pm_meas *m)
 {
     struct hm_slice who = m->sender.len ? m->sender : m->me;
-    int on = who.len ? snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT "/" HM_SLICE_FMT,
-                                HM_SLICE_ARG(who), HM_SLICE_ARG(m->obj))
-                     : snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT, HM_SLICE_ARG(m->obj));
-    if (on < 0 || (size_t)on >= sizeof(rw->obj) || m->info_id.len > HM_PM_MAX_DN)
+    size_t on = (who.len ? who.len + 1 : 0) + m->obj.len; /* "<who>/<obj>" or "<obj>" */
+    if (on >= sizeof(rw->obj) || m->info_id.len > HM_PM_MAX_DN)
         return HM_EBADPM;
-    rw->objlen = (size_t)on;
+    if (who.len) {
+        memcpy(rw->obj, who.ptr, who.len);
+        rw->obj[who.len] = '/';
+    }
+    if (m->obj.len)
+        memcpy(rw->obj + (who.len ? who.len + 1 : 0), m->obj.ptr, m->obj.len);
+    rw->objlen = on;
     rw->infolen = m->info_id.len;
     if (m->info_id.len)
         memcpy(rw->info, m->info_id.ptr, m->info_id.len);
@@ -1069,9 +1075,11 @@ static void *janitor_main(void *arg)
         while (n) {
             struct hm_mpsc_node *next = n->next;
             struct work *wk = (struct work *)n;
-            char path[PATH_MAX_ + KEY_MAX + 16];
-            snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
-            unlink(path);
+            char name[KEY_MAX + 8];
+            size_t kl = strlen(wk->key);
+            memcpy(name, wk->key, kl);
+            memcpy(name + kl, ".pm", 4);
+            unlinkat(p->spool_dfd, name, 0);
             /* counted out of the spool only now: spool_files == 0 means the folder is empty */
             atomic_fetch_sub(&p->spool_files, 1);
             atomic_fetch_sub(&p->spool_bytes, wk->bytes);
@@ -1149,7 +1157,8 @@ static bool hkey_in_flight(struct worker *w, const struct slot *self)
 {
     for (unsigned i = 0; i < HM_PM_WINDOW; i++) {
         const struct slot *o = &w->slots[i];
-        if (o != self && o->busy && !o->quarantine && strcmp(o->hkey, self->hkey) == 0)
+        if (o != self && o->busy && !o->quarantine && o->hkey_h == self->hkey_h &&
+            strcmp(o->hkey, self->hkey) == 0)
             return true;
     }
     return false;
@@ -1167,6 +1176,7 @@ static void ingest(struct worker *w, struct slot *sl)
     struct hm_pm_summary sum = {0};
     w->cur = sl;
     sl->hkey[0] = '\0';
+    sl->hkey_h = 0;
     sl->quarantine = false;
     row_reset(&w->row);
     int r;
@@ -1174,7 +1184,7 @@ static void ingest(struct worker *w, struct slot *sl)
         r = hm_pm_parse_buf(w->parser, wk->data, wk->bytes, meas_cb, w, &sum);
         work_drop_data(p, wk);
     } else {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = openat(p->spool_dfd, path + strlen(p->spool_dir) + 1, O_RDONLY | O_CLOEXEC);
         r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
         if (fd >= 0)
             close(fd);
@@ -1231,6 +1241,7 @@ static void ingest(struct worker *w, struct slot *sl)
                  HM_SLICE_ARG(sum.sender), (long long)sum.begin, (long long)sum.end);
         if (strlen(sl->hkey) > HM_STORE_MAX_KEY)
             sl->hkey[HM_STORE_MAX_KEY] = '\0';
+        sl->hkey_h = hm_pm_schema_hash(sl->hkey, strlen(sl->hkey));
         if (hkey_in_flight(w, sl) || marker_ingested(w->reader, sl->hkey) > 0) {
             atomic_fetch_add(&p->uploads_dup, 1);
             hm_info("pm file is a duplicate (same sender and period), not ingested again",
@@ -1723,6 +1734,7 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
     p->store = store;
     p->spool_efd = -1;
     p->jan_efd = -1;
+    p->spool_dfd = -1;
     pthread_mutex_init(&p->agg_mu, NULL);
     snprintf(p->spool_dir, sizeof(p->spool_dir), "%s/pm-spool", o->data_dir);
     snprintf(p->quar_dir, sizeof(p->quar_dir), "%s/pm-quarantine", o->data_dir);
@@ -1748,7 +1760,8 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
     }
     p->spool_efd = eventfd(0, EFD_CLOEXEC);
     p->jan_efd = eventfd(0, EFD_CLOEXEC);
-    r = hm_store_reader_open(store, &p->spool_reader);
+    p->spool_dfd = open(p->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r = p->spool_dfd < 0 ? -errno : hm_store_reader_open(store, &p->spool_reader);
     p->nworkers = p->o.threads;
     p->w = hm_xcalloc(p->nworkers, sizeof(*p->w));
     for (unsigned i = 0; r == 0 && i < p->nworkers; i++) {
@@ -1792,6 +1805,8 @@ fail:
         close(p->spool_efd);
     if (p->jan_efd >= 0)
         close(p->jan_efd);
+    if (p->spool_dfd >= 0)
+        close(p->spool_dfd);
     free(p->w);
     free(p);
     return r < 0 ? r : -ENOMEM;
@@ -1843,6 +1858,7 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
     hm_store_reader_close(p->spool_reader);
     close(p->spool_efd);
     close(p->jan_efd);
+    close(p->spool_dfd);
     gagg_clear(&p->aggs);
     pthread_mutex_destroy(&p->agg_mu);
     free(p->w);
