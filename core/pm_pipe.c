@@ -178,6 +178,8 @@ struct worker {
     struct row row;
     struct wschema_tab sch;
     struct hm_buf marker; /* the file marker being built */
+    struct slot *ready[HM_PM_WINDOW]; /* parsed, not yet submitted (submit_ready) */
+    unsigned nready;
 };
 
 struct hm_pm_pipe {
@@ -1116,13 +1118,32 @@ static void slot_release(struct worker *w, struct slot *sl, bool uncount)
     slot_release_x(w, sl, uncount, false);
 }
 
-static void submit(struct worker *w, struct slot *sl)
+static void submit_now(struct worker *w, struct slot *sl)
 {
     int r;
     while ((r = hm_store_submit(w->p->store, &sl->batch, slot_done, sl)) == -EAGAIN)
         usleep(1000); /* ring full: the writer drains it on its own thread */
     if (r < 0)
         slot_done(sl, r);
+}
+
+/* Parsed files are handed to the store writer in bursts of up to HM_PM_SUBMIT_BURST while a
+ * backlog is being worked off, and at once when the worker runs out of files (so a lone
+ * upload is not delayed): the writer then commits them as one group instead of waking for
+ * each file and committing (fdatasync, meta page) a few at a time. */
+#define HM_PM_SUBMIT_BURST 32
+static void submit_ready(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nready; i++)
+        submit_now(w, w->ready[i]);
+    w->nready = 0;
+}
+
+static void submit(struct worker *w, struct slot *sl)
+{
+    w->ready[w->nready++] = sl;
+    if (w->nready >= HM_PM_SUBMIT_BURST)
+        submit_ready(w);
 }
 
 /* After the commit: drop the spool file, publish aggregates and counters. */
@@ -1326,6 +1347,7 @@ static void *worker_main(void *arg)
                 did = true;
             }
         }
+        submit_ready(w); /* no file left to start, or no free slot: the rest goes now */
         if (w->nbusy == 0 && !w->pend)
             atomic_store(&p->oldest_spooled_ms, 0);
         if (stop && w->nbusy == 0)
