@@ -130,7 +130,8 @@ struct rname {
 struct row {
     bool open, suspect;
     bool diverged; /* names differ from <last>: <names> holds this row's names region */
-    uint32_t group, gran_s, gen;
+    uint32_t group, gran_s;
+    uint64_t gen; /* names_gen of the row's first measurement */
     uint32_t nbytes; /* length of this row's names region so far */
     int64_t period_end;
     uint32_t n;
@@ -142,7 +143,8 @@ struct row {
     struct hm_buf dv;    /* the same values as doubles (NAN: not numeric), aggregates */
     struct hm_buf ent, off;           /* this row: struct rname, uint32 end offset per name */
     struct hm_buf last, last_ent, last_off; /* the previous distinct names region, its */
-    uint32_t last_n, last_gen;                /* names and their end offsets */
+    uint32_t last_n;                          /* names and their end offsets */
+    uint64_t last_gen;
     uint64_t last_hash;
 };
 

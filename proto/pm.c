@@ -117,7 +117,7 @@ struct hm_pm_parser {
     uint32_t name_len[HM_PM_MAX_TYPES + 1]; /* UINT32_MAX: unset */
     struct hm_buf names;
     uint32_t cur_p, r_seq;
-    uint32_t names_gen; /* hm_pm_meas.names_gen: bumped whenever names / name_* change */
+    uint64_t names_gen; /* hm_pm_meas.names_gen: bumped whenever names / name_* change */
 
     /* current measValue: values wait for <suspect>, which follows them */
     struct pend pend[HM_PM_MAX_TYPES];

@@ -15,7 +15,7 @@ static struct seen {
     size_t len;
     char bytes[64];
 } seen[64];
-static uint32_t seen_gen;
+static uint64_t seen_gen;
 
 static int cb(void *arg, const struct hm_pm_meas *m)
 {
