@@ -182,6 +182,7 @@ struct worker {
     struct hm_buf marker; /* the file marker being built */
     struct slot *ready[HM_PM_WINDOW]; /* parsed, not yet submitted (submit_ready) */
     unsigned nready;
+    bool jan_wake; /* the janitor's queue was empty before this pass: wake it after */
 };
 
 struct hm_pm_pipe {
@@ -1058,10 +1059,12 @@ static void slot_done(void *arg, int status)
  * journal, which the spool's and the store's fsyncs keep busy (~0.3-0.8 ms per unlink
  * measured here), so it is kept off the pipeline thread. A file whose unlink is lost in a
  * crash is found at start and dropped as a duplicate by its committed marker. */
-static void janitor_push(struct hm_pm_pipe *p, struct work *wk)
+static void janitor_push(struct worker *w, struct work *wk)
 {
-    if (hm_mpsc_push(&p->jan_q, &wk->node))
-        wake(p->jan_efd);
+    /* the wake-up waits for the end of the worker's completion pass (worker_main): one per
+     * group commit rather than one context switch to the janitor per file */
+    if (hm_mpsc_push(&w->p->jan_q, &wk->node))
+        w->jan_wake = true;
 }
 
 static void *janitor_main(void *arg)
@@ -1104,7 +1107,7 @@ static void slot_release_x(struct worker *w, struct slot *sl, bool uncount, bool
         atomic_fetch_sub(&p->spool_bytes, sl->wk->bytes);
     }
     if (unlink_file)
-        janitor_push(p, sl->wk);
+        janitor_push(w, sl->wk);
     else
         work_free(p, sl->wk);
     sl->wk = NULL;
@@ -1323,6 +1326,10 @@ static void *worker_main(void *arg)
             complete(w, (struct slot *)n);
             n = next;
             did = true;
+        }
+        if (w->jan_wake) {
+            w->jan_wake = false;
+            wake(p->jan_efd);
         }
         bool stop = atomic_load(&p->stop);
         if (!stop) {
