@@ -117,19 +117,35 @@ struct wschema_tab {
  * would exceed a store value (HM_STORE_MAX_VAL). */
 #define ROW_NAMES_MAX (HM_STORE_MAX_VAL - 1)
 #define ROW_VALS_MAX (HM_STORE_MAX_VAL - HM_PM_ROW_HDR)
+/* A row's counter names are rebuilt only when they differ from the previous row's: the
+ * parser's hm_pm_meas.names_gen lets them be compared by pointer (the rows of one measInfo
+ * share their names, and comparing ~40 pointers is cheaper than copying, comparing and
+ * hashing ~1 KB of names per row). */
+struct rname {
+    const char *ptr; /* counter.ptr: an identity within names_gen, never dereferenced later */
+    uint32_t len;
+    uint32_t idx; /* multi-value index + 1, 0 for a plain value */
+};
+
 struct row {
     bool open, suspect;
+    bool diverged; /* names differ from <last>: <names> holds this row's names region */
     uint32_t group, gran_s;
+    uint64_t gen; /* names_gen of the row's first measurement */
+    uint32_t nbytes; /* length of this row's names region so far */
     int64_t period_end;
     uint32_t n;
     size_t objlen, infolen;
     char obj[1200];
     char info[HM_PM_MAX_DN + 1];
-    struct hm_buf names; /* names region: counter '\0' ... */
+    struct hm_buf names; /* names region: counter '\0' ... (when diverged) */
     struct hm_buf vals;  /* encoded values */
     struct hm_buf dv;    /* the same values as doubles (NAN: not numeric), aggregates */
-    struct hm_buf last;  /* names region of the previous row and its hash: the rows of one */
-    uint64_t last_hash;  /* measInfo share it, and a memcmp is cheaper than hashing */
+    struct hm_buf ent, off;           /* this row: struct rname, uint32 end offset per name */
+    struct hm_buf last, last_ent, last_off; /* the previous distinct names region, its */
+    uint32_t last_n;                          /* names and their end offsets */
+    uint64_t last_gen;
+    uint64_t last_hash;
 };
 
 /* One file between parse and commit: a worker keeps up to HM_PM_WINDOW of them in flight so
@@ -146,6 +162,7 @@ struct slot {
     bool busy, quarantine;
     uint64_t meas;
     char hkey[KEY_MAX + 400]; /* header identity marker, "" if none */
+    uint64_t hkey_h;          /* its hash (the in-flight duplicate check compares it first) */
 };
 
 struct worker {
@@ -162,11 +179,16 @@ struct worker {
     struct slot *cur; /* slot being filled by meas_cb */
     struct row row;
     struct wschema_tab sch;
+    struct hm_buf marker; /* the file marker being built */
+    struct slot *ready[HM_PM_WINDOW]; /* parsed, not yet submitted (submit_ready) */
+    unsigned nready;
+    bool jan_wake; /* the janitor's queue was empty before this pass: wake it after */
 };
 
 struct hm_pm_pipe {
     struct hm_pm_pipe_opts o;
     char spool_dir[PATH_MAX_];
+    int spool_dfd; /* spool_dir, for openat/unlinkat (no path walk per file) */
     char quar_dir[PATH_MAX_];
     char ha1[HM_AUTH_HEX_LEN + 1];
     bool auth;
@@ -302,20 +324,79 @@ static void gagg_clear(struct gagg_tab *t)
 
 /* ---- markers --------------------------------------------------------------------------- */
 
-static int put_json(struct hm_store_batch *b, const char *key, json_t *j)
+/* Marker values are built by hand (version byte 1 + compact JSON, the fields in a fixed
+ * order): jansson's pack + dump + two allocations cost ~3% of a file's ingestion. */
+static bool utf8_valid(const unsigned char *s, size_t n)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    if (!s)
-        return -ENOMEM;
-    size_t n = strlen(s);
-    char *v = hm_xmalloc(n + 1);
-    v[0] = 1;
-    memcpy(v + 1, s, n);
-    free(s);
-    int r = hm_store_batch_put(b, HM_DB_FILES, hm_slice_cstr(key), hm_slice(v, n + 1));
-    free(v);
-    return r;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+                                 : (c & 0xf8) == 0xf0 ? 3 : 4;
+        if (k == 4 || (k == 1 && c < 0xc2) || i + k >= n)
+            return false;
+        uint32_t cp = k == 0 ? c : c & (0x3fu >> k);
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+static void json_name(struct hm_buf *b, const char *name)
+{
+    if (b->len > 2) /* after the version byte and '{' */
+        hm_buf_append_lit(b, ",");
+    hm_buf_append_lit(b, "\"");
+    hm_buf_append_str(b, name);
+    hm_buf_append_lit(b, "\":");
+}
+
+/* Appends "<name>":"<s escaped>" (bytes of a string that is not valid UTF-8 are taken as
+ * Latin-1, so the value always parses). */
+static void json_str(struct hm_buf *b, const char *name, struct hm_slice s)
+{
+    static const char hex[] = "0123456789abcdef";
+    json_name(b, name);
+    hm_buf_append_lit(b, "\"");
+    bool utf8 = utf8_valid((const unsigned char *)s.ptr, s.len);
+    hm_buf_reserve(b, s.len * 6 + 2);
+    char *o = b->base + b->len;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20 || (c >= 0x80 && !utf8)) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->base);
+}
+
+static void json_int(struct hm_buf *b, const char *name, long long v)
+{
+    json_name(b, name);
+    if (v >= 0)
+        hm_buf_append_u64(b, (unsigned long long)v);
+    else
+        hm_buf_printf(b, "%lld", v);
+}
+
+static int put_marker(struct hm_store_batch *b, const char *key, const struct hm_buf *v)
+{
+    return hm_store_batch_put(b, HM_DB_FILES, hm_slice_cstr(key), hm_buf_slice(v));
 }
 
 /* 1 when <key> exists in HM_DB_FILES with "status":"ingested", 0 if not, < 0 on error. */
@@ -730,13 +811,27 @@ static int row_flush(struct worker *w, struct slot *sl)
     struct row *rw = &w->row;
     if (!rw->open || rw->n == 0)
         return 0;
-    uint64_t h = rw->last_hash;
-    if (!h || rw->last.len != rw->names.len ||
-        memcmp(rw->last.base, rw->names.base, rw->names.len) != 0) {
-        h = rw->last_hash = hm_pm_schema_hash(rw->names.base, rw->names.len);
-        hm_buf_reset(&rw->last);
-        hm_buf_append(&rw->last, rw->names.base, rw->names.len);
+    if (!rw->diverged && rw->n < rw->last_n) { /* a prefix of the last names */
+        uint32_t end;
+        memcpy(&end, rw->last_off.base + (rw->n - 1) * sizeof(end), sizeof(end));
+        hm_buf_reset(&rw->names);
+        hm_buf_reset(&rw->ent);
+        hm_buf_reset(&rw->off);
+        hm_buf_append(&rw->names, rw->last.base, end);
+        hm_buf_append(&rw->ent, rw->last_ent.base, rw->n * sizeof(struct rname));
+        hm_buf_append(&rw->off, rw->last_off.base, rw->n * sizeof(uint32_t));
+        rw->diverged = true;
     }
+    if (rw->diverged || !rw->last_hash) {
+        struct hm_buf t;
+        rw->last_hash = hm_pm_schema_hash(rw->names.base, rw->names.len);
+        t = rw->last, rw->last = rw->names, rw->names = t;
+        t = rw->last_ent, rw->last_ent = rw->ent, rw->ent = t;
+        t = rw->last_off, rw->last_off = rw->off, rw->off = t;
+        rw->last_n = rw->n;
+        rw->last_gen = rw->gen;
+    }
+    uint64_t h = rw->last_hash;
     char key[HM_STORE_MAX_KEY + 1];
     int kl = hm_pm_row_key(key, sizeof(key), hm_slice(rw->obj, rw->objlen),
                            (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000,
@@ -749,17 +844,17 @@ static int row_flush(struct worker *w, struct slot *sl)
         return HM_EBADPM;
     hm_pm_row_hdr(v, rw->suspect, rw->gran_s, h, (uint16_t)rw->n);
     memcpy(v + HM_PM_ROW_HDR, rw->vals.base, rw->vals.len);
-    struct wschema *sc = wschema_get(&w->sch, h, rw->names.base, rw->names.len, rw->n);
+    struct wschema *sc = wschema_get(&w->sch, h, rw->last.base, rw->last.len, rw->n);
     if (!sc || sc->state != SCH_COMMITTED) {
         char sk[HM_PM_SCHEMA_KEY_LEN + 1];
         hm_pm_schema_key(sk, h);
         char *sv = hm_store_batch_put_reserve(&sl->batch, HM_DB_FILES,
                                               hm_slice(sk, HM_PM_SCHEMA_KEY_LEN),
-                                              1 + rw->names.len);
+                                              1 + rw->last.len);
         if (!sv)
             return HM_EBADPM;
         sv[0] = 1;
-        memcpy(sv + 1, rw->names.base, rw->names.len);
+        memcpy(sv + 1, rw->last.base, rw->last.len);
         if (sc && sc->state == SCH_UNKNOWN) {
             sc->state = SCH_PENDING;
             hm_buf_append(&sl->schemas, &h, sizeof(h));
@@ -771,7 +866,11 @@ static int row_flush(struct worker *w, struct slot *sl)
         hm_buf_append(&sl->stage, rw->dv.base, rw->dv.len);
     }
     rw->n = 0;
+    rw->nbytes = 0;
+    rw->diverged = false;
     hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->ent);
+    hm_buf_reset(&rw->off);
     hm_buf_reset(&rw->vals);
     hm_buf_reset(&rw->dv);
     return 0;
@@ -780,12 +879,16 @@ static int row_flush(struct worker *w, struct slot *sl)
 static int row_open(struct row *rw, const struct hm_pm_meas *m)
 {
     struct hm_slice who = m->sender.len ? m->sender : m->me;
-    int on = who.len ? snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT "/" HM_SLICE_FMT,
-                                HM_SLICE_ARG(who), HM_SLICE_ARG(m->obj))
-                     : snprintf(rw->obj, sizeof(rw->obj), HM_SLICE_FMT, HM_SLICE_ARG(m->obj));
-    if (on < 0 || (size_t)on >= sizeof(rw->obj) || m->info_id.len > HM_PM_MAX_DN)
+    size_t on = (who.len ? who.len + 1 : 0) + m->obj.len; /* "<who>/<obj>" or "<obj>" */
+    if (on >= sizeof(rw->obj) || m->info_id.len > HM_PM_MAX_DN)
         return HM_EBADPM;
-    rw->objlen = (size_t)on;
+    if (who.len) {
+        memcpy(rw->obj, who.ptr, who.len);
+        rw->obj[who.len] = '/';
+    }
+    if (m->obj.len)
+        memcpy(rw->obj + (who.len ? who.len + 1 : 0), m->obj.ptr, m->obj.len);
+    rw->objlen = on;
     rw->infolen = m->info_id.len;
     if (m->info_id.len)
         memcpy(rw->info, m->info_id.ptr, m->info_id.len);
@@ -813,15 +916,48 @@ static int meas_cb(void *arg, const struct hm_pm_meas *m)
     size_t nl = m->counter.len + 1 + (m->nvalues > 1 ? 6 : 0);
     if (nl > ROW_NAMES_MAX)
         return HM_EBADPM;
-    if (rw->n >= HM_PM_ROW_MAX_N || rw->names.len + nl > ROW_NAMES_MAX ||
+    if (rw->n >= HM_PM_ROW_MAX_N || rw->nbytes + nl > ROW_NAMES_MAX ||
         rw->vals.len + HM_PM_ROW_VAL_MAX > ROW_VALS_MAX) {
         if ((r = row_flush(w, sl)) < 0) /* the rest continues in a row of its own */
             return r;
     }
-    hm_buf_append(&rw->names, m->counter.ptr, m->counter.len);
-    if (m->nvalues > 1)
-        hm_buf_printf(&rw->names, ".%u", (unsigned)m->index);
-    hm_buf_append(&rw->names, "", 1);
+    if (rw->n == 0)
+        rw->gen = m->names_gen;
+    struct rname e = {m->counter.ptr, (uint32_t)m->counter.len,
+                      m->nvalues > 1 ? (uint32_t)m->index + 1 : 0};
+    if (!rw->diverged) {
+        const struct rname *le = rw->n < rw->last_n && m->names_gen &&
+                                         m->names_gen == rw->gen && rw->gen == rw->last_gen
+                                     ? (const struct rname *)rw->last_ent.base + rw->n
+                                     : NULL;
+        if (le && le->ptr == e.ptr && le->len == e.len && le->idx == e.idx) {
+            uint32_t end;
+            memcpy(&end, rw->last_off.base + rw->n * sizeof(end), sizeof(end));
+            rw->nbytes = end;
+        } else { /* this row's names start to differ: its region from the last's prefix */
+            hm_buf_reset(&rw->names);
+            hm_buf_reset(&rw->ent);
+            hm_buf_reset(&rw->off);
+            if (rw->n) {
+                hm_buf_append(&rw->names, rw->last.base, rw->nbytes);
+                hm_buf_append(&rw->ent, rw->last_ent.base, rw->n * sizeof(struct rname));
+                hm_buf_append(&rw->off, rw->last_off.base, rw->n * sizeof(uint32_t));
+            }
+            rw->diverged = true;
+        }
+    }
+    if (rw->diverged) {
+        hm_buf_append(&rw->names, m->counter.ptr, m->counter.len);
+        if (e.idx) {
+            char ix[8];
+            int k = snprintf(ix, sizeof(ix), ".%u", (unsigned)m->index);
+            hm_buf_append(&rw->names, ix, (size_t)k);
+        }
+        hm_buf_append(&rw->names, "", 1);
+        rw->nbytes = (uint32_t)rw->names.len;
+        hm_buf_append(&rw->ent, &e, sizeof(e));
+        hm_buf_append(&rw->off, &rw->nbytes, sizeof(rw->nbytes));
+    }
     bool is_int = (m->flags & HM_PM_INTEGER) ||
                   (!(m->flags & (HM_PM_NIL | HM_PM_TEXT)) && m->text.len &&
                   !memchr(m->text.ptr, '.', m->text.len) && !memchr(m->text.ptr, 'e', m->text.len) &&
@@ -840,7 +976,11 @@ static void row_reset(struct row *rw)
 {
     rw->open = false;
     rw->n = 0;
+    rw->nbytes = 0;
+    rw->diverged = false;
     hm_buf_reset(&rw->names);
+    hm_buf_reset(&rw->ent);
+    hm_buf_reset(&rw->off);
     hm_buf_reset(&rw->vals);
     hm_buf_reset(&rw->dv);
 }
@@ -919,10 +1059,12 @@ static void slot_done(void *arg, int status)
  * journal, which the spool's and the store's fsyncs keep busy (~0.3-0.8 ms per unlink
  * measured here), so it is kept off the pipeline thread. A file whose unlink is lost in a
  * crash is found at start and dropped as a duplicate by its committed marker. */
-static void janitor_push(struct hm_pm_pipe *p, struct work *wk)
+static void janitor_push(struct worker *w, struct work *wk)
 {
-    if (hm_mpsc_push(&p->jan_q, &wk->node))
-        wake(p->jan_efd);
+    /* the wake-up waits for the end of the worker's completion pass (worker_main): one per
+     * group commit rather than one context switch to the janitor per file */
+    if (hm_mpsc_push(&w->p->jan_q, &wk->node))
+        w->jan_wake = true;
 }
 
 static void *janitor_main(void *arg)
@@ -940,9 +1082,11 @@ static void *janitor_main(void *arg)
         while (n) {
             struct hm_mpsc_node *next = n->next;
             struct work *wk = (struct work *)n;
-            char path[PATH_MAX_ + KEY_MAX + 16];
-            snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, wk->key);
-            unlink(path);
+            char name[KEY_MAX + 8];
+            size_t kl = strlen(wk->key);
+            memcpy(name, wk->key, kl);
+            memcpy(name + kl, ".pm", 4);
+            unlinkat(p->spool_dfd, name, 0);
             /* counted out of the spool only now: spool_files == 0 means the folder is empty */
             atomic_fetch_sub(&p->spool_files, 1);
             atomic_fetch_sub(&p->spool_bytes, wk->bytes);
@@ -963,7 +1107,7 @@ static void slot_release_x(struct worker *w, struct slot *sl, bool uncount, bool
         atomic_fetch_sub(&p->spool_bytes, sl->wk->bytes);
     }
     if (unlink_file)
-        janitor_push(p, sl->wk);
+        janitor_push(w, sl->wk);
     else
         work_free(p, sl->wk);
     sl->wk = NULL;
@@ -979,13 +1123,32 @@ static void slot_release(struct worker *w, struct slot *sl, bool uncount)
     slot_release_x(w, sl, uncount, false);
 }
 
-static void submit(struct worker *w, struct slot *sl)
+static void submit_now(struct worker *w, struct slot *sl)
 {
     int r;
     while ((r = hm_store_submit(w->p->store, &sl->batch, slot_done, sl)) == -EAGAIN)
         usleep(1000); /* ring full: the writer drains it on its own thread */
     if (r < 0)
         slot_done(sl, r);
+}
+
+/* Parsed files are handed to the store writer in bursts of up to HM_PM_SUBMIT_BURST while a
+ * backlog is being worked off, and at once when the worker runs out of files (so a lone
+ * upload is not delayed): the writer then commits them as one group instead of waking for
+ * each file and committing (fdatasync, meta page) a few at a time. */
+#define HM_PM_SUBMIT_BURST 32
+static void submit_ready(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nready; i++)
+        submit_now(w, w->ready[i]);
+    w->nready = 0;
+}
+
+static void submit(struct worker *w, struct slot *sl)
+{
+    w->ready[w->nready++] = sl;
+    if (w->nready >= HM_PM_SUBMIT_BURST)
+        submit_ready(w);
 }
 
 /* After the commit: drop the spool file, publish aggregates and counters. */
@@ -1020,7 +1183,8 @@ static bool hkey_in_flight(struct worker *w, const struct slot *self)
 {
     for (unsigned i = 0; i < HM_PM_WINDOW; i++) {
         const struct slot *o = &w->slots[i];
-        if (o != self && o->busy && !o->quarantine && strcmp(o->hkey, self->hkey) == 0)
+        if (o != self && o->busy && !o->quarantine && o->hkey_h == self->hkey_h &&
+            strcmp(o->hkey, self->hkey) == 0)
             return true;
     }
     return false;
@@ -1038,6 +1202,7 @@ static void ingest(struct worker *w, struct slot *sl)
     struct hm_pm_summary sum = {0};
     w->cur = sl;
     sl->hkey[0] = '\0';
+    sl->hkey_h = 0;
     sl->quarantine = false;
     row_reset(&w->row);
     int r;
@@ -1045,7 +1210,7 @@ static void ingest(struct worker *w, struct slot *sl)
         r = hm_pm_parse_buf(w->parser, wk->data, wk->bytes, meas_cb, w, &sum);
         work_drop_data(p, wk);
     } else {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = openat(p->spool_dfd, path + strlen(p->spool_dir) + 1, O_RDONLY | O_CLOEXEC);
         r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
         if (fd >= 0)
             close(fd);
@@ -1077,10 +1242,17 @@ static void ingest(struct worker *w, struct slot *sl)
         fsync_dir(p->spool_dir);
         hm_warn("pm file quarantined", "name=\"%s\" key=\"%s\" err=\"%s\"", wk->name, wk->key,
                 msg);
-        int cr = put_json(&sl->batch, fkey,
-                          json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "key", wk->key, "name", wk->name,
-                                    "status", "quarantined", "bytes", (json_int_t)wk->bytes,
-                                    "time_ms", (json_int_t)now_ms(), "error", msg));
+        struct hm_buf *mv = &w->marker;
+        hm_buf_reset(mv);
+        hm_buf_append_lit(mv, "\x01{");
+        json_str(mv, "key", hm_slice_cstr(wk->key));
+        json_str(mv, "name", hm_slice_cstr(wk->name));
+        json_str(mv, "status", HM_SLICE_LIT("quarantined"));
+        json_int(mv, "bytes", (long long)wk->bytes);
+        json_int(mv, "time_ms", (long long)now_ms());
+        json_str(mv, "error", hm_slice_cstr(msg));
+        hm_buf_append_lit(mv, "}");
+        int cr = put_marker(&sl->batch, fkey, mv);
         if (cr < 0) {
             atomic_fetch_add(&p->files_quarantined, 1);
             slot_release(w, sl, true);
@@ -1095,6 +1267,7 @@ static void ingest(struct worker *w, struct slot *sl)
                  HM_SLICE_ARG(sum.sender), (long long)sum.begin, (long long)sum.end);
         if (strlen(sl->hkey) > HM_STORE_MAX_KEY)
             sl->hkey[HM_STORE_MAX_KEY] = '\0';
+        sl->hkey_h = hm_pm_schema_hash(sl->hkey, strlen(sl->hkey));
         if (hkey_in_flight(w, sl) || marker_ingested(w->reader, sl->hkey) > 0) {
             atomic_fetch_add(&p->uploads_dup, 1);
             hm_info("pm file is a duplicate (same sender and period), not ingested again",
@@ -1104,20 +1277,26 @@ static void ingest(struct worker *w, struct slot *sl)
             return;
         }
     }
-    json_t *rec = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s#,s:I,s:I,s:s}", "key", wk->key,
-                            "name", wk->name, "status", "ingested", "bytes", (json_int_t)wk->bytes,
-                            "measurements", (json_int_t)sum.count, "nil", (json_int_t)sum.nil,
-                            "suspect", (json_int_t)sum.suspect, "sender", sum.sender.ptr ? sum.sender.ptr : "",
-                            (int)sum.sender.len, "begin", (json_int_t)sum.begin, "end",
-                            (json_int_t)sum.end, "format",
-                            sum.format == HM_PM_FMT_CMCC ? "cmcc" : "3gpp");
-    json_object_set_new(rec, "time_ms", json_integer((json_int_t)now_ms()));
+    struct hm_buf *mv = &w->marker;
+    hm_buf_reset(mv);
+    hm_buf_append_lit(mv, "\x01{");
+    json_str(mv, "key", hm_slice_cstr(wk->key));
+    json_str(mv, "name", hm_slice_cstr(wk->name));
+    json_str(mv, "status", HM_SLICE_LIT("ingested"));
+    json_int(mv, "bytes", (long long)wk->bytes);
+    json_int(mv, "measurements", (long long)sum.count);
+    json_int(mv, "nil", (long long)sum.nil);
+    json_int(mv, "suspect", (long long)sum.suspect);
+    json_str(mv, "sender", sum.sender.ptr ? sum.sender : HM_SLICE_LIT(""));
+    json_int(mv, "begin", (long long)sum.begin);
+    json_int(mv, "end", (long long)sum.end);
+    json_str(mv, "format", sum.format == HM_PM_FMT_CMCC ? HM_SLICE_LIT("cmcc") : HM_SLICE_LIT("3gpp"));
+    json_int(mv, "time_ms", (long long)now_ms());
+    hm_buf_append_lit(mv, "}");
     sl->meas = sum.count;
-    r = put_json(&sl->batch, fkey, json_incref(rec));
+    r = put_marker(&sl->batch, fkey, mv);
     if (r == 0 && sl->hkey[0])
-        r = put_json(&sl->batch, sl->hkey, rec);
-    else
-        json_decref(rec);
+        r = put_marker(&sl->batch, sl->hkey, mv);
     if (r < 0) {
         slot_done(sl, r);
         return;
@@ -1148,6 +1327,10 @@ static void *worker_main(void *arg)
             n = next;
             did = true;
         }
+        if (w->jan_wake) {
+            w->jan_wake = false;
+            wake(p->jan_efd);
+        }
         bool stop = atomic_load(&p->stop);
         if (!stop) {
             struct hm_mpsc_node *n = hm_mpsc_pop_all(&w->q);
@@ -1173,6 +1356,7 @@ static void *worker_main(void *arg)
                 did = true;
             }
         }
+        submit_ready(w); /* no file left to start, or no free slot: the rest goes now */
         if (w->nbusy == 0 && !w->pend)
             atomic_store(&p->oldest_spooled_ms, 0);
         if (stop && w->nbusy == 0)
@@ -1581,6 +1765,7 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
     p->store = store;
     p->spool_efd = -1;
     p->jan_efd = -1;
+    p->spool_dfd = -1;
     pthread_mutex_init(&p->agg_mu, NULL);
     snprintf(p->spool_dir, sizeof(p->spool_dir), "%s/pm-spool", o->data_dir);
     snprintf(p->quar_dir, sizeof(p->quar_dir), "%s/pm-quarantine", o->data_dir);
@@ -1606,7 +1791,8 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
     }
     p->spool_efd = eventfd(0, EFD_CLOEXEC);
     p->jan_efd = eventfd(0, EFD_CLOEXEC);
-    r = hm_store_reader_open(store, &p->spool_reader);
+    p->spool_dfd = open(p->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r = p->spool_dfd < 0 ? -errno : hm_store_reader_open(store, &p->spool_reader);
     p->nworkers = p->o.threads;
     p->w = hm_xcalloc(p->nworkers, sizeof(*p->w));
     for (unsigned i = 0; r == 0 && i < p->nworkers; i++) {
@@ -1650,6 +1836,8 @@ fail:
         close(p->spool_efd);
     if (p->jan_efd >= 0)
         close(p->jan_efd);
+    if (p->spool_dfd >= 0)
+        close(p->spool_dfd);
     free(p->w);
     free(p);
     return r < 0 ? r : -ENOMEM;
@@ -1690,12 +1878,18 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_buf_free(&w->row.vals);
         hm_buf_free(&w->row.dv);
         hm_buf_free(&w->row.last);
+        hm_buf_free(&w->row.ent);
+        hm_buf_free(&w->row.off);
+        hm_buf_free(&w->row.last_ent);
+        hm_buf_free(&w->row.last_off);
+        hm_buf_free(&w->marker);
         wschema_clear(&w->sch);
         close(w->efd);
     }
     hm_store_reader_close(p->spool_reader);
     close(p->spool_efd);
     close(p->jan_efd);
+    close(p->spool_dfd);
     gagg_clear(&p->aggs);
     pthread_mutex_destroy(&p->agg_mu);
     free(p->w);

@@ -50,6 +50,11 @@ struct hm_pm_meas {
     uint32_t group;            /* ordinal (from 1) of the measValue (CMCC: Pm) in the file:
                                 * the measurements of one element share it and arrive
                                 * consecutively, so a change of group starts a new element */
+    uint64_t names_gen;        /* identity of the parser's counter-name table: while it keeps
+                                * one non-zero value, an equal counter.ptr (and len) is the
+                                * same name, so a consumer may compare pointers instead of
+                                * bytes; 0 = no such promise (CMCC SN/SV names). Never reused
+                                * by one parser, also across files */
 };
 
 struct hm_pm_summary {

@@ -117,6 +117,7 @@ struct hm_pm_parser {
     uint32_t name_len[HM_PM_MAX_TYPES + 1]; /* UINT32_MAX: unset */
     struct hm_buf names;
     uint32_t cur_p, r_seq;
+    uint64_t names_gen; /* hm_pm_meas.names_gen: bumped whenever names / name_* change */
 
     /* current measValue: values wait for <suspect>, which follows them */
     struct pend pend[HM_PM_MAX_TYPES];
@@ -241,6 +242,12 @@ static inline __attribute__((always_inline)) int parse_u32(struct hm_slice s, ui
     return 0;
 }
 
+static inline void names_changed(struct hm_pm_parser *p)
+{
+    if (++p->names_gen == 0)
+        p->names_gen = 1;
+}
+
 /* Records counter <pos> as the bytes <name> already inside p->names (no copy). */
 static int set_name(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
 {
@@ -248,6 +255,7 @@ static int set_name(struct hm_pm_parser *p, uint32_t pos, struct hm_slice name)
         return FAIL(p, "counter position %u out of range 1..%u", pos, HM_PM_MAX_TYPES);
     if (name.len == 0)
         return FAIL(p, "empty counter name at position %u", pos);
+    names_changed(p);
     while (p->ntypes < pos)
         p->name_len[++p->ntypes] = UINT32_MAX;
     p->name_off[pos] = (uint32_t)(name.ptr - p->names.base);
@@ -259,6 +267,7 @@ static void reset_block(struct hm_pm_parser *p)
 {
     p->ntypes = 0;
     hm_buf_reset(&p->names);
+    names_changed(p);
     p->info_id.len = 0;
     p->have_gran = false;
     p->period_end = 0;
@@ -375,6 +384,7 @@ static void meas_init(struct hm_pm_parser *p, struct hm_pm_meas *m)
     m->gran_s = p->gran;
     m->rep_s = p->rep;
     m->group = p->group;
+    m->names_gen = p->names_gen;
 }
 
 static int flush_measvalue(struct hm_pm_parser *p)
@@ -477,6 +487,8 @@ static void start_capture(struct hm_pm_parser *p, enum el e)
  * so it is copied once, from libxml2's buffer. */
 static void capture_into(struct hm_pm_parser *p, enum el e, struct hm_buf *b)
 {
+    if (b == &p->names) /* appending may move the names */
+        names_changed(p);
     p->cap = (unsigned char)e;
     p->capbuf = b;
     p->capoff = b->len;
@@ -583,6 +595,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     case E_MEASUREMENTS:
         p->ntypes = 0;
         hm_buf_reset(&p->names);
+        names_changed(p);
         p->info_id.len = 0;
         return;
     case E_GRANPERIOD:
@@ -750,6 +763,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                 return;
             }
             m.counter = fs(&p->sn);
+            m.names_gen = 0; /* p->sn is rewritten per SN */
         }
         emit(p, &m, t.ptr, t.len);
         if (e == E_SV)
@@ -967,6 +981,17 @@ int hm_pm_feed(struct hm_pm_parser *p, const void *data, size_t len)
     const unsigned char *d = data;
     if (p->err)
         return p->err;
+    if (!p->sniffed && p->nmagic == 0 && len >= 2) {
+        /* the usual case: the magic is in this first piece, which goes to libxml2 whole
+         * (pushing the 2 sniffed bytes on their own made libxml2 start with a small input
+         * buffer and grow it, a realloc and copy per file) */
+        p->sniffed = true;
+        p->gz = d[0] == 0x1f && d[1] == 0x8b;
+        p->sum.gzip = p->gz;
+        if (p->gz && inflateReset(&p->z) != Z_OK)
+            return fail_at(p, 0, HM_EBADPM, "gzip: reset failed");
+        return push_raw(p, d, len);
+    }
     if (!p->sniffed) {
         while (p->nmagic < 2 && len) {
             p->magic[p->nmagic++] = *d++;

@@ -8,12 +8,13 @@
 #include "core/bug.h"
 #include "core/err.h"
 
-static uint64_t ld64le(const char *p)
+static inline uint64_t ld64le(const char *p)
 {
-    const unsigned char *u = (const unsigned char *)p;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | u[i];
+    uint64_t v;
+    memcpy(&v, p, sizeof(v)); /* one load: this is the schema hash's inner loop */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
     return v;
 }
 

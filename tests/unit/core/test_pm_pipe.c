@@ -3,6 +3,7 @@
  * stopping the rest, and a header duplicate is not ingested twice. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +378,101 @@ START_TEST(uploads_through_the_spool_group)
 }
 END_TEST
 
+/* File markers are written without jansson: they must still be JSON that jansson reads
+ * back, for a name with a quote, a backslash, a control byte and bytes that are not UTF-8
+ * (taken as Latin-1), on both the ingested and the quarantined path. */
+struct markers {
+    int n, ingested, quarantined, weird;
+};
+
+static int marker_cb(void *arg, struct hm_slice k, struct hm_slice v)
+{
+    struct markers *m = arg;
+    ck_assert_uint_ge(v.len, 2);
+    ck_assert_int_eq(v.ptr[0], 1);
+    json_error_t e;
+    json_t *j = json_loadb(v.ptr + 1, v.len - 1, 0, &e);
+    ck_assert_msg(j != NULL, "marker %.*s: %s", (int)k.len, k.ptr, e.text);
+    const char *st = json_string_value(json_object_get(j, "status"));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    ck_assert_ptr_nonnull(st);
+    ck_assert_ptr_nonnull(name);
+    m->n++;
+    m->ingested += strcmp(st, "ingested") == 0;
+    if (strcmp(st, "quarantined") == 0) {
+        m->quarantined++;
+        ck_assert_ptr_nonnull(json_string_value(json_object_get(j, "error")));
+    }
+    if (strcmp(name, "we\"ird\\\x01\xc3\xbf.xml") == 0)
+        m->weird++;
+    if (strcmp(st, "ingested") == 0) {
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "measurements")), 16);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "sender")),
+                         "ManagedElement=HeNB-000001");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "format")), "3gpp");
+    }
+    json_decref(j);
+    return 0;
+}
+
+START_TEST(markers_are_json_for_any_name)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    size_t n;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    snprintf(path, sizeof(path), "%s/u1-1-we\"ird\\\x01\xff.xml.pm", spool);
+    put_file(path, hw, n);
+    snprintf(path, sizeof(path), "%s/u1-2-we\"ird\\\x01\xff.xml.pm", spool);
+    put_file(path, hw, n / 3); /* truncated: quarantined */
+
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.files_ingested, 1);
+    ck_assert_uint_eq(st.files_quarantined, 1);
+    hm_pm_pipe_destroy(p);
+
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct markers m = {0};
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/f/"), hm_slice(NULL, 0),
+                                   marker_cb, &m), 0);
+    ck_assert_int_eq(m.n, 2);
+    ck_assert_int_eq(m.ingested, 1);
+    ck_assert_int_eq(m.quarantined, 1);
+    ck_assert_int_eq(m.weird, 2);
+    m = (struct markers){0};
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/h/"), hm_slice(NULL, 0),
+                                   marker_cb, &m), 0);
+    ck_assert_int_eq(m.n, 1);
+    ck_assert_int_eq(m.ingested, 1);
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+    hm_store_close(store);
+    free(hw);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_pipe");
@@ -385,6 +481,7 @@ static Suite *suite(void)
     tcase_add_test(tc, spooled_files_ingest_and_bad_one_is_quarantined);
     tcase_add_test(tc, wide_measvalue_is_split_into_rows);
     tcase_add_test(tc, uploads_through_the_spool_group);
+    tcase_add_test(tc, markers_are_json_for_any_name);
     suite_add_tcase(s, tc);
     return s;
 }
