@@ -795,6 +795,9 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
                 r = -E2BIG;
         }
     }
+    /* TS 32.593 PM upload provisioning (core/hems_pm.c): AddObject answered, PM Enable */
+    if (r == 0)
+        r = hm_hems_on_result(sh->acs->hems, sh->rd, &s->pb->b, dev, seq, &t, m);
     /* fleet profiles (core/fleet.c): applied values, rejects and splits, drift */
     if (r == 0)
         r = hm_fleet_on_result(sh->acs->fleet, hm_shard_id(sh->shard), sh->rd, &s->pb->b, dev,

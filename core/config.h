@@ -152,6 +152,10 @@
     X(pm, username, STR, pm_username, "", 0,                                                 \
       "PM upload user (HTTP Basic); empty = no authentication")                              \
     X(pm, password, STR, pm_password, "", 0, "PM upload password")                           \
+    X(pm, device_credentials, BOOL, pm_device_credentials, "false", 0,                       \
+      "verify uploads against the per-device credentials provisioned at registration")       \
+    X(pm, node_credentials, BOOL, pm_node_credentials, "true", 0,                            \
+      "also accept the node-wide pm.username/password (devices provisioned by other means)") \
     X(files, path, STR, files_path, "/files/", 0,                                            \
       "URL path prefix of the file server on the CWMP listener (GET/HEAD, docs/files.md)")   \
     X(files, base_url, STR, files_base_url, "", 0,                                           \

@@ -13,6 +13,7 @@
 
 #include "core/acs_task.h"
 #include "core/bug.h"
+#include "core/hems_pm.h"
 #include "core/log.h"
 #include "storage/record.h"
 
@@ -28,9 +29,11 @@ struct hm_hems {
     int role;
     char *node_id;
     char *policy_file;
+    char *realm; /* cwmp.realm: PM upload credentials are HA1s in it */
     pthread_mutex_t mu;
     json_t *policy; /* owned; replaced whole, never modified in place */
     _Atomic uint64_t refused, assigned, registered, unassignable;
+    _Atomic uint64_t pm_provisioned, pm_disabled;
 };
 
 int hm_hems_role_parse(const char *s)
@@ -214,6 +217,9 @@ static int policy_check(json_t *p, char *err, size_t errlen)
                 !json_string_length(json_array_get(loc, i)))
                 FAIL("location_params[%zu] must be a non-empty string", i);
     }
+    json_t *pm = json_object_get(p, "pm");
+    if (pm && hm_hems_pm_check(pm, err, errlen) < 0)
+        return -EINVAL;
     json_t *reg = json_object_get(p, "registration");
     if (reg && !json_is_boolean(reg))
         FAIL("'registration' must be a boolean");
@@ -323,6 +329,7 @@ struct hm_hems *hm_hems_create(const struct hm_config *cfg, char *err, size_t er
     struct hm_hems *h = hm_xcalloc(1, sizeof(*h));
     h->role = role;
     h->node_id = xstrdup(cfg->hems_node_id ? cfg->hems_node_id : "");
+    h->realm = xstrdup(cfg->cwmp_realm ? cfg->cwmp_realm : "");
     h->policy_file = cfg->hems_policy_file && cfg->hems_policy_file[0]
                          ? xstrdup(cfg->hems_policy_file)
                          : NULL;
@@ -338,6 +345,7 @@ void hm_hems_destroy(struct hm_hems *h)
     json_decref(h->policy);
     pthread_mutex_destroy(&h->mu);
     free(h->node_id);
+    free(h->realm);
     free(h->policy_file);
     free(h);
 }
@@ -610,9 +618,13 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
     return 0;
 }
 
+/* The PM tail of the record being built lives here until the ACS has encoded it (same
+ * thread, same Inform). */
+static _Thread_local struct hm_hems_pm_scratch pm_scratch;
+
 static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
                         struct hm_store_batch *b, struct hm_slice dev, const char *root,
-                        bool igd, const struct hm_cwmp_inform *in)
+                        bool igd, const struct hm_cwmp_inform *in, struct hm_dev_rec *d)
 {
     json_t *params = json_array();
     json_t *s1 = json_object_get(p, "s1");
@@ -650,6 +662,32 @@ static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
                           "name", inner, "notification", 2));
     if (r < 0)
         return r;
+    /* the alarm event tables (reference 2.6): expedited events active, queued ones passive;
+     * one task each, so a CPE that forces one of them (9009) still gets the other */
+    static const struct {
+        const char *table;
+        int notification;
+    } ev[] = {{"FaultMgmt.ExpeditedEvent.", 2}, {"FaultMgmt.QueuedEvent.", 1}};
+    for (size_t i = 0; i < HM_ARRAY_SIZE(ev) && r == 0; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%s", root, ev[i].table);
+        r = enqueue(st, b, dev,
+                    json_pack("{s:s,s:[{s:s,s:i}]}", "rpc", "SetParameterAttributes",
+                              "params", "name", name, "notification", ev[i].notification));
+    }
+    if (r < 0)
+        return r;
+    /* PM upload configuration with per-device credentials (core/hems_pm.c) */
+    json_t *pm = json_object_get(p, "pm");
+    if (pm) {
+        r = hm_hems_pm_register(pm, h->realm, st, b, dev, root, in, d, &pm_scratch);
+        if (r < 0)
+            return r;
+        if (d->pm_state == HM_PM_DISABLED)
+            atomic_fetch_add_explicit(&h->pm_disabled, 1, memory_order_relaxed);
+        else if (d->pm_state == HM_PM_ENABLED)
+            atomic_fetch_add_explicit(&h->pm_provisioned, 1, memory_order_relaxed);
+    }
     json_t *admin = json_array();
     spv_add(admin, root, "Services.FAPService.1.FAPControl.LTE.AdminState", json_true(),
             "xsd:boolean");
@@ -715,7 +753,7 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
         json_t *reg = json_object_get(p, "registration");
         bool enabled = h->policy_file && !(reg && json_is_false(reg));
         if (again && enabled)
-            r = registration(h, p, st, b, dev, root, igd, in);
+            r = registration(h, p, st, b, dev, root, igd, in, d);
         if (r == 0)
             d->reg_state = HM_REG_REGISTERED;
     }
@@ -737,5 +775,25 @@ void hm_hems_render_metrics(struct hm_buf *out, void *arg)
       "whitelisted bootstraps left unassigned (no Serving HeMS configured)")
     M(registered, "hems_registration_provisioned_total",
       "registration provisioning sequences queued at the Serving HeMS")
+    M(pm_provisioned, "hems_pm_credentials_provisioned_total",
+      "per-device PM upload credentials generated and queued for the device")
+    M(pm_disabled, "hems_pm_upload_disabled_total",
+      "registrations that recorded PM upload as disabled by policy")
 #undef M
+}
+
+int hm_hems_on_result(struct hm_hems *h, struct hm_store_reader *rd, struct hm_store_batch *b,
+                      struct hm_slice dev, uint64_t seq, const struct hm_task_rec *t,
+                      const struct hm_cwmp_msg *m)
+{
+    if (!h || (t->kind != HM_TASK_ADD_OBJECT && t->kind != HM_TASK_SET_PARAM_VALUES))
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    uint64_t n = 0;
+    int r = hm_hems_pm_on_result(json_object_get(h->policy, "pm"), h->realm, rd, b, dev, seq,
+                                 t, m, &n);
+    pthread_mutex_unlock(&h->mu);
+    if (n)
+        atomic_fetch_add_explicit(&h->pm_provisioned, n, memory_order_relaxed);
+    return r;
 }

@@ -99,6 +99,16 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
                       struct hm_slice host, struct hm_slice path,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap);
 
+/*
+ * The task result hook, called by the ACS after it has put task record <t> (sequence <seq>,
+ * the CPE's answer <m>) in batch <b>, inside a read transaction of <rd>: the PM upload
+ * provisioning of core/hems_pm.h (AddObject answered -> SPV with credentials; PM Enable
+ * changed by a task). 0 or a negative error (batch full). NULL <h>: nothing.
+ */
+int hm_hems_on_result(struct hm_hems *h, struct hm_store_reader *rd, struct hm_store_batch *b,
+                      struct hm_slice dev, uint64_t seq, const struct hm_task_rec *t,
+                      const struct hm_cwmp_msg *m);
+
 /* Wires <h> (not owned, outlives the ACS) into the ACS's Inform path (core/acs.c). */
 struct hm_acs;
 void hm_acs_set_hems(struct hm_acs *a, struct hm_hems *h);

@@ -231,7 +231,8 @@ static int run(const struct opts *o)
         .data_dir = cfg.data_dir, .upload_path = cfg.pm_path,
         .spool_max_files = cfg.pm_spool_max_files, .spool_max_bytes = cfg.pm_spool_max_bytes,
         .max_file_bytes = cfg.pm_max_file_bytes, .threads = (unsigned)cfg.pm_pipeline_threads,
-        .username = cfg.pm_username, .password = cfg.pm_password, .realm = cfg.cwmp_realm,
+        .username = cfg.pm_node_credentials ? cfg.pm_username : "", .password = cfg.pm_password,
+        .realm = cfg.cwmp_realm, .device_credentials = cfg.pm_device_credentials,
         .reader_of = hm_acs_shard_reader,
     };
     r = hm_pm_pipe_create(&pmo, store, &pm, err, sizeof(err));

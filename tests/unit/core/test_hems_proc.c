@@ -96,6 +96,10 @@ START_TEST(policy_parser_accepts_full_policy)
                       "\"s1\":{\"servers\":\"10.0.0.1\",\"connection_mode\":\"All\",\"port\":36412,"
                       "\"set_by\":\"initial\"},"
                       "\"ipsec_indicator\":{\"*\":{\"path\":\"Device.IPsec.Enable\",\"value\":\"true\"}},"
+                      "\"pm\":{\"url\":\"http://h/pm/{device}/\",\"interval\":900,\"enabled\":true,"
+                      "\"form\":\"config\",\"time\":\"2026-01-01T00:00:00Z\","
+                      "\"product_classes\":{\"HeNB\":{\"form\":\"filemgmt\"}},"
+                      "\"devices\":{\"00005A-HeNB-1\":{\"enabled\":false}}},"
                       "\"registration\":true}",
                       err);
     ck_assert_msg(p != NULL, "%s", err);
@@ -124,6 +128,13 @@ START_TEST(policy_parser_rejects_with_reason)
         {"{\"ipsec_indicator\":{\"*\":{\"path\":\"x\",\"value\":\"1\",\"type\":\"int\"}}}",
          "ipsec_indicator.*.type"},
         {"{\"location_params\":[\"\"]}", "location_params[0]"},
+        {"{\"pm\":{}}", "pm.url is required"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"interval\":0}}", "pm.interval"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"form\":\"x\"}}", "pm.form"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"enabled\":\"yes\"}}", "pm.enabled"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"devices\":{\"D\":{\"enabled\":1}}}}",
+         "pm.devices.D.enabled"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"product_classes\":[]}}", "pm.product_classes"},
         {"{\"a\":1,\"a\":2}", "duplicate"},
         {"{", "line 1"},
     };
