@@ -708,6 +708,12 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     if (r >= 0)
         r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
+    if (r == HM_HEMS_REFUSED) { /* logged and counted by core/hems_proc.c */
+        batch_give(s);
+        sess_release_reg(s);
+        return fault(sh, s, x->out, m->ver, m->id, 8001,
+                     "request denied: location outside the allowed area");
+    }
     if (r < 0) {
         CTR_INC(sh, bad_messages);
         batch_give(s);

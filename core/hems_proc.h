@@ -12,6 +12,7 @@
  * (whitelist). The policy is an immutable jansson tree swapped under a mutex: the Inform hook
  * takes the mutex only for 0 BOOTSTRAP / 1 BOOT Informs, which are rare.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,7 +92,8 @@ int hm_hems_role(const struct hm_hems *h);
  * registered here), and sets d->role, d->reg_state, d->serving_node (pointing into <nodebuf>,
  * which must outlive the record's encoding). <host> and <path> are the Host header and path
  * of the HTTP request that carried the Inform (the ACS URL the device used; empty host:
- * unknown). Returns 0, or -E2BIG when the batch is full.
+ * unknown). Returns 0, -E2BIG when the batch is full, or HM_HEMS_REFUSED when the device
+ * must be refused with a CWMP fault (its Inform reports a location outside the area).
  * With a NULL <h> only sets reg_state as before (registered).
  */
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
@@ -108,6 +110,10 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
 int hm_hems_on_result(struct hm_hems *h, struct hm_store_reader *rd, struct hm_store_batch *b,
                       struct hm_slice dev, uint64_t seq, const struct hm_task_rec *t,
                       const struct hm_cwmp_msg *m);
+
+/* hm_hems_on_inform's refusal of the device (location outside the allowed area): the ACS
+ * answers the Inform with CWMP Fault 8001 and commits nothing. */
+#define HM_HEMS_REFUSED (-EPERM)
 
 /* Wires <h> (not owned, outlives the ACS) into the ACS's Inform path (core/acs.c). */
 struct hm_acs;
