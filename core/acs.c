@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/alarm_notify.h"
 #include "core/admission.h"
 #include "core/admission_gate.h"
 #include "core/files.h" /* files: applied records */
@@ -78,6 +79,7 @@ struct acs_sess {
     struct acs_shard *sh;
     uint8_t state, ver, after;
     bool authed, cpe_done, closing, inflight;
+    bool alarms_pending; /* the batch in flight holds new alarms: wake the alarm streams */
     bool admitted; /* counted in flight by admission control (core/admission.h) */
     uint64_t reg_key;
     uint64_t conn_id;
@@ -426,6 +428,9 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     hm_admission_observe_commit(sh->acs->adm, hm_shard_id(sh->shard), waited,
                                 now > done ? now - done : 0);
     batch_give(s);
+    if (s->alarms_pending && s->status >= 0)
+        hm_alarm_notify(); /* durable now: the live streams poll at once (core/alarm_stream.h) */
+    s->alarms_pending = false;
     if (s->closing) {
         sess_free(s);
         return;
@@ -697,6 +702,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         }
     }
     r = hm_alarms_decode(b, sh->rd, sh->acs->store, dev, in->params.v, in->params.n, NULL);
+    s->alarms_pending = r > 0;
     /* TS 32.593 discovery / registration (core/hems_proc.c): may queue tasks in this batch */
     char nodebuf[128];
     if (r >= 0)

@@ -17,6 +17,7 @@
 
 #include "core/acs.h"
 #include "core/admin.h"
+#include "core/alarm_notify.h"
 #include "core/alarm_stream.h"
 #include "core/api.h"
 #include "core/ui_static.h"
@@ -288,6 +289,8 @@ static int run(const struct opts *o)
         .late_window_ms = cfg.alarm_stream_late_ms, .poll_ms = cfg.alarm_stream_poll_ms,
         .reader_of = hm_acs_shard_reader};
     api.alarm_streams = hm_alarm_streams_create(&aso, hm_shards_count(shards));
+    /* alarm commits wake the streams at once (core/alarm_notify.h); cleared after the join */
+    hm_alarm_notify_set(hm_alarm_streams_notify, api.alarm_streams);
     hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);
     hm_acs_set_fleet(acs, fleet);
@@ -347,6 +350,7 @@ out:
         hm_shards_stop(shards);
         hm_shards_join(shards);
     }
+    hm_alarm_notify_set(NULL, NULL); /* the inbox drain below must not post stream wakes */
     /* Task completions drained below must not start connection requests (no store then). */
     struct hm_connreq *cr = api.connreq;
     api.connreq = NULL;
