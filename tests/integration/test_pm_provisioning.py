@@ -236,5 +236,38 @@ class PmProvisioning(unittest.TestCase):
                          ("enabled", "filemgmt", fm))
 
 
+class LoadgenUsesProvisionedCredentials(unittest.TestCase):
+    """Simulated HeNBs (hems-loadgen with henb_agent state) register, are given their PM
+    upload URL and credentials by SPV, and upload one file each with them."""
+    N = 40
+
+    def test_boot_then_upload_with_own_credentials(self):
+        from test_loadgen import run_loadgen
+        model = os.path.join(SHARED, "datamodels", "henb-tr196-lte-params.csv")
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        h = Hemsd(shards=2, config="[hems]\nrole = serving\nnode_id = s1\npolicy_file = %s\n"
+                                   "[pm]\ndevice_credentials = true\nnode_credentials = false\n"
+                                   % tmp.name)
+        json.dump({"pm": {"url": "http://127.0.0.1:%d/pm/{device}/" % h.cwmp_port,
+                          "interval": 900}}, tmp)
+        tmp.close()
+        try:
+            with h:
+                r, out = run_loadgen(h.cwmp_port, "--scenario", "boot", "--devices", self.N,
+                                     "--concurrency", 10, "--first-serial", 70000, "--model", model,
+                                     "--pm-after-register", "--retry-min", 0.2, timeout=120)
+                self.assertEqual(r["pm"]["files"], self.N, out)
+                self.assertEqual(r["acs_requests"].get("AddObject"), self.N)
+                m = h.metrics()
+                self.assertEqual(sum(v for k, v in m.items()
+                                     if k.startswith("hems_pm_uploads_refused_total")), 0)
+                self.assertEqual(m["hems_pm_credentials_provisioned_total"], self.N)
+                st, d, _ = api(h, "GET", "/api/v1/devices/00256D-HeNB-0000070000")
+                self.assertEqual(d["pm"]["state"], "enabled")
+                self.assertEqual(d["pm"]["object"], "Device.FAP.PerfMgmt.Config.1.")
+        finally:
+            os.unlink(tmp.name)
+
+
 if __name__ == "__main__":
     main()
