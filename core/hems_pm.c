@@ -484,11 +484,13 @@ int hm_hems_pm_on_result(json_t *pm, const char *realm, struct hm_store_reader *
             if (n && strstr(n, "PerfMgmt.") && ends(n, ".Password"))
                 scrub = true;
         }
-        if (scrub)
+        /* d.pm_user may point into <a>: encode the record before <a> changes or goes */
+        if (changed)
+            r = put_dev(b, dev, &d);
+        if (scrub && r == 0)
             r = scrub_task(b, dev, seq, t, a);
         json_decref(a);
-        if (r < 0)
-            return r;
+        return r;
     }
     return changed ? put_dev(b, dev, &d) : 0;
 }
