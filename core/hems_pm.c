@@ -139,7 +139,8 @@ static uint64_t now_ms(void)
 }
 
 /* Validates task request <req> (consumed) and puts it in <b> as queued task <seq>.
- * 0 (also when the policy produced an invalid task: logged, skipped) or -E2BIG. */
+ * 0, 1 when the task is invalid (policy values, or a data model that lacks the path:
+ * logged, skipped; the caller records no credentials), or -E2BIG. */
 static int task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq, json_t *req)
 {
     enum hm_task_kind kind;
@@ -151,7 +152,7 @@ static int task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
         hm_warn("PM provisioning task invalid (policy values?)", "device=%.*s cause=\"%s\"",
                 (int)dev.len, dev.ptr, err);
         hm_buf_free(&args);
-        return 0;
+        return 1;
     }
     uint64_t now = now_ms();
     struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
@@ -250,8 +251,9 @@ int hm_hems_pm_register(json_t *pm, const char *realm, struct hm_store *st,
         d->pm_state = HM_PM_DISABLED;
         hm_info("PM upload disabled by policy", "device=%.*s", (int)dev.len, dev.ptr);
         if (e.form == HM_PM_FORM_FILEMGMT)
-            return task_put(b, dev, hm_store_next_seq(st),
-                            config_spv(sc->object, "PeriodicUploadEnable", &e, dev, NULL));
+            return HM_MIN(0, task_put(b, dev, hm_store_next_seq(st),
+                                      config_spv(sc->object, "PeriodicUploadEnable", &e, dev,
+                                                 NULL)));
         return 0; /* config form: no row is known to switch off; uploads are refused */
     }
     if (e.form == HM_PM_FORM_CONFIG) {
@@ -264,8 +266,8 @@ int hm_hems_pm_register(json_t *pm, const char *realm, struct hm_store *st,
                                    "parameter_key", "hems-pm"));
         if (r < 0)
             return r;
-        d->pm_seq = hm_store_next_seq(st);
         d->pm_state = HM_PM_PENDING;
+        d->pm_seq = r == 0 ? hm_store_next_seq(st) : 0; /* invalid: stays pending */
         return 0;
     }
     char pw[33];
@@ -274,12 +276,16 @@ int hm_hems_pm_register(json_t *pm, const char *realm, struct hm_store *st,
         d->pm_state = HM_PM_PENDING;
         return 0;
     }
-    d->pm_ha1 = hm_slice(sc->ha1, 32);
-    d->pm_state = HM_PM_ENABLED;
     int r = task_put(b, dev, hm_store_next_seq(st),
                      config_spv(sc->object, "PeriodicUploadEnable", &e, dev, pw));
     OPENSSL_cleanse(pw, sizeof(pw));
-    return r;
+    if (r == 0) {
+        d->pm_ha1 = hm_slice(sc->ha1, 32);
+        d->pm_state = HM_PM_ENABLED;
+    } else {
+        d->pm_state = HM_PM_PENDING; /* nothing sent: no credentials to accept */
+    }
+    return HM_MIN(r, 0);
 }
 
 /* ---- results ----------------------------------------------------------------------------- */
@@ -345,9 +351,10 @@ static int on_added(json_t *pm, const char *realm, struct hm_store_batch *b,
                           json_pack("{s:s,s:s,s:s}", "name", pmc, "value", val, "type",
                                     "xsd:string"));
     int pr = task_put(b, dev, seq, req);
-    if (pr < 0) {
-        r = pr;
-        goto out;
+    if (pr != 0) {
+        if (pr < 0)
+            r = pr;
+        goto out; /* invalid: stays pending, without credentials */
     }
     d->pm_object = hm_slice(objbuf, (size_t)n);
     d->pm_ha1 = hm_slice(ha1, 32);
