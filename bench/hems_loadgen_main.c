@@ -97,6 +97,9 @@ static void usage(FILE *f)
             "  --fallback-after N   discovery: failed attempts at the Serving HeMS before\n"
             "                       bootstrapping at --target (the Initial HeMS) again    [3]\n"
             "  --pm-path P          pm: upload path prefix                           [/pm]\n"
+            "  --pm-after-register  boot/discovery with --model: a device the ACS gave a PM\n"
+            "                       upload (URL + credentials by SPV) uploads one file there\n"
+            "                       with those credentials after that session\n"
             "  --pm-cells N         pm: cells per file (254 counters each; 2: ~25 KB) [2]\n"
             "  --model CSV          simulate each device with bench/henb_agent.h over this\n"
             "                       data model (genieacs-sim CSV); default: built-in answers\n"
@@ -317,7 +320,7 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                       (json_int_t)st->cr_challenges, "refused",
                                       (json_int_t)st->cr_refused, "bad", (json_int_t)st->cr_bad,
                                       "sessions", (json_int_t)st->cr_sessions));
-    if (c->scenario == HM_LG_PM)
+    if (c->scenario == HM_LG_PM || c->pm_after_register)
         json_object_set_new(o, "pm", json_pack("{s:I,s:I,s:I,s:f,s:f}", "files",
                                                (json_int_t)st->pm_files, "duplicates",
                                                (json_int_t)st->pm_duplicates, "bytes",
@@ -448,7 +451,7 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
                "sessions %llu\n", (unsigned long long)st->cr_received,
                (unsigned long long)st->cr_challenges, (unsigned long long)st->cr_refused,
                (unsigned long long)st->cr_bad, (unsigned long long)st->cr_sessions);
-    if (c->scenario == HM_LG_PM)
+    if (c->scenario == HM_LG_PM || c->pm_after_register)
         printf("  pm        files %llu (%.1f/s, %.2f MB/s), %llu already spooled (200)\n",
                (unsigned long long)st->pm_files, (double)st->pm_files / el,
                (double)st->pm_bytes / el / 1e6, (unsigned long long)st->pm_duplicates);
@@ -506,7 +509,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_PM_AFTER, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 /* --tls options (bench/loadgen_tls.h) */
@@ -546,6 +549,7 @@ int main(int argc, char **argv)
         {"alarms", required_argument, NULL, OPT_ALARMS},
         {"alarms-queued", no_argument, NULL, OPT_ALARMS_Q},
         {"pm-path", required_argument, NULL, OPT_PM_PATH},
+        {"pm-after-register", no_argument, NULL, OPT_PM_AFTER},
         {"fallback-after", required_argument, NULL, OPT_FALLBACK},
         {"cr-port", required_argument, NULL, OPT_CR_PORT},
         {"ipsec-change-every", required_argument, NULL, OPT_IPSEC},
@@ -670,6 +674,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             snprintf(c->pm_path, sizeof(c->pm_path), "%s", optarg);
+            break;
+        case OPT_PM_AFTER:
+            c->pm_after_register = true;
             break;
         case OPT_PM_CELLS:
             c->pm_cells = (uint32_t)strtoul(optarg, NULL, 10);

@@ -242,6 +242,7 @@ static void reset_config(struct hm_henb_agent *a)
     a->pool_used = 0;
     a->n_added = 0;
     a->parameter_key[0] = 0;
+    memset(&a->pm, 0, sizeof(a->pm));
     set_named(a, "Device.DeviceInfo.SerialNumber", hm_slice_cstr(a->serial));
     int n = snprintf(url, sizeof(url), "http://10.%u.%u.%u:7547/%s", (a->next_id >> 16) & 255,
                      (a->next_id >> 8) & 255, a->next_id & 255, a->serial);
@@ -482,6 +483,86 @@ static bool valid_value(uint8_t type, struct hm_slice v)
     }
 }
 
+/* ---- PM upload configuration (outside the model) ---- */
+
+/* The leaf of a PM upload parameter ("URL", "Enable", ...) when <name> is one the agent keeps
+ * (for a Config row: only an existing one), else an empty slice; *<known> tells whether the
+ * name is in the PM area at all (then an unknown leaf or row is 9005). */
+static struct hm_slice pm_leaf(const struct hm_henb_agent *a, struct hm_slice name, bool *known)
+{
+    static const char cfg[] = "FAP.PerfMgmt.Config.", fm[] = ".PerfMgmt.FileMgmt.";
+    const char *e = name.ptr + name.len, *p;
+    *known = false;
+    static const char pmc[] = ".FAPControl.LTE.PMConfig";
+    if (name.len > sizeof(pmc) - 1 && !memcmp(e - (sizeof(pmc) - 1), pmc, sizeof(pmc) - 1)) {
+        *known = true;
+        return HM_SLICE_LIT("PMConfig");
+    }
+    const char *c = memmem(name.ptr, name.len, cfg, sizeof(cfg) - 1);
+    const char *f = memmem(name.ptr, name.len, fm, sizeof(fm) - 1);
+    if (!c && !f)
+        return hm_slice(NULL, 0);
+    *known = true;
+    if (c) {
+        p = c + sizeof(cfg) - 1;
+        unsigned inst = 0;
+        while (p < e && *p >= '0' && *p <= '9' && inst < 100000)
+            inst = inst * 10 + (unsigned)(*p++ - '0');
+        if (p >= e || *p != '.' || inst == 0 || inst > a->pm.rows)
+            return hm_slice(NULL, 0);
+        p++;
+    } else {
+        p = f + sizeof(fm) - 1;
+    }
+    struct hm_slice leaf = hm_slice(p, (size_t)(e - p));
+    static const char *const leaves[] = {"Enable", "PeriodicUploadEnable", "URL", "Username",
+                                         "Password", "PeriodicUploadInterval",
+                                         "PeriodicUploadTime", "Alias"};
+    for (size_t i = 0; i < HM_ARRAY_SIZE(leaves); i++)
+        if (hm_slice_eq(leaf, hm_slice_cstr(leaves[i])))
+            return leaf;
+    return hm_slice(NULL, 0);
+}
+
+static bool pm_set(struct hm_henb_agent *a, struct hm_slice leaf, struct hm_slice v)
+{
+    char *dst = NULL;
+    size_t cap = 0;
+    if (hm_slice_eq_lit(leaf, "Enable") || hm_slice_eq_lit(leaf, "PeriodicUploadEnable")) {
+        a->pm.enable = hm_slice_eq_lit(v, "true") || hm_slice_eq_lit(v, "1");
+        return true;
+    }
+    if (hm_slice_eq_lit(leaf, "PeriodicUploadInterval")) {
+        uint32_t n = 0;
+        for (size_t i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9' && n < 100000000; i++)
+            n = n * 10 + (uint32_t)(v.ptr[i] - '0');
+        a->pm.interval_s = n;
+        return true;
+    }
+    if (hm_slice_eq_lit(leaf, "URL"))
+        dst = a->pm.url, cap = sizeof(a->pm.url);
+    else if (hm_slice_eq_lit(leaf, "Username"))
+        dst = a->pm.user, cap = sizeof(a->pm.user);
+    else if (hm_slice_eq_lit(leaf, "Password"))
+        dst = a->pm.password, cap = sizeof(a->pm.password);
+    else
+        return true; /* PeriodicUploadTime, Alias, PMConfig: accepted, not kept */
+    if (v.len >= cap)
+        return false;
+    memcpy(dst, v.ptr, v.len);
+    dst[v.len] = '\0';
+    return true;
+}
+
+bool hm_henb_agent_pm(const struct hm_henb_agent *a, const char **url, const char **user,
+                      const char **password)
+{
+    *url = a->pm.url;
+    *user = a->pm.user;
+    *password = a->pm.password;
+    return a->pm.enable && a->pm.url[0];
+}
+
 static int spv(struct hm_henb_agent *a, const struct hm_cwmp_msg *m, const struct hm_cwmp_hdr *h,
                struct hm_soap_arena *s, struct hm_buf *out)
 {
@@ -492,6 +573,13 @@ static int spv(struct hm_henb_agent *a, const struct hm_cwmp_msg *m, const struc
         return fault(out, h, 9004);
     for (uint32_t k = 0; k < n; k++) {
         const struct hm_cwmp_param *p = &m->u.spv.params.v[k];
+        bool pm;
+        struct hm_slice leaf = pm_leaf(a, p->name, &pm);
+        if (pm) {
+            if (!leaf.len)
+                f[nf++] = (struct hm_cwmp_spv_fault){p->name, 9005, hm_slice(NULL, 0)};
+            continue;
+        }
         int i = hm_henb_model_find(md, p->name);
         uint32_t code = 0;
         if (i < 0 || md->params[i].object)
@@ -513,6 +601,13 @@ static int spv(struct hm_henb_agent *a, const struct hm_cwmp_msg *m, const struc
     struct hm_henb_agent next = *a;
     for (uint32_t k = 0; k < n; k++) {
         const struct hm_cwmp_param *p = &m->u.spv.params.v[k];
+        bool pm;
+        struct hm_slice leaf = pm_leaf(a, p->name, &pm);
+        if (pm) {
+            if (!pm_set(&next, leaf, p->value))
+                return fault(out, h, 9007);
+            continue;
+        }
         if (set_value(&next, (uint32_t)hm_henb_model_find(md, p->name), p->value) != 0)
             return fault(out, h, 9004);
     }
@@ -542,6 +637,16 @@ static int add_object(struct hm_henb_agent *a, const struct hm_cwmp_msg *m,
     char tmpl[300];
     if (!obj.len || obj.ptr[obj.len - 1] != '.' || obj.len > sizeof(tmpl) - 3)
         return fault(out, h, 9005);
+    if (obj.len >= 20 && !memcmp(obj.ptr + obj.len - 20, "FAP.PerfMgmt.Config.", 20)) {
+        /* PM upload rows live outside the model (hm_henb_agent_pm) */
+        if (a->pm.rows >= 16)
+            return fault(out, h, 9004);
+        if (set_param_key(a, m->u.object.parameter_key) != 0)
+            return fault(out, h, 9004);
+        struct hm_cwmp_status st = {.instance_number = ++a->pm.rows};
+        hm_cwmp_write_status(out, h, HM_CWMP_ADD_OBJECT_RESPONSE, &st);
+        return 1;
+    }
     memcpy(tmpl, obj.ptr, obj.len);
     memcpy(tmpl + obj.len, "1.", 2);
     int t = hm_henb_model_find(a->model, hm_slice(tmpl, obj.len + 2));

@@ -93,7 +93,23 @@ struct hm_henb_agent {
     uint16_t pool_used;
     struct hm_henb_override over[HM_HENB_MAX_OVERRIDES];
     char pool[HM_HENB_POOL];
+    /* PM upload configuration (TS 32.593 5.4.1), kept whatever the model lists:
+     * <root>FAP.PerfMgmt.Config.<n>.{Enable, URL, Username, Password,
+     * PeriodicUploadInterval, PeriodicUploadTime} (rows made by AddObject) and the TR-196
+     * issue 1 <root>Services.FAPService.<i>.PerfMgmt.FileMgmt.{PeriodicUploadEnable, ...};
+     * FAPControl.LTE.PMConfig is accepted. The last row written wins. */
+    struct {
+        uint16_t rows;     /* Config rows added (instances 1..rows) */
+        bool enable;
+        uint32_t interval_s;
+        char url[160], user[96], password[64];
+    } pm;
 };
+
+/* The PM upload the ACS configured: true (with its URL, Username and Password) while
+ * enabled with a URL; false otherwise. Pointers into <a>. */
+bool hm_henb_agent_pm(const struct hm_henb_agent *a, const char **url, const char **user,
+                      const char **password);
 
 /* A fresh device (BOOTSTRAP + BOOT pending) with serial "HENB%06u" of <index>. */
 void hm_henb_agent_init(struct hm_henb_agent *a, const struct hm_henb_model *m, uint32_t index,

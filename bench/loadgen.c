@@ -108,6 +108,8 @@ struct dev {
     bool registered : 1;      /* discovery: registered at its serving node (next: periodic) */
     bool cr_pending : 1;      /* a connection request arrived: start a session when idle */
     bool cr_session : 1;      /* the current session answers a connection request */
+    bool pm_next : 1;         /* --pm-after-register: the next attempt is the PM upload */
+    bool pm_done : 1;         /* --pm-after-register: uploaded once */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
@@ -153,6 +155,7 @@ struct worker {
     struct hm_lg_stats st;
     struct hm_lg_hist window; /* exchange latency of the last progress second */
     struct hm_lg_cpe_id ident; /* scratch identity of the device being served */
+    const char *pm_user; /* while building a PM upload with provisioned credentials */
     char serial[32];
     struct hm_lg_tls *tls;          /* --tls: the client context; NULL: plain TCP */
     struct ssl_st **ssl;            /* per device: its TLS connection (NULL: none) */
@@ -350,6 +353,8 @@ static void set_identity(struct worker *w, struct dev *dv)
 
 static struct hm_slice digest_user(struct worker *w, char buf[200])
 {
+    if (w->pm_user) /* a PM upload with the credentials the ACS provisioned */
+        return hm_slice_cstr(w->pm_user);
     if (w->cfg->username[0])
         return hm_slice_cstr(w->cfg->username);
     /* TR-069 §3.4.4 recommends OUI-ProductClass-SerialNumber as the CPE's user name */
@@ -578,7 +583,20 @@ static void build_pm(struct worker *w, struct dev *dv)
     stamp(t1, sizeof(t1), begin + 900);
     hm_buf_reset(&w->body);
     hm_pm_gen_name(&w->body, sender, begin);
-    snprintf(path, sizeof(path), "%s/%.*s", w->cfg->pm_path, (int)w->body.len, w->body.base);
+    /* provisioned by the ACS (--pm-after-register): its URL's path, its credentials */
+    const char *url, *user, *pw;
+    const char *p = NULL;
+    if (hm_lg_cpe_pm(w->cpe, (uint32_t)(dv - w->devs), &url, &user, &pw)) {
+        p = strstr(url, "://");
+        p = p ? strchr(p + 3, '/') : NULL;
+        w->pm_user = user;
+    }
+    if (p)
+        snprintf(path, sizeof(path), "%s%s%.*s", p, p[strlen(p) - 1] == '/' ? "" : "/",
+                 (int)w->body.len, w->body.base);
+    else
+        snprintf(path, sizeof(path), "%s/%.*s", w->cfg->pm_path, (int)w->body.len,
+                 w->body.base);
     hm_buf_reset(&w->body);
     hm_buf_append(&w->body, w->pm_tmpl.base, w->pm_tmpl.len);
     for (unsigned i = 0; i < w->n_sender; i++)
@@ -590,6 +608,7 @@ static void build_pm(struct worker *w, struct dev *dv)
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     write_head(w, dv, "POST", path, w->body.len, false);
+    w->pm_user = NULL;
     hm_buf_append(&io->tx, w->body.base, w->body.len);
     dv->step = S_PM;
 }
@@ -713,6 +732,19 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
     }
     if (w->cfg->scenario == HM_LG_DISCOVERY && ok)
         dv->registered = true;
+    if (dv->pm_next && ok) {
+        dv->pm_next = false;
+        dv->pm_done = true;
+    } else if (ok && w->cfg->pm_after_register && !dv->pm_done && !w->stopping) {
+        /* the ACS configured a PM upload in this session: upload one file with it now */
+        const char *u, *us, *pw;
+        if (hm_lg_cpe_pm(w->cpe, (uint32_t)(dv - w->devs), &u, &us, &pw)) {
+            dv->pm_next = true;
+            dv->state = D_IDLE;
+            begin_session(w, dv, now, now);
+            return;
+        }
+    }
     if (w->cfg->scenario == HM_LG_DISCOVERY && dv->registered && w->cfg->interval > 0) {
         /* steady state at the serving node: periodic Informs until the run ends */
         if (ok && !was_cr)
@@ -890,7 +922,9 @@ static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
     dv->io = io_get(w);
     dv->nreq = 0;
     dv->io->attempt_start = now;
-    if (uses_cwmp(w))
+    if (dv->pm_next)
+        build_pm(w, dv);
+    else if (uses_cwmp(w))
         build_inform(w, dv);
     else if (w->cfg->scenario == HM_LG_PM)
         build_pm(w, dv);
@@ -1124,7 +1158,11 @@ static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
 {
     struct io *io = dv->io;
     struct hm_lg_challenge ch;
-    if (!w->cfg->password[0] || io->auth.challenges >= 3 ||
+    const char *pm_url, *pm_user = NULL, *pm_pw = NULL;
+    if (dv->step == S_PM &&
+        !hm_lg_cpe_pm(w->cpe, (uint32_t)(dv - w->devs), &pm_url, &pm_user, &pm_pw))
+        pm_user = NULL;
+    if ((!w->cfg->password[0] && !pm_user) || io->auth.challenges >= 3 ||
         hm_lg_http_parse_challenge(io->resp.www_authenticate, &ch) != 0 ||
         ch.nonce.len >= sizeof(io->auth.nonce) || ch.realm.len >= sizeof(io->auth.realm) ||
         ch.opaque.len >= sizeof(io->auth.opaque))
@@ -1149,7 +1187,11 @@ static bool answer_challenge(struct worker *w, struct dev *dv, uint64_t now)
     snprintf(io->auth.cnonce, sizeof(io->auth.cnonce), "%016llx", (unsigned long long)rnd(w));
     char ubuf[200];
     set_identity(w, dv);
-    hm_auth_ha1(digest_user(w, ubuf), ch.realm, hm_slice_cstr(w->cfg->password), io->auth.ha1);
+    if (pm_user)
+        hm_auth_ha1(hm_slice_cstr(pm_user), ch.realm, hm_slice_cstr(pm_pw), io->auth.ha1);
+    else
+        hm_auth_ha1(digest_user(w, ubuf), ch.realm, hm_slice_cstr(w->cfg->password),
+                    io->auth.ha1);
 
     if (dv->step == S_PM) { /* rebuilt whole, now with an Authorization field */
         build_pm(w, dv);
@@ -1551,7 +1593,7 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
                               c->cwmp_ver, hm_lg_boot_like(c->scenario));
     if (rc)
         return rc;
-    if (c->scenario == HM_LG_PM)
+    if (c->scenario == HM_LG_PM || c->pm_after_register)
         pm_template(w);
     if (c->cr) {
         uint16_t port = c->cr_port ? (uint16_t)(c->cr_port + id) : 0;

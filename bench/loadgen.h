@@ -84,7 +84,10 @@ struct hm_lg_config {
                                        ephemeral port of its own */
     char cr_username[129], cr_password[129]; /* their Digest credentials ("": none) */
     char pm_path[64];               /* pm: upload path prefix ("/pm") */
-    uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
+    uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */
+    bool pm_after_register;         /* boot-like scenarios with --model: a device whose ACS
+                                       configured a PM upload (URL + credentials by SPV)
+                                       then uploads one file there with them */             /* alarms: QueuedEvent (with "2 PERIODIC"), else
                                        ExpeditedEvent (with "4 VALUE CHANGE") */
 
     bool tls;                       /* HTTPS (bench/loadgen_tls.h) */

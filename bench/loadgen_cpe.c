@@ -427,3 +427,9 @@ int hm_lg_cpe_handle(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id 
     }
     return 0; /* InformResponse and the other ACS responses: nothing to send */
 }
+
+bool hm_lg_cpe_pm(const struct hm_lg_cpe *c, uint32_t d, const char **url, const char **user,
+                  const char **password)
+{
+    return c->agents && hm_henb_agent_pm(&c->agents[d], url, user, password);
+}

@@ -74,6 +74,11 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
  * Returns 1 when <out> holds the next message to POST (a response to an ACS request, or a
  * CPE request such as TransferComplete), 0 when the device has nothing to send. <scratch>
  * is a parse arena distinct from the one <msg> lives in (the agent re-parses <body>). */
+/* The PM upload device <d> was configured with by the ACS (agent behaviour only; see
+ * hm_henb_agent_pm): true with its URL, Username and Password while enabled. */
+bool hm_lg_cpe_pm(const struct hm_lg_cpe *c, uint32_t d, const char **url, const char **user,
+                  const char **password);
+
 int hm_lg_cpe_handle(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id *id,
                      const struct hm_cwmp_msg *msg, const char *body, size_t len,
                      struct hm_soap_arena *scratch, struct hm_buf *out);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/acs_task.h"
+#include "core/alarm_notify.h"
 #include "core/admission.h"
 #include "core/admission_gate.h"
 #include "core/files.h" /* files: applied records */
@@ -78,6 +79,7 @@ struct acs_sess {
     struct acs_shard *sh;
     uint8_t state, ver, after;
     bool authed, cpe_done, closing, inflight;
+    bool alarms_pending; /* the batch in flight holds new alarms: wake the alarm streams */
     bool admitted; /* counted in flight by admission control (core/admission.h) */
     uint64_t reg_key;
     uint64_t conn_id;
@@ -426,6 +428,9 @@ static void on_commit_msg(struct hm_shard *shard, struct hm_shard_msg *m)
     hm_admission_observe_commit(sh->acs->adm, hm_shard_id(sh->shard), waited,
                                 now > done ? now - done : 0);
     batch_give(s);
+    if (s->alarms_pending && s->status >= 0)
+        hm_alarm_notify(); /* durable now: the live streams poll at once (core/alarm_stream.h) */
+    s->alarms_pending = false;
     if (s->closing) {
         sess_free(s);
         return;
@@ -697,6 +702,7 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         }
     }
     r = hm_alarms_decode(b, sh->rd, sh->acs->store, dev, in->params.v, in->params.n, NULL);
+    s->alarms_pending = r > 0;
     /* TS 32.593 discovery / registration (core/hems_proc.c): may queue tasks in this batch */
     char nodebuf[128];
     if (r >= 0)
@@ -708,6 +714,12 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
     if (r >= 0)
         r = batch_put_rec_dev(b, dev, &d);
     hm_store_read_end(sh->rd);
+    if (r == HM_HEMS_REFUSED) { /* logged and counted by core/hems_proc.c */
+        batch_give(s);
+        sess_release_reg(s);
+        return fault(sh, s, x->out, m->ver, m->id, 8001,
+                     "request denied: location outside the allowed area");
+    }
     if (r < 0) {
         CTR_INC(sh, bad_messages);
         batch_give(s);
@@ -795,6 +807,9 @@ static int record_result(struct acs_sess *s, uint64_t seq, const struct hm_cwmp_
                 r = -E2BIG;
         }
     }
+    /* TS 32.593 PM upload provisioning (core/hems_pm.c): AddObject answered, PM Enable */
+    if (r == 0)
+        r = hm_hems_on_result(sh->acs->hems, sh->rd, &s->pb->b, dev, seq, &t, m);
     /* fleet profiles (core/fleet.c): applied values, rejects and splits, drift */
     if (r == 0)
         r = hm_fleet_on_result(sh->acs->fleet, hm_shard_id(sh->shard), sh->rd, &s->pb->b, dev,

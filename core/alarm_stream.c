@@ -37,6 +37,12 @@ struct shard_st {
     struct hm_alarm_streams *h;
     struct hm_shard *shard;
     struct hm_timer timer;
+    /* wake on commit (hm_alarm_streams_notify, any thread): the shard and its stream count
+     * as published for other threads, and the message posted at most once at a time */
+    _Atomic(struct hm_shard *) pub_shard;
+    _Atomic unsigned live;
+    atomic_bool wake_pending;
+    struct hm_shard_msg wake;
     struct stream *head;
     unsigned n;
     struct hm_buf out; /* events of one stream and poll */
@@ -47,10 +53,11 @@ struct hm_alarm_streams {
     struct hm_alarm_stream_opts o;
     unsigned n;
     struct shard_st *sh;
-    _Atomic uint64_t open, events, cut, opened;
+    _Atomic uint64_t open, events, cut, opened, wakes;
 };
 
 static void on_timer(struct hm_timer *t);
+static void on_wake(struct hm_shard *s, struct hm_shard_msg *m);
 
 struct hm_alarm_streams *hm_alarm_streams_create(const struct hm_alarm_stream_opts *o,
                                                  unsigned nshards)
@@ -70,6 +77,7 @@ struct hm_alarm_streams *hm_alarm_streams_create(const struct hm_alarm_stream_op
     for (unsigned i = 0; i < nshards; i++) {
         h->sh[i].h = h;
         hm_timer_init(&h->sh[i].timer, on_timer);
+        h->sh[i].wake.fn = on_wake;
     }
     return h;
 }
@@ -241,6 +249,7 @@ static void stream_unlink(struct shard_st *ss, struct stream *st)
             break;
         }
     ss->n--;
+    atomic_fetch_sub_explicit(&ss->live, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&ss->h->open, 1, memory_order_relaxed);
     stream_free(st);
 }
@@ -323,6 +332,32 @@ static void poll_shard(struct shard_st *ss)
 static void on_timer(struct hm_timer *t)
 {
     poll_shard(HM_CONTAINER_OF(t, struct shard_st, timer));
+}
+
+/* Alarms were committed: poll now (the timer stays as the fallback, re-armed by the poll). */
+static void on_wake(struct hm_shard *s, struct hm_shard_msg *m)
+{
+    (void)s;
+    struct shard_st *ss = HM_CONTAINER_OF(m, struct shard_st, wake);
+    /* cleared before the poll: a commit after this point posts again */
+    atomic_store_explicit(&ss->wake_pending, false, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&ss->h->wakes, 1, memory_order_relaxed);
+    if (ss->n)
+        poll_shard(ss);
+}
+
+void hm_alarm_streams_notify(void *arg)
+{
+    struct hm_alarm_streams *h = arg;
+    for (unsigned i = 0; i < h->n; i++) {
+        struct shard_st *ss = &h->sh[i];
+        struct hm_shard *s = atomic_load_explicit(&ss->pub_shard, memory_order_acquire);
+        if (!s || !atomic_load_explicit(&ss->live, memory_order_relaxed))
+            continue;
+        if (atomic_exchange_explicit(&ss->wake_pending, true, memory_order_seq_cst))
+            continue; /* a wake is already on its way: that poll sees this commit too */
+        hm_shard_post(s, &ss->wake);
+    }
 }
 
 /* Runs on the stream's shard right after the handler deferred: head, priming, first poll. */
@@ -454,9 +489,11 @@ int hm_alarm_stream_open(struct hm_alarm_streams *h, struct hm_http_exchange *x)
     st->ref = x->ref;
     st->start.fn = on_start;
     ss->shard = x->shard;
+    atomic_store_explicit(&ss->pub_shard, x->shard, memory_order_release);
     st->next = ss->head;
     ss->head = st;
     ss->n++;
+    atomic_fetch_add_explicit(&ss->live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->opened, 1, memory_order_relaxed);
     /* The exchange is deferred once this returns: start on the next loop turn. */
@@ -482,7 +519,11 @@ void hm_alarm_streams_render_metrics(struct hm_buf *out, void *arg)
         "# HELP hems_alarm_streams_cut_total streams closed because the consumer "
         "fell max_buffer behind\n"
         "# TYPE hems_alarm_streams_cut_total counter\nhems_alarm_streams_cut_total "
-        "%llu\n",
+        "%llu\n"
+        "# HELP hems_alarm_stream_wakes_total shard polls started by an alarm commit "
+        "(not the poll timer)\n"
+        "# TYPE hems_alarm_stream_wakes_total counter\nhems_alarm_stream_wakes_total %llu\n",
         (unsigned long long)atomic_load(&h->open), (unsigned long long)atomic_load(&h->opened),
-        (unsigned long long)atomic_load(&h->events), (unsigned long long)atomic_load(&h->cut));
+        (unsigned long long)atomic_load(&h->events), (unsigned long long)atomic_load(&h->cut),
+        (unsigned long long)atomic_load(&h->wakes));
 }

@@ -10,9 +10,10 @@
  * event time). ?device=ID keeps one device's alarms.
  *
  * Threads and wake-ups: a stream lives on the shard that accepted it and is served by a
- * per-shard timer (every poll_ms, armed only while the shard has streams) that reads the
- * history after each stream's cursor in the shard's own MVCC snapshot. The commit path is not
- * touched and no lock or message crosses threads: LMDB's snapshot is the notification. Every
+ * per-shard poll that reads the history after each stream's cursor in the shard's own MVCC
+ * snapshot. The poll runs when alarms were committed (hm_alarm_streams_notify, from the
+ * ACS's commit completion: one message per shard with streams, at most one in flight) and,
+ * as a fallback, on a timer (every poll_ms, armed only while the shard has streams). Every
  * second the timer also rescans the last late_window_ms of event time for alarms committed
  * late (event time behind the cursor: HeNB clocks, queued events, concurrent commits from
  * other shards); keys already sent are remembered in a per-stream sorted set (the newest
@@ -47,6 +48,11 @@ void hm_alarm_streams_destroy(struct hm_alarm_streams *h);
 
 /* Request handler body (already authorised): returns an HTTP status or HM_HTTP_DEFER. */
 int hm_alarm_stream_open(struct hm_alarm_streams *h, struct hm_http_exchange *x);
+
+/* Alarms were committed (an hm_alarm_notify_fn, core/alarm_notify.h; any thread): each
+ * shard with streams polls at once instead of at its next timer tick. At most one wake
+ * message per shard is in flight; the timer poll stays as the fallback. */
+void hm_alarm_streams_notify(void *arg);
 
 /* Prometheus text: open streams, events sent, consumers cut (any thread). */
 void hm_alarm_streams_render_metrics(struct hm_buf *out, void *arg);

@@ -49,6 +49,7 @@
 #include "core/connreq.h"
 #include "core/datamodel.h"
 #include "core/files.h"
+#include "core/hems_pm.h"
 #include "core/hems_proc.h"
 #include "core/bug.h"
 #include "core/log.h"
@@ -114,12 +115,25 @@ static json_t *device_json(struct hm_slice key, const struct hm_dev_rec *d)
                      "parameter_key", hm_json_slice(d->param_key), "ipsec_inner_addresses", ip);
     json_object_set_new(j, "role", json_string(d->role < 3 ? roles[d->role] : "unknown"));
     json_object_set_new(j, "serving_node", hm_json_slice(d->serving_node));
+    json_object_set_new(j, "pm", hm_hems_pm_json(d)); /* never the password or its hash */
     return j;
 }
 
 static json_t *task_json(uint64_t seq, const struct hm_task_rec *t)
 {
     json_t *args = json_loadb(t->args.ptr, t->args.len, 0, NULL);
+    /* a PM upload password (core/hems_pm.c) is shown as "(hidden)" while queued; it is
+     * blanked in the store once the CPE answered */
+    json_t *pp;
+    size_t pi;
+    json_array_foreach(json_object_get(args, "params"), pi, pp)
+    {
+        const char *n = json_string_value(json_object_get(pp, "name"));
+        size_t nl = n ? strlen(n) : 0;
+        if (nl > 9 && !strcmp(n + nl - 9, ".Password") &&
+            json_string_length(json_object_get(pp, "value")))
+            json_object_set_new(pp, "value", json_string("(hidden)"));
+    }
     json_t *res = t->result.len ? json_loadb(t->result.ptr, t->result.len, 0, NULL) : NULL;
     return json_pack("{s:I,s:s,s:s,s:o,s:o,s:i,s:I,s:I}", "id", (json_int_t)seq, "rpc",
                      hm_task_rpc_name((enum hm_task_kind)t->kind), "state",

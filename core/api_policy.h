@@ -2,7 +2,7 @@
 #define HM_API_POLICY_H
 /*
  * /api/v1/policies: the HeMS policy (whitelist, assignment: serving_nodes, segws, static, s1;
- * ipsec_indicator, location_params, registration) read and changed through the API, changes
+ * ipsec_indicator, location_params, location_check, pm, registration) read and changed through the API, changes
  * persisted in the store. See core/api_policy.c and docs/api.md.
  */
 #include "core/hems_proc.h"

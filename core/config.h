@@ -150,8 +150,12 @@
     X(pm, max_file_bytes, U64, pm_max_file_bytes, "4194304", 0,                              \
       "largest PM upload accepted (also bounded by http.max_body_bytes; larger: 413)")       \
     X(pm, username, STR, pm_username, "", 0,                                                 \
-      "PM upload user (HTTP Basic); empty = no authentication")                              \
+      "node-wide PM upload user (Basic or Digest); empty and no device_credentials = open")   \
     X(pm, password, STR, pm_password, "", 0, "PM upload password")                           \
+    X(pm, device_credentials, BOOL, pm_device_credentials, "false", 0,                       \
+      "verify uploads against the per-device credentials provisioned at registration")       \
+    X(pm, node_credentials, BOOL, pm_node_credentials, "true", 0,                            \
+      "also accept the node-wide pm.username/password (devices provisioned by other means)") \
     X(files, path, STR, files_path, "/files/", 0,                                            \
       "URL path prefix of the file server on the CWMP listener (GET/HEAD, docs/files.md)")   \
     X(files, base_url, STR, files_base_url, "", 0,                                           \

@@ -14,6 +14,8 @@
 
 #include "core/acs_task.h"
 #include "core/bug.h"
+#include "core/hems_loc.h"
+#include "core/hems_pm.h"
 #include "core/log.h"
 #include "storage/record.h"
 
@@ -29,6 +31,7 @@ struct hm_hems {
     int role;
     char *node_id;
     char *policy_file;
+    char *realm; /* cwmp.realm: PM upload credentials are HA1s in it */
     pthread_mutex_t mu;
     json_t *policy; /* owned; effective (file + overrides); replaced whole, never modified */
     json_t *file_policy; /* owned; as read from the policy file ({} without one) */
@@ -36,6 +39,8 @@ struct hm_hems {
     _Atomic uint64_t refused, assigned, registered, unassignable;
     hm_hems_s1_fn s1_fn; /* S1 far end by region (core/fleet_s1.h), or NULL */
     void *s1_arg;
+    _Atomic uint64_t pm_provisioned, pm_disabled;
+    _Atomic uint64_t loc_refused, loc_verified, loc_unverified;
 };
 
 void hm_hems_set_s1_source(struct hm_hems *h, hm_hems_s1_fn fn, void *arg)
@@ -114,6 +119,13 @@ int hm_hems_whitelist_check(json_t *wl, char *err, size_t errlen)
     {
         if (!json_is_object(e))
             FAIL("whitelist[%zu] must be an object", i);
+        json_t *area = json_object_get(e, "area");
+        if (area) {
+            char what[48];
+            snprintf(what, sizeof(what), "whitelist[%zu].area", i);
+            if (hm_hems_area_check(area, what, err, errlen) < 0)
+                return -EINVAL;
+        }
         if (json_object_get(e, "device")) {
             if (!json_is_string(json_object_get(e, "device")))
                 FAIL("whitelist[%zu].device must be a string OUI-ProductClass-Serial", i);
@@ -232,6 +244,12 @@ static int policy_check(json_t *p, char *err, size_t errlen)
                 !json_string_length(json_array_get(loc, i)))
                 FAIL("location_params[%zu] must be a non-empty string", i);
     }
+    json_t *pm = json_object_get(p, "pm");
+    if (pm && hm_hems_pm_check(pm, err, errlen) < 0)
+        return -EINVAL;
+    json_t *lc = json_object_get(p, "location_check");
+    if (lc && hm_hems_loc_check(lc, err, errlen) < 0)
+        return -EINVAL;
     json_t *reg = json_object_get(p, "registration");
     if (reg && !json_is_boolean(reg))
         FAIL("'registration' must be a boolean");
@@ -277,8 +295,9 @@ static bool identity_match(const char *pat, const char *id)
     return il > pl && strcasecmp(id + il - pl, pat + 1) == 0;
 }
 
-bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
-                         struct hm_slice serial, const char *tls_identity)
+/* The whitelist entry admitting the device, or NULL. */
+static json_t *whitelist_entry(json_t *wl, struct hm_slice oui, struct hm_slice pc,
+                               struct hm_slice serial, const char *tls_identity)
 {
     size_t i;
     json_t *e;
@@ -287,7 +306,7 @@ bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
         const char *tid = json_string_value(json_object_get(e, "tls_identity"));
         if (tid) {
             if (tls_identity && identity_match(tid, tls_identity))
-                return true;
+                return e;
             continue;
         }
         const char *dev = json_string_value(json_object_get(e, "device"));
@@ -297,16 +316,22 @@ bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
                 dev[oui.len] == '-' && !memcmp(dev + oui.len + 1, pc.ptr, pc.len) &&
                 dev[oui.len + 1 + pc.len] == '-' &&
                 !memcmp(dev + oui.len + pc.len + 2, serial.ptr, serial.len))
-                return true;
+                return e;
             continue;
         }
         if (slice_is(oui, json_string_value(json_object_get(e, "oui"))) &&
             slice_is(pc, json_string_value(json_object_get(e, "product_class"))) &&
             serial_cmp(serial, json_string_value(json_object_get(e, "serial_from"))) >= 0 &&
             serial_cmp(serial, json_string_value(json_object_get(e, "serial_to"))) <= 0)
-            return true;
+            return e;
     }
-    return false;
+    return NULL;
+}
+
+bool hm_hems_whitelisted(json_t *wl, struct hm_slice oui, struct hm_slice pc,
+                         struct hm_slice serial, const char *tls_identity)
+{
+    return whitelist_entry(wl, oui, pc, serial, tls_identity) != NULL;
 }
 
 /* ---- state --------------------------------------------------------------------------------- */
@@ -357,6 +382,7 @@ struct hm_hems *hm_hems_create(const struct hm_config *cfg, char *err, size_t er
     struct hm_hems *h = hm_xcalloc(1, sizeof(*h));
     h->role = role;
     h->node_id = xstrdup(cfg->hems_node_id ? cfg->hems_node_id : "");
+    h->realm = xstrdup(cfg->cwmp_realm ? cfg->cwmp_realm : "");
     h->policy_file = cfg->hems_policy_file && cfg->hems_policy_file[0]
                          ? xstrdup(cfg->hems_policy_file)
                          : NULL;
@@ -376,6 +402,7 @@ void hm_hems_destroy(struct hm_hems *h)
     json_decref(h->overrides);
     pthread_mutex_destroy(&h->mu);
     free(h->node_id);
+    free(h->realm);
     free(h->policy_file);
     free(h);
 }
@@ -427,7 +454,7 @@ int hm_hems_reload(struct hm_hems *h, char *err, size_t errlen)
 
 static const char *const policy_sections[] = {
     "whitelist", "serving_nodes", "segws", "static", "s1", "ipsec_indicator",
-    "location_params", "registration",
+    "location_params", "location_check", "pm", "registration",
 };
 
 bool hm_hems_policy_section_ok(const char *name)
@@ -652,8 +679,10 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
                      hm_slice_eq(d->serving_node, hm_slice_cstr(h->node_id));
     json_t *wl = json_object_get(p, "whitelist");
     d->role = HM_ROLE_INITIAL;
-    if (!wl || !hm_hems_whitelisted(wl, in->dev.oui, in->dev.product_class, in->dev.serial,
-                                    tls_identity)) {
+    json_t *wle = wl ? whitelist_entry(wl, in->dev.oui, in->dev.product_class, in->dev.serial,
+                                       tls_identity)
+                     : NULL;
+    if (!wle) {
         d->reg_state = HM_REG_BLOCKED;
         d->serving_node = hm_slice("", 0);
         atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
@@ -661,6 +690,37 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
                   "device=%.*s tls_identity=\"%s\"", (int)dev.len, dev.ptr,
                   tls_identity ? tls_identity : "");
         return 0;
+    }
+    /* location verification (core/hems_loc.h): from the Inform's own parameters when it
+     * carries them, else by a GetParameterValues judged when its answer arrives */
+    json_t *lc = json_object_get(p, "location_check");
+    char latn[256] = "", lonn[256] = "";
+    bool loc_gpv = false;
+    if (lc) {
+        hm_hems_loc_names(lc, root, latn, lonn, sizeof(latn));
+        struct hm_slice la = {0}, lo = {0};
+        for (uint32_t i = 0; i < in->params.n; i++) {
+            if (hm_slice_eq(in->params.v[i].name, hm_slice_cstr(latn)))
+                la = in->params.v[i].value;
+            else if (hm_slice_eq(in->params.v[i].name, hm_slice_cstr(lonn)))
+                lo = in->params.v[i].value;
+        }
+        double lat = 0, lon = 0;
+        enum hm_loc_verdict v = hm_hems_loc_judge(lc, json_object_get(wle, "area"), la, lo,
+                                                  &lat, &lon);
+        if (v == HM_LOC_OUTSIDE) {
+            d->reg_state = HM_REG_BLOCKED;
+            d->serving_node = hm_slice("", 0);
+            atomic_fetch_add_explicit(&h->loc_refused, 1, memory_order_relaxed);
+            HM_LOG_RL(HM_LOG_WARN, "bootstrap refused: location outside the allowed area",
+                      "device=%.*s latitude=%.6f longitude=%.6f source=inform", (int)dev.len,
+                      dev.ptr, lat, lon);
+            return HM_HEMS_REFUSED;
+        }
+        if (v == HM_LOC_INSIDE)
+            atomic_fetch_add_explicit(&h->loc_verified, 1, memory_order_relaxed);
+        else
+            loc_gpv = true;
     }
     json_t *nodes = json_object_get(p, "serving_nodes"), *segws = json_object_get(p, "segws");
     json_t *se = static_entry(p, dev, in->dev.product_class);
@@ -698,10 +758,15 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
          * Serving HeMS URL: no redirection. Reached by another URL (the Initial HeMS URL
          * of a load balancer), it is redirected to this node's own URL like any other. */
         *self = true;
+        /* the location GPV still comes first: its answer may withdraw the registration */
+        if (loc_gpv)
+            return enqueue(st, b, dev,
+                           json_pack("{s:s,s:[s,s]}", "rpc", "GetParameterValues", "names",
+                                     latn, lonn));
         return 0;
     }
     json_t *loc = json_object_get(p, "location_params");
-    if (json_array_size(loc)) {
+    if (json_array_size(loc) || loc_gpv) {
         /* read the location parameters first (kept with the device's parameters) */
         json_t *names = json_array();
         size_t i;
@@ -713,6 +778,10 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
             char full[300];
             snprintf(full, sizeof(full), "%s%s", abs ? "" : root, n);
             json_array_append_new(names, json_string(full));
+        }
+        if (loc_gpv) {
+            json_array_append_new(names, json_string(latn));
+            json_array_append_new(names, json_string(lonn));
         }
         int r = enqueue(st, b, dev,
                         json_pack("{s:s,s:o}", "rpc", "GetParameterValues", "names", names));
@@ -750,9 +819,13 @@ static int discovery(struct hm_hems *h, json_t *p, struct hm_store *st, struct h
     return 0;
 }
 
+/* The PM tail of the record being built lives here until the ACS has encoded it (same
+ * thread, same Inform). */
+static _Thread_local struct hm_hems_pm_scratch pm_scratch;
+
 static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
                         struct hm_store_batch *b, struct hm_slice dev, const char *root,
-                        bool igd, const struct hm_cwmp_inform *in)
+                        bool igd, const struct hm_cwmp_inform *in, struct hm_dev_rec *d)
 {
     json_t *params = json_array();
     json_t *s1 = json_object_get(p, "s1");
@@ -790,6 +863,32 @@ static int registration(struct hm_hems *h, json_t *p, struct hm_store *st,
                           "name", inner, "notification", 2));
     if (r < 0)
         return r;
+    /* the alarm event tables (reference 2.6): expedited events active, queued ones passive;
+     * one task each, so a CPE that forces one of them (9009) still gets the other */
+    static const struct {
+        const char *table;
+        int notification;
+    } ev[] = {{"FaultMgmt.ExpeditedEvent.", 2}, {"FaultMgmt.QueuedEvent.", 1}};
+    for (size_t i = 0; i < HM_ARRAY_SIZE(ev) && r == 0; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%s", root, ev[i].table);
+        r = enqueue(st, b, dev,
+                    json_pack("{s:s,s:[{s:s,s:i}]}", "rpc", "SetParameterAttributes",
+                              "params", "name", name, "notification", ev[i].notification));
+    }
+    if (r < 0)
+        return r;
+    /* PM upload configuration with per-device credentials (core/hems_pm.c) */
+    json_t *pm = json_object_get(p, "pm");
+    if (pm) {
+        r = hm_hems_pm_register(pm, h->realm, st, b, dev, root, in, d, &pm_scratch);
+        if (r < 0)
+            return r;
+        if (d->pm_state == HM_PM_DISABLED)
+            atomic_fetch_add_explicit(&h->pm_disabled, 1, memory_order_relaxed);
+        else if (d->pm_state == HM_PM_ENABLED)
+            atomic_fetch_add_explicit(&h->pm_provisioned, 1, memory_order_relaxed);
+    }
     json_t *admin = json_array();
     spv_add(admin, root, "Services.FAPService.1.FAPControl.LTE.AdminState", json_true(),
             "xsd:boolean");
@@ -856,7 +955,7 @@ int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_ba
         json_t *reg = json_object_get(p, "registration");
         bool enabled = h->policy_file && !(reg && json_is_false(reg));
         if (again && enabled)
-            r = registration(h, p, st, b, dev, root, igd, in);
+            r = registration(h, p, st, b, dev, root, igd, in, d);
         if (r == 0)
             d->reg_state = HM_REG_REGISTERED;
     }
@@ -878,5 +977,141 @@ void hm_hems_render_metrics(struct hm_buf *out, void *arg)
       "whitelisted bootstraps left unassigned (no Serving HeMS configured)")
     M(registered, "hems_registration_provisioned_total",
       "registration provisioning sequences queued at the Serving HeMS")
+    M(loc_refused, "hems_discovery_location_refused_total",
+      "bootstraps refused because the reported location is outside the allowed area")
+    M(loc_verified, "hems_discovery_location_verified_total",
+      "bootstraps whose reported location was inside the allowed area")
+    M(loc_unverified, "hems_discovery_location_unverified_total",
+      "bootstraps whose location could not be read (allowed unless missing = refuse)")
+    M(pm_provisioned, "hems_pm_credentials_provisioned_total",
+      "per-device PM upload credentials generated and queued for the device")
+    M(pm_disabled, "hems_pm_upload_disabled_total",
+      "registrations that recorded PM upload as disabled by policy")
 #undef M
+}
+
+struct cancel_ctx {
+    struct hm_store_batch *b;
+    int err;
+};
+
+/* Fails one queued task of the refused device. */
+static int cancel_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct cancel_ctx *c = arg;
+    struct hm_task_rec t;
+    if (hm_rec_task_decode(val, &t) < 0 || t.state != HM_TASK_QUEUED)
+        return 0;
+    t.state = HM_TASK_FAILED;
+    t.updated_ms = now_ms();
+    t.result = hm_slice_cstr("{\"cancelled\":\"device refused: location outside the allowed "
+                             "area\"}");
+    size_t n = hm_rec_task_size(&t);
+    char *p = hm_store_batch_put_reserve(c->b, HM_DB_TASKS, key, n);
+    if (!p || hm_rec_task_encode(&t, p, n) < 0) {
+        c->err = -E2BIG;
+        return 1;
+    }
+    return 0;
+}
+
+/* The answer to the bootstrap's location GetParameterValues: judged against the area; a
+ * device outside (or unknown with "missing": "refuse") is blocked and its queued tasks (the
+ * redirection or the registration) are failed, so the session ends with nothing assigned. */
+static int location_result(struct hm_hems *h, json_t *p, struct hm_store_reader *rd,
+                           struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                           const struct hm_task_rec *t, const struct hm_cwmp_msg *m)
+{
+    json_t *lc = json_object_get(p, "location_check");
+    struct hm_slice v;
+    struct hm_dev_rec d;
+    if (!lc || hm_store_get(rd, HM_DB_DEVICES, dev, &v) < 0 || hm_rec_dev_decode(v, &d) < 0)
+        return 0;
+    /* only the GPV of a bootstrap session, queued by discovery (its names are ours) */
+    if (!memmem(d.events.ptr, d.events.len, "0 BOOTSTRAP", 11) ||
+        (d.reg_state != HM_REG_REDIRECTED && d.reg_state != HM_REG_REGISTERED))
+        return 0;
+    bool igd = memmem(t->args.ptr, t->args.len, "\"InternetGatewayDevice.", 23) != NULL;
+    char latn[256], lonn[256];
+    hm_hems_loc_names(lc, igd ? "InternetGatewayDevice." : "Device.", latn, lonn, sizeof(latn));
+    char q[270];
+    snprintf(q, sizeof(q), "\"%s\"", latn);
+    if (!memmem(t->args.ptr, t->args.len, q, strlen(q)))
+        return 0;
+    struct hm_slice la = {0}, lo = {0};
+    if (m->method == HM_CWMP_GET_PARAMETER_VALUES_RESPONSE)
+        for (uint32_t i = 0; i < m->u.params.n; i++) {
+            if (hm_slice_eq(m->u.params.v[i].name, hm_slice_cstr(latn)))
+                la = m->u.params.v[i].value;
+            else if (hm_slice_eq(m->u.params.v[i].name, hm_slice_cstr(lonn)))
+                lo = m->u.params.v[i].value;
+        }
+    /* (an entry matched by tls_identity is not found here: its area does not apply to a
+     * position read later by GetParameterValues; the global area does) */
+    json_t *wle = whitelist_entry(json_object_get(p, "whitelist"), d.oui, d.product_class,
+                                  d.serial, NULL);
+    double lat = 0, lon = 0;
+    enum hm_loc_verdict vd = hm_hems_loc_judge(lc, json_object_get(wle, "area"), la, lo, &lat,
+                                               &lon);
+    if (vd == HM_LOC_INSIDE) {
+        atomic_fetch_add_explicit(&h->loc_verified, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (vd == HM_LOC_UNKNOWN) {
+        atomic_fetch_add_explicit(&h->loc_unverified, 1, memory_order_relaxed);
+        if (!hm_hems_loc_refuse_missing(lc)) {
+            HM_LOG_RL(HM_LOG_WARN, "bootstrap: location not reported, allowed by policy",
+                      "device=%.*s", (int)dev.len, dev.ptr);
+            return 0;
+        }
+    }
+    atomic_fetch_add_explicit(&h->loc_refused, 1, memory_order_relaxed);
+    if (vd == HM_LOC_OUTSIDE)
+        HM_LOG_RL(HM_LOG_WARN, "bootstrap refused: location outside the allowed area",
+                  "device=%.*s latitude=%.6f longitude=%.6f source=gpv", (int)dev.len, dev.ptr,
+                  lat, lon);
+    else
+        HM_LOG_RL(HM_LOG_WARN, "bootstrap refused: location not reported (missing = refuse)",
+                  "device=%.*s", (int)dev.len, dev.ptr);
+    char pk[HM_STORE_MAX_KEY], from[HM_STORE_MAX_KEY];
+    int pl = hm_key_dev_prefix(pk, sizeof(pk), dev);
+    int fl = hm_key_task(from, sizeof(from), dev, seq + 1);
+    struct cancel_ctx c = {.b = b};
+    if (pl < 0 || fl < 0)
+        return 0;
+    int r = hm_store_scan(rd, HM_DB_TASKS, hm_slice(pk, (size_t)pl), hm_slice(from, (size_t)fl),
+                          cancel_cb, &c);
+    if (c.err < 0)
+        return c.err;
+    if (r < 0)
+        return r;
+    d.reg_state = HM_REG_BLOCKED;
+    d.serving_node = hm_slice("", 0);
+    size_t n = hm_rec_dev_size(&d);
+    char *dst = hm_store_batch_put_reserve(b, HM_DB_DEVICES, dev, n);
+    return dst && hm_rec_dev_encode(&d, dst, n) >= 0 ? 0 : -E2BIG;
+}
+
+int hm_hems_on_result(struct hm_hems *h, struct hm_store_reader *rd, struct hm_store_batch *b,
+                      struct hm_slice dev, uint64_t seq, const struct hm_task_rec *t,
+                      const struct hm_cwmp_msg *m)
+{
+    if (!h)
+        return 0;
+    if (t->kind == HM_TASK_GET_PARAM_VALUES) {
+        pthread_mutex_lock(&h->mu);
+        int r = location_result(h, h->policy, rd, b, dev, seq, t, m);
+        pthread_mutex_unlock(&h->mu);
+        return r;
+    }
+    if (t->kind != HM_TASK_ADD_OBJECT && t->kind != HM_TASK_SET_PARAM_VALUES)
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    uint64_t n = 0;
+    int r = hm_hems_pm_on_result(json_object_get(h->policy, "pm"), h->realm, rd, b, dev, seq,
+                                 t, m, &n);
+    pthread_mutex_unlock(&h->mu);
+    if (n)
+        atomic_fetch_add_explicit(&h->pm_provisioned, n, memory_order_relaxed);
+    return r;
 }

@@ -12,6 +12,7 @@
  * (whitelist). The policy is an immutable jansson tree swapped under a mutex: the Inform hook
  * takes the mutex only for 0 BOOTSTRAP / 1 BOOT Informs, which are rare.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -88,7 +89,7 @@ int hm_hems_whitelist_put(struct hm_hems *h, json_t *wl, char *err, size_t errle
 /*
  * Policy sections set through the API ("overrides"): the effective policy is the policy
  * file's with each overridden top-level section (whitelist, serving_nodes, segws, static, s1,
- * ipsec_indicator, location_params, registration) replaced whole. Overrides survive SIGHUP
+ * ipsec_indicator, location_params, location_check, pm, registration) replaced whole. Overrides survive SIGHUP
  * reloads of the file; the API persists them in the store (core/api_policy.c) and feeds
  * them back at start.
  */
@@ -116,13 +117,28 @@ int hm_hems_role(const struct hm_hems *h);
  * which must outlive the record's encoding). <host> and <path> are the Host header and path
  * of the HTTP request that carried the Inform (the ACS URL the device used; empty host:
  * unknown); <tls_identity> the connection's verified client-certificate identity or NULL.
- * Returns 0, or -E2BIG when the batch is full.
+ * Returns 0, -E2BIG when the batch is full, or HM_HEMS_REFUSED when the device must be
+ * refused with a CWMP fault (its Inform reports a location outside the area).
  * With a NULL <h> only sets reg_state as before (registered).
  */
 int hm_hems_on_inform(struct hm_hems *h, struct hm_store *st, struct hm_store_batch *b,
                       struct hm_slice dev, const struct hm_cwmp_inform *in,
                       struct hm_slice host, struct hm_slice path, const char *tls_identity,
                       struct hm_dev_rec *d, char *nodebuf, size_t nodecap);
+
+/*
+ * The task result hook, called by the ACS after it has put task record <t> (sequence <seq>,
+ * the CPE's answer <m>) in batch <b>, inside a read transaction of <rd>: the PM upload
+ * provisioning of core/hems_pm.h (AddObject answered -> SPV with credentials; PM Enable
+ * changed by a task). 0 or a negative error (batch full). NULL <h>: nothing.
+ */
+int hm_hems_on_result(struct hm_hems *h, struct hm_store_reader *rd, struct hm_store_batch *b,
+                      struct hm_slice dev, uint64_t seq, const struct hm_task_rec *t,
+                      const struct hm_cwmp_msg *m);
+
+/* hm_hems_on_inform's refusal of the device (location outside the allowed area): the ACS
+ * answers the Inform with CWMP Fault 8001 and commits nothing. */
+#define HM_HEMS_REFUSED (-EPERM)
 
 /* Wires <h> (not owned, outlives the ACS) into the ACS's Inform path (core/acs.c). */
 struct hm_acs;

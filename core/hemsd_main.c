@@ -17,6 +17,7 @@
 
 #include "core/acs.h"
 #include "core/admin.h"
+#include "core/alarm_notify.h"
 #include "core/alarm_stream.h"
 #include "core/api.h"
 #include "core/api_policy.h"
@@ -239,7 +240,8 @@ static int run(const struct opts *o)
         .data_dir = cfg.data_dir, .upload_path = cfg.pm_path,
         .spool_max_files = cfg.pm_spool_max_files, .spool_max_bytes = cfg.pm_spool_max_bytes,
         .max_file_bytes = cfg.pm_max_file_bytes, .threads = (unsigned)cfg.pm_pipeline_threads,
-        .username = cfg.pm_username, .password = cfg.pm_password, .realm = cfg.cwmp_realm,
+        .username = cfg.pm_node_credentials ? cfg.pm_username : "", .password = cfg.pm_password,
+        .realm = cfg.cwmp_realm, .device_credentials = cfg.pm_device_credentials,
         .reader_of = hm_acs_shard_reader,
     };
     r = hm_pm_pipe_create(&pmo, store, &pm, err, sizeof(err));
@@ -295,6 +297,8 @@ static int run(const struct opts *o)
         .late_window_ms = cfg.alarm_stream_late_ms, .poll_ms = cfg.alarm_stream_poll_ms,
         .reader_of = hm_acs_shard_reader};
     api.alarm_streams = hm_alarm_streams_create(&aso, hm_shards_count(shards));
+    /* alarm commits wake the streams at once (core/alarm_notify.h); cleared after the join */
+    hm_alarm_notify_set(hm_alarm_streams_notify, api.alarm_streams);
     hm_admin_add_metrics(&admin, hm_alarm_streams_render_metrics, api.alarm_streams);
     hm_acs_set_hems(acs, hems);
     hm_acs_set_fleet(acs, fleet);
@@ -355,6 +359,7 @@ out:
         hm_shards_stop(shards);
         hm_shards_join(shards);
     }
+    hm_alarm_notify_set(NULL, NULL); /* the inbox drain below must not post stream wakes */
     /* Task completions drained below must not start connection requests (no store then). */
     struct hm_connreq *cr = api.connreq;
     api.connreq = NULL;

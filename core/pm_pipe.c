@@ -31,6 +31,7 @@
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/mpsc.h"
+#include "core/util.h"
 #include "proto/auth.h"
 #include "proto/multipart.h"
 #include "proto/pm.h"
@@ -217,6 +218,8 @@ struct hm_pm_pipe {
     atomic_uint_fast64_t spool_files, spool_bytes;
     atomic_uint_fast64_t files_ingested, bytes_ingested, meas_ingested, files_quarantined;
     atomic_uint_fast64_t uploads_dup, uploads_rejected_full, uploads_failed;
+    atomic_uint_fast64_t uploads_auth_failed, uploads_refused_disabled, uploads_refused_unknown,
+        uploads_refused_other;
     atomic_int_fast64_t oldest_spooled_ms; /* lag: enqueue time of the file being parsed */
 };
 
@@ -1369,39 +1372,153 @@ static void *worker_main(void *arg)
 
 /* ---- upload handler (shard) ------------------------------------------------------------ */
 
-/* Basic or Digest (qop=auth) against the one [pm] credential. Digest nonces are stateless
- * and not bound to the connection (conn_id 0: the CWMP listener's conn_data slot belongs to
- * the ACS), so there is no nc replay tracking: a replay within the nonce lifetime can only
- * repeat the same request line, and uploads are idempotent. 0, or HM_ESTALE_NONCE / -EACCES. */
-static int auth_check(struct hm_pm_pipe *p, struct hm_http_exchange *x)
+/* Credentials presented with an upload: the user name and what verifies them. */
+struct presented {
+    enum hm_auth_scheme sc;
+    struct hm_slice user;
+    struct hm_slice pw;      /* Basic */
+    struct hm_auth_digest d; /* Digest */
+    char buf[512];           /* Basic: decoded user:password */
+};
+
+static int presented_parse(struct hm_http_exchange *x, struct presented *c)
 {
-    if (!p->auth)
-        return 0;
     struct hm_slice a = x->req->authorization;
-    enum hm_auth_scheme sc = hm_auth_scheme_of(a);
-    if (sc == HM_AUTH_BASIC) {
-        char buf[512];
-        struct hm_slice u, pw;
-        if (hm_auth_basic_parse(a, buf, sizeof(buf), &u, &pw) < 0)
+    c->sc = hm_auth_scheme_of(a);
+    if (c->sc == HM_AUTH_BASIC)
+        return hm_auth_basic_parse(a, c->buf, sizeof(c->buf), &c->user, &c->pw) < 0 ? -EACCES
+                                                                                   : 0;
+    if (c->sc == HM_AUTH_DIGEST) {
+        if (hm_auth_digest_parse(a, &c->d) < 0)
             return -EACCES;
-        char ha1[HM_AUTH_HEX_LEN + 1];
-        hm_auth_ha1(u, hm_slice_cstr(p->o.realm), pw, ha1);
-        unsigned d = !hm_slice_eq(u, hm_slice_cstr(p->o.username));
-        for (int i = 0; i < HM_AUTH_HEX_LEN; i++)
-            d |= (unsigned)(ha1[i] ^ p->ha1[i]);
-        return d == 0 ? 0 : -EACCES;
-    }
-    if (sc == HM_AUTH_DIGEST) {
-        struct hm_auth_digest d;
-        if (hm_auth_digest_parse(a, &d) < 0 ||
-            !hm_slice_eq(d.f[HM_AUTH_F_USERNAME], hm_slice_cstr(p->o.username)))
-            return -EACCES;
-        struct hm_auth_nonce_state st = {0};
-        int r = hm_auth_digest_verify(&d, p->ha1, x->req->method_str, x->req->target,
-                                      &p->nonce_key, 0, now_ms() / 1000, &st);
-        return r == HM_ESTALE_NONCE ? r : r < 0 ? -EACCES : 0;
+        c->user = c->d.f[HM_AUTH_F_USERNAME];
+        return 0;
     }
     return -EACCES;
+}
+
+/* Basic or Digest (qop=auth) against <ha1> (hex, for c->user in the pipe's realm). Digest
+ * nonces are stateless and not bound to the connection (conn_id 0: the CWMP listener's
+ * conn_data slot belongs to the ACS), so there is no nc replay tracking: a replay within the
+ * nonce lifetime can only repeat the same request line, and uploads are idempotent.
+ * 0, or HM_ESTALE_NONCE / -EACCES. */
+static int verify(struct hm_pm_pipe *p, struct hm_http_exchange *x, struct presented *c,
+                  const char *ha1)
+{
+    if (c->sc == HM_AUTH_BASIC) {
+        char h[HM_AUTH_HEX_LEN + 1];
+        hm_auth_ha1(c->user, hm_slice_cstr(p->o.realm), c->pw, h);
+        unsigned d = 0;
+        for (int i = 0; i < HM_AUTH_HEX_LEN; i++)
+            d |= (unsigned)(h[i] ^ ha1[i]);
+        return d == 0 ? 0 : -EACCES;
+    }
+    struct hm_auth_nonce_state st = {0};
+    int r = hm_auth_digest_verify(&c->d, ha1, x->req->method_str, x->req->target, &p->nonce_key,
+                                  0, now_ms() / 1000, &st);
+    return r == HM_ESTALE_NONCE ? r : r < 0 ? -EACCES : 0;
+}
+
+/* The upload's device segment: "/pm/<dev>/<file>" -> <dev> (empty for "/pm/<file>"). */
+static struct hm_slice path_device(struct hm_pm_pipe *p, struct hm_slice path)
+{
+    size_t pl = strlen(p->o.upload_path);
+    if (path.len <= pl)
+        return hm_slice("", 0);
+    const char *s = path.ptr + pl, *e = path.ptr + path.len;
+    while (s < e && *s == '/')
+        s++;
+    const char *slash = memchr(s, '/', (size_t)(e - s));
+    return slash ? hm_slice(s, (size_t)(slash - s)) : hm_slice("", 0);
+}
+
+/* The PM tail of the device record <user> names (false: no such device or no tail). */
+static bool device_pm(struct hm_store_reader *rd, struct hm_slice user, struct hm_dev_rec *d,
+                      char ha1[HM_AUTH_HEX_LEN + 1])
+{
+    struct hm_slice v;
+    if (!rd || !user.len || user.len >= HM_STORE_MAX_KEY ||
+        hm_store_get(rd, HM_DB_DEVICES, user, &v) < 0 || hm_rec_dev_decode(v, d) < 0)
+        return false;
+    if (d->pm_state == HM_PM_NONE)
+        return false;
+    if (d->pm_ha1.len == HM_AUTH_HEX_LEN)
+        memcpy(ha1, d->pm_ha1.ptr, HM_AUTH_HEX_LEN);
+    else
+        memset(ha1, 0, HM_AUTH_HEX_LEN + 1); /* matches nothing */
+    ha1[HM_AUTH_HEX_LEN] = '\0';
+    return true;
+}
+
+static int refuse(struct hm_pm_pipe *p, struct hm_http_exchange *x, atomic_uint_fast64_t *ctr,
+                  const char *why, struct hm_slice user)
+{
+    char peer[64];
+    hm_sockaddr_str(x->peer, peer, sizeof(peer));
+    atomic_fetch_add(ctr, 1);
+    (void)p;
+    HM_LOG_RL(HM_LOG_WARN, "pm upload refused", "reason=\"%s\" user=\"%.*s\" peer=%s", why,
+              (int)HM_MIN(user.len, 128), user.ptr, peer);
+    return 403;
+}
+
+/*
+ * Upload authorisation (docs/pm.md "Per-device upload credentials"). Returns 0 (accepted),
+ * 401 (challenge; *<stale> for an expired Digest nonce) or 403 (refused, logged, counted).
+ * Runs on the shard, in one read snapshot of its store reader; allocates nothing.
+ */
+static int authorize(struct hm_pm_pipe *p, struct hm_http_exchange *x, bool *stale)
+{
+    *stale = false;
+    if (!p->auth && !p->o.device_credentials)
+        return 0;
+    struct presented c;
+    if (presented_parse(x, &c) < 0)
+        return 401;
+    struct hm_store_reader *rd = p->o.reader_of && x->shard ? p->o.reader_of(x->shard) : NULL;
+    if (rd && hm_store_read_begin(rd) < 0)
+        rd = NULL;
+    struct hm_dev_rec d;
+    char ha1[HM_AUTH_HEX_LEN + 1];
+    int st = 0;
+    struct hm_slice pdev = path_device(p, x->req->path);
+    if (p->o.device_credentials && device_pm(rd, c.user, &d, ha1)) {
+        /* disabled first: such a device may hold no credentials at all, and no retry with
+         * other ones can succeed, so it gets 403 rather than a new challenge */
+        int r = d.pm_state == HM_PM_DISABLED ? 0 : verify(p, x, &c, ha1);
+        if (d.pm_state == HM_PM_DISABLED) {
+            st = refuse(p, x, &p->uploads_refused_disabled, "PM upload disabled for device",
+                        c.user);
+        } else if (r < 0) {
+            atomic_fetch_add(&p->uploads_auth_failed, 1);
+            *stale = r == HM_ESTALE_NONCE;
+            st = 401;
+        } else if (d.pm_state != HM_PM_ENABLED) {
+            st = refuse(p, x, &p->uploads_refused_disabled,
+                        "PM upload not provisioned yet for device", c.user);
+        } else if (pdev.len && !hm_slice_eq(pdev, c.user)) {
+            st = refuse(p, x, &p->uploads_refused_other,
+                        "credentials of another device than the upload URL's", c.user);
+        }
+    } else if (p->auth && hm_slice_eq(c.user, hm_slice_cstr(p->o.username))) {
+        int r = verify(p, x, &c, p->ha1);
+        if (r < 0) {
+            atomic_fetch_add(&p->uploads_auth_failed, 1);
+            *stale = r == HM_ESTALE_NONCE;
+            st = 401;
+        } else if (p->o.device_credentials && pdev.len && device_pm(rd, pdev, &d, ha1) &&
+                   d.pm_state == HM_PM_DISABLED) {
+            /* node credentials on a device's own URL whose PM is off: not expected */
+            st = refuse(p, x, &p->uploads_refused_disabled, "PM upload disabled for device",
+                        pdev);
+        }
+    } else {
+        st = refuse(p, x, &p->uploads_refused_unknown, "unknown uploader (no PM credentials)",
+                    c.user);
+    }
+    if (rd)
+        hm_store_read_end(rd);
+    return st;
 }
 
 static void challenge(struct hm_pm_pipe *p, struct hm_http_exchange *x, bool stale)
@@ -1421,11 +1538,14 @@ static int upload(struct hm_http_exchange *x, void *ctx)
         hm_buf_append_str(x->headers, "Allow: PUT, POST\r\n");
         return 405;
     }
-    int ar = auth_check(p, x);
-    if (ar < 0) {
-        challenge(p, x, ar == HM_ESTALE_NONCE);
+    bool stale;
+    int ar = authorize(p, x, &stale);
+    if (ar == 401) {
+        challenge(p, x, stale);
         return 401;
     }
+    if (ar)
+        return ar;
     if (x->body_len == 0)
         return 400;
     if (x->body_len > p->o.max_file_bytes)
@@ -1662,7 +1782,14 @@ void hm_pm_render_metrics(struct hm_buf *out, void *arg)
                   "# TYPE hems_pm_uploads_failed_total counter\nhems_pm_uploads_failed_total %llu\n"
                   "# TYPE hems_pm_spool_files gauge\nhems_pm_spool_files %llu\n"
                   "# TYPE hems_pm_spool_bytes gauge\nhems_pm_spool_bytes %llu\n"
-                  "# TYPE hems_pm_pipeline_lag_seconds gauge\nhems_pm_pipeline_lag_seconds %.3f\n",
+                  "# TYPE hems_pm_pipeline_lag_seconds gauge\nhems_pm_pipeline_lag_seconds %.3f\n"
+                  "# HELP hems_pm_uploads_refused_total PM uploads refused with 403, by reason\n"
+                  "# TYPE hems_pm_uploads_refused_total counter\n"
+                  "hems_pm_uploads_refused_total{reason=\"disabled\"} %llu\n"
+                  "hems_pm_uploads_refused_total{reason=\"unknown\"} %llu\n"
+                  "hems_pm_uploads_refused_total{reason=\"other_device\"} %llu\n"
+                  "# TYPE hems_pm_upload_auth_failures_total counter\n"
+                  "hems_pm_upload_auth_failures_total %llu\n",
                   (unsigned long long)atomic_load(&p->files_ingested),
                   (unsigned long long)atomic_load(&p->bytes_ingested),
                   (unsigned long long)atomic_load(&p->meas_ingested),
@@ -1671,7 +1798,11 @@ void hm_pm_render_metrics(struct hm_buf *out, void *arg)
                   (unsigned long long)atomic_load(&p->uploads_rejected_full),
                   (unsigned long long)atomic_load(&p->uploads_failed),
                   (unsigned long long)atomic_load(&p->spool_files),
-                  (unsigned long long)atomic_load(&p->spool_bytes), lag);
+                  (unsigned long long)atomic_load(&p->spool_bytes), lag,
+                  (unsigned long long)atomic_load(&p->uploads_refused_disabled),
+                  (unsigned long long)atomic_load(&p->uploads_refused_unknown),
+                  (unsigned long long)atomic_load(&p->uploads_refused_other),
+                  (unsigned long long)atomic_load(&p->uploads_auth_failed));
 }
 
 void hm_pm_pipe_stats(struct hm_pm_pipe *p, struct hm_pm_pipe_stats *o)
@@ -1775,6 +1906,8 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
         p->auth = true;
         hm_auth_ha1(hm_slice_cstr(o->username), hm_slice_cstr(o->realm),
                     hm_slice_cstr(o->password ? o->password : ""), p->ha1);
+    }
+    if (p->auth || o->device_credentials) {
         if (hm_auth_nonce_key_init(&p->nonce_key, NULL, 300) < 0) {
             snprintf(err, errlen, "pm: no randomness for Digest nonces");
             free(p);

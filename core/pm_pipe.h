@@ -30,6 +30,10 @@ struct hm_pm_pipe_opts {
     const char *username;       /* upload credentials (Basic or Digest); "" = no auth */
     const char *password;
     const char *realm;
+    /* Verify uploads against the per-device credentials of the device records (PM tail,
+     * core/hems_pm.h): Basic/Digest username = device id; devices with PM disabled, unknown
+     * users and another device's credentials get 403. */
+    bool device_credentials;
     /* The store reader owned by shard <s> (API reads). */
     struct hm_store_reader *(*reader_of)(struct hm_shard *s);
 };

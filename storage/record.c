@@ -147,6 +147,19 @@ static void walk_dev(struct codec *c, struct hm_dev_rec *r)
         c_str(c, &r->ipsec[i].addr);
         c_u64(c, &r->ipsec[i].since_ms);
     }
+    /* optional tail: PM upload configuration, written only once there is one */
+    if (c->mode == DEC ? !c->err && c->pos < c->cap : r->pm_state != HM_PM_NONE) {
+        c_enum(c, &r->pm_state, HM_PM_DISABLED);
+        if (!c->err && c->mode == DEC && r->pm_state == HM_PM_NONE) /* canonical */
+            c->err = HM_ECORRUPT;
+        c_enum(c, &r->pm_form, HM_PM_FORM_FILEMGMT);
+        c_u32(c, &r->pm_interval_s);
+        c_u64(c, &r->pm_seq);
+        c_u64(c, &r->pm_since_ms);
+        c_str(c, &r->pm_user);
+        c_str(c, &r->pm_ha1);
+        c_str(c, &r->pm_object);
+    }
 }
 
 static void walk_param(struct codec *c, struct hm_param_rec *r)

@@ -71,6 +71,28 @@ struct hm_dev_rec {
     struct hm_slice tls_identity; /* client certificate subject or fingerprint */
     uint8_t n_ipsec;              /* entries used in ipsec[]: 0..HM_STORE_IPSEC_HIST */
     struct hm_ipsec_hist ipsec[HM_STORE_IPSEC_HIST]; /* [0] is the current inner address */
+    /* PM upload configuration (TS 32.593 5.4.1, core/hems_pm.h): an optional tail of the
+     * encoding, absent while pm_state is HM_PM_NONE (records written before it decode so) */
+    uint8_t pm_state;          /* enum hm_pm_state */
+    uint8_t pm_form;           /* enum hm_pm_form: which object carries the configuration */
+    uint32_t pm_interval_s;    /* PeriodicUploadInterval provisioned */
+    uint64_t pm_seq;           /* task seq reserved for the Config SPV (0: none pending) */
+    uint64_t pm_since_ms;      /* when the credentials were (re)generated */
+    struct hm_slice pm_user;   /* upload username */
+    struct hm_slice pm_ha1;    /* hex MD5(user:realm:password); never the password */
+    struct hm_slice pm_object; /* e.g. "Device.FAP.PerfMgmt.Config.2." ("": not known yet) */
+};
+
+enum hm_pm_state {
+    HM_PM_NONE,     /* not provisioned by this node: node-wide credentials (if allowed) */
+    HM_PM_PENDING,  /* provisioning queued, credentials not sent yet */
+    HM_PM_ENABLED,  /* uploads expected, with the device's own credentials */
+    HM_PM_DISABLED, /* no upload expected or accepted */
+};
+
+enum hm_pm_form {
+    HM_PM_FORM_CONFIG,   /* <root>FAP.PerfMgmt.Config.{i}. (TR-262 / TR-196 issue 2) */
+    HM_PM_FORM_FILEMGMT, /* <root>Services.FAPService.1.PerfMgmt.FileMgmt. (TR-196 issue 1) */
 };
 
 enum hm_param_type {

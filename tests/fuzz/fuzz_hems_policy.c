@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/hems_loc.h"
 #include "core/hems_proc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +32,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r = hm_hrw_pick(n, k, hm_slice((const char *)data, size));
     if ((r < 0) == any || (r >= 0 && !(n[r].weight > 0)))
         abort();
+    /* location_check: a validated area judges any text; a verdict "inside" a circle is
+     * within its radius (plus rounding) */
+    json_t *lc = json_object_get(p, "location_check");
+    if (lc) {
+        size_t h = size / 2;
+        double la = 0, lo = 0;
+        enum hm_loc_verdict v = hm_hems_loc_judge(lc, NULL, hm_slice((const char *)data, h),
+                                                  hm_slice((const char *)data + h, size - h),
+                                                  &la, &lo);
+        json_t *area = json_object_get(lc, "area"), *c = json_object_get(area, "center");
+        if (v == HM_LOC_INSIDE && c &&
+            hm_geo_distance_m(json_number_value(json_array_get(c, 0)),
+                              json_number_value(json_array_get(c, 1)), la, lo) >
+                json_number_value(json_object_get(area, "radius_m")) + 1e-6)
+            abort();
+        char a[300], o[300];
+        hm_hems_loc_names(lc, "Device.", a, o, sizeof(a));
+    }
     json_decref(p);
     return 0;
 }

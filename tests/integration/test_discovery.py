@@ -120,7 +120,7 @@ class Discovery(unittest.TestCase):
         self.assertTrue(p["Device.ManagementServer.URL"][0].endswith(":%d/cwmp" % self.serving.cwmp_port))
         rpcs = bootstrap(self.serving.cwmp_port, "GOOD-1")
         self.assertEqual([n for n, _ in rpcs],
-                         ["SetParameterValues", "SetParameterAttributes", "SetParameterValues"])
+                         ["SetParameterValues"] + ["SetParameterAttributes"] * 3 + ["SetParameterValues"])
         self.assertEqual(spv_params(rpcs[0][1]), {
             "Device." + FAP + "Gateway.S1SigLinkServerList": ("10.20.0.1,10.20.0.2", "xsd:string"),
             "Device." + FAP + "Gateway.S1ConnectionMode": ("One", "xsd:string"),
@@ -132,14 +132,21 @@ class Discovery(unittest.TestCase):
         notif = [e.text for e in spa.iter() if e.tag.endswith("Notification")]
         self.assertEqual(names, ["Device.IPsec.IKEv2SA."])
         self.assertEqual(notif, ["2"])
-        self.assertEqual(spv_params(rpcs[2][1]), {"Device." + FAP + "AdminState": ("true", "xsd:boolean")})
+        # the alarm event tables: expedited active, queued passive (reference 2.6), one each
+        for (_, el), name, n in ((rpcs[2], "Device.FaultMgmt.ExpeditedEvent.", "2"),
+                                 (rpcs[3], "Device.FaultMgmt.QueuedEvent.", "1")):
+            self.assertEqual([e.text for e in el.iter() if e.tag.endswith("Name")], [name])
+            self.assertEqual([e.text for e in el.iter() if e.tag.endswith("Notification")], [n])
+            self.assertEqual([e.text for e in el.iter() if e.tag.endswith("NotificationChange")],
+                             ["1"])
+        self.assertEqual(spv_params(rpcs[4][1]), {"Device." + FAP + "AdminState": ("true", "xsd:boolean")})
         st, d = api(self.serving, "GET", "/api/v1/devices/00005A-HeNB-GOOD-1")
         self.assertEqual((d["role"], d["registration"], d["serving_node"]),
                          ("serving", "registered", "serving-a"))
 
         # A later plain BOOT of a registered device gets nothing again; a new BOOTSTRAP does.
         self.assertEqual(bootstrap(self.serving.cwmp_port, "GOOD-1", events=("1 BOOT",)), [])
-        self.assertEqual(len(bootstrap(self.serving.cwmp_port, "GOOD-1")), 3)
+        self.assertEqual(len(bootstrap(self.serving.cwmp_port, "GOOD-1")), 5)
         self.assertGreaterEqual(self.serving.metrics()["hems_registration_provisioned_total"], 2)
 
     def test_unknown_device_refused_and_counted(self):
@@ -220,7 +227,7 @@ class BothRoles(unittest.TestCase):
             st, d = api(h, "GET", "/api/v1/devices/00005A-HeNB-B1")
             self.assertEqual((d["registration"], d["serving_node"]), ("redirected", "self"))
             rpcs = bootstrap(h.cwmp_port, "B1")  # back after the redirection: registered
-            self.assertEqual([n for n, _ in rpcs], ["SetParameterAttributes", "SetParameterValues"])
+            self.assertEqual([n for n, _ in rpcs], ["SetParameterAttributes"] * 3 + ["SetParameterValues"])
             st, d = api(h, "GET", "/api/v1/devices/00005A-HeNB-B1")
             self.assertEqual((d["role"], d["registration"], d["serving_node"]),
                              ("serving", "registered", "self"))

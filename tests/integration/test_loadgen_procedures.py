@@ -79,9 +79,10 @@ class Discovery(Report):
         self.assertEqual(sum(e.values()), 0, r["errors"])
         # two boot sessions per device: one at each node
         self.assertEqual(r["sessions"]["ok"], 2 * self.N)
-        # Initial: 1 redirection SPV; Serving: registration SPV, SPA, AdminState SPV
+        # Initial: 1 redirection SPV; Serving: registration SPV, 3 SPA (IPsec inner address,
+        # expedited and queued alarm events), AdminState SPV
         self.assertEqual(r["acs_requests"].get("SetParameterValues"), 3 * self.N)
-        self.assertEqual(r["acs_requests"].get("SetParameterAttributes"), self.N)
+        self.assertEqual(r["acs_requests"].get("SetParameterAttributes"), 3 * self.N)
 
         served = all_devices(self.serving)
         self.assertEqual(len(served), self.N)
@@ -95,7 +96,7 @@ class Discovery(Report):
         # every provisioning task ran and succeeded, in order, on a sample of devices
         for d in served[:: self.N // 6]:
             tasks = api(self.serving, "/api/v1/devices/%s/tasks" % d["id"])["tasks"]
-            self.assertEqual([t["state"] for t in tasks], ["done"] * 3, tasks)
+            self.assertEqual([t["state"] for t in tasks], ["done"] * 5, tasks)
         self.assertEqual(metric(self.initial, "hems_discovery_assigned_total"), self.N)
 
     def test_devices_outside_whitelist_are_not_redirected(self):

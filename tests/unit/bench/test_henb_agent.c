@@ -305,6 +305,78 @@ START_TEST(objects_reboot_download_reset)
 }
 END_TEST
 
+/* TS 32.593 5.4.1 as hemsd provisions it (core/hems_pm.c): AddObject of a PerfMgmt.Config
+ * row, then one SPV of its upload parameters with PMConfig; FaultMgmt-style unknown rows and
+ * leaves fault; a factory reset forgets it. */
+START_TEST(pm_upload_config)
+{
+    static struct hm_henb_agent a;
+    struct hm_cwmp_msg m;
+    const char *url, *user, *pw;
+    hm_henb_agent_init(&a, &model, 5, HM_CWMP_V1_2);
+    ck_assert(!hm_henb_agent_pm(&a, &url, &user, &pw));
+    hm_cwmp_write_add_object(&req, &H, HM_SLICE_LIT("Device.FAP.PerfMgmt.Config."),
+                             HM_SLICE_LIT("hems-pm"));
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert_int_eq(m.method, HM_CWMP_ADD_OBJECT_RESPONSE);
+    ck_assert_uint_eq(m.u.status.instance_number, 1);
+    struct hm_cwmp_param p[7] = {
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.URL"), HM_SLICE_LIT("http://h:7547/pm/D/"),
+         HM_CWMP_T_STRING},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.Username"), HM_SLICE_LIT("D"), HM_CWMP_T_STRING},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.Password"), HM_SLICE_LIT("s3cr3t"),
+         HM_CWMP_T_STRING},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.PeriodicUploadInterval"), HM_SLICE_LIT("900"),
+         HM_CWMP_T_UINT},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.PeriodicUploadTime"),
+         HM_SLICE_LIT("0001-01-01T00:00:00Z"), HM_CWMP_T_DATETIME},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.Enable"), HM_SLICE_LIT("true"), HM_CWMP_T_BOOL},
+        {HM_SLICE_LIT("Device.Services.FAPService.1.FAPControl.LTE.PMConfig"),
+         HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1"), HM_CWMP_T_STRING},
+    };
+    hm_cwmp_write_spv(&req, &H, p, 7, HM_SLICE_LIT("hems-pm"));
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert_int_eq(m.method, HM_CWMP_SET_PARAMETER_VALUES_RESPONSE);
+    ck_assert(hm_henb_agent_pm(&a, &url, &user, &pw));
+    ck_assert_str_eq(url, "http://h:7547/pm/D/");
+    ck_assert_str_eq(user, "D");
+    ck_assert_str_eq(pw, "s3cr3t");
+    ck_assert_uint_eq(a.pm.interval_s, 900);
+    /* a row that was never added, an unknown leaf: 9003 with 9005 per parameter, nothing kept */
+    struct hm_cwmp_param bad[2] = {
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.2.Enable"), HM_SLICE_LIT("false"), HM_CWMP_T_BOOL},
+        {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.Nope"), HM_SLICE_LIT("1"), HM_CWMP_T_STRING},
+    };
+    hm_cwmp_write_spv(&req, &H, bad, 2, HM_SLICE_LIT("k"));
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert_uint_eq(m.u.fault.code, 9003);
+    ck_assert_uint_eq(m.u.fault.spv_faults.n, 2);
+    ck_assert_uint_eq(m.u.fault.spv_faults.v[0].code, 9005);
+    ck_assert(hm_henb_agent_pm(&a, &url, &user, &pw));
+    /* Enable false: no upload configured any more */
+    struct hm_cwmp_param off = {HM_SLICE_LIT("Device.FAP.PerfMgmt.Config.1.Enable"),
+                                HM_SLICE_LIT("false"), HM_CWMP_T_BOOL};
+    hm_cwmp_write_spv(&req, &H, &off, 1, HM_SLICE_LIT("k2"));
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert(!hm_henb_agent_pm(&a, &url, &user, &pw));
+    /* TR-196 issue 1 form */
+    struct hm_cwmp_param fm[2] = {
+        {HM_SLICE_LIT("Device.Services.FAPService.1.PerfMgmt.FileMgmt.URL"), HM_SLICE_LIT("http://x/"),
+         HM_CWMP_T_STRING},
+        {HM_SLICE_LIT("Device.Services.FAPService.1.PerfMgmt.FileMgmt.PeriodicUploadEnable"),
+         HM_SLICE_LIT("1"), HM_CWMP_T_BOOL},
+    };
+    hm_cwmp_write_spv(&req, &H, fm, 2, HM_SLICE_LIT("k3"));
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert(hm_henb_agent_pm(&a, &url, &user, &pw));
+    ck_assert_str_eq(url, "http://x/");
+    hm_cwmp_write_empty(&req, &H, HM_CWMP_FACTORY_RESET);
+    ck_assert_int_eq(exchange(&a, &m), 1);
+    ck_assert(!hm_henb_agent_pm(&a, &url, &user, &pw));
+    ck_assert_uint_eq(a.pm.rows, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("henb_agent");
@@ -315,6 +387,7 @@ static Suite *suite(void)
     tcase_add_test(tc, gpv_gpn);
     tcase_add_test(tc, spv_faults_and_apply);
     tcase_add_test(tc, objects_reboot_download_reset);
+    tcase_add_test(tc, pm_upload_config);
     suite_add_tcase(s, tc);
     return s;
 }

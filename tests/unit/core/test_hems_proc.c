@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hems_loc.h"
 #include "core/hems_proc.h"
 #include "hm_check.h"
 
@@ -96,6 +97,10 @@ START_TEST(policy_parser_accepts_full_policy)
                       "\"s1\":{\"servers\":\"10.0.0.1\",\"connection_mode\":\"All\",\"port\":36412,"
                       "\"set_by\":\"initial\"},"
                       "\"ipsec_indicator\":{\"*\":{\"path\":\"Device.IPsec.Enable\",\"value\":\"true\"}},"
+                      "\"pm\":{\"url\":\"http://h/pm/{device}/\",\"interval\":900,\"enabled\":true,"
+                      "\"form\":\"config\",\"time\":\"2026-01-01T00:00:00Z\","
+                      "\"product_classes\":{\"HeNB\":{\"form\":\"filemgmt\"}},"
+                      "\"devices\":{\"00005A-HeNB-1\":{\"enabled\":false}}},"
                       "\"registration\":true}",
                       err);
     ck_assert_msg(p != NULL, "%s", err);
@@ -124,6 +129,13 @@ START_TEST(policy_parser_rejects_with_reason)
         {"{\"ipsec_indicator\":{\"*\":{\"path\":\"x\",\"value\":\"1\",\"type\":\"int\"}}}",
          "ipsec_indicator.*.type"},
         {"{\"location_params\":[\"\"]}", "location_params[0]"},
+        {"{\"pm\":{}}", "pm.url is required"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"interval\":0}}", "pm.interval"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"form\":\"x\"}}", "pm.form"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"enabled\":\"yes\"}}", "pm.enabled"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"devices\":{\"D\":{\"enabled\":1}}}}",
+         "pm.devices.D.enabled"},
+        {"{\"pm\":{\"url\":\"http://h/pm/\",\"product_classes\":[]}}", "pm.product_classes"},
         {"{\"a\":1,\"a\":2}", "duplicate"},
         {"{", "line 1"},
     };
@@ -182,6 +194,70 @@ START_TEST(role_parse)
 }
 END_TEST
 
+START_TEST(location_distance_and_areas)
+{
+    /* Paris - London, 343.5 km (great circle) */
+    double d = hm_geo_distance_m(48.8566, 2.3522, 51.5074, -0.1278);
+    ck_assert_msg(d > 343000 && d < 344200, "%f", d);
+    ck_assert(hm_geo_distance_m(10, 20, 10, 20) == 0);
+    char err[200] = "";
+    json_t *lc = hm_hems_policy_parse(
+        "{\"location_check\":{\"area\":{\"center\":[48.8566,2.3522],\"radius_m\":50000}}}", 72,
+        err, sizeof(err));
+    ck_assert_msg(lc != NULL, "%s", err);
+    json_t *c = json_object_get(lc, "location_check");
+    double la, lo;
+    /* micro-degrees (TR-262 scale) */
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, HM_SLICE_LIT("48900000"),
+                                       HM_SLICE_LIT("2400000"), &la, &lo), HM_LOC_INSIDE);
+    ck_assert(la > 48.89 && la < 48.91);
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, HM_SLICE_LIT("51507400"),
+                                       HM_SLICE_LIT("-127800"), &la, &lo), HM_LOC_OUTSIDE);
+    /* never fixed (0, 0), garbage, absent, out of range: unknown */
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, HM_SLICE_LIT("0"), HM_SLICE_LIT("0"), &la, &lo),
+                     HM_LOC_UNKNOWN);
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, HM_SLICE_LIT("4x"), HM_SLICE_LIT("1"), &la, &lo),
+                     HM_LOC_UNKNOWN);
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, hm_slice("", 0), HM_SLICE_LIT("1"), &la, &lo),
+                     HM_LOC_UNKNOWN);
+    ck_assert_int_eq(hm_hems_loc_judge(c, NULL, HM_SLICE_LIT("95000000"), HM_SLICE_LIT("1"), &la,
+                                       &lo), HM_LOC_UNKNOWN);
+    /* a box across the antimeridian (Fiji) */
+    json_t *box = json_pack("{s:[f,f,f,f]}", "box", -21.0, 177.0, -12.0, -178.0);
+    ck_assert_int_eq(hm_hems_loc_judge(c, box, HM_SLICE_LIT("-17000000"),
+                                       HM_SLICE_LIT("179000000"), &la, &lo), HM_LOC_INSIDE);
+    ck_assert_int_eq(hm_hems_loc_judge(c, box, HM_SLICE_LIT("-17000000"),
+                                       HM_SLICE_LIT("-179000000"), &la, &lo), HM_LOC_INSIDE);
+    ck_assert_int_eq(hm_hems_loc_judge(c, box, HM_SLICE_LIT("-17000000"),
+                                       HM_SLICE_LIT("170000000"), &la, &lo), HM_LOC_OUTSIDE);
+    json_decref(box);
+    char lat[64], lon[64];
+    hm_hems_loc_names(c, "InternetGatewayDevice.", lat, lon, sizeof(lat));
+    ck_assert_str_eq(lat, "InternetGatewayDevice.FAP.GPS.LockedLatitude");
+    ck_assert_str_eq(lon, "InternetGatewayDevice.FAP.GPS.LockedLongitude");
+    ck_assert(!hm_hems_loc_refuse_missing(c));
+    json_decref(lc);
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"{\"location_check\":{}}", "area is required"},
+        {"{\"location_check\":{\"area\":{\"center\":[91,0],\"radius_m\":1}}}", "center"},
+        {"{\"location_check\":{\"area\":{\"center\":[1,0]}}}", "radius_m"},
+        {"{\"location_check\":{\"area\":{\"box\":[2,0,1,1]}}}", "lat_min"},
+        {"{\"location_check\":{\"area\":{\"box\":[1,0,2,1],\"center\":[1,1]}}}", "either"},
+        {"{\"location_check\":{\"missing\":\"maybe\",\"area\":{\"box\":[1,0,2,1]}}}", "missing"},
+        {"{\"whitelist\":[{\"device\":\"D\",\"area\":{\"box\":[1,2]}}]}", "whitelist[0].area.box"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char e2[200] = "";
+        json_t *p = hm_hems_policy_parse(bad[i].json, strlen(bad[i].json), e2, sizeof(e2));
+        ck_assert_msg(p == NULL, "accepted %s", bad[i].json);
+        ck_assert_msg(strstr(e2, bad[i].needle), "%s: '%s' lacks '%s'", bad[i].json, e2,
+                      bad[i].needle);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hems_proc");
@@ -193,6 +269,7 @@ static Suite *suite(void)
     tcase_add_test(tc, policy_parser_rejects_with_reason);
     tcase_add_test(tc, whitelist_exact_and_ranges);
     tcase_add_test(tc, role_parse);
+    tcase_add_test(tc, location_distance_and_areas);
     suite_add_tcase(s, tc);
     return s;
 }

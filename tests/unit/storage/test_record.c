@@ -55,6 +55,14 @@ static void dev_eq(const struct hm_dev_rec *a, const struct hm_dev_rec *b)
         SEQ(a->ipsec[i].addr, b->ipsec[i].addr);
         ck_assert_uint_eq(a->ipsec[i].since_ms, b->ipsec[i].since_ms);
     }
+    ck_assert_uint_eq(a->pm_state, b->pm_state);
+    ck_assert_uint_eq(a->pm_form, b->pm_form);
+    ck_assert_uint_eq(a->pm_interval_s, b->pm_interval_s);
+    ck_assert_uint_eq(a->pm_seq, b->pm_seq);
+    ck_assert_uint_eq(a->pm_since_ms, b->pm_since_ms);
+    SEQ(a->pm_user, b->pm_user);
+    SEQ(a->pm_ha1, b->pm_ha1);
+    SEQ(a->pm_object, b->pm_object);
 }
 
 /*
@@ -93,6 +101,34 @@ START_TEST(dev_codec)
     /* Empty strings and no IPsec history are valid too. */
     struct hm_dev_rec e = {.oui = S("A"), .product_class = S("B"), .serial = S("C")};
     CHECK_CODEC(dev, e, dev_eq);
+    /* The PM tail: present only with a PM state, so older records decode unchanged. */
+    char enc[1024];
+    int without = hm_rec_dev_encode(&d, enc, sizeof(enc));
+    d.pm_state = HM_PM_ENABLED;
+    d.pm_form = HM_PM_FORM_FILEMGMT;
+    d.pm_interval_s = 900;
+    d.pm_seq = 77;
+    d.pm_since_ms = 1764200000999ull;
+    d.pm_user = S("00D0B7-HeNB-LTE-SN0001");
+    d.pm_ha1 = S("0123456789abcdef0123456789abcdef");
+    d.pm_object = S("Device.FAP.PerfMgmt.Config.2.");
+    int with = hm_rec_dev_encode(&d, enc, sizeof(enc));
+    ck_assert_int_eq(with, (int)hm_rec_dev_size(&d));
+    ck_assert_int_gt(with, without);
+    struct hm_dev_rec out;
+    ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)with), &out), 0);
+    dev_eq(&d, &out);
+    for (int cut = without + 1; cut < with; cut++)
+        ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)cut), &out), HM_ECORRUPT);
+    ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)without), &out), 0);
+    ck_assert_uint_eq(out.pm_state, HM_PM_NONE);
+    /* a tail with state NONE is not canonical, a truncated tail is corrupt */
+    enc[without] = HM_PM_NONE;
+    ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)with), &out), HM_ECORRUPT);
+    enc[without] = HM_PM_ENABLED;
+    ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)with - 1), &out), HM_ECORRUPT);
+    enc[without] = 9;
+    ck_assert_int_eq(hm_rec_dev_decode(hm_slice(enc, (size_t)with), &out), HM_ECORRUPT);
 }
 END_TEST
 
