@@ -7,7 +7,8 @@
 # With several load generators (e.g. an older build), each row is run by each of them in
 # turn against the same hemsd, and the first column names the binary.
 # Environment: DEVICES (5000), RATES ("500 1000 2000"), DURATION (10), REPEAT (1),
-#              SHARDS (1), WORKERS (1), EXTRA (more hems-loadgen options)
+#              SHARDS (1), WORKERS (1), EXTRA (more hems-loadgen options),
+#              HEMSD_PIN / LG_PIN (taskset CPU lists, e.g. 0 and 1)
 set -euo pipefail
 HEMSD=${1:-build/hemsd}
 LG=${2:-build/hems-loadgen}
@@ -22,8 +23,11 @@ WORKERS=${WORKERS:-1}
 EXTRA=${EXTRA:-}
 
 tmp=$(mktemp -d /tmp/loadgen-bench.XXXXXX)
-port=$((20000 + RANDOM % 20000))
-"$HEMSD" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$port \
+port=$((12000 + RANDOM % 18000)) # below the ephemeral range: no clash with clients
+hpre=(); lpre=()
+[[ -n ${HEMSD_PIN:-} ]] && hpre=(taskset -c "$HEMSD_PIN")
+[[ -n ${LG_PIN:-} ]] && lpre=(taskset -c "$LG_PIN")
+"${hpre[@]}" "$HEMSD" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$port \
     --admin-listen 127.0.0.1:$((port + 1)) --shards "$SHARDS" >"$tmp/hemsd.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -43,7 +47,7 @@ for rate in $RATES; do
     for _ in $(seq "$REPEAT"); do
       for lg in "${LGS[@]}"; do
         # shellcheck disable=SC2086
-        "$lg" --target 127.0.0.1:$port --scenario periodic --devices "$DEVICES" --rate "$rate" \
+        "${lpre[@]}" "$lg" --target 127.0.0.1:$port --scenario periodic --devices "$DEVICES" --rate "$rate" \
             --duration "$DURATION" --workers "$WORKERS" --server-pid $pid --retry-min 0.5 \
             --quiet --json "$tmp/p.json" $EXTRA >/dev/null
         python3 - "$tmp/p.json" "$rate" "$lg" <<'PY'
