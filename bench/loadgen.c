@@ -1,6 +1,6 @@
 /*
- * hems-loadgen worker: one epoll loop, many simulated devices. See bench/loadgen.h and
- * docs/loadgen.md (why epoll and not io_uring, how time is measured).
+ * hems-loadgen worker: one event loop (io_uring, or epoll for hold and TLS), many simulated
+ * devices. See bench/loadgen.h and docs/loadgen.md ("Engines", how time is measured).
  *
  * Device life cycle:
  *   IDLE --due--> CONNECTING --writable--> SENDING --sent--> RECEIVING --response-->

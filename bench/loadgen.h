@@ -3,7 +3,8 @@
 /*
  * hems-loadgen: simulated HeNBs (TR-069 CPEs) against a real hemsd. See docs/loadgen.md.
  *
- * One worker process runs hm_lg_worker_run(): an epoll event loop driving its share of the
+ * One worker process runs hm_lg_worker_run(): an event loop (io_uring for plain-TCP
+ * sessions, epoll for hold and TLS; enum hm_lg_engine) driving its share of the
  * simulated devices (a ~100-byte struct each, plus I/O buffers borrowed from a free list
  * only while a connection is active). Workers report progress and their final statistics
  * as lines on a pipe (see hm_lg_stats_to_json); the parent merges them.
