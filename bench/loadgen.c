@@ -117,7 +117,8 @@ struct dev {
     bool cr_session : 1;      /* the current session answers a connection request */
     uint8_t life_retries;     /* retries over the run, all sessions (saturates at 255) */
     uint8_t unreachable;      /* discovery: consecutive attempts that found no server
-                                 (connect failure, timeout); a shed (503, 8005) does not count */
+                                 (connect failure, timeout, closed without an answer); a
+                                 shed (503, 8005) does not count */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
@@ -878,10 +879,11 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
         session_end(w, dv, false, now);
         return;
     }
-    /* only an unreachable Serving HeMS sends the device back: one that answers 503 or
-     * 8005 is alive and asks it to come back later (counting sheds here turned a shedding
-     * Serving HeMS into a second storm at the Initial HeMS) */
-    if (kind == HM_LG_E_CONNECT || kind == HM_LG_E_TIMEOUT) {
+    /* only an unreachable Serving HeMS sends the device back (no connection, no answer, or
+     * a connection closed without one: what a load balancer with a dead backend does); one
+     * that answers 503 or 8005 is alive and asks it to come back later (counting sheds
+     * turned a shedding Serving HeMS into a second storm at the Initial HeMS) */
+    if (kind == HM_LG_E_CONNECT || kind == HM_LG_E_TIMEOUT || kind == HM_LG_E_CLOSED) {
         if (dv->unreachable < 255)
             dv->unreachable++;
     } else {

@@ -88,8 +88,9 @@ struct hm_lg_config {
     uint32_t ipsec_every;           /* every Nth session reports a new IPsec inner address
                                        ("4 VALUE CHANGE"); 0 = never */
     uint32_t fallback_after;        /* discovery: attempts in a row that found a Serving HeMS
-                                       unreachable (connect failure, timeout; not a 503/8005
-                                       shed) before the device returns to --target */
+                                       unreachable (connect failure, timeout, closed without
+                                       an answer; not a 503/8005 shed) before the device
+                                       returns to --target */
     bool cr;                        /* Connection Request listeners (else synthetic URLs) */
     uint16_t cr_port;               /* worker w listens on 127.0.0.1:cr_port + w; 0: on an
                                        ephemeral port of its own */
