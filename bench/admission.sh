@@ -15,8 +15,10 @@
 # sessions (the successful attempt, connect to 204), p99 of all sessions from their intended
 # start (includes backoff after a shed), sheds, server peak RSS.
 #
-# Usage: [PEAK=N] bench/admission.sh [BUILD_DIR] [SECONDS]      (defaults: build, 4)
-#        PEAK skips the peak measurement (e.g. the figure of a quieter run).
+# Usage: [PEAK=N] [HEMSD_PIN=CPUS LG_PIN=CPUS] bench/admission.sh [BUILD_DIR] [SECONDS]
+#        (defaults: build, 4). PEAK skips the peak measurement (e.g. the figure of a quieter
+#        run). HEMSD_PIN / LG_PIN: taskset CPU lists for hemsd and the load generator (e.g.
+#        0 and 1: each its own core, so neither starves the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -31,7 +33,9 @@ net=$((RANDOM % 200 + 1))
 
 start_hemsd() { # enabled [max_rate]
   rm -rf "$tmp/data"
-  "$BUILD/hemsd" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$PORT \
+  local pre=()
+  [[ -n ${HEMSD_PIN:-} ]] && pre=(taskset -c "$HEMSD_PIN")
+  "${pre[@]}" "$BUILD/hemsd" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$PORT \
     --admin-listen 127.0.0.1:$APORT --shards 1 --log-level error \
     --set admission.enabled="$1" --set admission.max_rate_per_shard="${2:-0}" \
     --set admission.retry_after_s=2 2>>"$tmp/hemsd.log" &
@@ -48,7 +52,9 @@ stop_hemsd() {
 lg() { # name args...
   local name=$1; shift
   net=$((net % 200 + 1)) # fresh source addresses: no TIME_WAIT left from the previous run
-  "$BUILD/hems-loadgen" --target 127.0.0.1:$PORT --server-pid "$hpid" --quiet \
+  local pre=()
+  [[ -n ${LG_PIN:-} ]] && pre=(taskset -c "$LG_PIN")
+  "${pre[@]}" "$BUILD/hems-loadgen" --target 127.0.0.1:$PORT --server-pid "$hpid" --quiet \
     --source "127.0.$net.1-127.0.$net.60" --json "$tmp/$name.json" "$@" >/dev/null 2>&1 || true
 }
 

@@ -94,8 +94,11 @@ static void usage(FILE *f)
             "                       http://127.0.0.1:P+w/crq/<index> and open a session with\n"
             "                       \"6 CONNECTION REQUEST\" on each authenticated request\n"
             "  --cr-username U --cr-password P   their Digest credentials     [none: no auth]\n"
-            "  --fallback-after N   discovery: failed attempts at the Serving HeMS before\n"
-            "                       bootstrapping at --target (the Initial HeMS) again    [3]\n"
+            "  --fallback-after N   discovery: attempts in a row that find the Serving HeMS\n"
+            "                       unreachable (connect failure, timeout, closed without\n"
+            "                       an answer; a 503 or 8005 shed does not count) before\n"
+            "                       bootstrapping at --target\n"
+            "                       (the Initial HeMS) again                           [3]\n"
             "  --pm-path P          pm: upload path prefix                           [/pm]\n"
             "  --pm-after-register  boot/discovery with --model: a device the ACS gave a PM\n"
             "                       upload (URL + credentials by SPV) uploads one file there\n"
@@ -108,6 +111,8 @@ static void usage(FILE *f)
             "  --retry-min S        CWMPRetryMinimumWaitInterval                      [5]\n"
             "  --retry-mult K       CWMPRetryIntervalMultiplier (thousandths)      [2000]\n"
             "  --max-retries N      failed attempts before a session fails           [10]\n"
+            "  --strict-backoff     a 503/8005 Retry-After may lengthen the TR-069 backoff\n"
+            "                       wait but never shorten it (default: Retry-After wins)\n"
             "TLS (bench/loadgen_tls.h):\n"
             "  --tls                HTTPS to the target (e.g. hemsd's server.cwmps_listen)\n"
             "  --tls-ca FILE        verify the server against this CA (none: no verification)\n"
@@ -117,6 +122,8 @@ static void usage(FILE *f)
             "Processes and measurement:\n"
             "  --workers N          worker processes                                  [1]\n"
             "  --source A-B|A,B     source IPv4 addresses (bind before connect)\n"
+            "  --engine E           auto | epoll | io_uring: workers' event engine; auto:\n"
+            "                       io_uring for plain TCP (not hold), else epoll  [auto]\n"
             "  --server-pid PID     sample the server's CPU and RSS from /proc/PID\n"
             "  --json FILE          write the machine-readable report (with a per-second timeline)\n"
             "  --plot FILE.svg      draw the timeline: sessions/s, p99 latency, server CPU\n"
@@ -304,6 +311,23 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                                   "per_s", (double)st->exchanges / el));
     json_object_set_new(o, "connects", json_integer((json_int_t)st->connects));
     json_object_set_new(o, "retries", json_integer((json_int_t)st->attempts_retried));
+    {
+        /* sessions by the retries they needed, and the most of one session / device */
+        json_t *rh = json_object();
+        unsigned most = 0;
+        for (unsigned i = 0; i < HM_LG_RETRY_SLOTS; i++) {
+            if (!st->retry_hist[i])
+                continue;
+            char k[8];
+            snprintf(k, sizeof(k), "%u%s", i, i == HM_LG_RETRY_SLOTS - 1 ? "+" : "");
+            json_object_set_new(rh, k, json_integer((json_int_t)st->retry_hist[i]));
+            most = i;
+        }
+        json_object_set_new(o, "retries_hist", rh);
+        json_object_set_new(o, "retries_max", json_integer(most));
+        json_object_set_new(o, "retries_device_max",
+                            json_integer((json_int_t)st->retries_dev_max));
+    }
     json_object_set_new(o, "auth_challenges", json_integer((json_int_t)st->auth_challenges));
     json_object_set_new(o, "missed_slots", json_integer((json_int_t)st->missed_slots));
     if (c->scenario == HM_LG_DISCOVERY)
@@ -514,6 +538,7 @@ enum {
 
 /* --tls options (bench/loadgen_tls.h) */
 enum { OPT_TLS = 1024, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_DIR, OPT_TLS_RESUME };
+enum { OPT_ENGINE = 1100, OPT_STRICT_BACKOFF };
 
 int main(int argc, char **argv)
 {
@@ -559,6 +584,8 @@ int main(int argc, char **argv)
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
         {"source", required_argument, NULL, OPT_SOURCE},
+        {"engine", required_argument, NULL, OPT_ENGINE},
+        {"strict-backoff", no_argument, NULL, OPT_STRICT_BACKOFF},
         {"server-pid", required_argument, NULL, OPT_SPID},
         {"json", required_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -701,6 +728,19 @@ int main(int argc, char **argv)
         case OPT_SOURCE:
             if (parse_sources(optarg, c)) {
                 fprintf(stderr, "hems-loadgen: bad --source '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_STRICT_BACKOFF: c->strict_backoff = true; break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "auto") == 0)
+                c->engine = HM_LG_ENGINE_AUTO;
+            else if (strcmp(optarg, "epoll") == 0)
+                c->engine = HM_LG_ENGINE_EPOLL;
+            else if (strcmp(optarg, "io_uring") == 0 || strcmp(optarg, "uring") == 0)
+                c->engine = HM_LG_ENGINE_URING;
+            else {
+                fprintf(stderr, "hems-loadgen: bad --engine '%s'\n", optarg);
                 return 2;
             }
             break;

@@ -1,6 +1,6 @@
 /*
- * hems-loadgen worker: one epoll loop, many simulated devices. See bench/loadgen.h and
- * docs/loadgen.md (why epoll and not io_uring, how time is measured).
+ * hems-loadgen worker: one event loop (io_uring, or epoll for hold and TLS), many simulated
+ * devices. See bench/loadgen.h and docs/loadgen.md ("Engines", how time is measured).
  *
  * Device life cycle:
  *   IDLE --due--> CONNECTING --writable--> SENDING --sent--> RECEIVING --response-->
@@ -14,9 +14,11 @@
 #include <math.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <liburing.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -60,6 +62,11 @@ enum dev_step {
 /* Per-connection buffers, borrowed from the worker's free list while a device is active. */
 struct io {
     struct io *next_free;
+    struct io *all_next;      /* every io of the worker (freed at the end) */
+    uint32_t owner;           /* io_uring: index of the device using it */
+    uint8_t inflight;         /* io_uring: operations submitted and not completed */
+    bool orphan;              /* io_uring: released while operations were in flight:
+                                 back on the free list when the last one completes */
     struct hm_buf tx;
     size_t tx_off;
     char *rx;
@@ -110,6 +117,10 @@ struct dev {
     bool cr_session : 1;      /* the current session answers a connection request */
     bool pm_next : 1;         /* --pm-after-register: the next attempt is the PM upload */
     bool pm_done : 1;         /* --pm-after-register: uploaded once */
+    uint8_t life_retries;     /* retries over the run, all sessions (saturates at 255) */
+    uint8_t unreachable;      /* discovery: consecutive attempts that found no server
+                                 (connect failure, timeout, closed without an answer); a
+                                 shed (503, 8005) does not count */
 };
 
 HM_BUILD_ASSERT(sizeof(struct dev) <= 72); /* docs/loadgen.md: "a 72-byte struct dev" */
@@ -160,6 +171,11 @@ struct worker {
     struct hm_lg_tls *tls;          /* --tls: the client context; NULL: plain TCP */
     struct ssl_st **ssl;            /* per device: its TLS connection (NULL: none) */
     struct ssl_session_st **sess;   /* per device: the session to resume (--tls-resume) */
+    struct io *all_io;              /* every io allocated (freed by worker_fini) */
+    bool uring;                     /* the io_uring engine (else epoll) */
+    bool ep_armed;                  /* io_uring: the epoll fd (CR listener) is polled */
+    uint32_t ops;                   /* io_uring: operations in flight */
+    struct io_uring ring;
 };
 
 volatile sig_atomic_t hm_lg_stop_requested;
@@ -263,7 +279,10 @@ static struct io *io_get(struct worker *w)
         io = hm_xcalloc(1, sizeof(*io));
         io->rx = hm_xmalloc(RX_INITIAL);
         io->rx_cap = RX_INITIAL;
+        io->all_next = w->all_io;
+        w->all_io = io;
     }
+    io->orphan = false;
     hm_buf_reset(&io->tx);
     io->tx_off = 0;
     io->rx_len = 0;
@@ -280,9 +299,76 @@ static void io_put(struct worker *w, struct dev *dv)
 {
     if (!dv->io)
         return;
-    dv->io->next_free = w->free_io;
-    w->free_io = dv->io;
+    if (dv->io->inflight) /* io_uring: its buffers are still the kernel's */
+        dv->io->orphan = true;
+    else {
+        dv->io->next_free = w->free_io;
+        w->free_io = dv->io;
+    }
     dv->io = NULL;
+}
+
+/* ---- io_uring engine: see docs/loadgen.md ("Engines") ----
+ * user_data of an operation = its struct io (8-byte aligned) | OP_*; 0 = no completion
+ * wanted. The io is not reused while any of its operations is in flight (io->inflight). */
+enum { OP_NONE = 0, OP_CONNECT, OP_SEND, OP_RECV, OP_EPOLL };
+#define URING_SQ 4096u
+#define URING_CQ 65536u
+
+static struct io_uring_sqe *sqe_get(struct worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    while (!sqe) { /* the ring is full: hand it to the kernel now */
+        (void)io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+static void sqe_tag(struct worker *w, struct io_uring_sqe *sqe, struct io *io, unsigned op)
+{
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)io | op);
+    io->inflight++;
+    w->ops++;
+}
+
+static void uring_close(struct worker *w, int fd)
+{
+    struct io_uring_sqe *sqe = sqe_get(w);
+    io_uring_prep_close(sqe, fd);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, OP_NONE);
+}
+
+static void uring_recv(struct worker *w, struct dev *dv)
+{
+    struct io *io = dv->io;
+    struct io_uring_sqe *sqe = sqe_get(w);
+    io_uring_prep_recv(sqe, dv->fd, io->rx + io->rx_len, io->rx_cap - io->rx_len, 0);
+    sqe_tag(w, sqe, io, OP_RECV);
+}
+
+/* Submits [connect ->] send of the rest of tx -> recv of the answer, linked: one batch,
+ * no wakeup between them. MSG_WAITALL: the kernel completes the whole send itself. */
+static void uring_exchange(struct worker *w, struct dev *dv, bool connect)
+{
+    struct io *io = dv->io;
+    struct io_uring_sqe *sqe;
+    if (io_uring_sq_space_left(&w->ring) < 3)
+        (void)io_uring_submit(&w->ring); /* a link must not straddle two submissions */
+    if (connect) {
+        const struct sockaddr_in *to = &w->targets[dv->target].addr;
+        sqe = sqe_get(w);
+        io_uring_prep_connect(sqe, dv->fd, (const struct sockaddr *)to, sizeof(*to));
+        sqe->flags |= IOSQE_IO_LINK;
+        sqe_tag(w, sqe, io, OP_CONNECT);
+    }
+    sqe = sqe_get(w);
+    io_uring_prep_send(sqe, dv->fd, io->tx.base + io->tx_off, io->tx.len - io->tx_off,
+                       MSG_NOSIGNAL | MSG_WAITALL);
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe_tag(w, sqe, io, OP_SEND);
+    uring_recv(w, dv);
 }
 
 static void conn_close(struct worker *w, struct dev *dv)
@@ -298,6 +384,13 @@ static void conn_close(struct worker *w, struct dev *dv)
         hm_lg_tls_close(w->ssl[i], w->cfg->tls_resume ? &w->sess[i] : NULL);
         w->ssl[i] = NULL;
     }
+    if (w->uring && !(dv->io && dv->io->inflight)) {
+        uring_close(w, dv->fd); /* the usual end of a session: batched, no syscall */
+        dv->fd = -1;
+        return;
+    }
+    if (w->uring) /* a timeout or failure: wake the operations still pending on it */
+        (void)shutdown(dv->fd, SHUT_RDWR);
     close(dv->fd); /* also removes it from the epoll set */
     dv->fd = -1;
 }
@@ -669,6 +762,7 @@ static void begin_session(struct worker *w, struct dev *dv, uint64_t intended, u
     dv->cr_pending = false;
     dv->intended = intended;
     dv->retries = 0;
+    dv->unreachable = 0;
     start_attempt(w, dv, now);
 }
 
@@ -713,6 +807,7 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
     } else {
         w->st.sessions_failed++;
     }
+    w->st.retry_hist[dv->retries < HM_LG_RETRY_SLOTS ? dv->retries : HM_LG_RETRY_SLOTS - 1]++;
     dv->retries = 0;
     if (dv->cr_pending && !w->stopping) { /* requested during the session: another one */
         dv->state = D_IDLE;
@@ -816,22 +911,37 @@ static void attempt_failed(struct worker *w, struct dev *dv, enum hm_lg_err kind
         session_end(w, dv, false, now);
         return;
     }
+    /* only an unreachable Serving HeMS sends the device back (no connection, no answer, or
+     * a connection closed without one: what a load balancer with a dead backend does); one
+     * that answers 503 or 8005 is alive and asks it to come back later (counting sheds
+     * turned a shedding Serving HeMS into a second storm at the Initial HeMS) */
+    if (kind == HM_LG_E_CONNECT || kind == HM_LG_E_TIMEOUT || kind == HM_LG_E_CLOSED) {
+        if (dv->unreachable < 255)
+            dv->unreachable++;
+    } else {
+        dv->unreachable = 0;
+    }
     if (w->cfg->scenario == HM_LG_DISCOVERY && dv->target != 0 &&
-        dv->retries + 1u >= w->cfg->fallback_after) {
+        dv->unreachable >= w->cfg->fallback_after) {
         /* its Serving HeMS is unreachable: back to the Initial HeMS for a new assignment
          * (TS 32.593 5.1.2: the Initial HeMS is the HeNB's fallback) with a BOOTSTRAP */
         dv->target = dv->next_target = 0;
         dv->registered = false;
+        dv->unreachable = 0;
         w->st.fallbacks++;
     }
     dv->retries++;
     w->st.attempts_retried++;
+    if (dv->life_retries < 255)
+        dv->life_retries++;
+    if (dv->life_retries > w->st.retries_dev_max)
+        w->st.retries_dev_max = dv->life_retries;
     unsigned n = dv->retries > 10 ? 10 : dv->retries;
     double lo = w->cfg->retry_min * pow(w->cfg->retry_mult, n - 1);
     double hi = w->cfg->retry_min * pow(w->cfg->retry_mult, n);
     double wait = lo + (hi - lo) * rnd01(w);
-    if (retry_after)
-        wait = retry_after;
+    if (retry_after && (!w->cfg->strict_backoff || retry_after > wait))
+        wait = retry_after; /* --strict-backoff: a Retry-After may lengthen, not shorten */
     dv->state = D_IDLE;
     timer_set(w, dv, now + (uint64_t)(wait * NS));
 }
@@ -856,7 +966,14 @@ static int open_conn(struct worker *w, struct dev *dv)
     if (fd == -1)
         return -errno;
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Over loopback (MSS 64 KB) each request leaves as one segment, sent in one send()
+     * after the answer to the previous one acknowledged everything: Nagle never holds a
+     * byte back there, so the io_uring engine saves the setsockopt (same segments on the
+     * wire). Elsewhere a 7 KB Inform spans several segments and its short tail could wait
+     * for an ACK: NODELAY stays. TLS writes several records: NODELAY stays. */
+    bool loopback = (ntohl(w->targets[dv->target].addr.sin_addr.s_addr) >> 24) == 127;
+    if (!w->uring || !loopback)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (c->n_sources) {
         /* the port is picked at connect() time, per 4-tuple: past 64k connections per
          * source address when there are several destinations, and no bind() port scan */
@@ -868,6 +985,11 @@ static int open_conn(struct worker *w, struct dev *dv)
             close(fd);
             return e;
         }
+    }
+    if (w->uring) { /* connect, send and recv follow as one linked batch */
+        dv->fd = fd;
+        w->st.connects++;
+        return 0;
     }
     const struct sockaddr_in *to = &w->targets[dv->target].addr;
     if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) == -1 &&
@@ -915,11 +1037,14 @@ static void connect_and_send(struct worker *w, struct dev *dv, uint64_t now)
     dv->state = D_CONNECTING;
     dv->xstart = now;
     timer_set(w, dv, now + (uint64_t)(w->cfg->timeout * NS));
+    if (w->uring)
+        uring_exchange(w, dv, true);
 }
 
 static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
 {
     dv->io = io_get(w);
+    dv->io->owner = (uint32_t)(dv - w->devs);
     dv->nreq = 0;
     dv->io->attempt_start = now;
     if (dv->pm_next)
@@ -945,7 +1070,10 @@ static void send_next(struct worker *w, struct dev *dv, uint64_t now)
     dv->state = D_SENDING;
     dv->xstart = now;
     timer_set(w, dv, now + (uint64_t)(w->cfg->timeout * NS));
-    dev_drive(w, dv, EPOLLOUT);
+    if (w->uring)
+        uring_exchange(w, dv, false);
+    else
+        dev_drive(w, dv, EPOLLOUT);
 }
 
 /* Hold: the device's session is complete and counted; its connection stays open. */
@@ -1433,6 +1561,130 @@ static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
     }
 }
 
+/* The Connection Request listener's epoll set is readable: serve it. */
+static void serve_epoll(struct worker *w)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int n = epoll_wait(w->ep, evs, MAX_EVENTS, 0);
+    for (int i = 0; i < n; i++)
+        if (evs[i].data.u32 >= HM_LG_CR_TAG_MIN)
+            hm_lg_cr_event(w->cr, evs[i].data.u32, evs[i].events);
+}
+
+static void uring_arm_epoll(struct worker *w)
+{
+    struct io_uring_sqe *sqe = sqe_get(w);
+    io_uring_prep_poll_multishot(sqe, w->ep, POLLIN);
+    io_uring_sqe_set_data64(sqe, OP_EPOLL);
+    w->ep_armed = true;
+}
+
+/* One completion of the io_uring engine. */
+static void uring_cqe(struct worker *w, uint64_t ud, int res, uint32_t flags)
+{
+    unsigned op = (unsigned)(ud & 7);
+    struct io *io = (struct io *)(uintptr_t)(ud & ~(uint64_t)7);
+    if (op == OP_EPOLL) {
+        if (!(flags & IORING_CQE_F_MORE))
+            w->ep_armed = false; /* re-armed by the loop */
+        serve_epoll(w);
+        return;
+    }
+    if (!io)
+        return; /* a close that failed: nothing to do */
+    io->inflight--;
+    w->ops--;
+    if (io->orphan) {
+        if (!io->inflight) {
+            io->orphan = false;
+            io->next_free = w->free_io;
+            w->free_io = io;
+        }
+        return;
+    }
+    struct dev *dv = &w->devs[io->owner];
+    if (dv->io != io || dv->fd == -1)
+        return; /* cannot happen: an io leaves its device only as an orphan or idle */
+    if (res == -ECANCELED)
+        return; /* an earlier operation of its link failed and was reported */
+    uint64_t now = now_ns();
+    switch (op) {
+    case OP_CONNECT:
+        if (res < 0) {
+            if (w->cfg->verbose)
+                fprintf(stderr, "connect: %s\n", strerror(-res));
+            attempt_failed(w, dv, HM_LG_E_CONNECT, 0, now);
+            return;
+        }
+        hm_lg_hist_record(&w->st.connect, (now - dv->xstart) / 1000);
+        dv->xstart = now;
+        dv->state = D_SENDING;
+        return;
+    case OP_SEND:
+        if (res < 0) {
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now);
+            return;
+        }
+        io->tx_off += (size_t)res;
+        w->st.bytes_sent += (uint64_t)res;
+        if (io->tx_off < io->tx.len) /* short: its linked recv is cancelled, post both again */
+            uring_exchange(w, dv, false);
+        else
+            dv->state = D_RECEIVING;
+        return;
+    case OP_RECV: {
+        if (res < 0) {
+            attempt_failed(w, dv, HM_LG_E_CLOSED, 0, now);
+            return;
+        }
+        w->st.bytes_received += (uint64_t)res;
+        io->rx_len += (size_t)res;
+        int rc = try_response(w, dv, res == 0);
+        if (rc == 1)
+            return;
+        if (rc < 0 || res == 0) {
+            attempt_failed(w, dv, rc == -ECONNRESET || res == 0 ? HM_LG_E_CLOSED : HM_LG_E_PARSE,
+                           0, now);
+            return;
+        }
+        if (io->rx_cap - io->rx_len < 1024) {
+            if (io->rx_cap >= RX_MAX) {
+                attempt_failed(w, dv, HM_LG_E_PARSE, 0, now);
+                return;
+            }
+            io->rx_cap *= 2;
+            io->rx = hm_xrealloc(io->rx, io->rx_cap);
+        }
+        uring_recv(w, dv);
+        return;
+    }
+    default: return;
+    }
+}
+
+/* Submits what the handlers queued and waits up to <ts> for completions; handles them all.
+ * Returns 0 or -errno. */
+static int uring_wait(struct worker *w, const struct timespec *ts)
+{
+    struct __kernel_timespec kts = {.tv_sec = ts->tv_sec, .tv_nsec = ts->tv_nsec};
+    struct io_uring_cqe *cqe;
+    if (w->cr && !w->ep_armed)
+        uring_arm_epoll(w);
+    int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &kts, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR)
+        return rc;
+    for (;;) {
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&w->ring, head, cqe) {
+            uring_cqe(w, cqe->user_data, cqe->res, cqe->flags);
+            seen++;
+        }
+        if (!seen)
+            return 0;
+        io_uring_cq_advance(&w->ring, seen);
+    }
+}
+
 static void on_timer(struct worker *w, struct dev *dv, uint64_t now)
 {
     switch (dv->state) {
@@ -1580,6 +1832,22 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep == -1)
         return -errno;
+    /* io_uring for plain-TCP sessions; hold and TLS stay on epoll (a held connection is
+     * watched for the server's close, TLS drives its own reads and writes) */
+    if (c->engine != HM_LG_ENGINE_EPOLL && !c->tls && c->scenario != HM_LG_HOLD) {
+        struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
+                                             IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+                                    .cq_entries = URING_CQ};
+        int urc = io_uring_queue_init_params(URING_SQ, &w->ring, &p);
+        if (urc == -EINVAL) { /* before Linux 6.1 */
+            p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = URING_CQ};
+            urc = io_uring_queue_init_params(URING_SQ, &w->ring, &p);
+        }
+        if (urc == 0)
+            w->uring = true;
+        else if (c->engine == HM_LG_ENGINE_URING)
+            return urc;
+    }
     w->devs = hm_xcalloc(w->ndev, sizeof(*w->devs));
     w->heap = hm_xcalloc(w->ndev, sizeof(*w->heap));
     w->fifo = hm_xcalloc(w->ndev, sizeof(*w->fifo));
@@ -1631,9 +1899,29 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
 
 static void worker_fini(struct worker *w)
 {
-    while (w->free_io) {
-        struct io *io = w->free_io;
-        w->free_io = io->next_free;
+    if (w->uring) {
+        /* sockets of aborted sessions were shut down: their operations end at once */
+        uint64_t until = now_ns() + NS;
+        while (w->ops && now_ns() < until) {
+            struct timespec ts = {0, 10000000};
+            if (uring_wait(w, &ts))
+                break;
+        }
+        io_uring_submit(&w->ring); /* the last closes */
+        io_uring_queue_exit(&w->ring);
+    }
+    if (w->cfg->verbose) {
+        unsigned nio = 0, norphan = 0;
+        for (struct io *io = w->all_io; io; io = io->all_next) {
+            nio++;
+            norphan += io->orphan;
+        }
+        fprintf(stderr, "worker %u: %u I/O buffers (%u orphaned), engine %s\n", w->id, nio,
+                norphan, w->uring ? "io_uring" : "epoll");
+    }
+    while (w->all_io) {
+        struct io *io = w->all_io;
+        w->all_io = io->all_next;
         hm_buf_free(&io->tx);
         free(io->rx);
         free(io);
@@ -1705,6 +1993,14 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
             if (until > now) {
                 ts.tv_sec = (time_t)((until - now) / NS);
                 ts.tv_nsec = (long)((until - now) % NS);
+            }
+            if (w->uring) {
+                int urc = uring_wait(w, &ts);
+                if (urc) {
+                    rc = urc;
+                    break;
+                }
+                continue;
             }
             /* epoll_pwait2: nanosecond timeouts, so open-loop arrivals are not rounded to
              * milliseconds (which would add up to 1 ms to corrected latencies) */

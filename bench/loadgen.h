@@ -3,7 +3,8 @@
 /*
  * hems-loadgen: simulated HeNBs (TR-069 CPEs) against a real hemsd. See docs/loadgen.md.
  *
- * One worker process runs hm_lg_worker_run(): an epoll event loop driving its share of the
+ * One worker process runs hm_lg_worker_run(): an event loop (io_uring for plain-TCP
+ * sessions, epoll for hold and TLS; enum hm_lg_engine) driving its share of the
  * simulated devices (a ~100-byte struct each, plus I/O buffers borrowed from a free list
  * only while a connection is active). Workers report progress and their final statistics
  * as lines on a pipe (see hm_lg_stats_to_json); the parent merges them.
@@ -34,6 +35,14 @@ static inline bool hm_lg_boot_like(uint8_t s)
     return s == HM_LG_BOOT || s == HM_LG_DISCOVERY;
 }
 
+/* Event engine of the workers (docs/loadgen.md, "Engines"). */
+enum hm_lg_engine {
+    HM_LG_ENGINE_AUTO = 0, /* io_uring for plain-TCP scenarios but hold; epoll otherwise or
+                              when io_uring is unavailable */
+    HM_LG_ENGINE_EPOLL,    /* epoll everywhere (the engine before io_uring) */
+    HM_LG_ENGINE_URING,    /* as auto, but fail rather than fall back to epoll */
+};
+
 #define HM_LG_MAX_TARGETS 16  /* distinct ACS URLs a worker may be redirected to */
 
 #define HM_LG_MAX_SOURCES 256
@@ -63,6 +72,7 @@ struct hm_lg_config {
     double retry_min;               /* TR-069 CWMPRetryMinimumWaitInterval (s) */
     double retry_mult;              /* CWMPRetryIntervalMultiplier / 1000 */
     uint32_t max_retries;           /* consecutive failed attempts before a session fails */
+    bool strict_backoff;            /* a Retry-After never shortens the TR-069 backoff */
 
     char oui[8];
     char product_class[65];
@@ -77,8 +87,10 @@ struct hm_lg_config {
     bool alarms_queued;
     uint32_t ipsec_every;           /* every Nth session reports a new IPsec inner address
                                        ("4 VALUE CHANGE"); 0 = never */
-    uint32_t fallback_after;        /* discovery: failed attempts at a Serving HeMS before the
-                                       device returns to --target (the Initial HeMS) */
+    uint32_t fallback_after;        /* discovery: attempts in a row that found a Serving HeMS
+                                       unreachable (connect failure, timeout, closed without
+                                       an answer; not a 503/8005 shed) before the device
+                                       returns to --target */
     bool cr;                        /* Connection Request listeners (else synthetic URLs) */
     uint16_t cr_port;               /* worker w listens on 127.0.0.1:cr_port + w; 0: on an
                                        ephemeral port of its own */
@@ -99,6 +111,7 @@ struct hm_lg_config {
     uint32_t n_sources;
     struct in_addr sources[HM_LG_MAX_SOURCES];
 
+    uint8_t engine;                 /* enum hm_lg_engine */
     uint64_t t0_ns;                 /* CLOCK_MONOTONIC start, shared by all workers */
     bool verbose;
 };
@@ -125,6 +138,7 @@ enum hm_lg_err {
 
 extern const char *const hm_lg_err_names[HM_LG_E__COUNT];
 
+#define HM_LG_RETRY_SLOTS 16
 #define HM_LG_FAULT_SLOTS 64 /* 8000-8031 -> 0-31, 9000-9031 -> 32-63; others in fault_other */
 
 /* One worker's statistics (and, merged, the run's). About 55 KB: the three histograms. */
@@ -147,6 +161,10 @@ struct hm_lg_stats {
     uint64_t cr_sessions;      /* sessions with "6 CONNECTION REQUEST" completed */
     uint64_t ipsec_changes;    /* Informs with a new IPsec inner address answered */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
+    uint64_t retry_hist[HM_LG_RETRY_SLOTS]; /* sessions ended (ok or not) by their retries
+                                               (the last slot: that many or more) */
+    uint64_t retries_dev_max;  /* most retries of one device over the run, all its sessions
+                                  (counted to 255) */
     uint64_t err[HM_LG_E__COUNT];
     uint64_t http_status[600];
     uint64_t faults[HM_LG_FAULT_SLOTS];

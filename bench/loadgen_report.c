@@ -56,6 +56,10 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->cr_bad += s->cr_bad;
     d->cr_sessions += s->cr_sessions;
     d->ipsec_changes += s->ipsec_changes;
+    for (size_t i = 0; i < HM_LG_RETRY_SLOTS; i++)
+        d->retry_hist[i] += s->retry_hist[i];
+    if (s->retries_dev_max > d->retries_dev_max)
+        d->retries_dev_max = s->retries_dev_max;
     if (s->max_rss_kb > d->max_rss_kb)
         d->max_rss_kb = s->max_rss_kb;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
@@ -137,6 +141,8 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "cr_sessions", st->cr_sessions);
     kv(b, "ipsec_changes", st->ipsec_changes);
     kv(b, "max_rss_kb", st->max_rss_kb);
+    kv(b, "retries_dev_max", st->retries_dev_max);
+    sparse(b, "retry_hist", st->retry_hist, HM_LG_RETRY_SLOTS);
     kv(b, "fault_other", st->fault_other);
     sparse(b, "err", st->err, HM_LG_E__COUNT);
     sparse(b, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status));
@@ -223,9 +229,11 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->cr_sessions = get_u64(o, "cr_sessions");
     st->ipsec_changes = get_u64(o, "ipsec_changes");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
+    st->retries_dev_max = get_u64(o, "retries_dev_max");
     st->fault_other = get_u64(o, "fault_other");
     st->elapsed_s = json_number_value(json_object_get(o, "elapsed_s"));
     if (get_sparse(o, "err", st->err, HM_LG_E__COUNT) ||
+        get_sparse(o, "retry_hist", st->retry_hist, HM_LG_RETRY_SLOTS) ||
         get_sparse(o, "http_status", st->http_status, HM_ARRAY_SIZE(st->http_status)) ||
         get_sparse(o, "faults", st->faults, HM_LG_FAULT_SLOTS) ||
         get_sparse(o, "acs_requests", st->acs_requests, HM_CWMP__COUNT) ||
