@@ -24,6 +24,8 @@ struct hm_api {
     struct hm_files *files;
     /* Live alarm streams (core/alarm_stream.h); NULL: /api/v1/alarms/stream is 404. */
     struct hm_alarm_streams *alarm_streams;
+    /* campaigns: rollout campaigns (core/campaigns.h); NULL: /api/v1/campaigns is 404. */
+    struct hm_campaigns *campaigns;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */
