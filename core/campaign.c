@@ -101,7 +101,8 @@ int hm_camp_cfg_parse(json_t *in, struct hm_camp_cfg *c, char *err, size_t errle
         FAIL("a campaign must be a JSON object with 'name', 'file', 'selector' and 'waves'");
     static const char *const known[] = {"name", "file", "file_type", "target_version",
                                         "selector", "waves", "pause_s", "max_failure_ratio",
-                                        "timeout_s", "cr_per_s", "max_in_flight"};
+                                        "timeout_s", "cr_per_s", "max_in_flight",
+                                        "cr_retry_s"};
     const char *k;
     json_t *v;
     json_object_foreach(in, k, v)
@@ -190,7 +191,8 @@ int hm_camp_cfg_parse(json_t *in, struct hm_camp_cfg *c, char *err, size_t errle
         get_uint(in, "timeout_s", 1, 7 * 86400, 3600, &c->timeout_s, err, errlen) < 0 ||
         get_uint(in, "cr_per_s", 1, 100000, 10, &c->cr_per_s, err, errlen) < 0 ||
         get_uint(in, "max_in_flight", 0, HM_CAMP_MAX_DEVICES, 0, &c->max_in_flight, err,
-                 errlen) < 0)
+                 errlen) < 0 ||
+        get_uint(in, "cr_retry_s", 0, 86400, 30, &c->cr_retry_s, err, errlen) < 0)
         goto fail;
     return 0;
 fail:
@@ -213,6 +215,7 @@ json_t *hm_camp_cfg_json(const struct hm_camp_cfg *c)
                           "timeout_s", (json_int_t)c->timeout_s, "cr_per_s",
                           (json_int_t)c->cr_per_s, "max_in_flight",
                           (json_int_t)c->max_in_flight);
+    json_object_set_new(j, "cr_retry_s", json_integer(c->cr_retry_s));
     if (c->target_version[0])
         json_object_set_new(j, "target_version", json_string(c->target_version));
     return j;

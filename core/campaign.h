@@ -79,12 +79,15 @@ struct hm_camp_cfg {
     uint32_t timeout_s;       /* per device, from dispatch to outcome */
     uint32_t cr_per_s;        /* dispatches (task + connection request) per second */
     uint32_t max_in_flight;   /* devices in progress at once; 0: no limit but the wave */
+    uint32_t cr_retry_s;      /* a device whose task is still queued after this long gets
+                               * another connection request; 0: never */
 };
 
 struct hm_camp_dev {
     char *id;              /* owned */
     uint64_t task_seq;     /* 0 until dispatched */
     uint64_t started_ms, ended_ms;
+    uint64_t cr_ms;        /* last connection request (memory only; 0 after a restart) */
     uint32_t fault;        /* TransferComplete / task fault code; 0 */
     uint16_t wave;
     uint8_t state;         /* enum hm_camp_dstate */
@@ -116,7 +119,7 @@ const char *hm_camp_dstate_name(uint8_t s);
  * Validates a campaign definition <in> (POST /api/v1/campaigns body):
  *   {"name", "file", "file_type": 1|3 (optional: the file's), "target_version" (type 1),
  *    "selector": {...as profiles}, "waves": [10, "10%", "100%"], "pause_s", "max_failure_ratio",
- *    "timeout_s", "cr_per_s", "max_in_flight"}
+ *    "timeout_s", "cr_per_s", "max_in_flight", "cr_retry_s"}
  * Fills <c> (c->selector: a new reference). 0, or -EINVAL with a message naming the field.
  */
 int hm_camp_cfg_parse(json_t *in, struct hm_camp_cfg *c, char *err, size_t errlen);

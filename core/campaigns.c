@@ -68,7 +68,7 @@ struct hm_campaigns {
     bool wdone;
     struct hm_store_batch batch;
     /* counters (under mu) */
-    uint64_t dispatched, halts, commit_failures, cr_sent, outcomes[HM_CD__N];
+    uint64_t dispatched, halts, commit_failures, cr_sent, cr_retries, outcomes[HM_CD__N];
 };
 
 /* ---- store helpers (control thread) ---- */
@@ -437,10 +437,22 @@ static void do_cmd(struct hm_campaigns *c, struct cmd *m)
 
 /* ---- the control loop ---- */
 
-/* Reads the outcome of every device of <t> in progress (inside a snapshot). */
-static void poll(struct hm_campaigns *c, struct rt *t, uint64_t now)
+struct crq {
+    char *id;
+};
+
+/* Reads the outcome of every device of <t> in progress (inside a snapshot). A device whose
+ * task is still queued cr_retry_s after its last connection request is added to <crq>
+ * (room for <room>) for another one. Returns the devices added. */
+static uint32_t poll(struct hm_campaigns *c, struct rt *t, uint64_t now, struct crq *crq,
+                     uint32_t room)
 {
+    uint32_t ncr = 0;
     struct hm_camp *k = t->k;
+    /* repeated requests are paced too: at most one tick's worth of cr_per_s */
+    uint32_t cap = (uint32_t)((uint64_t)k->c.cr_per_s * c->o.tick_ms / 1000) + 1;
+    if (room > cap)
+        room = cap;
     for (uint32_t i = 0; i < k->ndev && k->in_flight; i++) {
         struct hm_camp_dev *d = &k->dev[i];
         if (d->state != HM_CD_IN_PROGRESS)
@@ -460,6 +472,17 @@ static void poll(struct hm_campaigns *c, struct rt *t, uint64_t now)
         }
         if (r < 0 || hm_rec_task_decode(v, &tr) < 0)
             continue;
+        if (tr.state == HM_TASK_QUEUED) {
+            uint64_t last = d->cr_ms ? d->cr_ms : d->started_ms;
+            if (k->c.cr_retry_s && ncr < room && (!d->cr_ms || now >= last + (uint64_t)k->c.cr_retry_s * 1000)) {
+                /* not picked up: the request was lost (device busy, listener full) or
+                 * hemsd restarted after the commit; ask again */
+                d->cr_ms = now;
+                crq[ncr++].id = hm_xstrndup(d->id, strlen(d->id));
+                c->cr_retries++;
+            }
+            continue;
+        }
         if (tr.state == HM_TASK_FAILED) {
             hm_camp_set(k, i, HM_CD_FAILED, tr.fault_code ? tr.fault_code : 1, now);
             c->outcomes[HM_CD_FAILED]++;
@@ -476,11 +499,8 @@ static void poll(struct hm_campaigns *c, struct rt *t, uint64_t now)
             c->outcomes[HM_CD_SUCCEEDED]++;
         }
     }
+    return ncr;
 }
-
-struct crq {
-    char *id;
-};
 
 static uint32_t dispatch(struct hm_campaigns *c, struct rt *t, uint64_t now, struct crq *out,
                          uint32_t room)
@@ -508,6 +528,7 @@ static uint32_t dispatch(struct hm_campaigns *c, struct rt *t, uint64_t now, str
         }
         hm_camp_set(k, (uint32_t)i, HM_CD_IN_PROGRESS, 0, now);
         d->task_seq = seq;
+        d->cr_ms = now;
         out[n++].id = hm_xstrndup(d->id, strlen(d->id));
     }
     c->dispatched += n;
@@ -548,7 +569,7 @@ static void step(struct hm_campaigns *c)
             if (!snap && hm_store_read_begin(c->rd) == 0)
                 snap = true;
             if (snap)
-                poll(c, t, now);
+                ncr += poll(c, t, now, crq + ncr, MAX_DISPATCH_PER_TICK - ncr);
         }
     }
     if (snap)
@@ -1031,6 +1052,10 @@ void hm_campaigns_render_metrics(struct hm_buf *o, void *arg)
                   "# HELP hems_campaign_connreq_total Connection requests sent by campaigns.\n"
                   "# TYPE hems_campaign_connreq_total counter\n"
                   "hems_campaign_connreq_total %llu\n"
+                  "# HELP hems_campaign_connreq_retries_total Connection requests repeated for "
+                  "tasks still queued after cr_retry_s.\n"
+                  "# TYPE hems_campaign_connreq_retries_total counter\n"
+                  "hems_campaign_connreq_retries_total %llu\n"
                   "# HELP hems_campaign_halts_total Automatic halts on the failure threshold.\n"
                   "# TYPE hems_campaign_halts_total counter\n"
                   "hems_campaign_halts_total %llu\n"
@@ -1038,6 +1063,6 @@ void hm_campaigns_render_metrics(struct hm_buf *o, void *arg)
                   "# TYPE hems_campaign_commit_failures_total counter\n"
                   "hems_campaign_commit_failures_total %llu\n",
                   (unsigned long long)c->dispatched, (unsigned long long)c->cr_sent,
-                  (unsigned long long)c->halts, (unsigned long long)c->commit_failures);
+                  (unsigned long long)c->cr_retries, (unsigned long long)c->halts, (unsigned long long)c->commit_failures);
     pthread_mutex_unlock(&c->mu);
 }

@@ -238,5 +238,119 @@ class CampaignsScripted(unittest.TestCase):
         self.assertEqual(api(h, "POST", "/api/v1/campaigns/c3/resume")[0], 409)
 
 
+def splitmix_fails(i, pct):
+    """bench/loadgen_dl.c hm_lg_dl_fails(): whether device index <i> injects 9010."""
+    m = (1 << 64) - 1
+    z = (i + 0x9e3779b97f4a7c15) & m
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & m
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & m
+    z ^= z >> 31
+    return z % 100 < pct
+
+
+class CampaignsFleet(unittest.TestCase):
+    """HEMS_CAMPAIGN_DEVICES simulated HeNBs (default 10000), 10 % injected failures."""
+    N = int(os.environ.get("HEMS_CAMPAIGN_DEVICES", "10000"))
+    FIRST = 500000
+    PCT = 10
+
+    def setUp(self):
+        from test_loadgen import LOADGEN
+        import tempfile
+        self.h = Hemsd("--set", "cwmp.cr_max_per_s=5000", "--set", "store.no_sync=true",
+                       "--set", "log.level=warn", shards=2).start()
+        self.tmp = tempfile.TemporaryDirectory(prefix="campaign-fleet-")
+        self.report = os.path.join(self.tmp.name, "r.json")
+        st, j = api(self.h, "PUT", "/api/v1/files/fleet.xml?type=3&username=cpe", raw=CFG)
+        self.assertEqual(st, 201, j)
+        self.lg = subprocess.Popen(
+            [LOADGEN, "--target", "127.0.0.1:%d" % self.h.cwmp_port, "--scenario", "discovery",
+             "--devices", str(self.N), "--first-serial", str(self.FIRST), "--interval", "3600",
+             "--rate", "2500", "--duration", "600", "--workers", "2", "--cr-port", "0",
+             "--download-fail-pct", str(self.PCT), "--retry-min", "0.5", "--max-retries", "20",
+             "--quiet", "--json", self.report],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def tearDown(self):
+        if self.lg.poll() is None:
+            self.lg.kill()
+            self.lg.wait()
+        self.lg.stdout.close()
+        self.h.__exit__(None, None, None)
+        self.tmp.cleanup()
+
+    def camp(self):
+        st, j = api(self.h, "GET", "/api/v1/campaigns/fleet")
+        self.assertEqual(st, 200, j)
+        return j
+
+    def failed_devices(self):
+        out, off = set(), 0
+        while True:
+            st, j = api(self.h, "GET", "/api/v1/campaigns/fleet/devices?state=failed&limit=1000&offset=%d" % off)
+            self.assertEqual(st, 200, j)
+            for d in j["devices"]:
+                self.assertEqual(d["fault_code"], 9010, d)
+                out.add(d["device"])
+            if "next_offset" not in j:
+                return out
+            off = j["next_offset"]
+
+    def test_halts_survives_restart_resumes_completes(self):
+        n, t0 = self.N, time.time()
+        wait_for(lambda: api(self.h, "GET", "/api/v1/status")[1]["devices"] >= n, timeout=60,
+                 step=0.25, what="%d devices registered" % n)
+        t_reg = time.time() - t0
+        st, j = api(self.h, "POST", "/api/v1/campaigns",
+                    {"name": "fleet", "file": "fleet.xml", "selector": {"product_class": "HeNB"},
+                     "waves": ["2%", "20%", "100%"], "max_failure_ratio": 0.05,
+                     "cr_per_s": 1000, "timeout_s": 120, "cr_retry_s": 10})
+        self.assertEqual(st, 201, j)
+        self.assertEqual(j["totals"]["devices"], n)
+        self.assertEqual(api(self.h, "POST", "/api/v1/campaigns/fleet/start")[0], 200)
+        # ~10 % fail: the first wave (2 %) goes over 5 % and halts; what was in flight ends
+        j = wait_for(lambda: (lambda c: c if c["state"] == "halted" and c["totals"]["in_progress"] == 0
+                              else None)(self.camp()), timeout=60, step=0.25, what="halt")
+        w = j["wave"]  # 1 with 10000 devices (200 in the first wave, ~20 fail)
+        self.assertIn("wave %d" % w, j["reason"])
+        cur = j["waves"][w - 1]
+        self.assertGreater(cur["failed"], cur["size"] * 0.05)
+        for later in j["waves"][w:]:
+            self.assertEqual(later["pending"], later["size"])  # never opened
+        halted = {k: j[k] for k in ("state", "reason", "wave", "totals", "waves")}
+        failed_before = self.failed_devices()
+        # restart on the same data folder: same state, same counts, same outcomes
+        self.assertEqual(self.h.stop(), 0)
+        self.h.log.close()
+        self.h.start()
+        j = self.camp()
+        self.assertEqual({k: j[k] for k in ("state", "reason", "wave", "totals", "waves")}, halted)
+        self.assertEqual(self.failed_devices(), failed_before)
+        # resume with a threshold above the injected rate: every wave completes
+        st, j = api(self.h, "POST", "/api/v1/campaigns/fleet/resume", {"max_failure_ratio": 0.2})
+        self.assertEqual((st, j["state"]), (200, "running"), j)
+        j = wait_for(lambda: (lambda c: c if c["state"] != "running" else None)(self.camp()),
+                     timeout=120, step=0.5, what="completion")
+        self.assertEqual(j["state"], "completed", j)
+        tot = j["totals"]
+        self.assertEqual(tot["succeeded"] + tot["failed"], n, tot)
+        self.assertEqual(tot["timed_out"], 0, tot)
+        # exactly the devices the load generator was told to fail
+        expect = {"00256D-HeNB-%010d" % (self.FIRST + i) for i in range(n)
+                  if splitmix_fails(i, self.PCT)}
+        self.assertEqual(self.failed_devices(), expect)
+        elapsed = time.time() - t0
+        self.lg.send_signal(signal.SIGINT)
+        out, _ = self.lg.communicate(timeout=60)
+        with open(self.report) as f:
+            r = json.load(f)
+        dl = r["downloads"]
+        self.assertEqual(dl["fetched"], n - len(expect), dl)  # 9010 after a full fetch
+        self.assertEqual(dl["injected_failures"], len(expect))
+        self.assertEqual(dl["errors"], 0)
+        print("\ncampaign over %d devices: registered in %.1f s, whole test %.1f s; "
+              "%d failed (injected)" % (n, t_reg, elapsed, len(expect)))
+
+
 if __name__ == "__main__":
     main()
