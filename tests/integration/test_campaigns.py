@@ -212,6 +212,36 @@ class CampaignsScripted(unittest.TestCase):
                      what="completion")
         self.assertEqual(j["totals"]["succeeded"], 2)
 
+    def ctl(self, *args, rc=0):
+        p = subprocess.run([os.path.join(BIN_DIR, "hemsctl"), "--admin",
+                            "127.0.0.1:%d" % self.h.admin_port] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(p.returncode, rc, (args, p.stdout, p.stderr))
+        return p.stdout.decode() + p.stderr.decode()
+
+    def test_hemsctl(self):
+        self.assertIn("the selector matches no device", self.ctl(
+            "campaigns", "create", "ctl0", "cfg.xml", "tags=nope", rc=1))
+        out = self.ctl("campaigns", "create", "ctl1", "cfg.xml", "waves=1,100%", "ratio=0.5",
+                       "rate=20", "timeout=600", "devices=00005A-HeNB-CS-4,00005A-HeNB-CS-5")
+        self.assertIn("state      created", out)
+        self.assertRegex(out, r"\n1 +1 +1 +0 ")
+        out = self.ctl("campaigns")
+        self.assertRegex(out, r"ctl1 +created +1/2 +2 +2 ")
+        self.assertIn("running", self.ctl("campaigns", "start", "ctl1"))
+        self.assertIn("409 conflict", self.ctl("campaigns", "start", "ctl1", rc=1))
+        j = json.loads(self.ctl("--json", "campaigns", "show", "ctl1"))
+        self.assertEqual(j["definition"]["waves"], [1, "100%"])
+        self.assertIn("paused", self.ctl("campaigns", "pause", "ctl1"))
+        out = self.ctl("campaigns", "devices", "ctl1")
+        self.assertIn("00005A-HeNB-CS-", out)
+        self.assertIn("DEVICE", out)
+        self.assertIn("running", self.ctl("campaigns", "resume", "ctl1", "ratio=0.6"))
+        self.assertIn("cancelled", self.ctl("campaigns", "cancel", "ctl1"))
+        self.assertIn("ok (204)", self.ctl("campaigns", "delete", "ctl1"))
+        self.assertIn("404 not_found", self.ctl("campaigns", "show", "ctl1", rc=1))
+        self.ctl("campaigns", "bogus", rc=2)
+
     def test_cancel(self):
         h = self.h
         st, j = api(h, "POST", "/api/v1/campaigns",
