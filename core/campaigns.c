@@ -953,6 +953,8 @@ int hm_campaigns_api(struct hm_http_exchange *x, struct hm_campaigns *c, struct 
         return enqueue(x, c, q);
     }
     /* campaigns/{name}[/verb] */
+    if (sub.len <= 10)
+        return hm_api_error(x, 404, "not_found", "no such campaign");
     struct hm_slice rest = hm_slice(sub.ptr + 10, sub.len - 10);
     const char *slash = memchr(rest.ptr, '/', rest.len);
     size_t nl = slash ? (size_t)(slash - rest.ptr) : rest.len;

@@ -382,5 +382,58 @@ class CampaignsFleet(unittest.TestCase):
               "%d failed (injected)" % (n, t_reg, elapsed, len(expect)))
 
 
+class CampaignsLoadgenFirmware(unittest.TestCase):
+    """A firmware campaign over 40 simulated HeNBs: each fetches the image, reboots ("1 BOOT"
+    + "7 TRANSFER COMPLETE" + "M Download") and reports the new SoftwareVersion - by default
+    the image's file name (docs/loadgen.md)."""
+
+    def test_firmware_rollout(self):
+        from test_loadgen import LOADGEN
+        import tempfile
+        n, first = 40, 700000
+        with Hemsd("--set", "cwmp.cr_max_per_s=500") as h, \
+                tempfile.TemporaryDirectory(prefix="campaign-fw-") as tmp:
+            st, j = api(h, "PUT", "/api/v1/files/henb-5.0.img?type=1&username=cpe",
+                        raw=b"\x7fIMG" * 2000)
+            self.assertEqual(st, 201, j)
+            report = os.path.join(tmp, "r.json")
+            lg = subprocess.Popen(
+                [LOADGEN, "--target", "127.0.0.1:%d" % h.cwmp_port, "--scenario", "discovery",
+                 "--devices", str(n), "--first-serial", str(first), "--interval", "3600",
+                 "--duration", "120", "--cr-port", "0", "--quiet", "--json", report],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                wait_for(lambda: api(h, "GET", "/api/v1/status")[1]["devices"] >= n,
+                         what="devices registered")
+                st, j = api(h, "POST", "/api/v1/campaigns",
+                            {"name": "fw", "file": "henb-5.0.img", "target_version": "henb-5.0.img",
+                             "selector": {"product_class": "HeNB", "software_version": "4.2.*"},
+                             "waves": [5, "100%"], "max_failure_ratio": 0, "cr_per_s": 100,
+                             "timeout_s": 60})
+                self.assertEqual(st, 201, j)
+                self.assertEqual(api(h, "POST", "/api/v1/campaigns/fw/start")[0], 200)
+                j = wait_for(lambda: (lambda c: c if c["state"] != "running" else None)(
+                    api(h, "GET", "/api/v1/campaigns/fw")[1]), timeout=60, what="completion")
+                self.assertEqual(j["state"], "completed", j)
+                self.assertEqual(j["totals"]["succeeded"], n)
+                dev = "00256D-HeNB-%010d" % (first + 7)
+                st, d = api(h, "GET", "/api/v1/devices/" + dev)
+                self.assertEqual(d["software_version"], "henb-5.0.img")
+                self.assertEqual(d["events"], ["1 BOOT", "7 TRANSFER COMPLETE", "M Download"])
+                st, t = api(h, "GET", "/api/v1/devices/%s/tasks" % dev)
+                self.assertEqual((t["tasks"][-1]["state"], t["tasks"][-1]["fault_code"]), ("done", 0))
+                lg.send_signal(signal.SIGINT)
+                lg.communicate(timeout=60)
+                with open(report) as f:
+                    r = json.load(f)
+                self.assertEqual(r["downloads"]["fetched"], n, r["downloads"])
+                self.assertEqual(r["downloads"]["transfer_complete_acked"], n)
+            finally:
+                if lg.poll() is None:
+                    lg.kill()
+                    lg.wait()
+                lg.stdout.close()
+
+
 if __name__ == "__main__":
     main()
