@@ -453,8 +453,8 @@ fail:
 bool hm_camp_tick(struct hm_camp *k, uint64_t now_ms)
 {
     bool changed = false;
-    /* timeouts: every device in progress, whatever the campaign's state (not cancelled) */
-    if (k->in_flight && k->state != HM_CAMP_CANCELLED) {
+    /* timeouts: every device in progress, whatever the campaign's state */
+    if (k->in_flight) {
         uint64_t lim = (uint64_t)k->c.timeout_s * 1000;
         for (uint32_t i = 0; i < k->ndev; i++) {
             struct hm_camp_dev *d = &k->dev[i];

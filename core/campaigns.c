@@ -474,7 +474,8 @@ static uint32_t poll(struct hm_campaigns *c, struct rt *t, uint64_t now, struct 
             continue;
         if (tr.state == HM_TASK_QUEUED) {
             uint64_t last = d->cr_ms ? d->cr_ms : d->started_ms;
-            if (k->c.cr_retry_s && ncr < room && (!d->cr_ms || now >= last + (uint64_t)k->c.cr_retry_s * 1000)) {
+            if (k->c.cr_retry_s && k->state != HM_CAMP_CANCELLED && ncr < room &&
+                (!d->cr_ms || now >= last + (uint64_t)k->c.cr_retry_s * 1000)) {
                 /* not picked up: the request was lost (device busy, listener full) or
                  * hemsd restarted after the commit; ask again */
                 d->cr_ms = now;
@@ -562,8 +563,8 @@ static void step(struct hm_campaigns *c)
     for (unsigned j = 0; j < c->n; j++) {
         struct rt *t = c->camps[j];
         struct hm_camp *k = t->k;
-        if (k->state == HM_CAMP_COMPLETED || k->state == HM_CAMP_CANCELLED ||
-            k->state == HM_CAMP_CREATED)
+        /* cancelled ones too: downloads already sent run their course and are recorded */
+        if (k->state == HM_CAMP_COMPLETED || k->state == HM_CAMP_CREATED)
             continue;
         if (k->in_flight) {
             if (!snap && hm_store_read_begin(c->rd) == 0)
