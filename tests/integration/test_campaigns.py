@@ -372,6 +372,7 @@ class CampaignsFleet(unittest.TestCase):
         elapsed = time.time() - t0
         self.lg.send_signal(signal.SIGINT)
         out, _ = self.lg.communicate(timeout=60)
+        self.assertEqual(self.lg.returncode, 0, out)
         with open(self.report) as f:
             r = json.load(f)
         dl = r["downloads"]
@@ -423,7 +424,8 @@ class CampaignsLoadgenFirmware(unittest.TestCase):
                 st, t = api(h, "GET", "/api/v1/devices/%s/tasks" % dev)
                 self.assertEqual((t["tasks"][-1]["state"], t["tasks"][-1]["fault_code"]), ("done", 0))
                 lg.send_signal(signal.SIGINT)
-                lg.communicate(timeout=60)
+                out, _ = lg.communicate(timeout=60)
+                self.assertEqual(lg.returncode, 0, out)
                 with open(report) as f:
                     r = json.load(f)
                 self.assertEqual(r["downloads"]["fetched"], n, r["downloads"])
