@@ -338,6 +338,7 @@ class CampaignsFleet(unittest.TestCase):
         self.assertEqual(st, 201, j)
         self.assertEqual(j["totals"]["devices"], n)
         self.assertEqual(api(self.h, "POST", "/api/v1/campaigns/fleet/start")[0], 200)
+        t_start = time.time()
         # ~10 % fail: the first wave (2 %) goes over 5 % and halts; what was in flight ends
         j = wait_for(lambda: (lambda c: c if c["state"] == "halted" and c["totals"]["in_progress"] == 0
                               else None)(self.camp()), timeout=60, step=0.25, what="halt")
@@ -347,20 +348,24 @@ class CampaignsFleet(unittest.TestCase):
         self.assertGreater(cur["failed"], cur["size"] * 0.05)
         for later in j["waves"][w:]:
             self.assertEqual(later["pending"], later["size"])  # never opened
+        t_halt = time.time()
         halted = {k: j[k] for k in ("state", "reason", "wave", "totals", "waves")}
         failed_before = self.failed_devices()
         # restart on the same data folder: same state, same counts, same outcomes
         self.assertEqual(self.h.stop(), 0)
         self.h.log.close()
         self.h.start()
+        t_restart = time.time()
         j = self.camp()
         self.assertEqual({k: j[k] for k in ("state", "reason", "wave", "totals", "waves")}, halted)
         self.assertEqual(self.failed_devices(), failed_before)
         # resume with a threshold above the injected rate: every wave completes
         st, j = api(self.h, "POST", "/api/v1/campaigns/fleet/resume", {"max_failure_ratio": 0.2})
         self.assertEqual((st, j["state"]), (200, "running"), j)
+        t_resume = time.time()
         j = wait_for(lambda: (lambda c: c if c["state"] != "running" else None)(self.camp()),
                      timeout=120, step=0.5, what="completion")
+        t_done = time.time()
         self.assertEqual(j["state"], "completed", j)
         tot = j["totals"]
         self.assertEqual(tot["succeeded"] + tot["failed"], n, tot)
@@ -379,8 +384,12 @@ class CampaignsFleet(unittest.TestCase):
         self.assertEqual(dl["fetched"], n - len(expect), dl)  # 9010 after a full fetch
         self.assertEqual(dl["injected_failures"], len(expect))
         self.assertEqual(dl["errors"], 0)
-        print("\ncampaign over %d devices: registered in %.1f s, whole test %.1f s; "
-              "%d failed (injected)" % (n, t_reg, elapsed, len(expect)))
+        rest = n - halted["totals"]["succeeded"] - halted["totals"]["failed"]
+        print("\ncampaign over %d devices: registered in %.1f s; start to halt (wave 1 settled) "
+              "%.1f s; hemsd restart %.1f s; resume to completion %.1f s for %d devices "
+              "(%.0f devices/s); whole test %.1f s; %d failed (injected)"
+              % (n, t_reg, t_halt - t_start, t_restart - t_halt, t_done - t_resume, rest,
+                 rest / (t_done - t_resume), elapsed, len(expect)))
 
 
 class CampaignsLoadgenFirmware(unittest.TestCase):
