@@ -94,6 +94,10 @@ static void usage(FILE *f)
             "                       http://127.0.0.1:P+w/crq/<index> and open a session with\n"
             "                       \"6 CONNECTION REQUEST\" on each authenticated request\n"
             "  --cr-username U --cr-password P   their Digest credentials     [none: no auth]\n"
+            "  --download-fail-pct P  Downloads: P %% of the devices (a stable hash of their\n"
+            "                       index) report TransferComplete fault 9010         [0]\n"
+            "  --fw-version V       SoftwareVersion reported after a firmware Download\n"
+            "                       [the file name of the Download URL]\n"
             "  --fallback-after N   discovery: attempts in a row that find the Serving HeMS\n"
             "                       unreachable (connect failure, timeout, closed without\n"
             "                       an answer; a 503 or 8005 shed does not count) before\n"
@@ -344,6 +348,14 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
                                       (json_int_t)st->cr_challenges, "refused",
                                       (json_int_t)st->cr_refused, "bad", (json_int_t)st->cr_bad,
                                       "sessions", (json_int_t)st->cr_sessions));
+    if (st->dl_started)
+        json_object_set_new(o, "downloads",
+                            json_pack("{s:I,s:I,s:I,s:I,s:I}", "started",
+                                      (json_int_t)st->dl_started, "fetched",
+                                      (json_int_t)st->dl_fetched, "injected_failures",
+                                      (json_int_t)st->dl_injected, "errors",
+                                      (json_int_t)st->dl_errors, "transfer_complete_acked",
+                                      (json_int_t)st->dl_tc_acked));
     if (c->scenario == HM_LG_PM || c->pm_after_register)
         json_object_set_new(o, "pm", json_pack("{s:I,s:I,s:I,s:f,s:f}", "files",
                                                (json_int_t)st->pm_files, "duplicates",
@@ -475,6 +487,11 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
                "sessions %llu\n", (unsigned long long)st->cr_received,
                (unsigned long long)st->cr_challenges, (unsigned long long)st->cr_refused,
                (unsigned long long)st->cr_bad, (unsigned long long)st->cr_sessions);
+    if (st->dl_started)
+        printf("  downloads started %llu  fetched %llu  injected failures %llu  errors %llu  "
+               "TransferComplete acked %llu\n", (unsigned long long)st->dl_started,
+               (unsigned long long)st->dl_fetched, (unsigned long long)st->dl_injected,
+               (unsigned long long)st->dl_errors, (unsigned long long)st->dl_tc_acked);
     if (c->scenario == HM_LG_PM || c->pm_after_register)
         printf("  pm        files %llu (%.1f/s, %.2f MB/s), %llu already spooled (200)\n",
                (unsigned long long)st->pm_files, (double)st->pm_files / el,
@@ -533,7 +550,7 @@ enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
     OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
-    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_PM_AFTER, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+    OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_PM_AFTER, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_DL_FAIL, OPT_FW_VERSION, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
 /* --tls options (bench/loadgen_tls.h) */
@@ -580,6 +597,8 @@ int main(int argc, char **argv)
         {"ipsec-change-every", required_argument, NULL, OPT_IPSEC},
         {"cr-username", required_argument, NULL, OPT_CR_USER},
         {"cr-password", required_argument, NULL, OPT_CR_PASS},
+        {"download-fail-pct", required_argument, NULL, OPT_DL_FAIL},
+        {"fw-version", required_argument, NULL, OPT_FW_VERSION},
         {"pm-cells", required_argument, NULL, OPT_PM_CELLS},
         {"username", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASS},
@@ -679,6 +698,24 @@ int main(int argc, char **argv)
             c->cr_port = (uint16_t)p;
             break;
         }
+        case OPT_DL_FAIL: {
+            char *end;
+            unsigned long p = strtoul(optarg, &end, 10);
+            if (*end || p > 100) {
+                fprintf(stderr, "hems-loadgen: --download-fail-pct must be 0..100\n");
+                return 2;
+            }
+            c->download_fail_pct = (uint32_t)p;
+            break;
+        }
+        case OPT_FW_VERSION:
+            if (!*optarg || strlen(optarg) >= sizeof(c->fw_version)) {
+                fprintf(stderr, "hems-loadgen: --fw-version must be 1..%zu characters\n",
+                        sizeof(c->fw_version) - 1);
+                return 2;
+            }
+            snprintf(c->fw_version, sizeof(c->fw_version), "%s", optarg);
+            break;
         case OPT_IPSEC:
             c->ipsec_every = (uint32_t)strtoul(optarg, NULL, 10);
             break;

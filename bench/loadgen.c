@@ -28,6 +28,7 @@
 #include "bench/loadgen.h"
 #include "bench/loadgen_cpe.h"
 #include "bench/loadgen_cr.h"
+#include "bench/loadgen_dl.h"
 #include "bench/loadgen_http.h"
 #include "bench/pm_gen.h"
 #include "core/buf.h"
@@ -138,6 +139,7 @@ struct worker {
     uint8_t ntargets;
     uint64_t alarm_seq;       /* alarms: EventTime offset, unique per Inform of the worker */
     struct hm_lg_cr *cr;      /* Connection Request listener, or NULL */
+    struct hm_lg_dl *dl;      /* downloads (bench/loadgen_dl.h), or NULL */
     struct hm_buf pm_tmpl;    /* pm: a file of device 0 for period 0, patched per upload */
     size_t pm_sender_off[4], pm_t0_off[2], pm_t1_off[8];
     uint8_t n_sender, n_t0, n_t1;
@@ -1124,6 +1126,14 @@ static void on_connection_request(void *arg, uint64_t idx)
     begin_session(w, dv, now, now);
 }
 
+/* A device's download ended (bench/loadgen_dl.h): it reports TransferComplete in a new
+ * session, opened like one for a connection request. */
+static void on_download_done(void *arg, uint32_t d)
+{
+    struct worker *w = arg;
+    on_connection_request(w, w->first_idx + d);
+}
+
 /* Index of the target for "http://A.B.C.D[:port][/path]", added if new; -1 when the URL
  * is not of that form (https and host names need a resolver the load generator lacks) or
  * the table is full. */
@@ -1566,9 +1576,12 @@ static void serve_epoll(struct worker *w)
 {
     struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait(w->ep, evs, MAX_EVENTS, 0);
-    for (int i = 0; i < n; i++)
-        if (evs[i].data.u32 >= HM_LG_CR_TAG_MIN)
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u32 == HM_LG_DL_TAG)
+            hm_lg_dl_event(w->dl, on_download_done, w);
+        else if (evs[i].data.u32 >= HM_LG_CR_TAG_MIN)
             hm_lg_cr_event(w->cr, evs[i].data.u32, evs[i].events);
+    }
 }
 
 static void uring_arm_epoll(struct worker *w)
@@ -1668,7 +1681,7 @@ static int uring_wait(struct worker *w, const struct timespec *ts)
 {
     struct __kernel_timespec kts = {.tv_sec = ts->tv_sec, .tv_nsec = ts->tv_nsec};
     struct io_uring_cqe *cqe;
-    if (w->cr && !w->ep_armed)
+    if ((w->cr || w->dl) && !w->ep_armed) /* listeners and download completions */
         uring_arm_epoll(w);
     int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &kts, NULL);
     if (rc < 0 && rc != -ETIME && rc != -EINTR)
@@ -1863,6 +1876,14 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
         return rc;
     if (c->scenario == HM_LG_PM || c->pm_after_register)
         pm_template(w);
+    if (!c->model_csv[0] && uses_cwmp(w)) { /* downloads: built-in behaviour only */
+        struct hm_lg_dl_opts dlo = {.fail_pct = c->download_fail_pct,
+                                    .fw_version = c->fw_version, .timeout_s = c->timeout};
+        rc = hm_lg_dl_open(&w->dl, w->ep, w->ndev, w->first_idx, &dlo);
+        if (rc)
+            return rc;
+        hm_lg_cpe_set_dl(w->cpe, w->dl);
+    }
     if (c->cr) {
         uint16_t port = c->cr_port ? (uint16_t)(c->cr_port + id) : 0;
         rc = hm_lg_cr_open(&w->cr, w->ep, port, c->cr_username, c->cr_password,
@@ -1929,6 +1950,7 @@ static void worker_fini(struct worker *w)
     hm_buf_free(&w->body);
     hm_buf_free(&w->pm_tmpl);
     hm_lg_cr_close(w->cr);
+    hm_lg_dl_close(w->dl);
     free(w->arena_mem);
     free(w->scratch_mem);
     hm_lg_cpe_destroy(w->cpe);
@@ -2012,6 +2034,10 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
                 break;
             }
             for (int i = 0; i < n; i++) {
+                if (evs[i].data.u32 == HM_LG_DL_TAG) {
+                    hm_lg_dl_event(w->dl, on_download_done, w);
+                    continue;
+                }
                 if (evs[i].data.u32 >= HM_LG_CR_TAG_MIN) {
                     hm_lg_cr_event(w->cr, evs[i].data.u32, evs[i].events);
                     continue;
@@ -2027,6 +2053,14 @@ int hm_lg_worker_run(const struct hm_lg_config *c, unsigned id, int out_fd)
         if (c->scenario == HM_LG_DISCOVERY)
             for (uint32_t i = 0; i < w->ndev; i++)
                 w->st.registered += w->devs[i].registered;
+        if (w->dl) {
+            const struct hm_lg_dl_stats *ds = hm_lg_dl_stats(w->dl);
+            w->st.dl_started = ds->started;
+            w->st.dl_fetched = ds->fetched;
+            w->st.dl_injected = ds->injected;
+            w->st.dl_errors = ds->errors;
+            w->st.dl_tc_acked = ds->tc_acked;
+        }
         if (w->cr) {
             const struct hm_lg_cr_stats *cs = hm_lg_cr_stats(w->cr);
             w->st.cr_received = cs->received;

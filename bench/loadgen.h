@@ -95,6 +95,8 @@ struct hm_lg_config {
     uint16_t cr_port;               /* worker w listens on 127.0.0.1:cr_port + w; 0: on an
                                        ephemeral port of its own */
     char cr_username[129], cr_password[129]; /* their Digest credentials ("": none) */
+    uint32_t download_fail_pct;     /* Downloads whose TransferComplete says 9010 (loadgen_dl.h) */
+    char fw_version[129];           /* SoftwareVersion after a firmware Download ("": URL's name) */
     char pm_path[64];               /* pm: upload path prefix ("/pm") */
     uint32_t pm_cells;              /* pm: cells per file (2: about 40 KB) */
     bool pm_after_register;         /* boot-like scenarios with --model: a device whose ACS
@@ -159,6 +161,7 @@ struct hm_lg_stats {
     uint64_t pm_duplicates;    /* pm: uploads answered 200 (already spooled or ingested) */
     uint64_t cr_received, cr_challenges, cr_refused, cr_bad; /* bench/loadgen_cr.h */
     uint64_t cr_sessions;      /* sessions with "6 CONNECTION REQUEST" completed */
+    uint64_t dl_started, dl_fetched, dl_injected, dl_errors, dl_tc_acked; /* loadgen_dl.h */
     uint64_t ipsec_changes;    /* Informs with a new IPsec inner address answered */
     uint64_t max_rss_kb;       /* the worker's peak RSS (merged: the largest) */
     uint64_t retry_hist[HM_LG_RETRY_SLOTS]; /* sessions ended (ok or not) by their retries

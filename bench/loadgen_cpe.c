@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,6 +6,7 @@
 
 #include "bench/henb_agent.h"
 #include "bench/loadgen_cpe.h"
+#include "bench/loadgen_dl.h"
 
 /* The parameters of a TR-196 HeNB's Inform: forced-Inform ones, the IPsec inner address
  * (32.593 identifies the HeNB by it), the LTE cell, the PM upload configuration. Values
@@ -237,6 +239,7 @@ void hm_lg_cpe_answer(const struct hm_lg_cpe_id *id, const struct hm_cwmp_msg *r
 
 struct hm_lg_cpe {
     uint8_t ver;
+    struct hm_lg_dl *dl; /* downloads (bench/loadgen_dl.h), not owned; NULL: none */
     struct hm_henb_model model;
     struct hm_henb_agent *agents; /* NULL: built-in behaviour */
     int model_idx[HM_LG_CPE_PARAMS]; /* index of params[k] in the model, or -1 */
@@ -278,6 +281,11 @@ void hm_lg_cpe_destroy(struct hm_lg_cpe *c)
         hm_henb_model_free(&c->model);
     }
     free(c);
+}
+
+void hm_lg_cpe_set_dl(struct hm_lg_cpe *c, struct hm_lg_dl *dl)
+{
+    c->dl = dl;
 }
 
 /* Alarm entry fields in TR-157 order, and the values that do not vary. */
@@ -371,6 +379,16 @@ void hm_lg_cpe_inform(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id
         cwmp_id = a->next_id++;
     } else {
         cwmp_id = (uint32_t)id->index;
+        /* downloads: a finished transfer's events, and the version after a firmware image */
+        struct hm_slice sw = {0};
+        uint32_t ne = c->dl ? hm_lg_dl_inform(c->dl, d, ev, &sw) : 0;
+        if (ne) {
+            in.events.v = ev;
+            in.events.n = ne;
+        }
+        for (size_t k = 0; sw.ptr && k < n; k++)
+            if (hm_slice_eq(p[k].name, HM_SLICE_LIT("Device.DeviceInfo.SoftwareVersion")))
+                p[k].value = sw;
     }
     time_t t = time(NULL);
     if (t != c->now_t) { /* formatted once a second, not once per Inform */
@@ -420,6 +438,25 @@ int hm_lg_cpe_handle(struct hm_lg_cpe *c, uint32_t d, const struct hm_lg_cpe_id 
         return 0;
     default:
         break;
+    }
+    if (c->dl) { /* downloads (bench/loadgen_dl.h) */
+        if (msg->method == HM_CWMP_INFORM_RESPONSE)
+            return hm_lg_dl_transfer_complete(c->dl, d, c->ver, out);
+        if (msg->method == HM_CWMP_TRANSFER_COMPLETE_RESPONSE) {
+            hm_lg_dl_acked(c->dl, d);
+            return 0;
+        }
+        if (msg->method == HM_CWMP_DOWNLOAD) {
+            struct hm_cwmp_hdr h = {.ver = msg->ver, .id = msg->id};
+            int r = hm_lg_dl_start(c->dl, d, &msg->u.download);
+            if (r == 0) {
+                struct hm_cwmp_status st = {.status = 1};
+                hm_cwmp_write_status(out, &h, HM_CWMP_DOWNLOAD_RESPONSE, &st);
+            } else {
+                hm_cwmp_write_fault(out, &h, r == -EBUSY ? 9004 : 9003, HM_SLICE_LIT(""), NULL, 0);
+            }
+            return 1;
+        }
     }
     if (msg->method >= HM_CWMP_SET_PARAMETER_VALUES) { /* ACS requests, see cwmp.h */
         hm_lg_cpe_answer(id, msg, out);

@@ -63,6 +63,13 @@ int hm_lg_cpe_create(struct hm_lg_cpe **out, const char *model_csv, uint32_t nde
                      uint8_t ver, bool fresh) HM_MUST_CHECK;
 void hm_lg_cpe_destroy(struct hm_lg_cpe *c);
 
+/* Downloads (bench/loadgen_dl.h; not owned, may be NULL): with it, a built-in device fetches
+ * the file of a Download, reports TransferComplete in a later session, and after a firmware
+ * image reports the new SoftwareVersion. Without it (or with a model CSV) a Download is
+ * answered Status 1 and, built-in, never completed. */
+struct hm_lg_dl;
+void hm_lg_cpe_set_dl(struct hm_lg_cpe *c, struct hm_lg_dl *dl);
+
 /* Appends to <out> the Inform of device <d> (identity <id>) with RetryCount <retry>.
  * Events: the agent's pending ones if any, else "0 BOOTSTRAP"+"1 BOOT" for
  * HM_LG_INFORM_BOOT and "2 PERIODIC" otherwise. <alarms> (NULL: none) adds alarm entries. */

@@ -17,7 +17,7 @@
 #include "core/slice.h"
 #include "proto/auth.h"
 
-#define CR_CONNS 64
+#define CR_CONNS 512 /* a campaign asks up to cr_per_s at once */
 #define CR_BUF 2048
 #define REALM "hems-loadgen"
 

@@ -55,6 +55,11 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     d->cr_refused += s->cr_refused;
     d->cr_bad += s->cr_bad;
     d->cr_sessions += s->cr_sessions;
+    d->dl_started += s->dl_started;
+    d->dl_fetched += s->dl_fetched;
+    d->dl_injected += s->dl_injected;
+    d->dl_errors += s->dl_errors;
+    d->dl_tc_acked += s->dl_tc_acked;
     d->ipsec_changes += s->ipsec_changes;
     for (size_t i = 0; i < HM_LG_RETRY_SLOTS; i++)
         d->retry_hist[i] += s->retry_hist[i];
@@ -139,6 +144,11 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     kv(b, "cr_refused", st->cr_refused);
     kv(b, "cr_bad", st->cr_bad);
     kv(b, "cr_sessions", st->cr_sessions);
+    kv(b, "dl_started", st->dl_started);
+    kv(b, "dl_fetched", st->dl_fetched);
+    kv(b, "dl_injected", st->dl_injected);
+    kv(b, "dl_errors", st->dl_errors);
+    kv(b, "dl_tc_acked", st->dl_tc_acked);
     kv(b, "ipsec_changes", st->ipsec_changes);
     kv(b, "max_rss_kb", st->max_rss_kb);
     kv(b, "retries_dev_max", st->retries_dev_max);
@@ -227,6 +237,11 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
     st->cr_refused = get_u64(o, "cr_refused");
     st->cr_bad = get_u64(o, "cr_bad");
     st->cr_sessions = get_u64(o, "cr_sessions");
+    st->dl_started = get_u64(o, "dl_started");
+    st->dl_fetched = get_u64(o, "dl_fetched");
+    st->dl_injected = get_u64(o, "dl_injected");
+    st->dl_errors = get_u64(o, "dl_errors");
+    st->dl_tc_acked = get_u64(o, "dl_tc_acked");
     st->ipsec_changes = get_u64(o, "ipsec_changes");
     st->max_rss_kb = get_u64(o, "max_rss_kb");
     st->retries_dev_max = get_u64(o, "retries_dev_max");

@@ -46,6 +46,7 @@
 #include "core/alarm_stream.h"
 #include "core/api_alarms.h"
 #include "core/api_profiles.h"
+#include "core/campaigns.h"
 #include "core/connreq.h"
 #include "core/datamodel.h"
 #include "core/files.h"
@@ -864,6 +865,10 @@ static int api_handler(struct hm_http_exchange *x, void *ctx)
     int pr = hm_api_policy(x, api->hems, api->store, p);
     if (pr != -ENOENT)
         return pr;
+    /* campaigns: core/campaigns.h */
+    if (api->campaigns && (hm_slice_eq_lit(p, "campaigns") ||
+                           (p.len > 10 && memcmp(p.ptr, "campaigns/", 10) == 0)))
+        return hm_campaigns_api(x, api->campaigns, p);
     /* files: core/files.h */
     if (api->files &&
         (hm_slice_eq_lit(p, "files") || (p.len > 6 && memcmp(p.ptr, "files/", 6) == 0)))

@@ -28,6 +28,8 @@ struct hm_api {
     struct hm_alarm_streams *alarm_streams;
     /* Requests waiting for a task's result ("wait_seconds"); zero at start. */
     atomic_uint waiters;
+    /* campaigns: rollout campaigns (core/campaigns.h); NULL: /api/v1/campaigns is 404. */
+    struct hm_campaigns *campaigns;
 };
 
 /* Fills the token hashes of <api> from the hex strings of the configuration. */

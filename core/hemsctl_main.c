@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/ctl.h"
+#include "core/ctl_campaigns.h"
 #include "core/ctl_files.h"
 #include "core/ctl_alarms.h"
 
@@ -53,6 +54,14 @@ static void usage(FILE *fp)
             "  files list | show NAME | delete NAME | applied DEVICE\n"
             "  files upload PATH [NAME] [type=1..5] [username=U]\n"
             "                              configuration files / firmware for Download\n"
+            /* campaigns: core/ctl_campaigns.h */
+            "  campaigns [list] | show NAME | devices NAME [STATE] [OFFSET]\n"
+            "  campaigns create JSON | create NAME FILE [type=1|3] [version=V]\n"
+            "            [waves=2%%,10%%,100%%] [ratio=R] [pause=S] [timeout=S] [rate=N]\n"
+            "            [in_flight=N] [cr_retry=S] [product_class=PC] [software_version=SW]\n"
+            "            [tags=a,b] [devices=ID,..]\n"
+            "  campaigns start|pause|cancel|delete NAME | resume NAME [ratio=R] [retry_failed]\n"
+            "                              firmware / configuration rollouts in waves\n"
             "  alarms [--device ID]        current alarms (all devices, or one)\n"
             "  ack KEY [BY]                acknowledge an alarm (operator)\n"
             "  tail alarms [--device ID] [SINCE_MS|KEY]\n"
@@ -304,7 +313,9 @@ int main(int argc, char **argv)
     int nargs = argc - optind - 1;
     char **a = argv + optind + 1;
     int rc;
-    if (!strcmp(cmd, "files")) /* files: core/ctl_files.h */
+    if (!strcmp(cmd, "campaigns")) /* campaigns: core/ctl_campaigns.h */
+        rc = hm_ctl_campaigns(&c, nargs, a);
+    else if (!strcmp(cmd, "files")) /* files: core/ctl_files.h */
         rc = hm_ctl_files(&c, nargs, a);
     else if (hm_ctl_alarms_handles(cmd)) /* core/ctl_alarms.h */
         rc = hm_ctl_alarms_main(&c, cmd, nargs, a);

@@ -22,6 +22,7 @@
 #include "core/api.h"
 #include "core/api_policy.h"
 #include "core/ui_static.h"
+#include "core/campaigns.h"
 #include "core/connreq.h"
 #include "core/bug.h"
 #include "core/acs_task.h"
@@ -273,6 +274,14 @@ static int run(const struct opts *o)
         hm_err("cannot start the connection request thread", "err=\"%s\"", hm_strerror(r));
         goto out;
     }
+    /* campaigns: the rollout control thread (core/campaigns.h) */
+    struct hm_campaigns_opts cpo = {.store = store, .files = files, .connreq = api.connreq,
+                                    .tick_ms = 0};
+    r = hm_campaigns_create(&cpo, &api.campaigns, err, sizeof(err));
+    if (r < 0) {
+        hm_err("cannot start the campaign control thread", "cause=\"%s\"", err);
+        goto out;
+    }
     nroutes += hm_api_routes(routes + nroutes, &api);
     /* dashboard (core/ui_static.h): "/" and "/ui/" on the admin listener */
     static struct hm_ui ui;
@@ -310,6 +319,7 @@ static int run(const struct opts *o)
     hm_admin_add_metrics(&admin, hm_pm_render_metrics, pm);
     hm_admin_add_metrics(&admin, hm_files_render_metrics, files);
     hm_admin_add_metrics(&admin, hm_connreq_render_metrics, api.connreq);
+    hm_admin_add_metrics(&admin, hm_campaigns_render_metrics, api.campaigns);
     started = true;
     r = hm_shards_start(shards);
     if (r < 0) {
@@ -360,6 +370,9 @@ out:
         hm_shards_join(shards);
     }
     hm_alarm_notify_set(NULL, NULL); /* the inbox drain below must not post stream wakes */
+    /* campaigns: joins the control thread (commits through the store, uses connreq) */
+    hm_campaigns_destroy(api.campaigns);
+    api.campaigns = NULL;
     /* Task completions drained below must not start connection requests (no store then). */
     struct hm_connreq *cr = api.connreq;
     api.connreq = NULL;

@@ -175,32 +175,11 @@ static enum hm_cwmp_type type_of(const char *xsi)
     return HM_CWMP_T_STRING;
 }
 
-int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, void *arg,
-                     struct hm_profile **out, char *err, size_t errlen)
+/* The selector part of a profile (also a campaign's target set: hm_selector_parse). */
+static int parse_selector(struct hm_profile *p, json_t *sel, char *err, size_t errlen)
 {
-    struct hm_profile *p = hm_xcalloc(1, sizeof(*p));
-    struct hm_buf args = {0};
-    json_t *req = NULL, *norm = NULL;
-    p->refs = 1;
-    if (!hm_profile_name_ok(name))
-        FAIL("profile name must be 1..%d characters of [A-Za-z0-9_.-]", HM_PROFILE_NAME_MAX);
-    p->name = xstrdup(name);
-    if (!json_is_object(in))
-        FAIL("a profile must be a JSON object with 'selector', 'priority' and 'params'");
     const char *k;
     json_t *v;
-    json_object_foreach(in, k, v)
-    {
-        if (strcmp(k, "priority") && strcmp(k, "selector") && strcmp(k, "params") &&
-            strcmp(k, "name"))
-            FAIL("unknown profile field '%s'", k);
-    }
-    json_t *pr = json_object_get(in, "priority");
-    if (pr && (!json_is_integer(pr) || json_integer_value(pr) < -1000000 ||
-               json_integer_value(pr) > 1000000))
-        FAIL("'priority' must be an integer in -1000000..1000000");
-    p->priority = pr ? json_integer_value(pr) : 0;
-    json_t *sel = json_object_get(in, "selector");
     if (sel && !json_is_object(sel))
         FAIL("'selector' must be an object");
     json_object_foreach(sel, k, v)
@@ -227,6 +206,54 @@ int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, v
     if (str_list(tags, "tags", 64, &p->tags, &p->ntags, err, errlen) < 0 ||
         str_list(json_object_get(sel, "devices"), "devices", 100000, &p->devices, &p->ndevices,
                  err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    return -EINVAL;
+}
+
+int hm_selector_parse(json_t *sel, struct hm_profile **out, char *err, size_t errlen)
+{
+    struct hm_profile *p = hm_xcalloc(1, sizeof(*p));
+    p->refs = 1;
+    p->name = xstrdup("selector");
+    if (!json_is_object(sel) || parse_selector(p, sel, err, errlen) < 0) {
+        if (!json_is_object(sel))
+            snprintf(err, errlen, "'selector' must be an object");
+        hm_profile_put(p);
+        *out = NULL;
+        return -EINVAL;
+    }
+    *out = p;
+    return 0;
+}
+
+int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, void *arg,
+                     struct hm_profile **out, char *err, size_t errlen)
+{
+    struct hm_profile *p = hm_xcalloc(1, sizeof(*p));
+    struct hm_buf args = {0};
+    json_t *req = NULL, *norm = NULL;
+    p->refs = 1;
+    if (!hm_profile_name_ok(name))
+        FAIL("profile name must be 1..%d characters of [A-Za-z0-9_.-]", HM_PROFILE_NAME_MAX);
+    p->name = xstrdup(name);
+    if (!json_is_object(in))
+        FAIL("a profile must be a JSON object with 'selector', 'priority' and 'params'");
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v)
+    {
+        if (strcmp(k, "priority") && strcmp(k, "selector") && strcmp(k, "params") &&
+            strcmp(k, "name"))
+            FAIL("unknown profile field '%s'", k);
+    }
+    json_t *pr = json_object_get(in, "priority");
+    if (pr && (!json_is_integer(pr) || json_integer_value(pr) < -1000000 ||
+               json_integer_value(pr) > 1000000))
+        FAIL("'priority' must be an integer in -1000000..1000000");
+    p->priority = pr ? json_integer_value(pr) : 0;
+    if (parse_selector(p, json_object_get(in, "selector"), err, errlen) < 0)
         goto fail;
     json_t *params = json_object_get(in, "params");
     if (!json_is_array(params) || json_array_size(params) == 0 ||
@@ -275,7 +302,7 @@ int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, v
         json_object_set_new(nsel, "product_class", json_string(p->product_class));
     if (p->sw_version)
         json_object_set_new(nsel, "software_version", json_string(p->sw_version));
-    if (tags) {
+    if (json_object_get(json_object_get(in, "selector"), "tags")) {
         json_t *t = json_array();
         for (uint32_t i = 0; i < p->ntags; i++)
             json_array_append_new(t, json_string(p->tags[i]));

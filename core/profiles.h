@@ -68,6 +68,13 @@ typedef int (*hm_profile_pool_fn)(void *arg, const char *name, int64_t *sample);
 int hm_profile_parse(const char *name, json_t *in, hm_profile_pool_fn pool_fn, void *arg,
                      struct hm_profile **out, char *err, size_t errlen);
 
+/*
+ * A selector alone ({"product_class", "software_version", "tags", "devices"}, same rules as
+ * a profile's): *<out> is a profile without parameters (refs 1, hm_profile_put()) to test
+ * with hm_profile_matches(). Used by campaigns (core/campaign.h). -EINVAL with <err>.
+ */
+int hm_selector_parse(json_t *sel, struct hm_profile **out, char *err, size_t errlen);
+
 /* Drops a reference; frees at zero. NULL is a no-op. */
 void hm_profile_put(struct hm_profile *p);
 

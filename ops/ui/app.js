@@ -1,5 +1,6 @@
 /* hems dashboard: plain JS, no build step. Reads the northbound API of the admin listener it
- * is served from (/api/v1/status, /api/v1/devices, /api/v1/alarms/active, /metrics) every
+ * is served from (/api/v1/status, /api/v1/devices, /api/v1/alarms/active, /api/v1/campaigns,
+ * /metrics) every
  * few seconds and follows GET /api/v1/alarms/stream (Server-Sent Events, read with fetch so a
  * bearer token can be sent), resuming from the last event id after a disconnect. */
 "use strict";
@@ -129,6 +130,39 @@ async function loadAlarms() {
   $("alarm-count").textContent = String(list.length) + (j.truncated ? "+" : "");
 }
 
+/* Rollout campaigns (docs/campaigns.md): one row each, a bar of the devices that ended. */
+async function loadCampaigns() {
+  let j;
+  try {
+    j = await getJSON("/api/v1/campaigns");
+  } catch (e) {
+    if (/HTTP 404/.test(e.message)) return; /* an older hemsd: no campaigns */
+    throw e;
+  }
+  const tb = $("campaigns");
+  tb.replaceChildren();
+  for (const c of j.campaigns) {
+    const t = c.totals;
+    const ended = t.succeeded + t.failed + t.timed_out + t.cancelled;
+    const tr = document.createElement("tr");
+    tr.dataset.campaign = c.name;
+    const bar = document.createElement("progress");
+    bar.max = Math.max(1, t.devices);
+    bar.value = ended;
+    bar.title = ended + " of " + t.devices + " ended";
+    const cells = [c.name, c.state, c.wave + "/" + c.waves_total, bar, t.devices, t.succeeded,
+                   t.failed + t.timed_out, t.in_progress, c.reason];
+    cells.forEach((v, i) => {
+      const td = document.createElement("td");
+      if (v instanceof Node) td.append(v); else td.textContent = String(v);
+      if (i === 1) td.className = "camp camp-" + c.state;
+      tr.append(td);
+    });
+    tb.append(tr);
+  }
+  $("campaign-count").textContent = String(j.campaigns.length);
+}
+
 async function loadMetrics() {
   const r = await fetch("/metrics", { cache: "no-store" });
   if (!r.ok) return;
@@ -159,6 +193,7 @@ async function refresh() {
     const n = await loadDevices();
     $("dev-total").textContent = String(st.devices !== undefined ? st.devices : n);
     await loadAlarms();
+    await loadCampaigns();
     await loadMetrics();
     $("updated").textContent = new Date().toISOString();
     showError("");

@@ -88,6 +88,26 @@ class Dashboard(unittest.TestCase):
             self.assertEqual(text_of(dom, "alarm-count"), "4")
             self.assertRegex(dom, r'id="error" class="error" hidden')
 
+    def test_campaign_panel(self):
+        import json
+        with Hemsd() as h:
+            inform(h, [], "CP-1", events=("0 BOOTSTRAP", "1 BOOT"))
+            st, _, b = http_request(h.admin_port, "PUT", "/api/v1/files/c.xml?type=3", b"<c/>")
+            self.assertEqual(st, 201, b)
+            body = json.dumps({"name": "ui-rollout", "file": "c.xml", "selector": {}}).encode()
+            st, _, b = http_request(h.admin_port, "POST", "/api/v1/campaigns", body,
+                                    {"Content-Type": "application/json"})
+            self.assertEqual(st, 201, b)
+            dom = dump_dom("http://127.0.0.1:%d/" % h.admin_port)
+            row = re.search(r'<tr data-campaign="ui-rollout">(.*?)</tr>', dom, re.S)
+            self.assertIsNotNone(row, dom)
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+            self.assertEqual(cells[1], "created")
+            self.assertEqual(cells[2], "1/1")
+            self.assertIn('<progress max="1"', cells[3])
+            self.assertEqual(cells[4], "1")
+            self.assertEqual(text_of(dom, "campaign-count"), "1")
+
     def test_token_required(self):
         import hashlib
         tok = "dash-token"
