@@ -9,8 +9,16 @@
  * returns, so BoringSSL's buffer cannot be lent). BoringSSL frees its record buffers when
  * they are empty (SSL_MODE_RELEASE_BUFFERS is always on there) and the output queue is
  * freed when it drains, so an idle connection holds the SSL object and its session only.
+ *
+ * Idle memory: the session keeps only the SHA-256 of the client certificate (not the DER
+ * chain and its parsed X509 objects, about 6 KB), the handshake configuration is shed once
+ * the handshake is done, and the identity string (SubjectAltName/CN) is taken from the leaf
+ * while the chain is verified. A resumed connection finds the identity in its ticket: tickets
+ * are sealed by our own AES-256-GCM method (below) over the session and the identity, or,
+ * for TLS 1.2 clients without tickets, in the cached session's ex_data.
  */
 /* BoringSSL's headers first: core/bug.h poisons gets(), which bio.h names. */
+#include <openssl/aead.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -87,7 +95,9 @@ struct hm_tls_conn {
     bool established, overflow;
     uint8_t fail;
     const char *fail_detail;
-    char *identity; /* NULL: no client certificate */
+    char *identity;    /* NULL: no client certificate */
+    char *tk_identity; /* during the handshake: the identity an offered ticket carried */
+    bool tk_has_id;    /* the ticket named a client (tk_identity may still be "") */
 };
 
 static const char *const fail_names[] = {
@@ -124,6 +134,9 @@ static void ssl_errstr(char *out, size_t n)
         snprintf(out, n, "unknown error");
     ERR_clear_error();
 }
+
+static char *cert_identity(X509 *x);
+static int sess_id_index = -1; /* SSL_SESSION ex_data: identity of a cached TLS 1.2 session */
 
 /* ---- the BIO over the connection's buffers ---- */
 
@@ -166,8 +179,22 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
+static void sess_id_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index, long argl,
+                         void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)index;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
 static void bio_init_once(void)
 {
+    sess_id_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, sess_id_free);
+    if (sess_id_index < 0)
+        abort();
     bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "hems-shard");
     if (!bio_method)
         abort();
@@ -207,41 +234,130 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
     return n;
 }
 
-static int on_ticket_key(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx,
-                         HMAC_CTX *hctx, int enc)
+/*
+ * Tickets: name(16) | nonce(12) | AES-256-GCM(session | identity | idlen) | tag(16), the key
+ * name as additional data. idlen 0xff: no client certificate. The identity rides in the ticket
+ * because the session keeps no certificate (see the top of this file).
+ */
+#define TK_HDR 28
+#define TK_TAG 16
+#define TK_NOID 0xff
+
+static size_t tk_overhead(SSL *ssl)
 {
-    struct ctxset *cs = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    (void)ssl;
+    return TK_HDR + TK_TAG + IDENT_MAX + 1;
+}
+
+/* The identity a ticket issued now must carry: the resumed one, else the verified one. */
+static const char *conn_ticket_identity(const struct hm_tls_conn *c, bool *has)
+{
+    if (SSL_session_reused(c->ssl)) {
+        *has = c->tk_has_id;
+        return c->tk_identity;
+    }
+    *has = c->identity != NULL;
+    return c->identity;
+}
+
+static int tk_seal(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out, const uint8_t *in,
+                   size_t in_len)
+{
+    struct hm_tls_conn *c = SSL_get_app_data(ssl);
     struct tkey k[2];
-    unsigned n = tkeys_get(cs->tls, k);
+    unsigned nk = tkeys_get(c->cs->tls, k);
+    (void)nk;
+    bool has;
+    const char *id = conn_ticket_identity(c, &has);
+    uint8_t extra[IDENT_MAX + 1];
+    size_t idl = has && id ? strlen(id) : 0;
+    memcpy(extra, id ? id : "", idl);
+    extra[idl] = has ? (uint8_t)idl : TK_NOID;
     int rc = 0;
-    if (enc) {
-        if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1)
-            goto out_err;
-        memcpy(name, k[0].name, sizeof(k[0].name));
-        if (!EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k[0].aes, iv) ||
-            !HMAC_Init_ex(hctx, k[0].hmac, sizeof(k[0].hmac), EVP_sha256(), NULL))
-            goto out_err;
-        rc = 1;
+    EVP_AEAD_CTX a;
+    EVP_AEAD_CTX_zero(&a);
+    if (max_out < in_len + TK_HDR + TK_TAG + idl + 1)
         goto out;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        if (memcmp(name, k[i].name, sizeof(k[i].name)) != 0)
-            continue;
-        if (!HMAC_Init_ex(hctx, k[i].hmac, sizeof(k[i].hmac), EVP_sha256(), NULL) ||
-            !EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k[i].aes, iv))
-            goto out_err;
-        rc = i == 0 ? 1 : 2; /* 2: issue a ticket under the current key */
+    memmove(out + TK_HDR, in, in_len); /* <in> may be <out> */
+    memcpy(out, k[0].name, 16);
+    size_t tag_len;
+    if (RAND_bytes(out + 16, 12) != 1 ||
+        !EVP_AEAD_CTX_init(&a, EVP_aead_aes_256_gcm(), k[0].aes, 32, TK_TAG, NULL) ||
+        !EVP_AEAD_CTX_seal_scatter(&a, out + TK_HDR, out + TK_HDR + in_len, &tag_len,
+                                   max_out - TK_HDR - in_len, out + 16, 12, out + TK_HDR,
+                                   in_len, extra, idl + 1, out, 16))
         goto out;
-    }
-    goto out; /* unknown key: full handshake */
-out_err:
-    rc = -1;
+    *out_len = TK_HDR + in_len + tag_len;
+    rc = 1;
 out:
+    EVP_AEAD_CTX_cleanup(&a);
     OPENSSL_cleanse(k, sizeof(k));
+    ERR_clear_error();
     return rc;
 }
 
+static enum ssl_ticket_aead_result_t tk_open(SSL *ssl, uint8_t *out, size_t *out_len,
+                                             size_t max_out, const uint8_t *in, size_t in_len)
+{
+    struct hm_tls_conn *c = SSL_get_app_data(ssl);
+    if (in_len < TK_HDR + TK_TAG + 1 || max_out < in_len - TK_HDR)
+        return ssl_ticket_aead_ignore_ticket;
+    struct tkey k[2];
+    unsigned nk = tkeys_get(c->cs->tls, k);
+    enum ssl_ticket_aead_result_t rc = ssl_ticket_aead_ignore_ticket;
+    uint8_t hdr[TK_HDR];
+    memcpy(hdr, in, TK_HDR); /* <in> may be <out> */
+    unsigned i = 0;
+    while (i < nk && memcmp(hdr, k[i].name, 16) != 0)
+        i++;
+    EVP_AEAD_CTX a;
+    EVP_AEAD_CTX_zero(&a);
+    size_t n;
+    if (i == nk) /* unknown or expired key: a full handshake */
+        goto out;
+    memmove(out, in + TK_HDR, in_len - TK_HDR);
+    if (!EVP_AEAD_CTX_init(&a, EVP_aead_aes_256_gcm(), k[i].aes, 32, TK_TAG, NULL) ||
+        !EVP_AEAD_CTX_open(&a, out, &n, max_out, hdr + 16, 12, out, in_len - TK_HDR, hdr, 16))
+        goto out;
+    uint8_t idl = out[n - 1];
+    size_t l = idl == TK_NOID ? 0 : idl;
+    if (l + 1 > n || l > IDENT_MAX)
+        goto out;
+    free(c->tk_identity);
+    c->tk_identity = idl == TK_NOID ? NULL : hm_xstrndup((const char *)out + n - 1 - l, l);
+    c->tk_has_id = idl != TK_NOID;
+    *out_len = n - 1 - l;
+    rc = ssl_ticket_aead_success;
+out:
+    EVP_AEAD_CTX_cleanup(&a);
+    OPENSSL_cleanse(k, sizeof(k));
+    ERR_clear_error();
+    return rc;
+}
+
+static const SSL_TICKET_AEAD_METHOD tk_method = {
+    .max_overhead = tk_overhead,
+    .seal = tk_seal,
+    .open = tk_open,
+};
+
 /* ---- contexts ---- */
+
+/* Verifies the client chain as BoringSSL would, and takes the identity from the leaf: the
+ * session keeps no certificate afterwards. */
+static int on_verify(X509_STORE_CTX *sc, void *arg)
+{
+    (void)arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sc, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct hm_tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    int r = X509_verify_cert(sc);
+    X509 *leaf = X509_STORE_CTX_get0_cert(sc);
+    if (r == 1 && c && leaf) {
+        free(c->identity);
+        c->identity = cert_identity(leaf);
+    }
+    return r;
+}
 
 static int on_sni(SSL *ssl, int *alert, void *arg)
 {
@@ -378,7 +494,9 @@ static SSL_CTX *make_ctx(const struct hm_config *cfg, const char *cert, const ch
                                    : UINT32_MAX);
     SSL_CTX_set_timeout(ctx, life);
     SSL_CTX_set_session_psk_dhe_timeout(ctx, life);
-    SSL_CTX_set_tlsext_ticket_key_cb(ctx, on_ticket_key);
+    SSL_CTX_set_ticket_aead_method(ctx, &tk_method);
+    SSL_CTX_set_retain_only_sha256_of_client_certs(ctx, 1);
+    SSL_CTX_set_cert_verify_callback(ctx, on_verify, NULL);
     SSL_CTX_set_num_tickets(ctx, 1); /* a CPE resumes one session at a time (default: 2) */
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_tlsext_servername_arg(ctx, cs);
@@ -557,7 +675,9 @@ struct hm_tls_conn *hm_tls_conn_new(struct hm_tls *t)
     BIO_set_data(b, c);
     BIO_set_init(b, 1);
     SSL_set_bio(c->ssl, b, b);
+    SSL_set_app_data(c->ssl, c);
     SSL_set_accept_state(c->ssl);
+    SSL_set_shed_handshake_config(c->ssl, 1); /* the server never renegotiates */
     return c;
 }
 
@@ -570,6 +690,7 @@ void hm_tls_conn_free(struct hm_tls_conn *c)
     hm_buf_free(&c->q[0]);
     hm_buf_free(&c->q[1]);
     free(c->identity);
+    free(c->tk_identity);
     free(c);
 }
 
@@ -586,11 +707,8 @@ static bool ident_char_ok(unsigned char ch)
 }
 
 /* SubjectAltName dNSName (the first), else the subject CN; "" when unusable. */
-static char *peer_identity(SSL *ssl)
+static char *cert_identity(X509 *x)
 {
-    X509 *x = SSL_get_peer_certificate(ssl);
-    if (!x)
-        return NULL;
     char buf[IDENT_MAX + 1];
     size_t n = 0;
     GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -611,13 +729,35 @@ static char *peer_identity(SSL *ssl)
                                           sizeof(buf));
         n = r > 0 ? (size_t)r : 0;
     }
-    X509_free(x);
     for (size_t i = 0; i < n; i++)
         if (!ident_char_ok((unsigned char)buf[i]))
             n = 0;
     buf[n] = '\0';
     ERR_clear_error();
     return hm_xstrndup(buf, n);
+}
+
+/* At the end of the handshake: the identity of a resumed session comes from its ticket or,
+ * for a cached TLS 1.2 session, its ex_data; a new cached session records it there. */
+static void settle_identity(struct hm_tls_conn *c)
+{
+    SSL_SESSION *sess = SSL_get_session(c->ssl);
+    const char *cached = sess ? SSL_SESSION_get_ex_data(sess, sess_id_index) : NULL;
+    if (SSL_session_reused(c->ssl)) {
+        free(c->identity);
+        c->identity = c->tk_identity;
+        c->tk_identity = NULL;
+        if (!c->tk_has_id && cached)
+            c->identity = hm_xstrndup(cached, strlen(cached));
+    } else if (sess && c->identity && !cached && SSL_version(c->ssl) != TLS1_3_VERSION) {
+        unsigned idl = 0;
+        SSL_SESSION_get_id(sess, &idl);
+        if (idl) /* in the server's cache (a client without tickets) */
+            SSL_SESSION_set_ex_data(sess, sess_id_index,
+                                    hm_xstrndup(c->identity, strlen(c->identity)));
+    }
+    free(c->tk_identity);
+    c->tk_identity = NULL;
 }
 
 static void classify_failure(struct hm_tls_conn *c)
@@ -675,7 +815,7 @@ int hm_tls_conn_handshake(struct hm_tls_conn *c)
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
         c->established = true;
-        c->identity = peer_identity(c->ssl);
+        settle_identity(c);
         ctr_inc(SSL_session_reused(c->ssl) ? &t->hs_resumed : &t->hs_full);
         ctr_inc(SSL_version(c->ssl) == TLS1_3_VERSION ? &t->v13 : &t->v12);
         return 0;
