@@ -25,6 +25,9 @@
     X(server, cwmp_proxy_protocol, BOOL, cwmp_proxy_protocol, "false", 0,                    \
       "expect a PROXY protocol v1/v2 header on every CWMP connection (behind HAProxy with "    \
       "send-proxy-v2); the address in it is the HeNB's")                                     \
+    X(server, cwmps_proxy_protocol, BOOL, cwmps_proxy_protocol, "false", 0,                  \
+      "expect a PROXY protocol v1/v2 header before the TLS ClientHello on every CWMPS "        \
+      "connection (HAProxy TLS passthrough, mode tcp, send-proxy-v2)")                       \
     X(server, data_dir, STR, data_dir, "./data", 0,                                          \
       "folder holding the LMDB environment, spool and quarantine folders")                   \
     X(server, shards, U64, shards, "0", 0,                                                   \
