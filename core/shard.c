@@ -1569,6 +1569,10 @@ static int setup_ring(struct hm_shard *s, char *err, size_t errlen)
         return r;
     }
     s->bufs = hm_xmalloc((size_t)s->nbufs * s->bufsz);
+    /* Faulted in now, a fixed cost paid at start: else the kernel faults these pages in one
+     * by one on the receive path as the ring cycles, and resident memory creeps up by up to
+     * nbufs * bufsz under load while looking like per-connection growth. */
+    memset(s->bufs, 0, (size_t)s->nbufs * s->bufsz);
     for (uint32_t i = 0; i < s->nbufs; i++)
         recycle_buf(s, i);
     io_uring_buf_ring_advance(s->br, (int)s->buf_returned);
