@@ -91,6 +91,9 @@
     X(tls, min_version, STR, tls_min_version, "1.2", 1, "lowest TLS version: 1.2 | 1.3")       \
     X(tls, ticket_key_rotate_s, U64, tls_ticket_key_rotate_s, "3600", 1,                     \
       "session-ticket key lifetime; the previous key still resumes for one more period")     \
+    X(tls, ticket_key_file, STR, tls_ticket_key_file, "", 1,                                 \
+      "session-ticket keys shared by several nodes (docs/tls.md): one hex key per line, the "  \
+      "first encrypts, the next also decrypts; reread on SIGHUP. Empty: per-process keys")    \
     X(tls, session_cache_size, U64, tls_session_cache_size, "20480", 1,                      \
       "TLS 1.2 session-ID cache entries (0: off; tickets work without it)")                  \
     X(datamodel, files, STR, dm_files, "", 0,                                                \

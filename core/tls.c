@@ -78,6 +78,7 @@ struct hm_tls {
     struct tkey tk[2];       /* [0] encrypts; both decrypt */
     unsigned ntk;
     uint64_t rotate_s;
+    bool tk_file; /* keys from tls.ticket_key_file: rotated by the operator, not here */
     _Atomic uint64_t hs_full, hs_resumed, v12, v13, rotations, reload_ok, reload_failed;
     _Atomic uint64_t fail[HM_TLS_FAIL_MAX];
 };
@@ -219,6 +220,8 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
     uint64_t now = mono_s();
     pthread_mutex_lock(&t->tk_lock);
     uint64_t rot = t->rotate_s;
+    if (t->tk_file)
+        goto copy;
     if (t->ntk && now - t->tk[0].born_s >= 2 * rot)
         t->ntk = 0; /* both keys stale: nothing old may be accepted */
     if (!t->ntk || now - t->tk[0].born_s >= rot) {
@@ -228,6 +231,7 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
         t->ntk = t->ntk ? 2 : 1;
         ctr_inc(&t->rotations);
     }
+copy:;
     unsigned n = t->ntk;
     memcpy(out, t->tk, n * sizeof(*out));
     pthread_mutex_unlock(&t->tk_lock);
@@ -242,6 +246,101 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
 #define TK_HDR 28
 #define TK_TAG 16
 #define TK_NOID 0xff
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * tls.ticket_key_file: one key per line, 96 hex digits (16-byte name, 32-byte AES-256-GCM
+ * key); '#' lines and blank lines are skipped. The first key seals new tickets, the second
+ * (optional) still opens tickets. ops/ticket-keys.sh makes and rotates such a file.
+ */
+static int tkeys_load(const char *path, struct tkey out[2], unsigned *nout, char *err,
+                      size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "tls.ticket_key_file %s: cannot open: %s", path, strerror(errno));
+        return HM_EBADCONF;
+    }
+    char line[256];
+    unsigned n = 0, lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t l = strcspn(line, "\r\n");
+        line[l] = '\0';
+        if (!l || line[0] == '#')
+            continue;
+        if (n == 2) {
+            snprintf(err, errlen, "tls.ticket_key_file %s:%u: at most 2 keys (current, previous)",
+                     path, lineno);
+            rc = HM_EBADCONF;
+            goto out;
+        }
+        uint8_t raw[48];
+        bool ok = l == 2 * sizeof(raw);
+        for (size_t i = 0; ok && i < sizeof(raw); i++) {
+            int hi = hexval((unsigned char)line[2 * i]), lo = hexval((unsigned char)line[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            raw[i] = ok ? (uint8_t)(hi << 4 | lo) : 0;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "tls.ticket_key_file %s:%u: expected 96 hex digits (openssl "
+                     "rand -hex 48)", path, lineno);
+            rc = HM_EBADCONF;
+            OPENSSL_cleanse(raw, sizeof(raw));
+            goto out;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        memcpy(out[n].name, raw, 16);
+        memcpy(out[n].aes, raw + 16, 32);
+        OPENSSL_cleanse(raw, sizeof(raw));
+        n++;
+    }
+    if (!n) {
+        snprintf(err, errlen, "tls.ticket_key_file %s: no key", path);
+        rc = HM_EBADCONF;
+    }
+out:
+    OPENSSL_cleanse(line, sizeof(line));
+    fclose(f);
+    *nout = n;
+    return rc;
+}
+
+/* Installs the configured key file's keys, or per-process random keys when none is set. */
+static int tkeys_configure(struct hm_tls *t, const struct hm_config *cfg, char *err,
+                           size_t errlen)
+{
+    struct tkey k[2];
+    unsigned n = 0;
+    bool file = *cfg->tls_ticket_key_file;
+    if (file && tkeys_load(cfg->tls_ticket_key_file, k, &n, err, errlen) < 0) {
+        OPENSSL_cleanse(k, sizeof(k));
+        return HM_EBADCONF;
+    }
+    pthread_mutex_lock(&t->tk_lock);
+    t->rotate_s = cfg->tls_ticket_key_rotate_s;
+    if (file) {
+        bool changed = !t->tk_file || n != t->ntk || memcmp(k[0].name, t->tk[0].name, 16) != 0;
+        memcpy(t->tk, k, sizeof(k));
+        t->ntk = n;
+        if (changed)
+            ctr_inc(&t->rotations);
+    } else if (t->tk_file) {
+        t->ntk = 0; /* back to our own keys, made on the next use */
+    }
+    t->tk_file = file;
+    pthread_mutex_unlock(&t->tk_lock);
+    OPENSSL_cleanse(k, sizeof(k));
+    return 0;
+}
 
 static size_t tk_overhead(SSL *ssl)
 {
@@ -577,14 +676,19 @@ struct hm_tls *hm_tls_create(const struct hm_config *cfg, char *err, size_t errl
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->tk_lock, NULL);
     t->rotate_s = cfg->tls_ticket_key_rotate_s;
+    if (tkeys_configure(t, cfg, err, errlen) < 0) {
+        hm_tls_destroy(t);
+        return NULL;
+    }
     t->cur = ctxset_make(t, cfg, err, errlen);
     if (!t->cur) {
         hm_tls_destroy(t);
         return NULL;
     }
     hm_info("TLS ready", "certificates=%u client_auth=%s min_version=%s crl=%s "
-            "ticket_key_rotate_s=%llu", t->cur->n, cfg->tls_client_auth, cfg->tls_min_version,
-            *cfg->tls_crl ? "yes" : "no", (unsigned long long)t->rotate_s);
+            "ticket_key_rotate_s=%llu ticket_key_file=%s", t->cur->n, cfg->tls_client_auth,
+            cfg->tls_min_version, *cfg->tls_crl ? "yes" : "no", (unsigned long long)t->rotate_s,
+            *cfg->tls_ticket_key_file ? cfg->tls_ticket_key_file : "none");
     return t;
 }
 
@@ -595,9 +699,11 @@ int hm_tls_reload(struct hm_tls *t, const struct hm_config *cfg, char *err, size
         ctr_inc(&t->reload_failed);
         return HM_EBADCONF;
     }
-    pthread_mutex_lock(&t->tk_lock);
-    t->rotate_s = cfg->tls_ticket_key_rotate_s;
-    pthread_mutex_unlock(&t->tk_lock);
+    if (tkeys_configure(t, cfg, err, errlen) < 0) {
+        ctxset_put(cs);
+        ctr_inc(&t->reload_failed);
+        return HM_EBADCONF;
+    }
     pthread_mutex_lock(&t->lock);
     struct ctxset *old = t->cur;
     t->cur = cs;

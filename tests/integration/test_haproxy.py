@@ -58,14 +58,15 @@ def make_pki(tmpdir, devices):
     return pki
 
 
-def tls_node(pki, *args):
-    """A hemsd node with a TLS CWMP listener (mutual TLS required), PROXY on both listeners."""
+def tls_node(pki, key_file, *args):
+    """A hemsd node with a TLS CWMP listener (mutual TLS required), PROXY on both listeners,
+    session-ticket keys from <key_file>."""
     port = free_port()
     cfg = ("[server]\ncwmps_listen = 127.0.0.1:%d\ncwmp_proxy_protocol = true\n"
            "cwmps_proxy_protocol = true\n[tls]\ncert = %s\nkey = %s\nca = %s\n"
-           "client_auth = required\n" % (port, os.path.join(pki, "server-ec.pem"),
-                                         os.path.join(pki, "server-ec.key"),
-                                         os.path.join(pki, "ca.pem")))
+           "client_auth = required\nticket_key_file = %s\n"
+           % (port, os.path.join(pki, "server-ec.pem"), os.path.join(pki, "server-ec.key"),
+              os.path.join(pki, "ca.pem"), key_file))
     h = Hemsd(*args, config=cfg)
     h.cwmps_port = port
     return h.start()
@@ -224,13 +225,16 @@ class Haproxy(unittest.TestCase):
         """HeNBs with their own certificates through HAProxy's TLS passthrough (mode tcp,
         send-proxy-v2) to two nodes: hemsd terminates TLS, binds each certificate to its
         DeviceId, and records the HeNB's address (127.0.0.2, the load generator's source),
-        not HAProxy's (127.0.0.1)."""
+        not HAProxy's (127.0.0.1). Both nodes share a ticket key file (ops/ticket-keys.sh),
+        so a HeNB resumes its session on either node: round robin alternates them."""
         if not shutil.which("openssl") or not os.path.exists(LOADGEN):
             self.skipTest("needs the openssl CLI and hems-loadgen")
         with tempfile.TemporaryDirectory(prefix="hems-haproxy-tls-") as tmp:
             n = 6
             pki = make_pki(tmp, ["%010d" % i for i in range(1, n + 1)])
-            nodes = [tls_node(pki) for _ in range(2)]
+            keys = os.path.join(tmp, "ticket.keys")
+            subprocess.run([os.path.join(SRC, "ops", "ticket-keys.sh"), keys], check=True)
+            nodes = [tls_node(pki, keys) for _ in range(2)]
             port, tls_port = free_port(), free_port()
             hap = haproxy_config(tmp, nodes, port, tls_port=tls_port)
             try:
@@ -251,8 +255,14 @@ class Haproxy(unittest.TestCase):
                 self.assertEqual(r["sessions"]["failed"], 0, out)
                 ms = [h.metrics() for h in nodes]
                 for m in ms:  # round robin: both nodes terminated TLS
-                    self.assertGreater(m.get('hems_tls_handshakes_total{kind="full"}', 0), 0)
+                    self.assertGreater(sum(m.get('hems_tls_handshakes_total{kind="%s"}' % k, 0)
+                                           for k in ("full", "resumed")), 0)
                     self.assertEqual(m.get("hems_tls_identity_mismatch_total", 0), 0)
+                # one full handshake per device, then its ticket resumes on either node
+                self.assertEqual(sum(m.get('hems_tls_handshakes_total{kind="full"}', 0)
+                                     for m in ms), n)
+                self.assertEqual(sum(m.get('hems_tls_handshakes_total{kind="resumed"}', 0)
+                                     for m in ms), 3 * n)
                 seen = set()
                 for h in nodes:
                     st, _, b = http_request(h.admin_port, "GET", "/api/v1/devices?limit=1000")
