@@ -10,7 +10,7 @@
 # keeps each server's best round (CPU time on a shared VM is inflated by noise). Then it opens N idle mTLS connections (one request each, kept open) to each
 # server and prints the growth of the server's resident memory per connection.
 #
-# Usage: bench/tls_vs_nginx.sh [BUILD_DIR] [SECONDS] [IDLE_CONNS]
+# Usage: [IDLE_ONLY=1] [ROUNDS=n] bench/tls_vs_nginx.sh [BUILD_DIR] [SECONDS] [IDLE_CONNS]
 # Needs: ops/install-deps.sh --bench (nginx-light), openssl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,7 +91,10 @@ hs_run() { # port mode(-new|-reuse) version pids... -> "handshakes cpu_seconds"
   echo "$n $(awk -v d=$((c1 - c0)) -v hz="$HZ" 'BEGIN {printf "%.2f", d / hz}') $r"
 }
 
-idle_run() { # port pids... -> bytes per idle connection
+idle_run() { # port pids... -> "first marginal": bytes per idle connection over the first N
+  # connections (this includes filling fixed pools: hemsd's 16 MiB of provided receive buffers
+  # per shard, which the kernel touches buffer by buffer, nginx's connection array), and per
+  # connection over N more (marginal: what each further idle connection costs)
   local port=$1; shift
   python3 - "$port" "$P" "$NIDLE" "$@" <<'PY'
 import os, socket, ssl, sys, time
@@ -125,7 +128,10 @@ r0 = rss()
 keep = [conn() for _ in range(n)]
 time.sleep(0.5)
 r1 = rss()
-print((r1 - r0) // n)
+keep += [conn() for _ in range(n)]
+time.sleep(0.5)
+r2 = rss()
+print((r1 - r0) // n, (r2 - r1) // n)
 for s in keep:
     s.close()
 PY
@@ -134,7 +140,9 @@ PY
 npids=$(nginx_pids)
 ROUNDS=${ROUNDS:-2}
 printf "%-22s %12s %12s %10s\n" scenario "hemsd hs/cpu-s" "nginx hs/cpu-s" ratio
-for ver in -tls1_3 -tls1_2; do
+VERSIONS="-tls1_3 -tls1_2"
+[[ -n "${IDLE_ONLY:-}" ]] && VERSIONS="" # IDLE_ONLY=1: the idle-memory figure only
+for ver in $VERSIONS; do
   for mode in -new -reuse; do
     hb=0; nb=0; hline=""; nline=""
     for _ in $(seq "$ROUNDS"); do # alternate the servers, keep each one's best round
@@ -151,7 +159,9 @@ for ver in -tls1_3 -tls1_2; do
   done
 done
 ulimit -n 20000 2>/dev/null || true
-hb=$(idle_run $HS $hpid)
+read -r hb hm < <(idle_run $HS $hpid)
 # shellcheck disable=SC2086
-nb=$(idle_run $NP $(pgrep -P "$(cat $tmp/nginx.pid)" | xargs))
-echo "idle mTLS connection (TLS 1.3, after one request), resident bytes each over $NIDLE: hemsd $hb, nginx $nb"
+read -r nb nm < <(idle_run $NP $(pgrep -P "$(cat $tmp/nginx.pid)" | xargs))
+echo "idle mTLS connection (TLS 1.3, after one request), resident bytes each:"
+awk -v h="$hb" -v n="$nb" -v c="$NIDLE" 'BEGIN { printf "  first %d connections:     hemsd %6d  nginx %6d  hemsd/nginx %.2f\n", c, h, n, h / n }'
+awk -v h="$hm" -v n="$nm" -v c="$NIDLE" 'BEGIN { printf "  next %d (marginal):       hemsd %6d  nginx %6d  hemsd/nginx %.2f\n", c, h, n, h / n }'

@@ -25,6 +25,9 @@
     X(server, cwmp_proxy_protocol, BOOL, cwmp_proxy_protocol, "false", 0,                    \
       "expect a PROXY protocol v1/v2 header on every CWMP connection (behind HAProxy with "    \
       "send-proxy-v2); the address in it is the HeNB's")                                     \
+    X(server, cwmps_proxy_protocol, BOOL, cwmps_proxy_protocol, "false", 0,                  \
+      "expect a PROXY protocol v1/v2 header before the TLS ClientHello on every CWMPS "        \
+      "connection (HAProxy TLS passthrough, mode tcp, send-proxy-v2)")                       \
     X(server, data_dir, STR, data_dir, "./data", 0,                                          \
       "folder holding the LMDB environment, spool and quarantine folders")                   \
     X(server, shards, U64, shards, "0", 0,                                                   \
@@ -88,6 +91,9 @@
     X(tls, min_version, STR, tls_min_version, "1.2", 1, "lowest TLS version: 1.2 | 1.3")       \
     X(tls, ticket_key_rotate_s, U64, tls_ticket_key_rotate_s, "3600", 1,                     \
       "session-ticket key lifetime; the previous key still resumes for one more period")     \
+    X(tls, ticket_key_file, STR, tls_ticket_key_file, "", 1,                                 \
+      "session-ticket keys shared by several nodes (docs/tls.md): one hex key per line, the "  \
+      "first encrypts, the next also decrypts; reread on SIGHUP. Empty: per-process keys")    \
     X(tls, session_cache_size, U64, tls_session_cache_size, "20480", 1,                      \
       "TLS 1.2 session-ID cache entries (0: off; tickets work without it)")                  \
     X(datamodel, files, STR, dm_files, "", 0,                                                \

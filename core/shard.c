@@ -920,6 +920,25 @@ static void keep_pending(struct hm_shard *s, struct hm_conn *c, char *p, size_t 
     hm_buf_append(&c->rx->b, p, n);
 }
 
+/* A PROXY header was read: the HeNB's address replaces the balancer's. */
+static void proxy_apply(struct hm_conn *c, const struct hm_proxy_hdr *ph)
+{
+    /* The balancer's own health checks (LOCAL) keep the socket's address. */
+    if (!ph->local && !ph->unknown)
+        memcpy(&c->peer, &ph->src,
+               ph->src.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in));
+    c->flags &= (uint16_t)~F_PROXY;
+}
+
+static void proxy_refused(struct hm_shard *s, struct hm_conn *c)
+{
+    char peer[64];
+    hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
+    HM_CTR_INC(&s->ctr, err_bad_request);
+    HM_LOG_RL(HM_LOG_WARN, "connection without a valid PROXY header closed", "peer=%s", peer);
+}
+
 /*
  * Parses and dispatches the requests in [base, base+len): either a provided buffer lent by
  * the kernel (zero copy: the handler sees slices into it) or the connection's rx buffer.
@@ -940,11 +959,7 @@ static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t le
             return;
         }
         if (r < 0) {
-            char peer[64];
-            hm_sockaddr_str(&c->peer.sa, peer, sizeof(peer));
-            HM_CTR_INC(&s->ctr, err_bad_request);
-            HM_LOG_RL(HM_LOG_WARN, "connection without a valid PROXY header closed", "peer=%s",
-                      peer);
+            proxy_refused(s, c);
             if (from_rx) {
                 rx_put(s, c->rx);
                 c->rx = NULL;
@@ -952,12 +967,7 @@ static void process(struct hm_shard *s, struct hm_conn *c, char *base, size_t le
             conn_close(s, c);
             return;
         }
-        /* The balancer's own health checks (LOCAL) keep the socket's address. */
-        if (!ph.local && !ph.unknown)
-            memcpy(&c->peer, &ph.src,
-                   ph.src.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in));
-        c->flags &= (uint16_t)~F_PROXY;
+        proxy_apply(c, &ph);
         off = (size_t)r;
     }
     while (off < len && c->state != C_BUSY && c->state != C_CLOSING && c->state != C_FREE) {
@@ -1146,7 +1156,8 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     c->fd = res;
     c->listener = (uint8_t)(li == LI_CWMPS ? HM_LISTENER_CWMP : li);
     c->state = C_IDLE;
-    if (li == HM_LISTENER_CWMP && s->group->cfg.cwmp_proxy_protocol)
+    if ((li == HM_LISTENER_CWMP && s->group->cfg.cwmp_proxy_protocol) ||
+        (li == LI_CWMPS && s->group->cfg.cwmps_proxy_protocol))
         c->flags |= F_PROXY;
     hm_timer_init(&c->timer, on_conn_timer);
     socklen_t sl = sizeof(c->peer);
@@ -1249,7 +1260,7 @@ static void tls_refuse(struct hm_shard *s, struct hm_conn *c, const char *what)
  * record into the shard's plaintext buffer and hand that to the HTTP layer. Returns false
  * when the connection must not be read any more.
  */
-static bool tls_on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size_t n)
+static bool tls_on_cipher(struct hm_shard *s, struct hm_conn *c, char *data, size_t n)
 {
     struct hm_tls_conn *t = c->tls;
     bool go_on = true;
@@ -1294,6 +1305,62 @@ static bool tls_on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size
         return false;
     hm_tls_conn_input(t, NULL, 0);
     tls_flush(s, c); /* handshake flights, tickets, alerts */
+    return go_on;
+}
+
+/*
+ * The PROXY header of a CWMPS connection (TLS passthrough balancer), before the ClientHello.
+ * 1: parsed, [*data, *data + *n) is what follows it, in the kernel's buffer or in *held (an rx
+ * buffer the caller releases once the TLS layer is done with it); 0: incomplete, the bytes
+ * wait in c->rx (a v2 header is at most HM_PROXY_V2_DEFAULT_MAX bytes); -1: refused, closed.
+ */
+static int tls_proxy(struct hm_shard *s, struct hm_conn *c, char **data, size_t *n,
+                     struct rxbuf **held)
+{
+    char *p = *data;
+    size_t len = *n;
+    if (c->rx) {
+        hm_buf_append(&c->rx->b, p, len);
+        p = c->rx->b.base;
+        len = c->rx->b.len;
+    }
+    struct hm_proxy_hdr ph;
+    ssize_t r = hm_proxy_parse(p, len, &ph, 0);
+    if (r == -EAGAIN) {
+        if (!c->rx) {
+            c->rx = rx_get(s);
+            hm_buf_append(&c->rx->b, p, len);
+        }
+        return 0;
+    }
+    if (r < 0) {
+        proxy_refused(s, c);
+        if (c->rx) {
+            rx_put(s, c->rx);
+            c->rx = NULL;
+        }
+        conn_close(s, c);
+        return -1;
+    }
+    proxy_apply(c, &ph);
+    *held = c->rx; /* detached: the HTTP layer may need c->rx for plaintext */
+    c->rx = NULL;
+    *data = p + r;
+    *n = len - (size_t)r;
+    return 1;
+}
+
+static bool tls_on_bytes(struct hm_shard *s, struct hm_conn *c, char *data, size_t n)
+{
+    if (HM_LIKELY(!(c->flags & F_PROXY)))
+        return tls_on_cipher(s, c, data, n);
+    struct rxbuf *held = NULL;
+    int r = tls_proxy(s, c, &data, &n, &held);
+    if (r <= 0)
+        return r == 0;
+    bool go_on = n ? tls_on_cipher(s, c, data, n) : true;
+    if (held)
+        rx_put(s, held);
     return go_on;
 }
 
@@ -1502,6 +1569,10 @@ static int setup_ring(struct hm_shard *s, char *err, size_t errlen)
         return r;
     }
     s->bufs = hm_xmalloc((size_t)s->nbufs * s->bufsz);
+    /* Faulted in now, a fixed cost paid at start: else the kernel faults these pages in one
+     * by one on the receive path as the ring cycles, and resident memory creeps up by up to
+     * nbufs * bufsz under load while looking like per-connection growth. */
+    memset(s->bufs, 0, (size_t)s->nbufs * s->bufsz);
     for (uint32_t i = 0; i < s->nbufs; i++)
         recycle_buf(s, i);
     io_uring_buf_ring_advance(s->br, (int)s->buf_returned);

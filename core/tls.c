@@ -9,8 +9,16 @@
  * returns, so BoringSSL's buffer cannot be lent). BoringSSL frees its record buffers when
  * they are empty (SSL_MODE_RELEASE_BUFFERS is always on there) and the output queue is
  * freed when it drains, so an idle connection holds the SSL object and its session only.
+ *
+ * Idle memory: the session keeps only the SHA-256 of the client certificate (not the DER
+ * chain and its parsed X509 objects, about 6 KB), the handshake configuration is shed once
+ * the handshake is done, and the identity string (SubjectAltName/CN) is taken from the leaf
+ * while the chain is verified. A resumed connection finds the identity in its ticket: tickets
+ * are sealed by our own AES-256-GCM method (below) over the session and the identity, or,
+ * for TLS 1.2 clients without tickets, in the cached session's ex_data.
  */
 /* BoringSSL's headers first: core/bug.h poisons gets(), which bio.h names. */
+#include <openssl/aead.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -70,6 +78,7 @@ struct hm_tls {
     struct tkey tk[2];       /* [0] encrypts; both decrypt */
     unsigned ntk;
     uint64_t rotate_s;
+    bool tk_file; /* keys from tls.ticket_key_file: rotated by the operator, not here */
     _Atomic uint64_t hs_full, hs_resumed, v12, v13, rotations, reload_ok, reload_failed;
     _Atomic uint64_t fail[HM_TLS_FAIL_MAX];
 };
@@ -87,7 +96,9 @@ struct hm_tls_conn {
     bool established, overflow;
     uint8_t fail;
     const char *fail_detail;
-    char *identity; /* NULL: no client certificate */
+    char *identity;    /* NULL: no client certificate */
+    char *tk_identity; /* during the handshake: the identity an offered ticket carried */
+    bool tk_has_id;    /* the ticket named a client (tk_identity may still be "") */
 };
 
 static const char *const fail_names[] = {
@@ -124,6 +135,9 @@ static void ssl_errstr(char *out, size_t n)
         snprintf(out, n, "unknown error");
     ERR_clear_error();
 }
+
+static char *cert_identity(X509 *x);
+static int sess_id_index = -1; /* SSL_SESSION ex_data: identity of a cached TLS 1.2 session */
 
 /* ---- the BIO over the connection's buffers ---- */
 
@@ -166,8 +180,22 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
+static void sess_id_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index, long argl,
+                         void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)index;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
 static void bio_init_once(void)
 {
+    sess_id_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, sess_id_free);
+    if (sess_id_index < 0)
+        abort();
     bio_method = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "hems-shard");
     if (!bio_method)
         abort();
@@ -192,6 +220,8 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
     uint64_t now = mono_s();
     pthread_mutex_lock(&t->tk_lock);
     uint64_t rot = t->rotate_s;
+    if (t->tk_file)
+        goto copy;
     if (t->ntk && now - t->tk[0].born_s >= 2 * rot)
         t->ntk = 0; /* both keys stale: nothing old may be accepted */
     if (!t->ntk || now - t->tk[0].born_s >= rot) {
@@ -201,47 +231,232 @@ static unsigned tkeys_get(struct hm_tls *t, struct tkey out[2])
         t->ntk = t->ntk ? 2 : 1;
         ctr_inc(&t->rotations);
     }
+copy:;
     unsigned n = t->ntk;
     memcpy(out, t->tk, n * sizeof(*out));
     pthread_mutex_unlock(&t->tk_lock);
     return n;
 }
 
-static int on_ticket_key(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx,
-                         HMAC_CTX *hctx, int enc)
+/*
+ * Tickets: name(16) | nonce(12) | AES-256-GCM(session | identity | idlen) | tag(16), the key
+ * name as additional data. idlen 0xff: no client certificate. The identity rides in the ticket
+ * because the session keeps no certificate (see the top of this file).
+ */
+#define TK_HDR 28
+#define TK_TAG 16
+#define TK_NOID 0xff
+
+static int hexval(int ch)
 {
-    struct ctxset *cs = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    struct tkey k[2];
-    unsigned n = tkeys_get(cs->tls, k);
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * tls.ticket_key_file: one key per line, 96 hex digits (16-byte name, 32-byte AES-256-GCM
+ * key); '#' lines and blank lines are skipped. The first key seals new tickets, the second
+ * (optional) still opens tickets. ops/ticket-keys.sh makes and rotates such a file.
+ */
+static int tkeys_load(const char *path, struct tkey out[2], unsigned *nout, char *err,
+                      size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "tls.ticket_key_file %s: cannot open: %s", path, strerror(errno));
+        return HM_EBADCONF;
+    }
+    char line[256];
+    unsigned n = 0, lineno = 0;
     int rc = 0;
-    if (enc) {
-        if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1)
-            goto out_err;
-        memcpy(name, k[0].name, sizeof(k[0].name));
-        if (!EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k[0].aes, iv) ||
-            !HMAC_Init_ex(hctx, k[0].hmac, sizeof(k[0].hmac), EVP_sha256(), NULL))
-            goto out_err;
-        rc = 1;
-        goto out;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        if (memcmp(name, k[i].name, sizeof(k[i].name)) != 0)
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t l = strcspn(line, "\r\n");
+        line[l] = '\0';
+        if (!l || line[0] == '#')
             continue;
-        if (!HMAC_Init_ex(hctx, k[i].hmac, sizeof(k[i].hmac), EVP_sha256(), NULL) ||
-            !EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k[i].aes, iv))
-            goto out_err;
-        rc = i == 0 ? 1 : 2; /* 2: issue a ticket under the current key */
-        goto out;
+        if (n == 2) {
+            snprintf(err, errlen, "tls.ticket_key_file %s:%u: at most 2 keys (current, previous)",
+                     path, lineno);
+            rc = HM_EBADCONF;
+            goto out;
+        }
+        uint8_t raw[48];
+        bool ok = l == 2 * sizeof(raw);
+        for (size_t i = 0; ok && i < sizeof(raw); i++) {
+            int hi = hexval((unsigned char)line[2 * i]), lo = hexval((unsigned char)line[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            raw[i] = ok ? (uint8_t)(hi << 4 | lo) : 0;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "tls.ticket_key_file %s:%u: expected 96 hex digits (openssl "
+                     "rand -hex 48)", path, lineno);
+            rc = HM_EBADCONF;
+            OPENSSL_cleanse(raw, sizeof(raw));
+            goto out;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        memcpy(out[n].name, raw, 16);
+        memcpy(out[n].aes, raw + 16, 32);
+        OPENSSL_cleanse(raw, sizeof(raw));
+        n++;
     }
-    goto out; /* unknown key: full handshake */
-out_err:
-    rc = -1;
+    if (!n) {
+        snprintf(err, errlen, "tls.ticket_key_file %s: no key", path);
+        rc = HM_EBADCONF;
+    }
 out:
-    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(line, sizeof(line));
+    fclose(f);
+    *nout = n;
     return rc;
 }
 
+/* Installs the configured key file's keys, or per-process random keys when none is set. */
+static int tkeys_configure(struct hm_tls *t, const struct hm_config *cfg, char *err,
+                           size_t errlen)
+{
+    struct tkey k[2];
+    unsigned n = 0;
+    bool file = *cfg->tls_ticket_key_file;
+    if (file && tkeys_load(cfg->tls_ticket_key_file, k, &n, err, errlen) < 0) {
+        OPENSSL_cleanse(k, sizeof(k));
+        return HM_EBADCONF;
+    }
+    pthread_mutex_lock(&t->tk_lock);
+    t->rotate_s = cfg->tls_ticket_key_rotate_s;
+    if (file) {
+        bool changed = !t->tk_file || n != t->ntk || memcmp(k[0].name, t->tk[0].name, 16) != 0;
+        memcpy(t->tk, k, sizeof(k));
+        t->ntk = n;
+        if (changed)
+            ctr_inc(&t->rotations);
+    } else if (t->tk_file) {
+        t->ntk = 0; /* back to our own keys, made on the next use */
+    }
+    t->tk_file = file;
+    pthread_mutex_unlock(&t->tk_lock);
+    OPENSSL_cleanse(k, sizeof(k));
+    return 0;
+}
+
+static size_t tk_overhead(SSL *ssl)
+{
+    (void)ssl;
+    return TK_HDR + TK_TAG + IDENT_MAX + 1;
+}
+
+/* The identity a ticket issued now must carry: the resumed one, else the verified one. */
+static const char *conn_ticket_identity(const struct hm_tls_conn *c, bool *has)
+{
+    if (SSL_session_reused(c->ssl)) {
+        *has = c->tk_has_id;
+        return c->tk_identity;
+    }
+    *has = c->identity != NULL;
+    return c->identity;
+}
+
+static int tk_seal(SSL *ssl, uint8_t *out, size_t *out_len, size_t max_out, const uint8_t *in,
+                   size_t in_len)
+{
+    struct hm_tls_conn *c = SSL_get_app_data(ssl);
+    struct tkey k[2];
+    unsigned nk = tkeys_get(c->cs->tls, k);
+    (void)nk;
+    bool has;
+    const char *id = conn_ticket_identity(c, &has);
+    uint8_t extra[IDENT_MAX + 1];
+    size_t idl = has && id ? strlen(id) : 0;
+    memcpy(extra, id ? id : "", idl);
+    extra[idl] = has ? (uint8_t)idl : TK_NOID;
+    int rc = 0;
+    EVP_AEAD_CTX a;
+    EVP_AEAD_CTX_zero(&a);
+    if (max_out < in_len + TK_HDR + TK_TAG + idl + 1)
+        goto out;
+    memmove(out + TK_HDR, in, in_len); /* <in> may be <out> */
+    memcpy(out, k[0].name, 16);
+    size_t tag_len;
+    if (RAND_bytes(out + 16, 12) != 1 ||
+        !EVP_AEAD_CTX_init(&a, EVP_aead_aes_256_gcm(), k[0].aes, 32, TK_TAG, NULL) ||
+        !EVP_AEAD_CTX_seal_scatter(&a, out + TK_HDR, out + TK_HDR + in_len, &tag_len,
+                                   max_out - TK_HDR - in_len, out + 16, 12, out + TK_HDR,
+                                   in_len, extra, idl + 1, out, 16))
+        goto out;
+    *out_len = TK_HDR + in_len + tag_len;
+    rc = 1;
+out:
+    EVP_AEAD_CTX_cleanup(&a);
+    OPENSSL_cleanse(k, sizeof(k));
+    ERR_clear_error();
+    return rc;
+}
+
+static enum ssl_ticket_aead_result_t tk_open(SSL *ssl, uint8_t *out, size_t *out_len,
+                                             size_t max_out, const uint8_t *in, size_t in_len)
+{
+    struct hm_tls_conn *c = SSL_get_app_data(ssl);
+    if (in_len < TK_HDR + TK_TAG + 1 || max_out < in_len - TK_HDR)
+        return ssl_ticket_aead_ignore_ticket;
+    struct tkey k[2];
+    unsigned nk = tkeys_get(c->cs->tls, k);
+    enum ssl_ticket_aead_result_t rc = ssl_ticket_aead_ignore_ticket;
+    uint8_t hdr[TK_HDR];
+    memcpy(hdr, in, TK_HDR); /* <in> may be <out> */
+    unsigned i = 0;
+    while (i < nk && memcmp(hdr, k[i].name, 16) != 0)
+        i++;
+    EVP_AEAD_CTX a;
+    EVP_AEAD_CTX_zero(&a);
+    size_t n;
+    if (i == nk) /* unknown or expired key: a full handshake */
+        goto out;
+    memmove(out, in + TK_HDR, in_len - TK_HDR);
+    if (!EVP_AEAD_CTX_init(&a, EVP_aead_aes_256_gcm(), k[i].aes, 32, TK_TAG, NULL) ||
+        !EVP_AEAD_CTX_open(&a, out, &n, max_out, hdr + 16, 12, out, in_len - TK_HDR, hdr, 16))
+        goto out;
+    uint8_t idl = out[n - 1];
+    size_t l = idl == TK_NOID ? 0 : idl;
+    if (l + 1 > n || l > IDENT_MAX)
+        goto out;
+    free(c->tk_identity);
+    c->tk_identity = idl == TK_NOID ? NULL : hm_xstrndup((const char *)out + n - 1 - l, l);
+    c->tk_has_id = idl != TK_NOID;
+    *out_len = n - 1 - l;
+    rc = ssl_ticket_aead_success;
+out:
+    EVP_AEAD_CTX_cleanup(&a);
+    OPENSSL_cleanse(k, sizeof(k));
+    ERR_clear_error();
+    return rc;
+}
+
+static const SSL_TICKET_AEAD_METHOD tk_method = {
+    .max_overhead = tk_overhead,
+    .seal = tk_seal,
+    .open = tk_open,
+};
+
 /* ---- contexts ---- */
+
+/* Verifies the client chain as BoringSSL would, and takes the identity from the leaf: the
+ * session keeps no certificate afterwards. */
+static int on_verify(X509_STORE_CTX *sc, void *arg)
+{
+    (void)arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sc, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct hm_tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    int r = X509_verify_cert(sc);
+    X509 *leaf = X509_STORE_CTX_get0_cert(sc);
+    if (r == 1 && c && leaf) {
+        free(c->identity);
+        c->identity = cert_identity(leaf);
+    }
+    return r;
+}
 
 static int on_sni(SSL *ssl, int *alert, void *arg)
 {
@@ -378,7 +593,9 @@ static SSL_CTX *make_ctx(const struct hm_config *cfg, const char *cert, const ch
                                    : UINT32_MAX);
     SSL_CTX_set_timeout(ctx, life);
     SSL_CTX_set_session_psk_dhe_timeout(ctx, life);
-    SSL_CTX_set_tlsext_ticket_key_cb(ctx, on_ticket_key);
+    SSL_CTX_set_ticket_aead_method(ctx, &tk_method);
+    SSL_CTX_set_retain_only_sha256_of_client_certs(ctx, 1);
+    SSL_CTX_set_cert_verify_callback(ctx, on_verify, NULL);
     SSL_CTX_set_num_tickets(ctx, 1); /* a CPE resumes one session at a time (default: 2) */
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_tlsext_servername_arg(ctx, cs);
@@ -459,14 +676,19 @@ struct hm_tls *hm_tls_create(const struct hm_config *cfg, char *err, size_t errl
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->tk_lock, NULL);
     t->rotate_s = cfg->tls_ticket_key_rotate_s;
+    if (tkeys_configure(t, cfg, err, errlen) < 0) {
+        hm_tls_destroy(t);
+        return NULL;
+    }
     t->cur = ctxset_make(t, cfg, err, errlen);
     if (!t->cur) {
         hm_tls_destroy(t);
         return NULL;
     }
     hm_info("TLS ready", "certificates=%u client_auth=%s min_version=%s crl=%s "
-            "ticket_key_rotate_s=%llu", t->cur->n, cfg->tls_client_auth, cfg->tls_min_version,
-            *cfg->tls_crl ? "yes" : "no", (unsigned long long)t->rotate_s);
+            "ticket_key_rotate_s=%llu ticket_key_file=%s", t->cur->n, cfg->tls_client_auth,
+            cfg->tls_min_version, *cfg->tls_crl ? "yes" : "no", (unsigned long long)t->rotate_s,
+            *cfg->tls_ticket_key_file ? cfg->tls_ticket_key_file : "none");
     return t;
 }
 
@@ -477,9 +699,11 @@ int hm_tls_reload(struct hm_tls *t, const struct hm_config *cfg, char *err, size
         ctr_inc(&t->reload_failed);
         return HM_EBADCONF;
     }
-    pthread_mutex_lock(&t->tk_lock);
-    t->rotate_s = cfg->tls_ticket_key_rotate_s;
-    pthread_mutex_unlock(&t->tk_lock);
+    if (tkeys_configure(t, cfg, err, errlen) < 0) {
+        ctxset_put(cs);
+        ctr_inc(&t->reload_failed);
+        return HM_EBADCONF;
+    }
     pthread_mutex_lock(&t->lock);
     struct ctxset *old = t->cur;
     t->cur = cs;
@@ -557,7 +781,9 @@ struct hm_tls_conn *hm_tls_conn_new(struct hm_tls *t)
     BIO_set_data(b, c);
     BIO_set_init(b, 1);
     SSL_set_bio(c->ssl, b, b);
+    SSL_set_app_data(c->ssl, c);
     SSL_set_accept_state(c->ssl);
+    SSL_set_shed_handshake_config(c->ssl, 1); /* the server never renegotiates */
     return c;
 }
 
@@ -570,6 +796,7 @@ void hm_tls_conn_free(struct hm_tls_conn *c)
     hm_buf_free(&c->q[0]);
     hm_buf_free(&c->q[1]);
     free(c->identity);
+    free(c->tk_identity);
     free(c);
 }
 
@@ -586,11 +813,8 @@ static bool ident_char_ok(unsigned char ch)
 }
 
 /* SubjectAltName dNSName (the first), else the subject CN; "" when unusable. */
-static char *peer_identity(SSL *ssl)
+static char *cert_identity(X509 *x)
 {
-    X509 *x = SSL_get_peer_certificate(ssl);
-    if (!x)
-        return NULL;
     char buf[IDENT_MAX + 1];
     size_t n = 0;
     GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -611,13 +835,35 @@ static char *peer_identity(SSL *ssl)
                                           sizeof(buf));
         n = r > 0 ? (size_t)r : 0;
     }
-    X509_free(x);
     for (size_t i = 0; i < n; i++)
         if (!ident_char_ok((unsigned char)buf[i]))
             n = 0;
     buf[n] = '\0';
     ERR_clear_error();
     return hm_xstrndup(buf, n);
+}
+
+/* At the end of the handshake: the identity of a resumed session comes from its ticket or,
+ * for a cached TLS 1.2 session, its ex_data; a new cached session records it there. */
+static void settle_identity(struct hm_tls_conn *c)
+{
+    SSL_SESSION *sess = SSL_get_session(c->ssl);
+    const char *cached = sess ? SSL_SESSION_get_ex_data(sess, sess_id_index) : NULL;
+    if (SSL_session_reused(c->ssl)) {
+        free(c->identity);
+        c->identity = c->tk_identity;
+        c->tk_identity = NULL;
+        if (!c->tk_has_id && cached)
+            c->identity = hm_xstrndup(cached, strlen(cached));
+    } else if (sess && c->identity && !cached && SSL_version(c->ssl) != TLS1_3_VERSION) {
+        unsigned idl = 0;
+        SSL_SESSION_get_id(sess, &idl);
+        if (idl) /* in the server's cache (a client without tickets) */
+            SSL_SESSION_set_ex_data(sess, sess_id_index,
+                                    hm_xstrndup(c->identity, strlen(c->identity)));
+    }
+    free(c->tk_identity);
+    c->tk_identity = NULL;
 }
 
 static void classify_failure(struct hm_tls_conn *c)
@@ -675,7 +921,7 @@ int hm_tls_conn_handshake(struct hm_tls_conn *c)
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
         c->established = true;
-        c->identity = peer_identity(c->ssl);
+        settle_identity(c);
         ctr_inc(SSL_session_reused(c->ssl) ? &t->hs_resumed : &t->hs_full);
         ctr_inc(SSL_version(c->ssl) == TLS1_3_VERSION ? &t->v13 : &t->v12);
         return 0;

@@ -8,7 +8,8 @@
  * records run on the shard that owns the connection; nothing blocks.
  *
  * One struct hm_tls per process holds the server contexts (one per certificate, picked by
- * SNI), the trusted CAs and CRLs, the session-ticket keys (rotated, shared by every shard)
+ * SNI), the trusted CAs and CRLs, the session-ticket keys (rotated, shared by every shard,
+ * or read from tls.ticket_key_file to be shared by several nodes)
  * and the TLS counters. Its contexts are swapped on reload (hm_tls_reload) under a mutex;
  * connections keep the context set they started with (reference-counted), so a reload
  * drops nothing.
@@ -59,7 +60,9 @@ struct hm_tls *hm_tls_create(const struct hm_config *cfg, char *err, size_t errl
 /*
  * Main thread (SIGHUP): rebuilds the contexts from <cfg>'s files. On success new
  * handshakes use them; open connections keep theirs. On failure returns HM_EBADCONF with
- * <err> and keeps the running contexts. Ticket keys survive reloads.
+ * <err> and keeps the running contexts. Ticket keys survive reloads; with
+ * tls.ticket_key_file set, the file is reread (keys shared by several nodes, rotated by the
+ * operator: the first line seals, the second still opens).
  */
 int hm_tls_reload(struct hm_tls *t, const struct hm_config *cfg, char *err, size_t errlen);
 

@@ -24,9 +24,10 @@ from test_loadgen import LOADGEN
 SRC = os.environ.get("HEMS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def haproxy_config(tmpdir, nodes, port, serving_ports=None):
+def haproxy_config(tmpdir, nodes, port, serving_ports=None, tls_port=None):
     """ops/haproxy.cfg moved onto loopback: <port> is the balanced (Initial HeMS) frontend,
-    <serving_ports> the per-node Serving HeMS frontends (free ports when None)."""
+    <serving_ports> the per-node Serving HeMS frontends (free ports when None), <tls_port> the
+    TLS passthrough frontend to the nodes' cwmps_port (a free port when None)."""
     with open(os.path.join(SRC, "ops", "haproxy.cfg")) as f:
         cfg = f.read()
     serving_ports = serving_ports or [free_port(), free_port()]
@@ -35,6 +36,11 @@ def haproxy_config(tmpdir, nodes, port, serving_ports=None):
     cfg = cfg.replace("bind 0.0.0.0:7549", "bind 127.0.0.1:%d" % serving_ports[1])
     cfg = cfg.replace("server hems1 10.0.0.11:7547", "server hems1 127.0.0.1:%d" % nodes[0].cwmp_port)
     cfg = cfg.replace("server hems2 10.0.0.12:7547", "server hems2 127.0.0.1:%d" % nodes[1].cwmp_port)
+    cfg = cfg.replace("bind 0.0.0.0:7443", "bind 127.0.0.1:%d" % (tls_port or free_port()))
+    for i, h in enumerate(nodes):
+        cfg = cfg.replace("server hems%d 10.0.0.1%d:7443 port 7547" % (i + 1, i + 1),
+                          "server hems%d 127.0.0.1:%d port %d"
+                          % (i + 1, getattr(h, "cwmps_port", None) or free_port(), h.cwmp_port))
     cfg = cfg.replace("balance source", "balance roundrobin")  # one client address here
     cfg = cfg.replace("maxconn 200000", "maxconn 4000")  # this machine's descriptor limit
     assert "0.0.0.0" not in cfg and "10.0.0." not in cfg
@@ -43,6 +49,27 @@ def haproxy_config(tmpdir, nodes, port, serving_ports=None):
         f.write(cfg)
     return subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def make_pki(tmpdir, devices):
+    pki = os.path.join(tmpdir, "pki")
+    subprocess.run([os.path.join(SRC, "ops", "make-test-pki.sh"), pki] + devices, check=True,
+                   stdout=subprocess.DEVNULL)
+    return pki
+
+
+def tls_node(pki, key_file, *args):
+    """A hemsd node with a TLS CWMP listener (mutual TLS required), PROXY on both listeners,
+    session-ticket keys from <key_file>."""
+    port = free_port()
+    cfg = ("[server]\ncwmps_listen = 127.0.0.1:%d\ncwmp_proxy_protocol = true\n"
+           "cwmps_proxy_protocol = true\n[tls]\ncert = %s\nkey = %s\nca = %s\n"
+           "client_auth = required\nticket_key_file = %s\n"
+           % (port, os.path.join(pki, "server-ec.pem"), os.path.join(pki, "server-ec.key"),
+              os.path.join(pki, "ca.pem"), key_file))
+    h = Hemsd(*args, config=cfg)
+    h.cwmps_port = port
+    return h.start()
 
 
 class Haproxy(unittest.TestCase):
@@ -193,6 +220,77 @@ class Haproxy(unittest.TestCase):
             for h in nodes:
                 h.__exit__(None, None, None)
                 os.unlink(h.policy_path)
+
+    def test_tls_passthrough_mutual_tls_and_client_address(self):
+        """HeNBs with their own certificates through HAProxy's TLS passthrough (mode tcp,
+        send-proxy-v2) to two nodes: hemsd terminates TLS, binds each certificate to its
+        DeviceId, and records the HeNB's address (127.0.0.2, the load generator's source),
+        not HAProxy's (127.0.0.1). Both nodes share a ticket key file (ops/ticket-keys.sh),
+        so a HeNB resumes its session on either node: round robin alternates them."""
+        if not shutil.which("openssl") or not os.path.exists(LOADGEN):
+            self.skipTest("needs the openssl CLI and hems-loadgen")
+        with tempfile.TemporaryDirectory(prefix="hems-haproxy-tls-") as tmp:
+            n = 6
+            pki = make_pki(tmp, ["%010d" % i for i in range(1, n + 1)])
+            keys = os.path.join(tmp, "ticket.keys")
+            subprocess.run([os.path.join(SRC, "ops", "ticket-keys.sh"), keys], check=True)
+            nodes = [tls_node(pki, keys) for _ in range(2)]
+            port, tls_port = free_port(), free_port()
+            hap = haproxy_config(tmp, nodes, port, tls_port=tls_port)
+            try:
+                time.sleep(1.5)  # first health checks
+                report = os.path.join(tmp, "lg.json")
+                common = ["--target", "127.0.0.1:%d" % tls_port, "--scenario", "periodic",
+                          "--first-serial", "1", "--host", "localhost", "--source",
+                          "127.0.0.2", "--tls", "--tls-ca", os.path.join(pki, "ca.pem"),
+                          "--timeout", "5", "--quiet", "--json", report]
+                out = subprocess.run([LOADGEN, "--devices", str(n), "--concurrency", "3",
+                                      "--sessions", str(4 * n), "--tls-cert-dir", pki,
+                                      "--tls-resume"] + common,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     timeout=60).stdout.decode(errors="replace")
+                with open(report) as f:
+                    r = json.load(f)
+                self.assertEqual(r["sessions"]["ok"], 4 * n, out)
+                self.assertEqual(r["sessions"]["failed"], 0, out)
+                ms = [h.metrics() for h in nodes]
+                for m in ms:  # round robin: both nodes terminated TLS
+                    self.assertGreater(sum(m.get('hems_tls_handshakes_total{kind="%s"}' % k, 0)
+                                           for k in ("full", "resumed")), 0)
+                    self.assertEqual(m.get("hems_tls_identity_mismatch_total", 0), 0)
+                # one full handshake per device, then its ticket resumes on either node
+                self.assertEqual(sum(m.get('hems_tls_handshakes_total{kind="full"}', 0)
+                                     for m in ms), n)
+                self.assertEqual(sum(m.get('hems_tls_handshakes_total{kind="resumed"}', 0)
+                                     for m in ms), 3 * n)
+                seen = set()
+                for h in nodes:
+                    st, _, b = http_request(h.admin_port, "GET", "/api/v1/devices?limit=1000")
+                    self.assertEqual(st, 200)
+                    for d in json.loads(b)["devices"]:
+                        seen.add(d["serial"])
+                        self.assertTrue(d["source_address"].startswith("127.0.0.2:"),
+                                        "the HeNB's address, not HAProxy's: %s" % d)
+                self.assertGreaterEqual(len(seen), n)
+                # Identity binding still works behind the balancer: device 2 presenting
+                # device 1's certificate is refused.
+                out = subprocess.run([LOADGEN, "--devices", "2", "--concurrency", "2",
+                                      "--sessions", "2", "--max-retries", "1", "--tls-cert",
+                                      os.path.join(pki, "dev-0000000001.pem"), "--tls-key",
+                                      os.path.join(pki, "dev-0000000001.key")] + common,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     timeout=60).stdout.decode(errors="replace")
+                with open(report) as f:
+                    r = json.load(f)
+                self.assertEqual(r["sessions"]["ok"], 1, out)
+                self.assertEqual(r["http_status"].get("403"), 1, out)
+                self.assertEqual(sum(h.metrics().get("hems_tls_identity_mismatch_total", 0)
+                                     for h in nodes), 1)
+            finally:
+                hap.terminate()
+                hap.wait()
+                for h in nodes:
+                    h.__exit__(None, None, None)
 
 
 if __name__ == "__main__":
