@@ -688,7 +688,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
 static int delete_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_store_reader *rd,
                        struct hm_slice id, uint64_t seq)
 {
-    struct hm_task_rec st;
+    struct hm_task_rec st = {0};
     int r = get_task(x, rd, id, seq, &st);
     if (r != 0)
         return r;
