@@ -133,7 +133,7 @@ int hm_region_parse(const char *name, json_t *in, struct hm_region **out, char *
     struct hm_region *r = hm_xcalloc(1, sizeof(*r));
     const char *k;
     json_t *v;
-    int64_t n;
+    int64_t n = 0;
     r->port = -1;
     if (!hm_profile_name_ok(name))
         FAIL("region name must be 1..%d of [A-Za-z0-9_.-]", HM_REGION_NAME_MAX);
