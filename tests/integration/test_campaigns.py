@@ -4,7 +4,7 @@ CampaignsScripted: a handful of scripted CPEs (tests/integration/cpe.py): waves,
 first failure, resume with retry_failed, completion, firmware success only once the target
 SoftwareVersion is reported, the API's bad-input answers, metrics.
 
-CampaignsFleet: HEMS_CAMPAIGN_DEVICES (default 10000) simulated HeNBs (hems-loadgen, which
+CampaignsFleet: HEMS_CAMPAIGN_DEVICES (default 10000; 1000 under the sanitizers) simulated HeNBs (hems-loadgen, which
 fetches the file and reports TransferComplete, with injected 9010 failures): the campaign
 halts at its threshold, hemsd restarts on the same data folder, the campaign is still halted
 with the same counts, and after a resume with a higher threshold it completes.
@@ -18,7 +18,7 @@ import time
 import unittest
 
 import cpe as C
-from hemsd import BIN_DIR, Hemsd, free_port, http_request, main
+from hemsd import BIN_DIR, Hemsd, fleet_size, free_port, http_request, main
 
 CFG = b'<?xml version="1.0"?><config><cell id="1"><earfcn>6300</earfcn></cell></config>\n' * 20
 
@@ -280,7 +280,7 @@ def splitmix_fails(i, pct):
 
 class CampaignsFleet(unittest.TestCase):
     """HEMS_CAMPAIGN_DEVICES simulated HeNBs (default 10000), 10 % injected failures."""
-    N = int(os.environ.get("HEMS_CAMPAIGN_DEVICES", "10000"))
+    N = fleet_size(10000, env="HEMS_CAMPAIGN_DEVICES", sanitized=1000)
     FIRST = 500000
     PCT = 10
 
