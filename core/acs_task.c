@@ -7,6 +7,9 @@
 
 #include "core/bug.h"
 #include "core/datamodel.h"
+#include "core/util.h"
+#include "storage/record.h"
+#include "storage/store.h"
 
 static const struct hm_dm *task_dm;
 static hm_task_password_fn task_pw_fn;
@@ -597,4 +600,34 @@ int hm_task_parse_command_key(struct hm_slice key, uint64_t *seq)
     }
     *seq = v;
     return 0;
+}
+
+int hm_task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                const struct hm_task_rec *t)
+{
+    char key[HM_STORE_MAX_KEY];
+    int kl = hm_key_task(key, sizeof(key), dev, seq);
+    size_t n = hm_rec_task_size(t);
+    char *p = kl > 0 && n <= HM_STORE_MAX_VAL
+                  ? hm_store_batch_put_reserve(b, HM_DB_TASKS, hm_slice(key, (size_t)kl), n)
+                  : NULL;
+    return p && hm_rec_task_encode(t, p, n) >= 0 ? 0 : -E2BIG;
+}
+
+int hm_task_put_new(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                    enum hm_task_kind kind, struct hm_slice args)
+{
+    uint64_t now = hm_now_ms();
+    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
+                            .created_ms = now, .updated_ms = now, .args = args};
+    return hm_task_put(b, dev, seq, &t);
+}
+
+void hm_task_param_add(json_t *params, const char *prefix, const char *rel, json_t *value,
+                       const char *type)
+{
+    char name[300];
+    snprintf(name, sizeof(name), "%s%s", prefix, rel);
+    json_array_append_new(params, json_pack("{s:s,s:o,s:s}", "name", name, "value", value,
+                                            "type", type));
 }

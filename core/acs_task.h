@@ -48,6 +48,24 @@ void hm_task_set_password_fn(hm_task_password_fn fn, void *ctx);
 int hm_task_validate(json_t *in, enum hm_task_kind *kind, struct hm_buf *args, char *err,
                      size_t errlen);
 
+/*
+ * Puts task record <t> of device <dev> with sequence <seq> into batch <b> (a new task, or a
+ * changed one under its existing key). 0, or -E2BIG when the key or the record does not fit
+ * (the store's key/record limits, or the batch is full).
+ */
+struct hm_store_batch;
+int hm_task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                const struct hm_task_rec *t);
+
+/* hm_task_put() of a new queued task <kind> with validated <args>, created now. */
+int hm_task_put_new(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                    enum hm_task_kind kind, struct hm_slice args);
+
+/* Appends {"name": <prefix><rel>, "value": <value> (consumed), "type": <type>} to the
+ * SetParameterValues <params> array being built. */
+void hm_task_param_add(json_t *params, const char *prefix, const char *rel, json_t *value,
+                       const char *type);
+
 /* The CWMP method name of <kind> ("GetParameterValues", ...), or "?". */
 const char *hm_task_rpc_name(enum hm_task_kind kind);
 

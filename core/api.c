@@ -665,16 +665,7 @@ static int post_task(struct hm_http_exchange *x, struct hm_api *api, struct hm_s
         }
         q->wait_until_ms = hm_now_ms() + (uint64_t)wait_s * 1000u;
     }
-    uint64_t now = hm_now_ms();
-    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
-                            .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
-    char key[HM_STORE_MAX_KEY];
-    int kl = hm_key_task(key, sizeof(key), id, q->seq);
-    size_t n = hm_rec_task_size(&t);
-    char *p = kl > 0 ? hm_store_batch_put_reserve(&q->batch, HM_DB_TASKS,
-                                                  hm_slice(key, (size_t)kl), n)
-                     : NULL;
-    if (!p || hm_rec_task_encode(&t, p, n) < 0) {
+    if (hm_task_put_new(&q->batch, id, q->seq, kind, hm_buf_slice(&args)) < 0) {
         hm_buf_free(&args);
         hm_store_batch_fini(&q->batch);
         free(q);

@@ -514,16 +514,10 @@ static uint32_t dispatch(struct hm_campaigns *c, struct rt *t, uint64_t now, str
     while (n < room && (i = hm_camp_next(k, now)) >= 0) {
         struct hm_camp_dev *d = &k->dev[i];
         uint64_t seq = hm_store_next_seq(c->o.store);
-        char tk[600];
-        int kl = hm_key_task(tk, sizeof(tk), hm_slice_cstr(d->id), seq);
         struct hm_task_rec tr = {.kind = t->kind, .state = HM_TASK_QUEUED, .created_ms = now,
                                  .updated_ms = now,
                                  .args = hm_slice(t->args.base, t->args.len)};
-        size_t vl = hm_rec_task_size(&tr);
-        char *p = kl > 0 ? hm_store_batch_put_reserve(&c->batch, HM_DB_TASKS,
-                                                      hm_slice(tk, (size_t)kl), vl)
-                         : NULL;
-        if (!p || hm_rec_task_encode(&tr, p, vl) < 0) {
+        if (hm_task_put(&c->batch, hm_slice_cstr(d->id), seq, &tr) < 0) {
             hm_camp_set(k, (uint32_t)i, HM_CD_FAILED, 0, now); /* unencodable: never retried */
             continue;
         }

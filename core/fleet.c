@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/acs_task.h"
 #include "core/bug.h"
 #include "core/fleet_s1.h"
 #include "core/log.h"
@@ -976,17 +977,8 @@ static int enqueue_spv(struct hm_fleet *f, struct hm_store_batch *b, struct hm_s
                              "parameter_key", pk);
     char *text = json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(args);
-    uint64_t now = hm_now_ms();
-    struct hm_task_rec t = {.kind = HM_TASK_SET_PARAM_VALUES, .state = HM_TASK_QUEUED,
-                            .created_ms = now, .updated_ms = now, .args = hm_slice_cstr(text)};
-    char key[HM_STORE_MAX_KEY];
     *seq = hm_store_next_seq(f->st);
-    int kl = hm_key_task(key, sizeof(key), dev, *seq);
-    size_t n = hm_rec_task_size(&t);
-    char *p = kl > 0 && n <= HM_STORE_MAX_VAL
-                  ? hm_store_batch_put_reserve(b, HM_DB_TASKS, hm_slice(key, (size_t)kl), n)
-                  : NULL;
-    int r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
+    int r = hm_task_put_new(b, dev, *seq, HM_TASK_SET_PARAM_VALUES, hm_slice_cstr(text));
     free(text);
     if (r == 0)
         atomic_fetch_add(&f->queued, 1);

@@ -154,27 +154,12 @@ static int task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
         hm_buf_free(&args);
         return 1;
     }
-    uint64_t now = now_ms();
-    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
-                            .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
-    char key[HM_STORE_MAX_KEY];
-    int kl = hm_key_task(key, sizeof(key), dev, seq);
-    size_t n = hm_rec_task_size(&t);
-    char *p = kl > 0 ? hm_store_batch_put_reserve(b, HM_DB_TASKS, hm_slice(key, (size_t)kl), n)
-                     : NULL;
-    r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
+    r = hm_task_put_new(b, dev, seq, kind, hm_buf_slice(&args));
     hm_buf_free(&args);
     return r;
 }
 
-static void add(json_t *params, const char *prefix, const char *rel, json_t *value,
-                const char *type)
-{
-    char name[300];
-    snprintf(name, sizeof(name), "%s%s", prefix, rel);
-    json_array_append_new(params, json_pack("{s:s,s:o,s:s}", "name", name, "value", value,
-                                            "type", type));
-}
+#define add hm_task_param_add
 
 /* <url> with every "{device}" replaced by <dev>. */
 static json_t *device_url(const char *url, struct hm_slice dev)
@@ -437,13 +422,7 @@ static int scrub_task(struct hm_store_batch *b, struct hm_slice dev, uint64_t se
         return -ENOMEM;
     struct hm_task_rec c = *t;
     c.args = hm_slice_cstr(txt);
-    char key[HM_STORE_MAX_KEY];
-    int kl = hm_key_task(key, sizeof(key), dev, seq);
-    size_t n = hm_rec_task_size(&c);
-    char *dst = kl > 0 ? hm_store_batch_put_reserve(b, HM_DB_TASKS,
-                                                    hm_slice(key, (size_t)kl), n)
-                       : NULL;
-    int r = dst && hm_rec_task_encode(&c, dst, n) >= 0 ? 0 : -E2BIG;
+    int r = hm_task_put(b, dev, seq, &c);
     free(txt);
     return r;
 }

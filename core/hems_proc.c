@@ -565,27 +565,12 @@ static int enqueue(struct hm_store *st, struct hm_store_batch *b, struct hm_slic
         hm_buf_free(&args);
         return 0; /* a bad policy value must not refuse the Inform */
     }
-    uint64_t now = now_ms();
-    struct hm_task_rec t = {.kind = (uint8_t)kind, .state = HM_TASK_QUEUED,
-                            .created_ms = now, .updated_ms = now, .args = hm_buf_slice(&args)};
-    char key[HM_STORE_MAX_KEY];
-    int kl = hm_key_task(key, sizeof(key), dev, hm_store_next_seq(st));
-    size_t n = hm_rec_task_size(&t);
-    char *p = kl > 0 ? hm_store_batch_put_reserve(b, HM_DB_TASKS, hm_slice(key, (size_t)kl), n)
-                     : NULL;
-    r = p && hm_rec_task_encode(&t, p, n) >= 0 ? 0 : -E2BIG;
+    r = hm_task_put_new(b, dev, hm_store_next_seq(st), kind, hm_buf_slice(&args));
     hm_buf_free(&args);
     return r;
 }
 
-static void spv_add(json_t *params, const char *root, const char *rel, json_t *value,
-                    const char *type)
-{
-    char name[300];
-    snprintf(name, sizeof(name), "%s%s", root, rel);
-    json_array_append_new(params, json_pack("{s:s,s:o,s:s}", "name", name, "value", value,
-                                            "type", type));
-}
+#define spv_add hm_task_param_add
 
 /* The S1 far end: the device's region list (core/fleet_s1.h) where a region selects it,
  * else the policy's s1.servers; connection mode from the policy, port from either. */
