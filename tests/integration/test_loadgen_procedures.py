@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from hemsd import Hemsd, http_request, main
+from hemsd import Hemsd, fleet_size, http_request, main
 from test_loadgen import Report, run_loadgen
 
 
@@ -44,7 +44,7 @@ def node(role, node_id, policy):
 
 
 class Discovery(Report):
-    N = 600
+    N = fleet_size(600, sanitized=200)
 
     @classmethod
     def setUpClass(cls):
