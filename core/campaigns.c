@@ -344,6 +344,27 @@ out:
     rt_free(t);
 }
 
+
+/* A campaign device's task record, read in the current snapshot of c->rd. */
+struct task_ref {
+    char key[600];
+    int kl;
+    struct hm_task_rec rec; /* points into the snapshot */
+};
+
+/* 0, -ENOENT (no such task: withdrawn), or another negative error (bad key, unreadable). */
+static int dev_task(struct hm_campaigns *c, const struct hm_camp_dev *d, struct task_ref *t)
+{
+    t->kl = hm_key_task(t->key, sizeof(t->key), hm_slice_cstr(d->id), d->task_seq);
+    if (t->kl <= 0)
+        return -EINVAL;
+    struct hm_slice v;
+    int r = hm_store_get(c->rd, HM_DB_TASKS, hm_slice(t->key, (size_t)t->kl), &v);
+    if (r < 0)
+        return r;
+    return hm_rec_task_decode(v, &t->rec) < 0 ? -EBADMSG : 0;
+}
+
 static void do_cmd(struct hm_campaigns *c, struct cmd *m)
 {
     char err[300];
@@ -406,13 +427,10 @@ static void do_cmd(struct hm_campaigns *c, struct cmd *m)
             struct hm_camp_dev *d = &k->dev[i];
             if (d->state != HM_CD_IN_PROGRESS)
                 continue;
-            char tk[600];
-            struct hm_slice v;
-            struct hm_task_rec tr;
-            int kl = hm_key_task(tk, sizeof(tk), hm_slice_cstr(d->id), d->task_seq);
-            if (kl > 0 && hm_store_get(c->rd, HM_DB_TASKS, hm_slice(tk, (size_t)kl), &v) == 0 &&
-                hm_rec_task_decode(v, &tr) == 0 && tr.state == HM_TASK_QUEUED &&
-                hm_store_batch_del(&c->batch, HM_DB_TASKS, hm_slice(tk, (size_t)kl)) == 0)
+            struct task_ref tref;
+            if (dev_task(c, d, &tref) == 0 && tref.rec.state == HM_TASK_QUEUED &&
+                hm_store_batch_del(&c->batch, HM_DB_TASKS,
+                                   hm_slice(tref.key, (size_t)tref.kl)) == 0)
                 hm_camp_set(k, i, HM_CD_CANCELLED, 0, now);
         }
         hm_store_read_end(c->rd);
@@ -457,21 +475,18 @@ static uint32_t poll(struct hm_campaigns *c, struct rt *t, uint64_t now, struct 
         struct hm_camp_dev *d = &k->dev[i];
         if (d->state != HM_CD_IN_PROGRESS)
             continue;
-        char tk[600];
-        struct hm_slice v;
-        struct hm_task_rec tr;
         struct hm_slice id = hm_slice_cstr(d->id);
-        int kl = hm_key_task(tk, sizeof(tk), id, d->task_seq);
-        if (kl < 0)
-            continue;
-        int r = hm_store_get(c->rd, HM_DB_TASKS, hm_slice(tk, (size_t)kl), &v);
+        struct task_ref tref;
+        int r = dev_task(c, d, &tref);
         if (r == -ENOENT) { /* withdrawn by an operator */
             hm_camp_set(k, i, HM_CD_FAILED, 0, now);
             c->outcomes[HM_CD_FAILED]++;
             continue;
         }
-        if (r < 0 || hm_rec_task_decode(v, &tr) < 0)
+        if (r < 0)
             continue;
+        struct hm_task_rec tr = tref.rec;
+        struct hm_slice v;
         if (tr.state == HM_TASK_QUEUED) {
             uint64_t last = d->cr_ms ? d->cr_ms : d->started_ms;
             if (k->c.cr_retry_s && k->state != HM_CAMP_CANCELLED && ncr < room &&
