@@ -138,6 +138,9 @@ static void ssl_errstr(char *out, size_t n)
 
 static char *cert_identity(X509 *x);
 static int sess_id_index = -1; /* SSL_SESSION ex_data: identity of a cached TLS 1.2 session */
+/* Guards that ex_data: a session enters the shared cache when its handshake ends, before its
+ * identity is attached, so another shard may resume it while the first one attaches it. */
+static pthread_mutex_t sess_id_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- the BIO over the connection's buffers ---- */
 
@@ -848,6 +851,7 @@ static char *cert_identity(X509 *x)
 static void settle_identity(struct hm_tls_conn *c)
 {
     SSL_SESSION *sess = SSL_get_session(c->ssl);
+    pthread_mutex_lock(&sess_id_mu);
     const char *cached = sess ? SSL_SESSION_get_ex_data(sess, sess_id_index) : NULL;
     if (SSL_session_reused(c->ssl)) {
         free(c->identity);
@@ -862,6 +866,7 @@ static void settle_identity(struct hm_tls_conn *c)
             SSL_SESSION_set_ex_data(sess, sess_id_index,
                                     hm_xstrndup(c->identity, strlen(c->identity)));
     }
+    pthread_mutex_unlock(&sess_id_mu);
     free(c->tk_identity);
     c->tk_identity = NULL;
 }
