@@ -92,9 +92,13 @@ class Healthz(Report):
             tl = r["timeline"]
             self.assertGreaterEqual(len(tl), 2)
             self.assertEqual([round(p["t_s"]) for p in tl], list(range(1, len(tl) + 1)))
-            self.assertLessEqual(sum(p["ok_per_s"] for p in tl), r["sessions"]["ok"])
-            # the full seconds run at the offered rate
-            self.assertTrue(all(200 <= p["ok_per_s"] <= 400 for p in tl[:2]), tl)
+            # every completed session is in one second's point but those of the part-second
+            # after the last point; a worker's report that reaches the parent late moves its
+            # sessions to the next point (a 0 then a double), so only the sum is exact
+            total = sum(p["ok_per_s"] for p in tl)
+            self.assertLessEqual(total, r["sessions"]["ok"])
+            self.assertGreaterEqual(total, r["sessions"]["ok"] - 400, tl)
+            self.assertTrue(all(p["ok_per_s"] <= 3 * 300 for p in tl), tl)
             self.assertTrue(all(p["errors_per_s"] == 0 for p in tl))
             self.assertTrue(all("server_rss_kb" in p for p in tl))
             import xml.etree.ElementTree as ET
