@@ -623,6 +623,19 @@ int hm_task_put_new(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
     return hm_task_put(b, dev, seq, &t);
 }
 
+int hm_task_put_request(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                        json_t *req, char *err, size_t errlen)
+{
+    enum hm_task_kind kind;
+    struct hm_buf args = {0};
+    int r = hm_task_validate(req, &kind, &args, err, errlen);
+    json_decref(req);
+    if (r == 0)
+        r = hm_task_put_new(b, dev, seq, kind, hm_buf_slice(&args));
+    hm_buf_free(&args);
+    return r;
+}
+
 void hm_task_param_add(json_t *params, const char *prefix, const char *rel, json_t *value,
                        const char *type)
 {

@@ -61,6 +61,11 @@ int hm_task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
 int hm_task_put_new(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
                     enum hm_task_kind kind, struct hm_slice args);
 
+/* hm_task_validate() of request <req> (consumed), then hm_task_put_new(): 0, -EINVAL with
+ * <err> when the request does not validate, or -E2BIG. */
+int hm_task_put_request(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq,
+                        json_t *req, char *err, size_t errlen);
+
 /* Appends {"name": <prefix><rel>, "value": <value> (consumed), "type": <type>} to the
  * SetParameterValues <params> array being built. */
 void hm_task_param_add(json_t *params, const char *prefix, const char *rel, json_t *value,

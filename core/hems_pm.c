@@ -12,6 +12,7 @@
 #include "core/acs_task.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "proto/auth.h"
 #include "storage/record.h"
 
@@ -131,31 +132,18 @@ json_t *hm_hems_pm_json(const struct hm_dev_rec *d)
 
 /* ---- tasks ------------------------------------------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Validates task request <req> (consumed) and puts it in <b> as queued task <seq>.
  * 0, 1 when the task is invalid (policy values, or a data model that lacks the path:
  * logged, skipped; the caller records no credentials), or -E2BIG. */
 static int task_put(struct hm_store_batch *b, struct hm_slice dev, uint64_t seq, json_t *req)
 {
-    enum hm_task_kind kind;
-    struct hm_buf args = {0};
     char err[200];
-    int r = hm_task_validate(req, &kind, &args, err, sizeof(err));
-    json_decref(req);
-    if (r < 0) {
+    int r = hm_task_put_request(b, dev, seq, req, err, sizeof(err));
+    if (r == -EINVAL) {
         hm_warn("PM provisioning task invalid (policy values?)", "device=%.*s cause=\"%s\"",
                 (int)dev.len, dev.ptr, err);
-        hm_buf_free(&args);
         return 1;
     }
-    r = hm_task_put_new(b, dev, seq, kind, hm_buf_slice(&args));
-    hm_buf_free(&args);
     return r;
 }
 
@@ -226,7 +214,7 @@ int hm_hems_pm_register(json_t *pm, const char *realm, struct hm_store *st,
     d->pm_ha1 = hm_slice("", 0);
     d->pm_object = hm_slice("", 0);
     d->pm_seq = 0;
-    d->pm_since_ms = now_ms();
+    d->pm_since_ms = hm_now_ms();
     if (e.form == HM_PM_FORM_FILEMGMT) {
         int n = snprintf(sc->object, sizeof(sc->object),
                          "%sServices.FAPService.1.PerfMgmt.FileMgmt.", root);
@@ -345,7 +333,7 @@ static int on_added(json_t *pm, const char *realm, struct hm_store_batch *b,
     d->pm_ha1 = hm_slice(ha1, 32);
     d->pm_user = dev;
     d->pm_state = HM_PM_ENABLED;
-    d->pm_since_ms = now_ms();
+    d->pm_since_ms = hm_now_ms();
     r = 2;
 out:
     json_decref(a);
@@ -397,7 +385,7 @@ static bool on_spv(const char *realm, struct hm_slice dev, json_t *a, struct hm_
         ha1[32] = '\0';
         d->pm_user = u;
         d->pm_ha1 = hm_slice(ha1, 32);
-        d->pm_since_ms = now_ms();
+        d->pm_since_ms = hm_now_ms();
         if (d->pm_state == HM_PM_NONE || d->pm_state == HM_PM_PENDING)
             d->pm_state = HM_PM_ENABLED;
         changed = true;

@@ -17,6 +17,7 @@
 #include "core/hems_loc.h"
 #include "core/hems_pm.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "storage/record.h"
 
 static char *xstrdup(const char *s)
@@ -543,30 +544,17 @@ int hm_hems_whitelist_put(struct hm_hems *h, json_t *wl, char *err, size_t errle
 
 /* ---- the Inform hook -------------------------------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Validates task request <req> (consumed) and adds it to <b> as a queued task. */
 static int enqueue(struct hm_store *st, struct hm_store_batch *b, struct hm_slice dev,
                    json_t *req)
 {
-    enum hm_task_kind kind;
-    struct hm_buf args = {0};
     char err[200];
-    int r = hm_task_validate(req, &kind, &args, err, sizeof(err));
-    json_decref(req);
-    if (r < 0) {
+    int r = hm_task_put_request(b, dev, hm_store_next_seq(st), req, err, sizeof(err));
+    if (r == -EINVAL) {
         hm_warn("HeMS procedure task invalid (policy values?)", "device=%.*s cause=\"%s\"",
                 (int)dev.len, dev.ptr, err);
-        hm_buf_free(&args);
         return 0; /* a bad policy value must not refuse the Inform */
     }
-    r = hm_task_put_new(b, dev, hm_store_next_seq(st), kind, hm_buf_slice(&args));
-    hm_buf_free(&args);
     return r;
 }
 
@@ -988,7 +976,7 @@ static int cancel_cb(void *arg, struct hm_slice key, struct hm_slice val)
     if (hm_rec_task_decode(val, &t) < 0 || t.state != HM_TASK_QUEUED)
         return 0;
     t.state = HM_TASK_FAILED;
-    t.updated_ms = now_ms();
+    t.updated_ms = hm_now_ms();
     t.result = hm_slice_cstr("{\"cancelled\":\"device refused: location outside the allowed "
                              "area\"}");
     size_t n = hm_rec_task_size(&t);
