@@ -397,6 +397,21 @@ static void json_int(struct hm_buf *b, const char *name, long long v)
         hm_buf_printf(b, "%lld", v);
 }
 
+/* Starts the file marker of <wk> in w->marker: its key, name, <status> and size; the caller
+ * appends the rest and the closing brace. */
+static struct hm_buf *marker_begin(struct worker *w, const struct work *wk,
+                                   struct hm_slice status)
+{
+    struct hm_buf *mv = &w->marker;
+    hm_buf_reset(mv);
+    hm_buf_append_lit(mv, "\x01{");
+    json_str(mv, "key", hm_slice_cstr(wk->key));
+    json_str(mv, "name", hm_slice_cstr(wk->name));
+    json_str(mv, "status", status);
+    json_int(mv, "bytes", (long long)wk->bytes);
+    return mv;
+}
+
 static int put_marker(struct hm_store_batch *b, const char *key, const struct hm_buf *v)
 {
     return hm_store_batch_put(b, HM_DB_FILES, hm_slice_cstr(key), hm_buf_slice(v));
@@ -1245,13 +1260,7 @@ static void ingest(struct worker *w, struct slot *sl)
         fsync_dir(p->spool_dir);
         hm_warn("pm file quarantined", "name=\"%s\" key=\"%s\" err=\"%s\"", wk->name, wk->key,
                 msg);
-        struct hm_buf *mv = &w->marker;
-        hm_buf_reset(mv);
-        hm_buf_append_lit(mv, "\x01{");
-        json_str(mv, "key", hm_slice_cstr(wk->key));
-        json_str(mv, "name", hm_slice_cstr(wk->name));
-        json_str(mv, "status", HM_SLICE_LIT("quarantined"));
-        json_int(mv, "bytes", (long long)wk->bytes);
+        struct hm_buf *mv = marker_begin(w, wk, HM_SLICE_LIT("quarantined"));
         json_int(mv, "time_ms", (long long)now_ms());
         json_str(mv, "error", hm_slice_cstr(msg));
         hm_buf_append_lit(mv, "}");
@@ -1280,13 +1289,7 @@ static void ingest(struct worker *w, struct slot *sl)
             return;
         }
     }
-    struct hm_buf *mv = &w->marker;
-    hm_buf_reset(mv);
-    hm_buf_append_lit(mv, "\x01{");
-    json_str(mv, "key", hm_slice_cstr(wk->key));
-    json_str(mv, "name", hm_slice_cstr(wk->name));
-    json_str(mv, "status", HM_SLICE_LIT("ingested"));
-    json_int(mv, "bytes", (long long)wk->bytes);
+    struct hm_buf *mv = marker_begin(w, wk, HM_SLICE_LIT("ingested"));
     json_int(mv, "measurements", (long long)sum.count);
     json_int(mv, "nil", (long long)sum.nil);
     json_int(mv, "suspect", (long long)sum.suspect);
