@@ -239,7 +239,7 @@ static void add_retry_after(struct acs_shard *sh, struct hm_buf *headers)
 }
 
 /* The accept-time gate (core/admission_gate.h). */
-static unsigned accept_gate(struct hm_shard *shard, int fd)
+static unsigned accept_gate(struct hm_shard *shard, int fd, bool *paid)
 {
     struct acs_shard *sh = hm_shard_app(shard);
     unsigned sid = hm_shard_id(shard);
@@ -252,7 +252,7 @@ static unsigned accept_gate(struct hm_shard *shard, int fd)
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
         tl >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
         hm_admission_observe_accept(sh->acs->adm, sid, (uint64_t)ti.tcpi_last_ack_recv * 1000);
-    if (!hm_admission_gate(sh->acs->adm, sid, mono_us()))
+    if (!hm_admission_gate(sh->acs->adm, sid, mono_us(), paid))
         return 0;
     CTR_INC(sh, shed);
     return hm_admission_retry_after(sh->acs->adm, sid);
@@ -969,7 +969,8 @@ static int cwmp_handler(struct hm_http_exchange *x, void *ctx)
          * A shed costs no session object; the connection closes after the 503. */
         unsigned sid = hm_shard_id(sh->shard);
         enum hm_adm_reason why =
-            hm_admission_admit(a->adm, sid, mono_us(), hm_store_queue_depth(a->store));
+            hm_admission_admit(a->adm, sid, mono_us(), hm_store_queue_depth(a->store),
+                               x->gate_paid);
         if (why != HM_ADM_ADMIT) {
             CTR_INC(sh, shed);
             add_retry_after(sh, x->headers);

@@ -170,7 +170,7 @@ static void count_shed(struct adm_shard *s, enum hm_adm_reason why)
 
 /* The decision without its side effects on in-flight (shared by admit and gate). */
 static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, uint64_t now_us,
-                                 uint32_t store_queue)
+                                 uint32_t store_queue, bool paid)
 {
     adjust(a, s, now_us);
     refill(s, now_us);
@@ -180,7 +180,7 @@ static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, ui
         return HM_ADM_INFLIGHT;
     if (store_queue > a->cfg.max_store_queue)
         return HM_ADM_STORE_QUEUE;
-    if (s->tokens < 1.0) {
+    if (!paid && s->tokens < 1.0) {
         s->period_limited = true;
         return HM_ADM_RATE;
     }
@@ -188,15 +188,15 @@ static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, ui
 }
 
 enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
-                                      uint32_t store_queue)
+                                      uint32_t store_queue, bool paid)
 {
     struct adm_shard *s = shard_of(a, shard);
-    enum hm_adm_reason why = decide(a, s, now_us, store_queue);
+    enum hm_adm_reason why = decide(a, s, now_us, store_queue, paid);
     if (why != HM_ADM_ADMIT) {
         count_shed(s, why);
         return why;
     }
-    if (s->tokens >= 1.0)
+    if (!paid && s->tokens >= 1.0)
         s->tokens -= 1.0;
     s->period_admitted++;
     ST(&s->inflight, LD(&s->inflight) + 1);
@@ -204,12 +204,21 @@ enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, ui
     return HM_ADM_ADMIT;
 }
 
-bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us)
+bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, bool *paid)
 {
     struct adm_shard *s = shard_of(a, shard);
-    enum hm_adm_reason why = decide(a, s, now_us, 0);
-    if (why == HM_ADM_ADMIT)
+    enum hm_adm_reason why = decide(a, s, now_us, 0, false);
+    if (why == HM_ADM_ADMIT) {
+        /* The connection pays its token now: a burst of accepts can then pass no more
+         * connections than the rate allows, and the rest is shed here, before a byte is
+         * read, instead of at its first request after the whole Inform was received. */
+        if (a->cfg.enabled && s->tokens >= 1.0) {
+            s->tokens -= 1.0;
+            if (paid)
+                *paid = true;
+        }
         return false;
+    }
     count_shed(s, HM_ADM_ACCEPT);
     return true;
 }

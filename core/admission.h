@@ -88,18 +88,23 @@ const struct hm_admission_cfg *hm_admission_config(const struct hm_admission *a)
 
 /*
  * Decision for a new session on <shard> at <now_us> (CLOCK_MONOTONIC microseconds), with
- * <store_queue> batches waiting in the store. HM_ADM_ADMIT: the session counts as in flight
+ * <store_queue> batches waiting in the store; <paid>: the connection paid its rate token at
+ * accept (hm_admission_gate() set *paid), so only the in-flight and store rules apply.
+ * HM_ADM_ADMIT: the session counts as in flight
  * until hm_admission_end(); otherwise the reason it was shed (counted). Shard thread only.
  */
 enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, uint64_t now_us,
-                                      uint32_t store_queue);
+                                      uint32_t store_queue, bool paid);
 
 /*
  * The accept-time check (core/admission_gate.h): true, counted as HM_ADM_ACCEPT, when the
- * next hm_admission_admit() would refuse on the rate or in-flight rule;
- * admits nothing (the connection's first request still goes through hm_admission_admit()).
+ * connection is refused (no token left in the rate, or the in-flight cap). A connection let
+ * through pays its rate token here and *paid (may be NULL) is set: its first request's
+ * hm_admission_admit(..., paid = true) then checks only the in-flight and store rules. So a
+ * burst of accepts cannot let more connections through than the rate, and the excess is
+ * shed before a byte of it is read instead of after its whole Inform was received.
  */
-bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us);
+bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, bool *paid);
 
 /* An admitted session of <shard> ended; <session_us> is its duration when it completed
  * normally (sampled into the session EWMA), 0 when it ended otherwise. Shard thread only. */

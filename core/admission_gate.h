@@ -6,11 +6,15 @@
  * with a canned "503 + Retry-After" and closed right after accept, before a byte of it is
  * read (no receive buffer, no HTTP parse, no connection slot).
  */
+#include <stdbool.h>
+
 struct hm_shard;
 
 /* Returns 0 to accept the connection <fd> (just accepted, nothing read), else the
- * Retry-After (seconds) of the refusal. Runs on the shard's thread. */
-typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s, int fd);
+ * Retry-After (seconds) of the refusal. Sets *paid when the connection paid its admission
+ * at accept (its first request is told so: hm_http_exchange.gate_paid). Runs on the shard's
+ * thread. */
+typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s, int fd, bool *paid);
 
 /* Installs <fn> for every shard (NULL: none). Once, at boot, before the shards start.
  * Implemented in core/shard.c. */

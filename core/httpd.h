@@ -48,6 +48,9 @@ struct hm_http_exchange {
     struct hm_buf *headers;          /* extra response header lines */
     const char *content_type;        /* static string or NULL */
     bool close;                      /* set to close the connection after the response */
+    bool gate_paid;                  /* first request of a connection that the admission gate
+                                      * let through at accept, paying its admission then
+                                      * (core/admission_gate.h) */
     struct hm_conn_ref ref;
 };
 

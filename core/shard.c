@@ -94,6 +94,7 @@ enum {
     F_REARM = 1u << 8, /* recv must be re-armed once buffers return */
     F_PROXY = 1u << 9, /* a PROXY protocol header must come first */
     F_TLS_RESP = 1u << 10, /* TLS: a response is encrypted; done when its records are sent */
+    F_GATE_PAID = 1u << 11, /* admission paid at accept; told to the first request only */
     F_STREAM_END = 1u << 14, /* streaming response: close once the queued bytes are sent */
     F_STREAM = 1u << 15,     /* streaming response (hm_httpd_stream_begin) */
 };
@@ -704,8 +705,10 @@ static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t b
         .tls_identity = c->tls ? hm_tls_conn_identity(c->tls) : NULL,
         .out = &c->tx->body,
         .headers = &c->tx->xhdr,
+        .gate_paid = (c->flags & F_GATE_PAID) != 0,
         .ref = {s, conn_idx(s, c), c->gen},
     };
+    c->flags &= (uint16_t)~F_GATE_PAID;
     const struct hm_route *r = route(s, c->listener, req->path);
     int status;
     if (r) {
@@ -1141,8 +1144,9 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         refuse(s, res, li == LI_CWMPS);
         return;
     }
+    bool paid = false;
     if (accept_gate && li == HM_LISTENER_CWMP) { /* admission control (core/admission_gate.h) */
-        unsigned ra = accept_gate(s, res);
+        unsigned ra = accept_gate(s, res, &paid);
         if (ra) {
             gate_refuse(res, ra);
             return;
@@ -1156,6 +1160,8 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     c->fd = res;
     c->listener = (uint8_t)(li == LI_CWMPS ? HM_LISTENER_CWMP : li);
     c->state = C_IDLE;
+    if (paid)
+        c->flags |= F_GATE_PAID;
     if ((li == HM_LISTENER_CWMP && s->group->cfg.cwmp_proxy_protocol) ||
         (li == LI_CWMPS && s->group->cfg.cwmps_proxy_protocol))
         c->flags |= F_PROXY;

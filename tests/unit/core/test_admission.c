@@ -20,7 +20,7 @@ static unsigned offer(struct hm_admission *a, uint64_t *t, unsigned per_period,
     unsigned ok = 0;
     for (unsigned i = 0; i < per_period; i++) {
         *t += HM_ADM_ADJUST_US / per_period;
-        if (hm_admission_admit(a, 0, *t, 0) == HM_ADM_ADMIT) {
+        if (hm_admission_admit(a, 0, *t, 0, false) == HM_ADM_ADMIT) {
             ok++;
             hm_admission_observe_commit(a, 0, commit_us, commit_us / 4);
             hm_admission_end(a, 0, *t, 1000);
@@ -63,14 +63,14 @@ START_TEST(inflight_cap_sheds_and_frees)
 {
     struct hm_admission *a = mk(16, 20);
     for (int i = 0; i < 16; i++)
-        ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0, false), HM_ADM_ADMIT);
     ck_assert_uint_eq(hm_admission_inflight(a, 0), 16);
-    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_INFLIGHT);
-    ck_assert(hm_admission_gate(a, 0, 10));
-    ck_assert_int_eq(hm_admission_admit(a, 1, 10, 0), HM_ADM_ADMIT); /* shards independent */
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0, false), HM_ADM_INFLIGHT);
+    ck_assert(hm_admission_gate(a, 0, 10, NULL));
+    ck_assert_int_eq(hm_admission_admit(a, 1, 10, 0, false), HM_ADM_ADMIT); /* shards independent */
     hm_admission_end(a, 0, 10, 0);
-    ck_assert(!hm_admission_gate(a, 0, 10));
-    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0), HM_ADM_ADMIT);
+    ck_assert(!hm_admission_gate(a, 0, 10, NULL));
+    ck_assert_int_eq(hm_admission_admit(a, 0, 10, 0, false), HM_ADM_ADMIT);
     ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_INFLIGHT), 1);
     ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_ACCEPT), 1);
     hm_admission_destroy(a);
@@ -80,8 +80,8 @@ END_TEST
 START_TEST(store_queue_sheds)
 {
     struct hm_admission *a = mk(16, 20);
-    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 101), HM_ADM_STORE_QUEUE);
-    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 100), HM_ADM_ADMIT);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 101, false), HM_ADM_STORE_QUEUE);
+    ck_assert_int_eq(hm_admission_admit(a, 0, 1, 100, false), HM_ADM_ADMIT);
     ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_STORE_QUEUE), 1);
     hm_admission_destroy(a);
 }
@@ -128,12 +128,12 @@ START_TEST(shard_lag_alone_is_congestion)
     uint64_t t = 1;
     for (int i = 0; i < 100; i++) {
         t += MS;
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_ADMIT);
         hm_admission_observe_commit(a, 0, 5 * MS, 400 * MS); /* commit fine, shard late */
         hm_admission_end(a, 0, t, MS);
     }
     t += HM_ADM_ADJUST_US;
-    (void)hm_admission_admit(a, 0, t, 0);
+    (void)hm_admission_admit(a, 0, t, 0, false);
     ck_assert(hm_admission_congested(a, 0));
     ck_assert_uint_ge(hm_admission_lag_ewma_us(a, 0), 350 * MS);
     hm_admission_destroy(a);
@@ -150,7 +150,7 @@ START_TEST(slow_sample_at_low_traffic_does_not_cut)
     ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
     /* so a burst on the idle shard is admitted */
     for (int i = 0; i < 200; i++)
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_ADMIT);
     hm_admission_destroy(a);
 }
 END_TEST
@@ -178,7 +178,7 @@ START_TEST(static_cap_holds_rate)
     for (int p = 0; p < 50; p++) { /* 3000/s offered for 5 s, healthy commits */
         for (int i = 0; i < 300; i++) {
             t += HM_ADM_ADJUST_US / 300;
-            if (hm_admission_admit(a, 0, t, 0) == HM_ADM_ADMIT) {
+            if (hm_admission_admit(a, 0, t, 0, false) == HM_ADM_ADMIT) {
                 ok++;
                 hm_admission_observe_commit(a, 0, MS, 0);
                 hm_admission_end(a, 0, t, MS);
@@ -200,11 +200,11 @@ START_TEST(session_signal_optional)
     uint64_t t = 1;
     for (int i = 0; i < 50; i++) {
         t += MS;
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_ADMIT);
         hm_admission_end(a, 0, t, 500 * MS);
     }
     t += HM_ADM_ADJUST_US;
-    (void)hm_admission_admit(a, 0, t, 0);
+    (void)hm_admission_admit(a, 0, t, 0, false);
     ck_assert(hm_admission_congested(a, 0));
     hm_admission_destroy(a);
     /* without a session target the same sessions are no congestion */
@@ -212,12 +212,49 @@ START_TEST(session_signal_optional)
     t = 1;
     for (int i = 0; i < 50; i++) {
         t += MS;
-        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0), HM_ADM_ADMIT);
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_ADMIT);
         hm_admission_end(a, 0, t, 500 * MS);
     }
     t += HM_ADM_ADJUST_US;
-    (void)hm_admission_admit(a, 0, t, 0);
+    (void)hm_admission_admit(a, 0, t, 0, false);
     ck_assert(!hm_admission_congested(a, 0));
+    hm_admission_destroy(a);
+}
+END_TEST
+
+/* Drives shard 0 into a limited rate: 3000/s healthy, then slow commits. */
+static uint64_t limited(struct hm_admission *a)
+{
+    uint64_t t = 1;
+    for (int p = 0; p < 5; p++)
+        offer(a, &t, 300, 2 * MS);
+    for (int p = 0; p < 3; p++)
+        offer(a, &t, 300, 100 * MS);
+    ck_assert(hm_admission_rate(a, 0) < 3000);
+    return t;
+}
+
+START_TEST(gate_pays_the_token_at_accept)
+{
+    struct hm_admission *a = mk(1u << 20, 20);
+    uint64_t t = limited(a) + HM_ADM_ADJUST_US / 2;
+    double rate = hm_admission_rate(a, 0);
+    /* a burst of 5000 accepts at one instant: only the bucket's worth gets through */
+    unsigned passed = 0;
+    for (int i = 0; i < 5000; i++) {
+        bool paid = false;
+        if (!hm_admission_gate(a, 0, t, &paid)) {
+            ck_assert(paid);
+            passed++;
+        }
+    }
+    ck_assert_uint_ge(passed, 1);
+    ck_assert_uint_le(passed, (unsigned)(rate * HM_ADM_ADJUST_US / 1e6) + 1);
+    /* the bucket is empty now, yet every connection let through is admitted at its first
+     * request: it paid at accept (before, most of them were shed after reading the Inform) */
+    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_RATE);
+    for (unsigned i = 0; i < passed; i++)
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, true), HM_ADM_ADMIT);
     hm_admission_destroy(a);
 }
 END_TEST
@@ -227,8 +264,8 @@ START_TEST(disabled_admits_everything)
     struct hm_admission_cfg c = {.enabled = false, .max_inflight = 2};
     struct hm_admission *a = hm_admission_create(&c, 1);
     for (int i = 0; i < 10; i++)
-        ck_assert_int_eq(hm_admission_admit(a, 0, 1, 1u << 30), HM_ADM_ADMIT);
-    ck_assert(!hm_admission_gate(a, 0, 1));
+        ck_assert_int_eq(hm_admission_admit(a, 0, 1, 1u << 30, false), HM_ADM_ADMIT);
+    ck_assert(!hm_admission_gate(a, 0, 1, NULL));
     ck_assert_uint_eq(hm_admission_inflight(a, 0), 10);
     hm_admission_destroy(a);
 }
@@ -252,7 +289,7 @@ END_TEST
 START_TEST(metrics_render)
 {
     struct hm_admission *a = mk(16, 20);
-    (void)hm_admission_admit(a, 0, 1, 1000);
+    (void)hm_admission_admit(a, 0, 1, 1000, false);
     hm_admission_count(a, 1, HM_ADM_STORE_ERROR);
     struct hm_buf b = {0};
     hm_admission_render_metrics(&b, a);
@@ -281,6 +318,7 @@ static Suite *suite(void)
     tcase_add_test(tc, accept_wait_is_congestion);
     tcase_add_test(tc, slow_sample_at_low_traffic_does_not_cut);
     tcase_add_test(tc, shard_lag_alone_is_congestion);
+    tcase_add_test(tc, gate_pays_the_token_at_accept);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
