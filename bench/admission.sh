@@ -13,12 +13,17 @@
 # Reported per run: offered (sessions/s started by the load generator, retries excluded),
 # completed (sessions ending in 204 per second of the window), completed/P, p99 of admitted
 # sessions (the successful attempt, connect to 204), p99 of all sessions from their intended
-# start (includes backoff after a shed), sheds, server peak RSS.
+# start (includes backoff after a shed), p99 of the admitted sessions from their TCP connection's
+# establishment (leaves out the client's SYN retransmissions while the accept queue was full:
+# the time the server's own queues and work took), sheds, server peak RSS.
 #
 # Usage: [PEAK=N] [HEMSD_PIN=CPUS LG_PIN=CPUS] bench/admission.sh [BUILD_DIR] [SECONDS]
 #        (defaults: build, 4). PEAK skips the peak measurement (e.g. the figure of a quieter
 #        run). HEMSD_PIN / LG_PIN: taskset CPU lists for hemsd and the load generator (e.g.
 #        0 and 1: each its own core, so neither starves the other).
+#        HEMSD_CPU=F (e.g. 0.3, needs root and the cgroup v1 or v2 cpu controller): hemsd runs in
+#        a cgroup limited to F of one CPU (CFS quota, 10 ms period), peak included, so that a
+#        load generator on a core of its own can offer 3x hemsd's peak on a 2-CPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -29,12 +34,26 @@ PORT=21710; APORT=21711
 hpid=
 cleanup() { [[ -n $hpid ]] && kill "$hpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
+cg=
+if [[ -n ${HEMSD_CPU:-} ]]; then
+  quota=$(python3 -c "print(max(1000, int(10000 * float('$HEMSD_CPU'))))")
+  if [[ -d /sys/fs/cgroup/cpu && ! -f /sys/fs/cgroup/cgroup.controllers ]]; then # cgroup v1
+    cg=/sys/fs/cgroup/cpu/hems-adm.$$
+    mkdir "$cg" && echo 10000 >"$cg/cpu.cfs_period_us" && echo "$quota" >"$cg/cpu.cfs_quota_us"
+  else # cgroup v2
+    cg=/sys/fs/cgroup/hems-adm.$$
+    mkdir "$cg" && echo "$quota 10000" >"$cg/cpu.max"
+  fi || { echo "HEMSD_CPU: cannot make a cgroup (root and a cpu controller needed)" >&2; exit 1; }
+  trap 'cleanup; rmdir "$cg" 2>/dev/null || true' EXIT
+fi
 net=$((RANDOM % 200 + 1))
 
 start_hemsd() { # enabled [max_rate]
   rm -rf "$tmp/data"
   local pre=()
   [[ -n ${HEMSD_PIN:-} ]] && pre=(taskset -c "$HEMSD_PIN")
+  # in the cgroup from its first instruction: every thread it starts inherits the quota
+  [[ -n $cg ]] && pre=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "${pre[@]}")
   "${pre[@]}" "$BUILD/hemsd" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$PORT \
     --admin-listen 127.0.0.1:$APORT --shards 1 --log-level error \
     --set admission.enabled="$1" --set admission.max_rate_per_shard="${2:-0}" \
@@ -67,12 +86,12 @@ else
   peak=0
   for i in 1 2; do
     start_hemsd true
-    lg peak$i --scenario periodic --devices 20000 --concurrency 64 --duration "$SECS"
+    lg peak$i --scenario periodic --devices 20000 --concurrency "${PEAK_CONC:-64}" --duration "$SECS"
     stop_hemsd peak$i
     p=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(int(j['sessions']['ok']/$SECS))" "$tmp/peak$i.json")
     (( p > peak )) && peak=$p
   done
-  echo "peak (closed loop, 64 in flight, best of 2 x ${SECS}s): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "peak (closed loop, ${PEAK_CONC:-64} in flight, best of 2 x ${SECS}s): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)${HEMSD_CPU:+, hemsd limited to $HEMSD_CPU CPU}"
 fi
 
 for m in 0.5 1 2 3; do
@@ -106,8 +125,9 @@ def shed(name):
         if line.startswith("hems_admission_shed_total{"):
             t += float(line.split()[1])
     return int(t)
-print("%-5s %-9s %9s %8s %7s %12s %11s %7s %7s %6s %6s" % ("load", "admission", "offered/s",
-      "done/s", "done/P", "p99 admit ms", "p99 all ms", "shed", "rss MB", "srv%", "lg%"))
+print("%-5s %-9s %9s %8s %7s %12s %11s %11s %7s %7s %6s %6s" % ("load", "admission",
+      "offered/s", "done/s", "done/P", "p99 admit ms", "p99 srvd ms", "p99 all ms", "shed",
+      "rss MB", "srv%", "lg%"))
 for m in ("0.5", "1", "2", "3"):
     for mode in ("off", "adaptive", "cap"):
         n = "r%s-%s" % (m, mode)
@@ -119,8 +139,10 @@ for m in ("0.5", "1", "2", "3"):
         el = j.get("elapsed_s", secs) or secs
         srv = 100.0 * j.get("server", {}).get("cpu_s", 0) / el
         lgc = j.get("loadgen", {}).get("cpu_s", 0)
-        print("%-5s %-9s %9.0f %8.0f %6.0f%% %12.1f %11.1f %7d %7.0f %6.0f %6s" % (
+        srvd = lat.get("served", {}).get("p99", 0) / 1000
+        print("%-5s %-9s %9.0f %8.0f %6.0f%% %12.1f %11.1f %11.1f %7d %7.0f %6.0f %6s" % (
             m + "x", mode, started / secs, ok / secs,
-            100.0 * ok / secs / peak, lat["admitted"]["p99"] / 1000, lat["session"]["p99"] / 1000,
+            100.0 * ok / secs / peak, lat["admitted"]["p99"] / 1000, srvd,
+            lat["session"]["p99"] / 1000,
             shed(n), rss, srv, "%.0f" % (100.0 * lgc / el) if lgc else "-"))
 PY

@@ -372,9 +372,10 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "bytes", json_pack("{s:I,s:I}", "sent", (json_int_t)st->bytes_sent,
                                               "received", (json_int_t)st->bytes_received));
     json_object_set_new(o, "latency_us",
-                        json_pack("{s:o,s:o,s:o,s:o}", "session", hist_obj(&st->session),
+                        json_pack("{s:o,s:o,s:o,s:o,s:o}", "session", hist_obj(&st->session),
                                   "exchange", hist_obj(&st->exchange), "connect",
-                                  hist_obj(&st->connect), "admitted", hist_obj(&st->admitted)));
+                                  hist_obj(&st->connect), "admitted", hist_obj(&st->admitted),
+                                  "served", hist_obj(&st->served)));
     json_t *e = json_object();
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++)
         json_object_set_new(e, hm_lg_err_names[i], json_integer((json_int_t)st->err[i]));
@@ -508,6 +509,7 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
     print_hist("exchange", &st->exchange);
     print_hist("connect", &st->connect);
     print_hist("admitted", &st->admitted);
+    print_hist("served", &st->served);
     printf("  errors   ");
     bool any = false;
     for (unsigned i = 0; i < HM_LG_E__COUNT; i++) {

@@ -88,6 +88,7 @@ struct io {
         char nonce[128], realm[128], opaque[128];
     } auth;                   /* Digest state (about 450 bytes, only while active) */
     uint64_t attempt_start;   /* start of the device's current attempt, ns */
+    uint64_t connected;       /* its TCP connection established, ns (0: not yet) */
     bool reconnect;
     bool reconnect_seen;      /* a reconnect happened since the last challenge */           /* the server asked to close: next request on a new connection */
 };
@@ -789,6 +790,7 @@ static void fifo_push(struct worker *w, struct dev *dv)
 static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
 {
     uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
+    uint64_t connected = dv->io && dv->io->connected ? dv->io->connected : attempt_start;
     conn_close(w, dv);
     io_put(w, dv);
     timer_del(w, dv);
@@ -802,6 +804,7 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
+        hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
         dv->booted = true;
     } else if (w->stopping && retries(w)) {
         /* would have been retried, but the run is over: not a failure of the server */
@@ -1049,6 +1052,7 @@ static void start_attempt(struct worker *w, struct dev *dv, uint64_t now)
     dv->io->owner = (uint32_t)(dv - w->devs);
     dv->nreq = 0;
     dv->io->attempt_start = now;
+    dv->io->connected = 0;
     if (dv->pm_next)
         build_pm(w, dv);
     else if (uses_cwmp(w))
@@ -1082,6 +1086,7 @@ static void send_next(struct worker *w, struct dev *dv, uint64_t now)
 static void hold(struct worker *w, struct dev *dv, uint64_t now)
 {
     uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
+    uint64_t connected = dv->io && dv->io->connected ? dv->io->connected : attempt_start;
     io_put(w, dv);
     if (dv->in_session) {
         dv->in_session = false;
@@ -1089,6 +1094,7 @@ static void hold(struct worker *w, struct dev *dv, uint64_t now)
         w->st.sessions_ok++;
         hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
         hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
+        hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
         dv->booted = true;
         dv->retries = 0;
         if (!w->open_loop)
@@ -1542,6 +1548,8 @@ static void dev_drive(struct worker *w, struct dev *dv, uint32_t events)
         uint64_t now = now_ns();
         hm_lg_hist_record(&w->st.connect, (now - dv->xstart) / 1000);
         dv->xstart = now;
+        if (dv->io && !dv->io->connected) /* the attempt's first connection */
+            dv->io->connected = now;
         dv->state = D_SENDING;
         events |= EPOLLOUT;
     }
@@ -1631,6 +1639,8 @@ static void uring_cqe(struct worker *w, uint64_t ud, int res, uint32_t flags)
         }
         hm_lg_hist_record(&w->st.connect, (now - dv->xstart) / 1000);
         dv->xstart = now;
+        if (dv->io && !dv->io->connected) /* the attempt's first connection */
+            dv->io->connected = now;
         dv->state = D_SENDING;
         return;
     case OP_SEND:

@@ -180,6 +180,10 @@ struct hm_lg_stats {
     struct hm_lg_hist connect;  /* us; connect() to writable */
     struct hm_lg_hist admitted; /* us; the session's successful attempt, from its start: the
                                    time of a session the server admitted (no backoff) */
+    struct hm_lg_hist served;   /* us; the same attempt from its TCP connection's establishment
+                                   (connect done) to its end: what the server's own queues
+                                   and work cost, without the client's SYN retransmissions
+                                   when the server's accept queue was full */
 };
 
 /* Set (from a signal handler) to end the run now: workers stop starting sessions, abort

@@ -82,6 +82,7 @@ void hm_lg_stats_merge(struct hm_lg_stats *d, const struct hm_lg_stats *s)
     hm_lg_hist_merge(&d->exchange, &s->exchange);
     hm_lg_hist_merge(&d->connect, &s->connect);
     hm_lg_hist_merge(&d->admitted, &s->admitted);
+    hm_lg_hist_merge(&d->served, &s->served);
 }
 
 static void kv(struct hm_buf *b, const char *k, unsigned long long v)
@@ -162,6 +163,7 @@ void hm_lg_stats_to_json(const struct hm_lg_stats *st, struct hm_buf *b)
     hist_json(b, "exchange", &st->exchange);
     hist_json(b, "connect", &st->connect);
     hist_json(b, "admitted", &st->admitted);
+    hist_json(b, "served", &st->served);
     hm_buf_printf(b, "\"elapsed_s\":%.6f}", st->elapsed_s);
 }
 
@@ -253,7 +255,8 @@ int hm_lg_stats_from_json(const char *s, size_t len, struct hm_lg_stats *st)
         get_sparse(o, "faults", st->faults, HM_LG_FAULT_SLOTS) ||
         get_sparse(o, "acs_requests", st->acs_requests, HM_CWMP__COUNT) ||
         get_hist(o, "session", &st->session) || get_hist(o, "exchange", &st->exchange) ||
-        get_hist(o, "connect", &st->connect) || get_hist(o, "admitted", &st->admitted))
+        get_hist(o, "connect", &st->connect) || get_hist(o, "admitted", &st->admitted) ||
+        get_hist(o, "served", &st->served))
         goto out;
     rc = 0;
 out:
