@@ -138,3 +138,56 @@ class Cpe:
 
     def close(self):
         self.sock.close()
+
+
+def spv_params(el):
+    """{name: (value, xsi:type)} of a SetParameterValues request element."""
+    out = {}
+    for p in el.iter():
+        if p.tag.endswith("ParameterValueStruct"):
+            name = value = typ = None
+            for c in p:
+                if c.tag.endswith("Name"):
+                    name = c.text
+                elif c.tag.endswith("Value"):
+                    value = c.text or ""
+                    typ = c.get("{http://www.w3.org/2001/XMLSchema-instance}type")
+            out[name] = (value, typ)
+    return out
+
+
+def default_answer(name, mid, el, instance=3):
+    """The body of a CPE that does what it is asked: GetParameterValues answered with "0" for
+    every name, AddObject with <instance>, any other RPC with its success response."""
+    if name == "GetParameterValues":
+        names = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
+        return gpv_response(mid, [(n, "0", "xsd:string") for n in names])
+    if name == "AddObject":
+        return envelope("<cwmp:AddObjectResponse><InstanceNumber>%d</InstanceNumber><Status>0"
+                        "</Status></cwmp:AddObjectResponse>" % instance, mid)
+    return status_response(name + "Response", mid)
+
+
+def run_session(cpe, sn, pc="HeNB", events=("0 BOOTSTRAP", "1 BOOT"), params=None, answer=None,
+                strict=True):
+    """One CWMP session on <cpe> (a Cpe, or a port to open one on): the Inform, then every RPC
+    the ACS sends answered by <answer>(name, cwmp id, element) (None or missing: default_answer)
+    until the 204; closes the connection. Returns (Inform reply, [(rpc name, element)]).
+    <strict>: assert the Inform was answered and the session ended with 204; otherwise a
+    refused Inform returns (reply, [])."""
+    if isinstance(cpe, int):
+        cpe = Cpe(cpe)
+    first = cpe.post(inform_xml(sn=sn, pc=pc, events=events, params=params))
+    rpcs = []
+    if first.status == 200 and first.rpc()[0] == "InformResponse":
+        r = cpe.post()
+        while r.status == 200:
+            name, mid, el = r.rpc()
+            rpcs.append((name, el))
+            body = answer(name, mid, el) if answer else None
+            r = cpe.post(body or default_answer(name, mid, el))
+        assert r.status == 204, (r.status, r.body)
+    elif strict:
+        raise AssertionError((first.status, first.body))
+    cpe.close()
+    return first, rpcs

@@ -33,40 +33,12 @@ def node(role, policy, node_id=""):
     return h
 
 
-def spv_params(el):
-    """{name: (value, xsi:type)} of a SetParameterValues request element."""
-    out = {}
-    for p in el.iter():
-        if p.tag.endswith("ParameterValueStruct"):
-            name = value = typ = None
-            for c in p:
-                if c.tag.endswith("Name"):
-                    name = c.text
-                elif c.tag.endswith("Value"):
-                    value = c.text or ""
-                    typ = c.get("{http://www.w3.org/2001/XMLSchema-instance}type")
-            out[name] = (value, typ)
-    return out
+spv_params = C.spv_params
 
 
-def bootstrap(port, sn, pc="HeNB", events=("0 BOOTSTRAP", "1 BOOT"), params=None):
+def bootstrap(port, sn, **kw):
     """One session; answers every RPC with success. Returns [(rpc name, element)]."""
-    cpe = C.Cpe(port)
-    r = cpe.post(C.inform_xml(sn=sn, pc=pc, events=events, params=params))
-    assert r.status == 200 and r.rpc()[0] == "InformResponse", r.body
-    rpcs = []
-    r = cpe.post()
-    while r.status == 200:
-        name, mid, el = r.rpc()
-        rpcs.append((name, el))
-        if name == "GetParameterValues":
-            names = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
-            r = cpe.post(C.gpv_response(mid, [(n, "0", "xsd:string") for n in names]))
-        else:
-            r = cpe.post(C.status_response(name + "Response", mid))
-    assert r.status == 204, (r.status, r.body)
-    cpe.close()
-    return rpcs
+    return C.run_session(port, sn, **kw)[1]
 
 
 class Discovery(unittest.TestCase):

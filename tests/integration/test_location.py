@@ -28,22 +28,17 @@ def session(port, sn, gps_in_inform=None, gps_answer=None):
     params = list(BASE)
     if gps_in_inform:
         params += [(LAT, gps_in_inform[0], "xsd:int"), (LON, gps_in_inform[1], "xsd:int")]
-    cpe = C.Cpe(port)
-    first = cpe.post(C.inform_xml(sn=sn, events=("0 BOOTSTRAP", "1 BOOT"), params=params))
-    rpcs, asked = [], []
-    if first.status == 200 and first.rpc()[0] == "InformResponse":
-        r = cpe.post()
-        while r.status == 200:
-            name, mid, el = r.rpc()
-            rpcs.append((name, el))
-            if name == "GetParameterValues":
-                asked = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
-                vals = dict(zip((LAT, LON), gps_answer or ("0", "0")))
-                r = cpe.post(C.gpv_response(mid, [(n, vals.get(n, "x"), "xsd:int") for n in asked]))
-            else:
-                r = cpe.post(C.status_response(name + "Response", mid))
-        assert r.status == 204, (r.status, r.body)
-    cpe.close()
+    asked = []
+
+    def answer(name, mid, el):
+        if name != "GetParameterValues":
+            return None
+        asked[:] = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
+        vals = dict(zip((LAT, LON), gps_answer or ("0", "0")))
+        return C.gpv_response(mid, [(n, vals.get(n, "x"), "xsd:int") for n in asked])
+
+    first, rpcs = C.run_session(port, sn, events=("0 BOOTSTRAP", "1 BOOT"), params=params,
+                                answer=answer, strict=False)
     return first, rpcs, asked
 
 

@@ -28,42 +28,15 @@ def api(h, method, path, body=None):
 
 
 def spv_params(el):
-    out = {}
-    for p in el.iter():
-        if p.tag.endswith("ParameterValueStruct"):
-            name = value = None
-            for c in p:
-                if c.tag.endswith("Name"):
-                    name = c.text
-                elif c.tag.endswith("Value"):
-                    value = c.text or ""
-            out[name] = value
-    return out
-
-
-def add_object_response(mid, instance):
-    return C.envelope("<cwmp:AddObjectResponse><InstanceNumber>%d</InstanceNumber><Status>0</Status>"
-                      "</cwmp:AddObjectResponse>" % instance, mid)
+    """{name: value} of a SetParameterValues request element."""
+    return {k: v for k, (v, _) in C.spv_params(el).items()}
 
 
 def session(port, sn, pc="HeNB", events=("0 BOOTSTRAP", "1 BOOT"), instance=3, params=None):
     """One CPE session answering every RPC with success (AddObject: <instance>).
     Returns [(rpc name, element)]."""
-    cpe = C.Cpe(port)
-    r = cpe.post(C.inform_xml(sn=sn, pc=pc, events=events, params=params))
-    assert r.status == 200 and r.rpc()[0] == "InformResponse", r.body
-    rpcs = []
-    r = cpe.post()
-    while r.status == 200:
-        name, mid, el = r.rpc()
-        rpcs.append((name, el))
-        if name == "AddObject":
-            r = cpe.post(add_object_response(mid, instance))
-        else:
-            r = cpe.post(C.status_response(name + "Response", mid))
-    assert r.status == 204, (r.status, r.body)
-    cpe.close()
-    return rpcs
+    return C.run_session(port, sn, pc=pc, events=events, params=params,
+                         answer=lambda n, mid, el: C.default_answer(n, mid, el, instance))[1]
 
 
 def upload(port, path, body, user=None, pw=None, scheme="Basic"):

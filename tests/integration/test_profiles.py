@@ -34,21 +34,8 @@ def api(h, method, path, body=None):
 
 def spv_of(el):
     """({name: (value, xsi:type)}, ParameterKey) of a SetParameterValues element."""
-    out, key = {}, None
-    for p in el.iter():
-        tag = p.tag.split("}")[-1]
-        if tag == "ParameterKey":
-            key = p.text or ""
-        if tag == "ParameterValueStruct":
-            name = value = typ = None
-            for c in p:
-                if c.tag.endswith("Name"):
-                    name = c.text
-                elif c.tag.endswith("Value"):
-                    value = c.text or ""
-                    typ = c.get("{http://www.w3.org/2001/XMLSchema-instance}type")
-            out[name] = (value, typ)
-    return out, key
+    key = next(((p.text or "") for p in el.iter() if p.tag.split("}")[-1] == "ParameterKey"), None)
+    return C.spv_params(el), key
 
 
 def session(port, sn, pc="HeNB", sw="4.2.1", pkey="", extra=(), events=("2 PERIODIC",),
@@ -58,25 +45,16 @@ def session(port, sn, pc="HeNB", sw="4.2.1", pkey="", extra=(), events=("2 PERIO
     params = [("Device.DeviceInfo.SoftwareVersion", sw, "xsd:string"),
               ("Device.ManagementServer.ConnectionRequestURL", "http://127.0.0.1:1/cr", "xsd:string"),
               ("Device.ManagementServer.ParameterKey", pkey, "xsd:string")] + list(extra)
-    cpe = C.Cpe(port)
-    r = cpe.post(C.inform_xml(sn=sn, pc=pc, events=events, params=params))
-    assert r.status == 200 and r.rpc()[0] == "InformResponse", (r.status, r.body)
     spvs = []
-    r = cpe.post()
-    while r.status == 200:
-        name, mid, el = r.rpc()
-        if name == "SetParameterValues":
-            ps, key = spv_of(el)
-            spvs.append((ps, key))
-            body = on_spv(ps, mid) if on_spv else None
-            r = cpe.post(body or C.status_response("SetParameterValuesResponse", mid))
-        elif name == "GetParameterValues":
-            names = [e.text for e in el.iter() if e.tag.split("}")[-1] == "string"]
-            r = cpe.post(C.gpv_response(mid, [(n, "0", "xsd:string") for n in names]))
-        else:
-            r = cpe.post(C.status_response(name + "Response", mid))
-    assert r.status == 204, (r.status, r.body)
-    cpe.close()
+
+    def answer(name, mid, el):
+        if name != "SetParameterValues":
+            return None
+        ps, key = spv_of(el)
+        spvs.append((ps, key))
+        return on_spv(ps, mid) if on_spv else None
+
+    C.run_session(port, sn, pc=pc, events=events, params=params, answer=answer)
     return spvs
 
 

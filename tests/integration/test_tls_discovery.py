@@ -8,7 +8,8 @@ import tempfile
 import unittest
 
 import test_tls as T
-from cpe import Cpe, inform_xml
+import cpe as C
+from cpe import Cpe
 from hemsd import Hemsd, free_port, main
 
 
@@ -22,20 +23,7 @@ def tearDownModule():
 
 def bootstrap(c, sn):
     """0 BOOTSTRAP on <c>; the RPCs hemsd sends back (answered with success)."""
-    r = c.post(inform_xml(sn=sn, events=("0 BOOTSTRAP", "1 BOOT")))
-    assert r.status == 200 and r.rpc()[0] == "InformResponse", (r.status, r.body)
-    rpcs = []
-    r = c.post(b"")
-    while r.status == 200:
-        name, mid, _ = r.rpc()
-        rpcs.append(name)
-        r = c.post(('<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-                    'xmlns:cwmp="urn:dslforum-org:cwmp-1-0"><soapenv:Header><cwmp:ID soapenv:mustUnderstand="1">%s'
-                    '</cwmp:ID></soapenv:Header><soapenv:Body><cwmp:%sResponse><Status>0</Status></cwmp:%sResponse>'
-                    '</soapenv:Body></soapenv:Envelope>' % (mid, name, name)).encode())
-    assert r.status == 204, (r.status, r.body)
-    c.close()
-    return rpcs
+    return [name for name, _ in C.run_session(c, sn)[1]]
 
 
 class TlsWhitelist(unittest.TestCase):
