@@ -52,6 +52,14 @@ static char *path(const char *name)
     return b;
 }
 
+/* Sets <key>=<val> in <c>; the test fails if the configuration refuses it. */
+static void cfg_set(struct hm_config *c, const char *key, const char *val)
+{
+    char a[1200], err[512];
+    snprintf(a, sizeof(a), "%s=%s", key, val);
+    ck_assert_msg(hm_config_set(c, a, err, sizeof(err)) == 0, "%s: %s", a, err);
+}
+
 static const char *key_file; /* tls.ticket_key_file for the next server_ex(), or NULL */
 
 static struct hm_tls *server_ex(const char *client_auth, const char *min_version,
@@ -61,22 +69,14 @@ static struct hm_tls *server_ex(const char *client_auth, const char *min_version
     struct hm_config c;
     char err[512];
     hm_config_defaults(&c);
-    char a[1200];
-    snprintf(a, sizeof(a), "tls.cert=%s", path("server-ec.pem"));
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
-    snprintf(a, sizeof(a), "tls.key=%s", path("server-ec.key"));
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
-    snprintf(a, sizeof(a), "tls.ca=%s", path("ca.pem"));
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
-    snprintf(a, sizeof(a), "tls.crl=%s", path("crl.pem"));
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
-    snprintf(a, sizeof(a), "tls.client_auth=%s", client_auth);
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
-    snprintf(a, sizeof(a), "tls.min_version=%s", min_version);
-    ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
+    cfg_set(&c, "tls.cert", path("server-ec.pem"));
+    cfg_set(&c, "tls.key", path("server-ec.key"));
+    cfg_set(&c, "tls.ca", path("ca.pem"));
+    cfg_set(&c, "tls.crl", path("crl.pem"));
+    cfg_set(&c, "tls.client_auth", client_auth);
+    cfg_set(&c, "tls.min_version", min_version);
     if (key_file) {
-        snprintf(a, sizeof(a), "tls.ticket_key_file=%s", key_file);
-        ck_assert_int_eq(hm_config_set(&c, a, err, sizeof(err)), 0);
+        cfg_set(&c, "tls.ticket_key_file", key_file);
     }
     c.tls_ticket_key_rotate_s = rotate_s; /* below the configurable minimum, for the test */
     struct hm_tls *t = hm_tls_create(&c, err, sizeof(err));
@@ -384,16 +384,12 @@ START_TEST(shared_ticket_key_file)
     last_session = NULL;
 
     struct hm_config c;
-    char err[512], set[600];
+    char err[512];
     hm_config_defaults(&c);
-    snprintf(set, sizeof(set), "tls.cert=%s", path("server-ec.pem"));
-    ck_assert_int_eq(hm_config_set(&c, set, err, sizeof(err)), 0);
-    snprintf(set, sizeof(set), "tls.key=%s", path("server-ec.key"));
-    ck_assert_int_eq(hm_config_set(&c, set, err, sizeof(err)), 0);
-    snprintf(set, sizeof(set), "tls.ca=%s", path("ca.pem"));
-    ck_assert_int_eq(hm_config_set(&c, set, err, sizeof(err)), 0);
-    snprintf(set, sizeof(set), "tls.ticket_key_file=%s", fbuf);
-    ck_assert_int_eq(hm_config_set(&c, set, err, sizeof(err)), 0);
+    cfg_set(&c, "tls.cert", path("server-ec.pem"));
+    cfg_set(&c, "tls.key", path("server-ec.key"));
+    cfg_set(&c, "tls.ca", path("ca.pem"));
+    cfg_set(&c, "tls.ticket_key_file", fbuf);
     write_keys(fbuf, k2, k1); /* rotated */
     ck_assert_int_eq(hm_tls_reload(b, &c, err, sizeof(err)), 0);
     ck_assert(try_resume(b, ctx, first)); /* the previous key still opens it */
