@@ -115,9 +115,9 @@ struct wschema_tab {
 #define HM_PM_MAX_SCHEMAS 65536u
 
 /* The row being built: the measurements of one measValue (CMCC: Pm), cut where a row
- * would exceed a store value (HM_STORE_MAX_VAL). */
+ * would not fit one pack value (HM_STORE_MAX_VAL) with its header, or its names one schema
+ * record. */
 #define ROW_NAMES_MAX (HM_STORE_MAX_VAL - 1)
-#define ROW_VALS_MAX (HM_STORE_MAX_VAL - HM_PM_ROW_HDR)
 /* A row's counter names are rebuilt only when they differ from the previous row's: the
  * parser's hm_pm_meas.names_gen lets them be compared by pointer (the rows of one measInfo
  * share their names, and comparing ~40 pointers is cheaper than copying, comparing and
@@ -137,6 +137,8 @@ struct row {
     int64_t period_end;
     uint32_t n;
     size_t objlen, infolen;
+    size_t wholen;     /* obj starts with "<who>/" (who: the pack key's sender), 0: no who */
+    uint32_t vals_max; /* values bytes at most, so that the row fits one pack value */
     char obj[1200];
     char info[HM_PM_MAX_DN + 1];
     struct hm_buf names; /* names region: counter '\0' ... (when diverged) */
@@ -184,6 +186,19 @@ struct worker {
     struct slot *ready[HM_PM_WINDOW]; /* parsed, not yet submitted (submit_ready) */
     unsigned nready;
     bool jan_wake; /* the janitor's queue was empty before this pass: wake it after */
+    /* the open per-file value (pack, proto/pm_row.h layout 3) of the file being parsed */
+    struct hm_buf pack;  /* version byte + rows */
+    bool pack_rows;      /* it holds a row */
+    size_t pack_wholen;  /* its key: who, period start */
+    char pack_who[HM_STORE_MAX_KEY];
+    uint64_t pack_start;
+    uint64_t file_id;    /* hash of the file's spool key */
+    struct hm_buf parts; /* struct pack_part: next part number per (who, period) */
+    /* the previous row of the pack (a row states only what differs) */
+    size_t pobj_len, pinfo_len;
+    char pobj[1200], pinfo[HM_PM_MAX_DN + 1];
+    uint64_t pschema;
+    uint32_t pgran;
 };
 
 struct hm_pm_pipe {
@@ -822,8 +837,120 @@ int hm_pm_pipe_spool(struct hm_pm_pipe *p, const char *name, char *data, size_t 
 
 /* ---- pipeline threads ------------------------------------------------------------------ */
 
-/* Writes the row being built into the slot's batch (with its schema unless that is known
- * to be committed) and stages its numeric values for the aggregates. */
+/* Per-file values (proto/pm_row.h, layout 3). Rows go into the worker's open pack (one per
+ * who + period of the file); the pack becomes ONE HM_DB_PM put when the file ends, the who
+ * or the period changes, or the next row would not fit a store value (then the next part).
+ * Part numbers count per (who, period) within the file, so a re-ingestion of the same file
+ * writes the same keys. */
+struct pack_part {
+    uint64_t who_h, start;
+    uint32_t next;
+};
+
+static void pack_reset(struct worker *w, const char *spool_key)
+{
+    hm_buf_reset(&w->pack);
+    hm_buf_append(&w->pack, "\x03", 1); /* HM_PM_PACK_VERSION */
+    w->pack_rows = false;
+    hm_buf_reset(&w->parts);
+    w->file_id = hm_pm_schema_hash(spool_key, strlen(spool_key));
+}
+
+static int pack_close(struct worker *w, struct slot *sl)
+{
+    if (!w->pack_rows)
+        return 0;
+    uint64_t wh = hm_pm_schema_hash(w->pack_who, w->pack_wholen);
+    struct pack_part *pp = (struct pack_part *)w->parts.base, *e = NULL;
+    for (size_t i = 0; i < w->parts.len / sizeof(*pp); i++)
+        if (pp[i].who_h == wh && pp[i].start == w->pack_start) {
+            e = &pp[i];
+            break;
+        }
+    if (!e) {
+        struct pack_part np = {wh, w->pack_start, 0};
+        hm_buf_append(&w->parts, &np, sizeof(np));
+        e = (struct pack_part *)(w->parts.base + w->parts.len) - 1;
+    }
+    if (e->next > UINT16_MAX)
+        return HM_EBADPM;
+    char key[HM_STORE_MAX_KEY + 1];
+    int kl = hm_pm_pack_key(key, sizeof(key), hm_slice(w->pack_who, w->pack_wholen),
+                            w->pack_start, w->file_id, (uint16_t)e->next++);
+    if (kl < 0 || hm_store_batch_put(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
+                                     hm_buf_slice(&w->pack)) < 0)
+        return HM_EBADPM;
+    w->pack.len = 1;
+    w->pack_rows = false;
+    return 0;
+}
+
+/* Appends the row being built (schema <h>) to the open pack. */
+static int pack_add(struct worker *w, struct slot *sl, uint64_t h)
+{
+    struct row *rw = &w->row;
+    struct hm_slice who = hm_slice(rw->obj, rw->wholen);
+    size_t so = rw->wholen ? rw->wholen + 1 : 0;
+    struct hm_slice obj = hm_slice(rw->obj + so, rw->objlen - so);
+    struct hm_slice info = hm_slice(rw->info, rw->infolen);
+    uint64_t start = (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000;
+    int r;
+    if (w->pack_rows && (start != w->pack_start || who.len != w->pack_wholen ||
+                         (who.len && memcmp(who.ptr, w->pack_who, who.len) != 0)) &&
+        (r = pack_close(w, sl)) < 0)
+        return r;
+    unsigned f;
+    size_t need;
+    for (;;) {
+        f = rw->suspect ? HM_PM_PACK_F_SUSPECT : 0;
+        if (!w->pack_rows) {
+            f |= HM_PM_PACK_F_ALL;
+        } else {
+            if (obj.len != w->pobj_len || (obj.len && memcmp(obj.ptr, w->pobj, obj.len) != 0))
+                f |= HM_PM_PACK_F_OBJ;
+            if (h != w->pschema || info.len != w->pinfo_len ||
+                (info.len && memcmp(info.ptr, w->pinfo, info.len) != 0))
+                f |= HM_PM_PACK_F_INFO;
+            if (rw->gran_s != w->pgran)
+                f |= HM_PM_PACK_F_GRAN;
+        }
+        need = hm_pm_pack_row_hdr_len(f, obj.len, info.len) + rw->vals.len;
+        if (w->pack.len + need <= HM_STORE_MAX_VAL)
+            break;
+        if (!w->pack_rows)
+            return HM_EBADPM; /* cannot happen: rows are cut to fit (row.vals_max) */
+        if ((r = pack_close(w, sl)) < 0)
+            return r;
+    }
+    if (!w->pack_rows) {
+        if (who.len)
+            memcpy(w->pack_who, who.ptr, who.len);
+        w->pack_wholen = who.len;
+        w->pack_start = start;
+    }
+    hm_buf_reserve(&w->pack, need);
+    char *o = w->pack.base + w->pack.len;
+    o += hm_pm_pack_row_hdr(o, f, obj, info, h, rw->gran_s, (uint16_t)rw->n);
+    memcpy(o, rw->vals.base, rw->vals.len);
+    w->pack.len += need;
+    w->pack_rows = true;
+    if (f & HM_PM_PACK_F_OBJ) {
+        if (obj.len)
+            memcpy(w->pobj, obj.ptr, obj.len);
+        w->pobj_len = obj.len;
+    }
+    if (f & HM_PM_PACK_F_INFO) {
+        if (info.len)
+            memcpy(w->pinfo, info.ptr, info.len);
+        w->pinfo_len = info.len;
+        w->pschema = h;
+    }
+    w->pgran = rw->gran_s;
+    return 0;
+}
+
+/* Writes the row being built into the open pack, its schema into the slot's batch unless
+ * that is known to be committed, and stages its numeric values for the aggregates. */
 static int row_flush(struct worker *w, struct slot *sl)
 {
     struct row *rw = &w->row;
@@ -850,18 +977,9 @@ static int row_flush(struct worker *w, struct slot *sl)
         rw->last_gen = rw->gen;
     }
     uint64_t h = rw->last_hash;
-    char key[HM_STORE_MAX_KEY + 1];
-    int kl = hm_pm_row_key(key, sizeof(key), hm_slice(rw->obj, rw->objlen),
-                           (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000,
-                           hm_slice(rw->info, rw->infolen), h);
-    if (kl < 0)
-        return HM_EBADPM;
-    char *v = hm_store_batch_put_reserve(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
-                                         HM_PM_ROW_HDR + rw->vals.len);
-    if (!v)
-        return HM_EBADPM;
-    hm_pm_row_hdr(v, rw->suspect, rw->gran_s, h, (uint16_t)rw->n);
-    memcpy(v + HM_PM_ROW_HDR, rw->vals.base, rw->vals.len);
+    int pr = pack_add(w, sl, h);
+    if (pr < 0)
+        return pr;
     struct wschema *sc = wschema_get(&w->sch, h, rw->last.base, rw->last.len, rw->n);
     if (!sc || sc->state != SCH_COMMITTED) {
         char sk[HM_PM_SCHEMA_KEY_LEN + 1];
@@ -906,8 +1024,13 @@ static int row_open(struct row *rw, const struct hm_pm_meas *m)
     }
     if (m->obj.len)
         memcpy(rw->obj + (who.len ? who.len + 1 : 0), m->obj.ptr, m->obj.len);
+    if (who.len + HM_PM_PACK_KEY_TAIL > HM_STORE_MAX_KEY)
+        return HM_EBADPM;
     rw->objlen = on;
+    rw->wholen = who.len;
     rw->infolen = m->info_id.len;
+    rw->vals_max = (uint32_t)(HM_STORE_MAX_VAL - 1 -
+                              hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, m->obj.len, m->info_id.len));
     if (m->info_id.len)
         memcpy(rw->info, m->info_id.ptr, m->info_id.len);
     rw->open = true;
@@ -935,7 +1058,7 @@ static int meas_cb(void *arg, const struct hm_pm_meas *m)
     if (nl > ROW_NAMES_MAX)
         return HM_EBADPM;
     if (rw->n >= HM_PM_ROW_MAX_N || rw->nbytes + nl > ROW_NAMES_MAX ||
-        rw->vals.len + HM_PM_ROW_VAL_MAX > ROW_VALS_MAX) {
+        rw->vals.len + HM_PM_ROW_VAL_MAX > rw->vals_max) {
         if ((r = row_flush(w, sl)) < 0) /* the rest continues in a row of its own */
             return r;
     }
@@ -1223,6 +1346,7 @@ static void ingest(struct worker *w, struct slot *sl)
     sl->hkey_h = 0;
     sl->quarantine = false;
     row_reset(&w->row);
+    pack_reset(w, wk->key);
     int r;
     if (wk->data) { /* a live upload: its bytes are still in memory, no read back */
         r = hm_pm_parse_buf(w->parser, wk->data, wk->bytes, meas_cb, w, &sum);
@@ -1235,6 +1359,8 @@ static void ingest(struct worker *w, struct slot *sl)
     }
     if (r == 0)
         r = row_flush(w, sl);
+    if (r == 0)
+        r = pack_close(w, sl);
     row_reset(&w->row);
     char fkey[KEY_MAX + 8];
     snprintf(fkey, sizeof(fkey), "pm/f/%s", wk->key);
@@ -1600,60 +1726,103 @@ struct series_ctx {
     struct hm_store_reader *rd;
     json_t *arr;
     bool csv;
-    size_t plen; /* object '\0' */
+    size_t plen; /* who '\0' */
     uint64_t to_ms;
     struct hm_slice counter;
-    uint64_t schema; /* last schema looked up, its index of <counter> (< 0: absent) */
+    struct hm_slice obj; /* the object's part after "<who>/" (the rows' obj) */
+    uint64_t schema;     /* last schema looked up, its index of <counter> (< 0: absent) */
     int idx;
     size_t n;
 };
 
-/* One compact row of the object: the counter's value if its schema has it. Rows of one
- * measInfo share a schema, so the schema record is read once per run of rows. */
-static int series_cb(void *arg, struct hm_slice key, struct hm_slice val)
+static void series_point(struct series_ctx *c, uint64_t t, const struct hm_pm_row *row)
 {
-    struct series_ctx *c = arg;
-    if (key.len < c->plen + 8 + 1 + 8)
-        return 0;
-    uint64_t t = hm_be64_get(key.ptr + c->plen);
-    if (t > c->to_ms)
-        return 1;
-    struct hm_pm_row row;
-    if (hm_pm_row_decode(val, &row) < 0)
-        return 0; /* not a row of this version: skipped */
-    if (row.schema != c->schema) {
-        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
-        hm_pm_schema_key(sk, row.schema);
-        struct hm_slice names;
-        c->schema = row.schema;
-        c->idx = -1;
-        if (hm_store_get(c->rd, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names) == 0 &&
-            names.len > 1 && names.ptr[0] == 1)
-            c->idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1), c->counter);
-    }
     enum hm_pm_row_tag tag;
     int64_t iv = 0;
     double v = NAN;
-    if (c->idx < 0 || hm_pm_row_value(&row, (unsigned)c->idx, &tag, &iv, &v) < 0)
-        return 0;
+    if (c->idx < 0 || hm_pm_row_value(row, (unsigned)c->idx, &tag, &iv, &v) < 0)
+        return;
     unsigned long long st = (unsigned long long)(t / 1000);
     if (c->csv) {
         if (tag == HM_PM_ROW_INT)
-            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", st, (long long)iv, row.gran_s,
-                          row.suspect);
+            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", st, (long long)iv, row->gran_s,
+                          row->suspect);
         else if (isnan(v))
-            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", st, row.gran_s, row.suspect);
+            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", st, row->gran_s, row->suspect);
         else
-            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", st, v, row.gran_s, row.suspect);
+            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", st, v, row->gran_s, row->suspect);
     } else {
         json_t *val_j = tag == HM_PM_ROW_INT ? json_integer(iv)
                         : isnan(v)           ? json_null()
                                              : json_real(v);
         json_array_append_new(c->arr, json_pack("{s:I,s:o,s:i,s:b}", "start", (json_int_t)st,
-                                                "value", val_j, "duration_s", (int)row.gran_s,
-                                                "suspect", row.suspect));
+                                                "value", val_j, "duration_s", (int)row->gran_s,
+                                                "suspect", row->suspect));
     }
-    return ++c->n >= 100000 ? 1 : 0;
+    c->n++;
+}
+
+/* One per-file value (pack) of the object's sender and a period: the counter's value from
+ * each row of the object whose schema has it. Rows of one measInfo share a schema, so the
+ * schema record is read once per run of rows. */
+static int series_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct series_ctx *c = arg;
+    if (key.len != c->plen - 1 + HM_PM_PACK_KEY_TAIL)
+        return 0; /* not a pack key of this sender */
+    uint64_t t = hm_be64_get(key.ptr + c->plen);
+    if (t > c->to_ms)
+        return 1;
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    if (hm_pm_pack_begin(val, &it) < 0)
+        return 0; /* not a value of this layout: skipped */
+    while (hm_pm_pack_next(&it, &row) == 1) {
+        if (!hm_slice_eq(row.obj, c->obj))
+            continue;
+        if (row.r.schema != c->schema) {
+            char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+            hm_pm_schema_key(sk, row.r.schema);
+            struct hm_slice names;
+            c->schema = row.r.schema;
+            c->idx = -1;
+            if (hm_store_get(c->rd, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names) ==
+                    0 &&
+                names.len > 1 && names.ptr[0] == 1)
+                c->idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1), c->counter);
+        }
+        series_point(c, t, &row.r);
+    }
+    return c->n >= 100000 ? 1 : 0;
+}
+
+/* The points of <obj>: the object is "<who>/<measObjLdn>" (or the measObjLdn alone for a
+ * file without sender), and who may itself hold a '/', so every split is tried (the first,
+ * who = "", and one per '/': usually two range scans, one of them empty). */
+static int series_scan(struct series_ctx *c, const char *obj, uint64_t from)
+{
+    size_t ol = strlen(obj);
+    for (size_t i = 0; i <= ol; i++) {
+        size_t wl = i; /* who = obj[0, i) */
+        if (i > 0 && (i == ol || obj[i] != '/'))
+            continue;
+        char key[HM_STORE_MAX_KEY + 1];
+        if (wl + HM_PM_PACK_KEY_TAIL > HM_STORE_MAX_KEY)
+            break;
+        if (wl)
+            memcpy(key, obj, wl);
+        key[wl] = '\0';
+        hm_be64_put(key + wl + 1, from);
+        c->plen = wl + 1;
+        c->obj = i == 0 ? hm_slice(obj, ol) : hm_slice(obj + i + 1, ol - i - 1);
+        int r = hm_store_scan(c->rd, HM_DB_PM, hm_slice(key, c->plen), hm_slice(key, wl + 9),
+                              series_cb, c);
+        if (r < 0)
+            return r;
+        if (c->n >= 100000)
+            break;
+    }
+    return 0;
 }
 
 static int api(struct hm_http_exchange *x, void *ctx)
@@ -1721,25 +1890,15 @@ static int api(struct hm_http_exchange *x, void *ctx)
         if (hm_api_query(x->req->query, "to", tmp, sizeof(tmp)) >= 0)
             to = strtoull(tmp, NULL, 10) * 1000;
         (void)hm_api_query(x->req->query, "format", fmt, sizeof(fmt));
-        char key[HM_STORE_MAX_KEY + 1];
-        size_t ol = strlen(obj);
-        if (ol + 1 + 8 > sizeof(key))
-            return hm_api_error(x, 400, "bad_request", "object too long");
-        memcpy(key, obj, ol);
-        key[ol] = '\0';
-        hm_be64_put(key + ol + 1, from);
-        int kl = (int)(ol + 1 + 8);
-        struct series_ctx c = {.x = x, .rd = rd, .csv = strcmp(fmt, "csv") == 0,
-                               .plen = ol + 1, .to_ms = to, .counter = hm_slice_cstr(ctr),
-                               .idx = -1};
+        struct series_ctx c = {.x = x, .rd = rd, .csv = strcmp(fmt, "csv") == 0, .to_ms = to,
+                               .counter = hm_slice_cstr(ctr), .idx = -1};
         if (c.csv)
             hm_buf_append_str(x->out, "start,value,duration_s,suspect\n");
         else
             c.arr = json_array();
         int r = hm_store_read_begin(rd);
         if (r == 0) {
-            r = hm_store_scan(rd, HM_DB_PM, hm_slice(key, c.plen), hm_slice(key, (size_t)kl),
-                              series_cb, &c);
+            r = series_scan(&c, obj, from);
             hm_store_read_end(rd);
         }
         if (r < 0) {
@@ -2019,6 +2178,8 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_buf_free(&w->row.last_ent);
         hm_buf_free(&w->row.last_off);
         hm_buf_free(&w->marker);
+        hm_buf_free(&w->pack);
+        hm_buf_free(&w->parts);
         wschema_clear(&w->sch);
         close(w->efd);
     }

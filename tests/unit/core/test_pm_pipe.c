@@ -44,20 +44,29 @@ static char *slurp(const char *path, size_t *n)
 }
 
 struct rows {
-    unsigned rows, values, suspect;
+    unsigned packs, rows, values, suspect;
 };
 
-/* Every HM_DB_PM row must decode as a compact row (proto/pm_row.h). */
+/* Every HM_DB_PM value must be a per-file pack (proto/pm_row.h layout 3) under a pack key,
+ * each of its rows valid. */
 static int count_cb(void *arg, struct hm_slice k, struct hm_slice v)
 {
-    (void)k;
     struct rows *c = arg;
-    struct hm_pm_row row;
-    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
-    ck_assert_uint_eq(row.gran_s, 900);
-    c->rows++;
-    c->values += row.n;
-    c->suspect += row.suspect;
+    ck_assert_uint_ge(k.len, HM_PM_PACK_KEY_TAIL);
+    ck_assert_int_eq(k.ptr[k.len - HM_PM_PACK_KEY_TAIL], '\0');
+    ck_assert_uint_le(v.len, HM_STORE_MAX_VAL);
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    int r;
+    while ((r = hm_pm_pack_next(&it, &row)) == 1) {
+        ck_assert_uint_eq(row.r.gran_s, 900);
+        c->rows++;
+        c->values += row.r.n;
+        c->suspect += row.r.suspect;
+    }
+    ck_assert_int_eq(r, 0);
+    c->packs++;
     return 0;
 }
 
@@ -72,6 +81,7 @@ static int count_only_cb(void *arg, struct hm_slice k, struct hm_slice v)
 struct find {
     struct hm_store_reader *r;
     const char *counter;
+    struct hm_slice obj;
     unsigned found;
     enum hm_pm_row_tag tag;
     int64_t i;
@@ -79,36 +89,45 @@ struct find {
     bool suspect;
 };
 
-/* Looks <counter> up in each row of an object through the row's schema record. */
+/* Looks <counter> up in each row of the object in a pack through the row's schema record. */
 static int find_cb(void *arg, struct hm_slice k, struct hm_slice v)
 {
     (void)k;
     struct find *f = arg;
-    struct hm_pm_row row;
-    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
-    char sk[HM_PM_SCHEMA_KEY_LEN + 1];
-    hm_pm_schema_key(sk, row.schema);
-    struct hm_slice names;
-    ck_assert_int_eq(hm_store_get(f->r, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names),
-                     0);
-    ck_assert_int_eq(names.ptr[0], 1);
-    ck_assert_uint_eq(hm_pm_schema_hash(names.ptr + 1, names.len - 1), row.schema);
-    int idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1),
-                                 hm_slice_cstr(f->counter));
-    if (idx >= 0) {
-        ck_assert_int_eq(hm_pm_row_value(&row, (unsigned)idx, &f->tag, &f->i, &f->d), 0);
-        f->suspect = row.suspect;
-        f->found++;
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    while (hm_pm_pack_next(&it, &row) == 1) {
+        if (!hm_slice_eq(row.obj, f->obj))
+            continue;
+        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+        hm_pm_schema_key(sk, row.r.schema);
+        struct hm_slice names;
+        ck_assert_int_eq(
+            hm_store_get(f->r, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names), 0);
+        ck_assert_int_eq(names.ptr[0], 1);
+        ck_assert_uint_eq(hm_pm_schema_hash(names.ptr + 1, names.len - 1), row.r.schema);
+        int idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1),
+                                     hm_slice_cstr(f->counter));
+        if (idx >= 0) {
+            ck_assert_int_eq(hm_pm_row_value(&row.r, (unsigned)idx, &f->tag, &f->i, &f->d), 0);
+            f->suspect = row.r.suspect;
+            f->found++;
+        }
     }
     return 0;
 }
 
+/* <object> is "<sender>/<measObjLdn>": the sender's packs, rows of that measObjLdn. */
 static struct find find_value(struct hm_store_reader *r, const char *object, const char *counter)
 {
-    struct find f = {.r = r, .counter = counter};
+    const char *slash = strchr(object, '/');
+    ck_assert_ptr_nonnull(slash);
+    struct find f = {.r = r, .counter = counter, .obj = hm_slice_cstr(slash + 1)};
     char prefix[256];
-    size_t n = strlen(object) + 1;
-    memcpy(prefix, object, n); /* with its NUL: object '\0' */
+    size_t n = (size_t)(slash - object);
+    memcpy(prefix, object, n);
+    prefix[n++] = '\0'; /* sender '\0' */
     ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(prefix, n), hm_slice(NULL, 0), find_cb, &f),
                      0);
     return f;
@@ -162,6 +181,7 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     struct rows c = {0};
     ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb, &c),
                      0);
+    ck_assert_uint_eq(c.packs, 1); /* one value for the file */
     ck_assert_uint_eq(c.rows, 3);
     ck_assert_uint_eq(c.values, 16);
     ck_assert_uint_eq(c.suspect, 1);
@@ -256,6 +276,8 @@ START_TEST(wide_measvalue_is_split_into_rows)
                      0);
     ck_assert_uint_ge(c.rows, 14); /* 1500 x 37 bytes of names, < 4000 per schema record */
     ck_assert_uint_eq(c.values, 1500);
+    ck_assert_uint_ge(c.packs, 2); /* ~4.5 KB of values: parts of one file's value */
+    ck_assert_uint_lt(c.packs, c.rows);
     unsigned schemas = 0;
     ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/s/"), hm_slice(NULL, 0),
                                    count_only_cb, &schemas), 0);
