@@ -684,7 +684,8 @@ static int writev_all(int fd, struct iovec *iov, int n)
  * (j->accepted: goes into the group's segment) or the final HTTP status (200 duplicate,
  * 400). <grp>[0..<ngrp>) are the jobs of the group before this one (a duplicate inside the
  * group is caught here). */
-static int spool_check(struct hm_pm_pipe *p, struct job *j, struct job **grp, size_t ngrp)
+static int spool_check(struct hm_pm_pipe *p, struct job *j, struct job **grp, size_t ngrp,
+                       bool snap)
 {
     j->accepted = false;
     /* multipart/form-data: keep the file part */
@@ -716,7 +717,14 @@ static int spool_check(struct hm_pm_pipe *p, struct job *j, struct job **grp, si
     make_key(p, j->name, j->key);
     char fkey[KEY_MAX + 8];
     snprintf(fkey, sizeof(fkey), "pm/f/%s", j->key);
-    bool dup = marker_ingested(p->spool_reader, fkey) > 0;
+    bool dup;
+    if (snap) { /* the group's read snapshot: one for all its files */
+        struct hm_slice v;
+        dup = hm_store_get(p->spool_reader, HM_DB_FILES, hm_slice_cstr(fkey), &v) == 0 &&
+              v.len > 1 && memmem(v.ptr, v.len, "\"status\":\"ingested\"", 19) != NULL;
+    } else {
+        dup = marker_ingested(p->spool_reader, fkey) > 0;
+    }
     for (size_t i = 0; !dup && i < ngrp; i++)
         dup = grp[i]->accepted && strcmp(grp[i]->key, j->key) == 0;
     if (dup || keyset_has(p, j->key)) {
@@ -820,10 +828,13 @@ static void spool_reply(struct job *j)
 static void spool_group(struct hm_pm_pipe *p, struct job **grp, size_t n)
 {
     size_t nacc = 0;
+    bool snap = hm_store_read_begin(p->spool_reader) == 0;
     for (size_t i = 0; i < n; i++) {
-        grp[i]->status = spool_check(p, grp[i], grp, i);
+        grp[i]->status = spool_check(p, grp[i], grp, i, snap);
         nacc += grp[i]->status == 0;
     }
+    if (snap)
+        hm_store_read_end(p->spool_reader);
     struct seg *sg = NULL;
     if (nacc && seg_write(p, grp, n, nacc, &sg) < 0) {
         for (size_t i = 0; i < n; i++)
