@@ -1,16 +1,19 @@
 #ifndef HM_PM_ROW_H
 #define HM_PM_ROW_H
 /*
- * Compact PM storage rows (docs/pm.md, "Storage layout"): one HM_DB_PM row per measValue
- * (CMCC: per Pm element) instead of one row per measurement, with the counter names kept
- * once per distinct name list (a "schema") in HM_DB_FILES. Pure codec: no allocation, no
- * I/O, any thread.
+ * Compact PM storage rows (docs/pm.md, "Storage layout"): one row per measValue (CMCC: per
+ * Pm element), the counter names kept once per distinct name list (a "schema") in
+ * HM_DB_FILES. Since data layout 3 the pipeline writes the rows of a file inside ONE
+ * per-file value ("pack", below); the standalone layout-2 row (key and header below) is
+ * no longer written but its value codec is what a pack row's values use. Pure codec: no
+ * allocation, no I/O, any thread.
  *
+ *   layout 2 (read by nothing any more):
  *   HM_DB_PM    key   object '\0' BE64(period_start_ms) info_id '\0' BE64(schema)
  *               value u8 version (2) | u8 flags (bit 0 suspect) | LE32 gran_s |
  *                     LE64 schema | LE16 n | n values
- *               value: u8 tag 0 (NIL / not a number) | tag 1 + zigzag LEB128 int64 |
- *                      tag 2 + LE64 IEEE double
+ *   values:     u8 tag 0 (NIL / not a number) | tag 1 + zigzag LEB128 int64 |
+ *               tag 2 + LE64 IEEE double
  *   HM_DB_FILES key   "pm/s/" 16 lowercase hex digits of the schema hash
  *               value u8 version (1) | the n counter names, each followed by '\0'
  *
