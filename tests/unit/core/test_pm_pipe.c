@@ -639,6 +639,69 @@ START_TEST(segments_are_recovered_after_a_crash)
 }
 END_TEST
 
+/* A store with rows of the earlier layout 2 (one per measValue): the pipeline starts
+ * (logging a warning), ingests into layout 3, and the old row is not read as a pack. */
+START_TEST(old_layout_rows_are_ignored)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    size_t n;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
+    put_file(path, hw, n);
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    char key[256], val[HM_PM_ROW_HDR + 8];
+    const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
+    int kl = hm_pm_row_key(key, sizeof(key), hm_slice_cstr(obj), 1795701600000ull,
+                           HM_SLICE_LIT("Radio"), 42);
+    ck_assert_int_gt(kl, 0);
+    hm_pm_row_hdr(val, false, 900, 42, 1);
+    size_t vl = HM_PM_ROW_HDR + hm_pm_row_put_int(val + HM_PM_ROW_HDR, 7);
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_PM, hm_slice(key, (size_t)kl), hm_slice(val, vl)),
+                     0);
+    int done = 0;
+    ck_assert_int_eq(hm_store_submit(store, &b, put_done, &done), 0);
+    for (int i = 0; i < 5000 && !__atomic_load_n(&done, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    ck_assert_int_eq(done, 1);
+    hm_store_batch_fini(&b);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.files_ingested, 1);
+    hm_pm_pipe_destroy(p);
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct find f = find_value(r, obj, "RRC.ConnEstabAtt.Sum"); /* the sender's packs only */
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.i, 123);
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+    hm_store_close(store);
+    free(hw);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_pipe");
@@ -649,6 +712,7 @@ static Suite *suite(void)
     tcase_add_test(tc, uploads_through_the_spool_group);
     tcase_add_test(tc, markers_are_json_for_any_name);
     tcase_add_test(tc, segments_are_recovered_after_a_crash);
+    tcase_add_test(tc, old_layout_rows_are_ignored);
     suite_add_tcase(s, tc);
     return s;
 }
