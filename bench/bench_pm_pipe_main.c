@@ -6,7 +6,9 @@
  *
  *   bench-pm-pipe [files=400] [dir=/tmp] [no_sync=0] [uploads_in_flight=64]
  *   env: BENCH_PM_ROUNDS=3 (floor + ingestion rounds), BENCH_PM_E2E=0 (skip end to end),
- *        BENCH_PM_STATS=1 (LMDB commit statistics), BENCH_PM_KEEP=1 (keep spool and store)
+ *        BENCH_PM_STATS=1 (LMDB commit statistics), BENCH_PM_KEEP=1 (keep spool and store),
+ *        BENCH_PM_MODE=upload (rounds measure the steady state: files come in through
+ *        hm_pm_pipe_spool(), the upload path after HTTP; default: recovery from the spool)
  *
  * Generates <files> realistic HeNB TS 32.435 files (the generator of bench-pm: ~330 LTE
  * counters, 1-5 cells, 19-45 KB), drops them in a fresh <dir>/bench-pm-pipe-XXXXXX/pm-spool
@@ -282,6 +284,9 @@ int main(int argc, char **argv)
      * round. The machine is shared: the spread over the rounds is printed. */
     int rounds = getenv("BENCH_PM_ROUNDS") ? atoi(getenv("BENCH_PM_ROUNDS")) : 3;
     bool do_e2e = !getenv("BENCH_PM_E2E") || atoi(getenv("BENCH_PM_E2E")) != 0;
+    /* upload mode: every round is an end-to-end run (spool + ingestion, the steady state) */
+    bool up = getenv("BENCH_PM_MODE") && strcmp(getenv("BENCH_PM_MODE"), "upload") == 0;
+    double r_ing[64];
     if (rounds < 1)
         rounds = 1;
     double mb = (double)total / 1e6;
@@ -298,21 +303,45 @@ int main(int argc, char **argv)
             double t = hm_pm_thread_cpu() - t0;
             fc = t < fc ? t : fc;
         }
-        if (run_once(base, files, nfiles, no_sync, false, conc, &ing) < 0)
+        if (run_once(base, files, nfiles, no_sync, up, conc, &ing) < 0)
             return 1;
         r_all[k] = fc / ing.all;
         r_work[k] = fc / ing.worker;
+        r_ing[k] = fc / (ing.worker + ing.writer + ing.janitor);
         floor_cpu = fc;
-        printf("round %d: floor %6.1f MB/s; ingestion CPU %.3f s (pipeline %.3f, writer %.3f, "
-               "janitor %.3f); ratio all threads %.3f, pipeline thread %.3f\n", k + 1,
-               mb / fc, ing.all, ing.worker, ing.writer, ing.janitor, r_all[k], r_work[k]);
+        if (up)
+            printf("round %d: floor %6.1f MB/s; upload path CPU %.3f s (spool %.3f, pipeline "
+                   "%.3f, writer %.3f, janitor %.3f, rest %.3f); ratio all threads %.3f, "
+                   "ingestion threads %.3f, pipeline thread %.3f\n", k + 1, mb / fc, ing.all,
+                   ing.spool, ing.worker, ing.writer, ing.janitor,
+                   ing.all - ing.spool - ing.worker - ing.writer - ing.janitor, r_all[k],
+                   r_ing[k], r_work[k]);
+        else
+            printf("round %d: floor %6.1f MB/s; ingestion CPU %.3f s (pipeline %.3f, writer "
+                   "%.3f, janitor %.3f); ratio all threads %.3f, pipeline thread %.3f\n", k + 1,
+                   mb / fc, ing.all, ing.worker, ing.writer, ing.janitor, r_all[k], r_work[k]);
         fflush(stdout);
     }
     xmlFreeParserCtxt(ctxt);
     if (rounds > 64)
         rounds = 64;
+    if (up)
+        do_e2e = false; /* the rounds were end-to-end runs */
     if (do_e2e && run_once(base, files, nfiles, no_sync, true, conc, &e2e) < 0)
         return 1;
+    double rs[3][64];
+    for (int k = 0; k < rounds; k++) {
+        rs[0][k] = r_all[k];
+        rs[1][k] = r_ing[k];
+        rs[2][k] = r_work[k];
+    }
+    for (int m = 0; m < 3; m++) /* insertion sort for the medians */
+        for (int i = 1; i < rounds; i++)
+            for (int j = i; j > 0 && rs[m][j - 1] > rs[m][j]; j--) {
+                double t = rs[m][j];
+                rs[m][j] = rs[m][j - 1];
+                rs[m][j - 1] = t;
+            }
     double amin = 1e9, amax = 0, wmin = 1e9, wmax = 0;
     for (int k = 0; k < rounds; k++) {
         amin = r_all[k] < amin ? r_all[k] : amin;
@@ -325,11 +354,18 @@ int main(int argc, char **argv)
            (unsigned long long)ing.meas, no_sync ? "off" : "on", conc);
     printf("ingestion ratio to floor over %d rounds: all ingestion threads %.2f-%.2f, "
            "pipeline thread alone %.2f-%.2f\n", rounds, amin, amax, wmin, wmax);
+    printf("%s, ratio to floor, min / median / max over %d rounds: all threads %.2f / %.2f / "
+           "%.2f; pipeline + writer + janitor %.2f / %.2f / %.2f; pipeline thread %.2f / %.2f "
+           "/ %.2f\n", up ? "upload path (spool + ingestion)" : "ingestion from the spool",
+           rounds, rs[0][0], rs[0][rounds / 2], rs[0][rounds - 1], rs[1][0],
+           rs[1][rounds / 2], rs[1][rounds - 1], rs[2][0], rs[2][rounds / 2],
+           rs[2][rounds - 1]);
     printf("last round:\n");
     printf("floor (libxml2 SAX2, empty callbacks, 1 core CPU): %7.1f MB/s %7.0f files/s\n",
            mb / floor_cpu, nfiles / floor_cpu);
-    report("ingestion from the spool (parse + LMDB group commit + unlink):", &ing, nfiles, mb,
-           floor_cpu);
+    report(up ? "upload path (spool + parse + LMDB group commit + spool removal):"
+              : "ingestion from the spool (parse + LMDB group commit + unlink):",
+           &ing, nfiles, mb, floor_cpu);
     if (do_e2e)
         report("end to end (spool write + fdatasync + rename + folder fsync, then ingestion):",
                &e2e, nfiles, mb, floor_cpu);

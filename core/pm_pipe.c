@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <liburing.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "storage/record.h"
 
 #define KEY_MAX 240
+#define SEG_REC_HDR 16
 #define PATH_MAX_ 4352
 #define JSON_CTYPE "application/json"
 
@@ -52,21 +54,45 @@ struct job {
     char *data;
     size_t len;
     /* spool group state */
-    int fd;            /* the open .tmp- file, -1 when none */
+    bool accepted;     /* to be written to the group's segment */
     char key[KEY_MAX]; /* spool key */
+    uint64_t off;      /* offset of its data in the segment */
+    char rhdr[SEG_REC_HDR + KEY_MAX + 256]; /* its record header, key and name */
     /* set for hm_pm_pipe_spool(): called instead of replying to a shard */
     void (*done)(void *arg, int status);
     void *done_arg;
 };
 
+/* A spool segment (docs/pm.md "Spool"): the uploads of one spool group in one file,
+ * <spool>/s<16 hex id>.pms, written, fdatasync'ed and renamed into place before any of them
+ * is acknowledged, unlinked by the janitor once every file in it is committed (or
+ * quarantined, or dropped as a duplicate). Layout: SEG_MAGIC, then per file a record
+ * LE32 SEG_REC_MAGIC | LE16 key length | LE16 name length | LE64 data length | key | name |
+ * data. */
+#define SEG_MAGIC "HMPMSEG1"
+#define SEG_REC_MAGIC 0x31524d50u /* "PMR1" */
+struct seg {
+    struct hm_mpsc_node node; /* on the janitor's queue */
+    atomic_uint refs;         /* its files not finished yet */
+    atomic_bool keep;         /* a commit failed (or it is damaged): it stays for next start */
+    atomic_uint_fast64_t done_files, done_bytes; /* finished: out of the spool at the unlink */
+    char name[32];
+};
+
 struct work {
     struct hm_mpsc_node node;
-    char key[KEY_MAX];  /* name key; the spool file is <spool>/<key>.pm */
+    char key[KEY_MAX];  /* name key */
     char name[256];     /* original name */
     uint64_t bytes;
     uint64_t t_ms; /* when it was spooled (lag) */
     char *data;    /* the upload's bytes (owned) while under HM_PM_MEM_MAX, else NULL: the
-                    * worker parses them instead of reading the spool file back */
+                    * worker parses them instead of reading the spool back */
+    struct seg *seg; /* its segment, or NULL: a one-file spool entry <spool>/<key>.pm (the
+                      * layout of earlier versions, still recovered) */
+    uint64_t off;    /* offset of the data in <seg> */
+    uint64_t key_h;  /* in the spooled-key set (duplicate check by name) */
+    struct work *set_next;
+    bool in_set;
 };
 
 /* Spooled bytes kept in memory for the pipeline, at most (beyond: read back from disk). */
@@ -115,9 +141,9 @@ struct wschema_tab {
 #define HM_PM_MAX_SCHEMAS 65536u
 
 /* The row being built: the measurements of one measValue (CMCC: Pm), cut where a row
- * would exceed a store value (HM_STORE_MAX_VAL). */
+ * would not fit one pack value (HM_STORE_MAX_VAL) with its header, or its names one schema
+ * record. */
 #define ROW_NAMES_MAX (HM_STORE_MAX_VAL - 1)
-#define ROW_VALS_MAX (HM_STORE_MAX_VAL - HM_PM_ROW_HDR)
 /* A row's counter names are rebuilt only when they differ from the previous row's: the
  * parser's hm_pm_meas.names_gen lets them be compared by pointer (the rows of one measInfo
  * share their names, and comparing ~40 pointers is cheaper than copying, comparing and
@@ -137,6 +163,8 @@ struct row {
     int64_t period_end;
     uint32_t n;
     size_t objlen, infolen;
+    size_t wholen;     /* obj starts with "<who>/" (who: the pack key's sender), 0: no who */
+    uint32_t vals_max; /* values bytes at most, so that the row fits one pack value */
     char obj[1200];
     char info[HM_PM_MAX_DN + 1];
     struct hm_buf names; /* names region: counter '\0' ... (when diverged) */
@@ -184,6 +212,20 @@ struct worker {
     struct slot *ready[HM_PM_WINDOW]; /* parsed, not yet submitted (submit_ready) */
     unsigned nready;
     bool jan_wake; /* the janitor's queue was empty before this pass: wake it after */
+    /* the open per-file value (pack, proto/pm_row.h layout 3) of the file being parsed */
+    struct hm_buf pack;  /* version byte + rows */
+    bool pack_rows;      /* it holds a row */
+    size_t pack_wholen;  /* its key: who, period start */
+    char pack_who[HM_STORE_MAX_KEY];
+    uint64_t pack_start;
+    uint64_t file_id;    /* hash of the file's spool key */
+    struct hm_buf parts; /* struct pack_part: next part number per (who, period) */
+    struct hm_buf rbuf;  /* a file read back from its segment */
+    /* the previous row of the pack (a row states only what differs) */
+    size_t pobj_len, pinfo_len;
+    char pobj[1200], pinfo[HM_PM_MAX_DN + 1];
+    uint64_t pschema;
+    uint32_t pgran;
 };
 
 struct hm_pm_pipe {
@@ -199,12 +241,14 @@ struct hm_pm_pipe {
     struct hm_mpsc spool_q;
     int spool_efd;
     struct hm_store_reader *spool_reader;
-    int64_t last_spool_ns; /* mtime of the last spooled file (spool thread only) */
-    struct io_uring spool_ring; /* the group's fdatasyncs in parallel (spool thread) */
-    bool spool_ring_ok;
+    uint64_t seg_last; /* id of the last segment (spool thread; recover() before) */
     atomic_bool stop;
     pthread_t jan_th;
-    struct hm_mpsc jan_q; /* struct work of ingested files: spool file to unlink */
+    struct hm_mpsc jan_q; /* struct work of finished one-file entries: file to unlink */
+    struct hm_mpsc seg_q; /* struct seg whose files are all finished: segment to unlink */
+    /* keys in the spool (acknowledged, not finished): the duplicate check by name */
+    pthread_mutex_t set_mu;
+    struct work *set[4096];
     int jan_efd;
     atomic_bool jan_stop;
     atomic_uint_fast64_t mem_bytes; /* sum of work.data held */
@@ -533,9 +577,51 @@ static void work_free(struct hm_pm_pipe *p, struct work *wk)
     free(wk);
 }
 
-/* <data> (may be NULL) is taken over. */
+/* ---- spooled-key set (duplicate check by name while a file is in the spool) ----------- */
+
+static uint64_t key_hash(const char *key)
+{
+    return hm_pm_schema_hash(key, strlen(key));
+}
+
+static bool keyset_has(struct hm_pm_pipe *p, const char *key)
+{
+    uint64_t h = key_hash(key);
+    bool found = false;
+    pthread_mutex_lock(&p->set_mu);
+    for (struct work *e = p->set[h % 4096]; e && !found; e = e->set_next)
+        found = e->key_h == h && strcmp(e->key, key) == 0;
+    pthread_mutex_unlock(&p->set_mu);
+    return found;
+}
+
+static void keyset_add(struct hm_pm_pipe *p, struct work *wk)
+{
+    wk->key_h = key_hash(wk->key);
+    pthread_mutex_lock(&p->set_mu);
+    wk->set_next = p->set[wk->key_h % 4096];
+    p->set[wk->key_h % 4096] = wk;
+    wk->in_set = true;
+    pthread_mutex_unlock(&p->set_mu);
+}
+
+static void keyset_del(struct hm_pm_pipe *p, struct work *wk)
+{
+    if (!wk->in_set)
+        return;
+    pthread_mutex_lock(&p->set_mu);
+    for (struct work **e = &p->set[wk->key_h % 4096]; *e; e = &(*e)->set_next)
+        if (*e == wk) {
+            *e = wk->set_next;
+            break;
+        }
+    wk->in_set = false;
+    pthread_mutex_unlock(&p->set_mu);
+}
+
+/* <data> (may be NULL) is taken over. The work is in the key set before it is queued. */
 static void enqueue_work(struct hm_pm_pipe *p, const char *key, const char *name, uint64_t bytes,
-                         char *data)
+                         char *data, struct seg *seg, uint64_t off)
 {
     struct work *wk = hm_xcalloc(1, sizeof(*wk));
     if (data && atomic_load(&p->mem_bytes) + bytes <= HM_PM_MEM_MAX) {
@@ -548,6 +634,9 @@ static void enqueue_work(struct hm_pm_pipe *p, const char *key, const char *name
     snprintf(wk->name, sizeof(wk->name), "%s", name);
     wk->bytes = bytes;
     wk->t_ms = now_ms();
+    wk->seg = seg;
+    wk->off = off;
+    keyset_add(p, wk);
     struct worker *w = &p->w[p->rr++ % p->nworkers];
     if (hm_mpsc_push(&w->q, &wk->node))
         wake(w->efd);
@@ -568,13 +657,37 @@ static int write_all(int fd, const char *d, size_t n)
     return 0;
 }
 
-/* Phase 1 of a spool group: multipart extraction, name key, duplicate check, the file
- * written to <spool>/.tmp-<key> (not yet synced). Returns 0 with j->fd open, or the final
- * HTTP status (200 duplicate, 400, 500). <grp>[0..<ngrp>) are the jobs of the group before
- * this one (a duplicate inside the group is caught here). */
-static int spool_write(struct hm_pm_pipe *p, struct job *j, struct job **grp, size_t ngrp)
+/* writev of all of <iov>[0..<n>) (modified on a short write). */
+static int writev_all(int fd, struct iovec *iov, int n)
 {
-    j->fd = -1;
+    while (n > 0) {
+        ssize_t k = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0 && k > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* Phase 1 of a spool group: multipart extraction, name key, duplicate check. Returns 0
+ * (j->accepted: goes into the group's segment) or the final HTTP status (200 duplicate,
+ * 400). <grp>[0..<ngrp>) are the jobs of the group before this one (a duplicate inside the
+ * group is caught here). */
+static int spool_check(struct hm_pm_pipe *p, struct job *j, struct job **grp, size_t ngrp,
+                       bool snap)
+{
+    j->accepted = false;
     /* multipart/form-data: keep the file part */
     if (strncasecmp(j->ctype, "multipart/", 10) == 0) {
         struct hm_mp *mp = hm_xmalloc(sizeof(*mp));
@@ -604,119 +717,93 @@ static int spool_write(struct hm_pm_pipe *p, struct job *j, struct job **grp, si
     make_key(p, j->name, j->key);
     char fkey[KEY_MAX + 8];
     snprintf(fkey, sizeof(fkey), "pm/f/%s", j->key);
-    bool dup = marker_ingested(p->spool_reader, fkey) > 0;
+    bool dup;
+    if (snap) { /* the group's read snapshot: one for all its files */
+        struct hm_slice v;
+        dup = hm_store_get(p->spool_reader, HM_DB_FILES, hm_slice_cstr(fkey), &v) == 0 &&
+              v.len > 1 && memmem(v.ptr, v.len, "\"status\":\"ingested\"", 19) != NULL;
+    } else {
+        dup = marker_ingested(p->spool_reader, fkey) > 0;
+    }
     for (size_t i = 0; !dup && i < ngrp; i++)
-        dup = grp[i]->fd >= 0 && strcmp(grp[i]->key, j->key) == 0;
-    char path[PATH_MAX_ + KEY_MAX + 16], tmp[PATH_MAX_ + KEY_MAX + 16];
-    snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, j->key);
-    if (dup || access(path, F_OK) == 0) {
+        dup = grp[i]->accepted && strcmp(grp[i]->key, j->key) == 0;
+    if (dup || keyset_has(p, j->key)) {
         atomic_fetch_add(&p->uploads_dup, 1);
         hm_info("pm upload: duplicate, not ingested again", "name=\"%s\"", j->name);
         return 200;
     }
-    snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", p->spool_dir, j->key);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int r = fd < 0 ? -errno : write_all(fd, j->data, j->len);
-    if (r == 0) {
-        /* strictly increasing modification times: recover() re-ingests in spool order */
-        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {0}};
-        clock_gettime(CLOCK_REALTIME, &ts[1]);
-        int64_t t = (int64_t)ts[1].tv_sec * 1000000000 + ts[1].tv_nsec;
-        if (t <= p->last_spool_ns)
-            t = p->last_spool_ns + 1;
-        p->last_spool_ns = t;
-        ts[1] = (struct timespec){.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-        if (futimens(fd, ts) < 0)
-            r = -errno;
-    }
-    if (r == 0) {
-        /* start the write-back now, so the group's files go to the device together */
-        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        j->fd = fd;
-        return 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    atomic_fetch_add(&p->uploads_failed, 1);
-    hm_err("pm upload: cannot spool", "path=\"%s\" err=\"%s\"", tmp, hm_strerror(r));
-    return 500;
+    j->accepted = true;
+    return 0;
 }
 
-/* Phase 2 result for one file: 0, or 500 (the .tmp- file removed). */
-static int spool_synced(struct hm_pm_pipe *p, struct job *j, int r)
+/* Phase 2: the accepted files of the group written as one segment (.tmp- name), its data
+ * synced (one fdatasync for the group), renamed into place, the folder synced. 0 (each
+ * job's <off> set, *<out> the segment with one reference per file) or -errno (nothing left
+ * behind). */
+static int seg_write(struct hm_pm_pipe *p, struct job **grp, size_t n, size_t nacc,
+                     struct seg **out)
 {
-    close(j->fd);
-    j->fd = -1;
-    if (r == 0)
-        return 0;
-    char tmp[PATH_MAX_ + KEY_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", p->spool_dir, j->key);
-    unlink(tmp);
-    atomic_fetch_add(&p->uploads_failed, 1);
-    hm_err("pm upload: cannot spool", "path=\"%s\" err=\"%s\"", tmp, hm_strerror(r));
-    return 500;
-}
-
-/* Phase 2: every written file's data durable (fdatasync also writes the size). The
- * fdatasyncs go to io_uring together, so the kernel runs them concurrently: the file
- * system commits its journal and flushes the device cache for many files at once instead
- * of once per file. Without io_uring (disabled by sysctl) they run one after the other. */
-static void spool_sync_all(struct hm_pm_pipe *p, struct job **grp, size_t n)
-{
-    unsigned sub = 0;
-    if (p->spool_ring_ok) {
-        for (size_t i = 0; i < n; i++) {
-            if (grp[i]->fd < 0)
-                continue;
-            struct io_uring_sqe *sqe = io_uring_get_sqe(&p->spool_ring);
-            if (!sqe)
-                break; /* cannot happen: the ring has SPOOL_GROUP entries */
-            io_uring_prep_fsync(sqe, grp[i]->fd, IORING_FSYNC_DATASYNC);
-            io_uring_sqe_set_data64(sqe, i);
-            sub++;
-        }
-        int r = sub ? io_uring_submit(&p->spool_ring) : 0;
-        if (r < 0 || (unsigned)r != sub) {
-            /* not (all) submitted: drop the ring, sync serially below */
-            hm_warn("pm spool: io_uring submit failed, fdatasync serially", "err=\"%s\"",
-                    hm_strerror(r < 0 ? r : -EIO));
-            io_uring_queue_exit(&p->spool_ring);
-            p->spool_ring_ok = false;
-            sub = 0;
-        }
-        for (unsigned k = 0; k < sub; k++) {
-            struct io_uring_cqe *cqe;
-            int w;
-            while ((w = io_uring_wait_cqe(&p->spool_ring, &cqe)) == -EINTR)
-                ;
-            HM_BUG_ON(w < 0); /* a submitted request always completes */
-            size_t i = (size_t)io_uring_cqe_get_data64(cqe);
-            int res = cqe->res;
-            io_uring_cqe_seen(&p->spool_ring, cqe);
-            grp[i]->status = spool_synced(p, grp[i], res < 0 ? res : 0);
-        }
-        if (sub)
-            return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t id = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    if (id <= p->seg_last)
+        id = p->seg_last + 1;
+    p->seg_last = id;
+    struct seg *sg = hm_xcalloc(1, sizeof(*sg));
+    char tmp[48];
+    snprintf(sg->name, sizeof(sg->name), "s%016llx.pms", (unsigned long long)id);
+    snprintf(tmp, sizeof(tmp), ".tmp-%s", sg->name);
+    struct iovec *iov = hm_xmalloc((2 * nacc + 1) * sizeof(*iov));
+    int ni = 0;
+    uint64_t off = sizeof(SEG_MAGIC) - 1;
+    iov[ni++] = (struct iovec){.iov_base = (void *)SEG_MAGIC, .iov_len = off};
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = grp[i];
+        if (j->status != 0 || !j->accepted)
+            continue;
+        size_t kl = strlen(j->key), nl = strlen(j->name);
+        unsigned char *h = (unsigned char *)j->rhdr;
+        uint32_t m = SEG_REC_MAGIC;
+        uint64_t dl = j->len;
+        for (int b = 0; b < 4; b++)
+            h[b] = (unsigned char)(m >> (8 * b));
+        h[4] = (unsigned char)(kl & 0xff);
+        h[5] = (unsigned char)(kl >> 8);
+        h[6] = (unsigned char)(nl & 0xff);
+        h[7] = (unsigned char)(nl >> 8);
+        for (int b = 0; b < 8; b++)
+            h[8 + b] = (unsigned char)(dl >> (8 * b));
+        memcpy(j->rhdr + SEG_REC_HDR, j->key, kl);
+        memcpy(j->rhdr + SEG_REC_HDR + kl, j->name, nl);
+        size_t hl = SEG_REC_HDR + kl + nl;
+        iov[ni++] = (struct iovec){.iov_base = j->rhdr, .iov_len = hl};
+        iov[ni++] = (struct iovec){.iov_base = j->data, .iov_len = j->len};
+        j->off = off + hl;
+        off += hl + j->len;
     }
-    for (size_t i = 0; i < n; i++)
-        if (grp[i]->fd >= 0)
-            grp[i]->status = spool_synced(p, grp[i], fdatasync(grp[i]->fd) < 0 ? -errno : 0);
-}
-
-/* Phase 3: renamed into place (the folder is synced once for the group). 0, or 500. */
-static int spool_rename(struct hm_pm_pipe *p, struct job *j)
-{
-    char path[PATH_MAX_ + KEY_MAX + 16], tmp[PATH_MAX_ + KEY_MAX + 16];
-    snprintf(path, sizeof(path), "%s/%s.pm", p->spool_dir, j->key);
-    snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", p->spool_dir, j->key);
-    if (rename(tmp, path) == 0)
-        return 0;
-    int r = -errno;
-    unlink(tmp);
-    atomic_fetch_add(&p->uploads_failed, 1);
-    hm_err("pm upload: cannot spool", "path=\"%s\" err=\"%s\"", path, hm_strerror(r));
-    return 500;
+    int fd = openat(p->spool_dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int r = fd < 0 ? -errno : writev_all(fd, iov, ni);
+    free(iov);
+    if (r == 0 && fdatasync(fd) < 0)
+        r = -errno;
+    if (fd >= 0 && close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && renameat(p->spool_dfd, tmp, p->spool_dfd, sg->name) < 0)
+        r = -errno;
+    if (r == 0 && fsync(p->spool_dfd) < 0) {
+        r = -errno;
+        unlinkat(p->spool_dfd, sg->name, 0);
+    }
+    if (r < 0) {
+        unlinkat(p->spool_dfd, tmp, 0);
+        hm_err("pm upload: cannot spool", "segment=\"%s/%s\" files=%zu err=\"%s\"", p->spool_dir,
+               tmp, nacc, hm_strerror(r));
+        free(sg);
+        return r;
+    }
+    atomic_store(&sg->refs, (unsigned)nacc);
+    *out = sg;
+    return 0;
 }
 
 static void spool_reply(struct job *j)
@@ -731,33 +818,37 @@ static void spool_reply(struct job *j)
     hm_shard_post(j->ref.shard, &j->msg);
 }
 
-/* Spools a group of concurrent uploads with one durability barrier: all files are
- * written (write-back started for each), then all are fdatasync'ed (the first one commits
- * the journal for the whole group; the others only wait for their data, which is already
- * on its way), then all are renamed, then the folder is fsync'ed once, and only then does
- * any of them get its 201. A crash before the folder sync loses only files nobody was
- * told about (.tmp- files are deleted at start). Renames come after every fdatasync so
- * that no fdatasync has a fresh directory change to commit. */
+/* Spools a group of concurrent uploads with one durability barrier: the accepted files
+ * are written into ONE segment file, which gets one fdatasync, one rename into place and
+ * one folder fsync, and only then does any of them get its 201. A crash before the rename
+ * leaves a .tmp- segment nobody was told about (deleted at start). Compared to a file per
+ * upload this saves, per file, a create, an fdatasync, a rename and (after ingestion) an
+ * unlink. */
 #define SPOOL_GROUP 256
 static void spool_group(struct hm_pm_pipe *p, struct job **grp, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        grp[i]->status = spool_write(p, grp[i], grp, i);
-    spool_sync_all(p, grp, n);
-    bool any = false;
+    size_t nacc = 0;
+    bool snap = hm_store_read_begin(p->spool_reader) == 0;
     for (size_t i = 0; i < n; i++) {
-        if (grp[i]->status == 0)
-            grp[i]->status = spool_rename(p, grp[i]);
-        any |= grp[i]->status == 0;
+        grp[i]->status = spool_check(p, grp[i], grp, i, snap);
+        nacc += grp[i]->status == 0;
     }
-    if (any)
-        fsync_dir(p->spool_dir);
+    if (snap)
+        hm_store_read_end(p->spool_reader);
+    struct seg *sg = NULL;
+    if (nacc && seg_write(p, grp, n, nacc, &sg) < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (grp[i]->status == 0) {
+                grp[i]->status = 500;
+                atomic_fetch_add(&p->uploads_failed, 1);
+            }
+    }
     for (size_t i = 0; i < n; i++) {
         struct job *j = grp[i];
         if (j->status == 0) {
             atomic_fetch_add(&p->spool_files, 1);
             atomic_fetch_add(&p->spool_bytes, j->len);
-            enqueue_work(p, j->key, j->name, j->len, j->data);
+            enqueue_work(p, j->key, j->name, j->len, j->data, sg, j->off);
             j->data = NULL;
             j->status = 201;
         }
@@ -770,11 +861,6 @@ static void *spool_main(void *arg)
     struct hm_pm_pipe *p = arg;
     struct job *grp[SPOOL_GROUP];
     pthread_setname_np(pthread_self(), "hm-pm-spool");
-    int ir = io_uring_queue_init(SPOOL_GROUP, &p->spool_ring, 0);
-    p->spool_ring_ok = ir == 0;
-    if (ir < 0)
-        hm_warn("pm spool: no io_uring, spool fdatasyncs run serially", "err=\"%s\"",
-                hm_strerror(ir));
     for (;;) {
         struct hm_mpsc_node *n = hm_mpsc_pop_all(&p->spool_q);
         if (!n) {
@@ -796,8 +882,6 @@ static void *spool_main(void *arg)
         if (k)
             spool_group(p, grp, k);
     }
-    if (p->spool_ring_ok)
-        io_uring_queue_exit(&p->spool_ring);
     return NULL;
 }
 
@@ -822,8 +906,120 @@ int hm_pm_pipe_spool(struct hm_pm_pipe *p, const char *name, char *data, size_t 
 
 /* ---- pipeline threads ------------------------------------------------------------------ */
 
-/* Writes the row being built into the slot's batch (with its schema unless that is known
- * to be committed) and stages its numeric values for the aggregates. */
+/* Per-file values (proto/pm_row.h, layout 3). Rows go into the worker's open pack (one per
+ * who + period of the file); the pack becomes ONE HM_DB_PM put when the file ends, the who
+ * or the period changes, or the next row would not fit a store value (then the next part).
+ * Part numbers count per (who, period) within the file, so a re-ingestion of the same file
+ * writes the same keys. */
+struct pack_part {
+    uint64_t who_h, start;
+    uint32_t next;
+};
+
+static void pack_reset(struct worker *w, const char *spool_key)
+{
+    hm_buf_reset(&w->pack);
+    hm_buf_append(&w->pack, "\x03", 1); /* HM_PM_PACK_VERSION */
+    w->pack_rows = false;
+    hm_buf_reset(&w->parts);
+    w->file_id = hm_pm_schema_hash(spool_key, strlen(spool_key));
+}
+
+static int pack_close(struct worker *w, struct slot *sl)
+{
+    if (!w->pack_rows)
+        return 0;
+    uint64_t wh = hm_pm_schema_hash(w->pack_who, w->pack_wholen);
+    struct pack_part *pp = (struct pack_part *)w->parts.base, *e = NULL;
+    for (size_t i = 0; i < w->parts.len / sizeof(*pp); i++)
+        if (pp[i].who_h == wh && pp[i].start == w->pack_start) {
+            e = &pp[i];
+            break;
+        }
+    if (!e) {
+        struct pack_part np = {wh, w->pack_start, 0};
+        hm_buf_append(&w->parts, &np, sizeof(np));
+        e = (struct pack_part *)(w->parts.base + w->parts.len) - 1;
+    }
+    if (e->next > UINT16_MAX)
+        return HM_EBADPM;
+    char key[HM_STORE_MAX_KEY + 1];
+    int kl = hm_pm_pack_key(key, sizeof(key), hm_slice(w->pack_who, w->pack_wholen),
+                            w->pack_start, w->file_id, (uint16_t)e->next++);
+    if (kl < 0 || hm_store_batch_put(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
+                                     hm_buf_slice(&w->pack)) < 0)
+        return HM_EBADPM;
+    w->pack.len = 1;
+    w->pack_rows = false;
+    return 0;
+}
+
+/* Appends the row being built (schema <h>) to the open pack. */
+static int pack_add(struct worker *w, struct slot *sl, uint64_t h)
+{
+    struct row *rw = &w->row;
+    struct hm_slice who = hm_slice(rw->obj, rw->wholen);
+    size_t so = rw->wholen ? rw->wholen + 1 : 0;
+    struct hm_slice obj = hm_slice(rw->obj + so, rw->objlen - so);
+    struct hm_slice info = hm_slice(rw->info, rw->infolen);
+    uint64_t start = (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000;
+    int r;
+    if (w->pack_rows && (start != w->pack_start || who.len != w->pack_wholen ||
+                         (who.len && memcmp(who.ptr, w->pack_who, who.len) != 0)) &&
+        (r = pack_close(w, sl)) < 0)
+        return r;
+    unsigned f;
+    size_t need;
+    for (;;) {
+        f = rw->suspect ? HM_PM_PACK_F_SUSPECT : 0;
+        if (!w->pack_rows) {
+            f |= HM_PM_PACK_F_ALL;
+        } else {
+            if (obj.len != w->pobj_len || (obj.len && memcmp(obj.ptr, w->pobj, obj.len) != 0))
+                f |= HM_PM_PACK_F_OBJ;
+            if (h != w->pschema || info.len != w->pinfo_len ||
+                (info.len && memcmp(info.ptr, w->pinfo, info.len) != 0))
+                f |= HM_PM_PACK_F_INFO;
+            if (rw->gran_s != w->pgran)
+                f |= HM_PM_PACK_F_GRAN;
+        }
+        need = hm_pm_pack_row_hdr_len(f, obj.len, info.len) + rw->vals.len;
+        if (w->pack.len + need <= HM_STORE_MAX_VAL)
+            break;
+        if (!w->pack_rows)
+            return HM_EBADPM; /* cannot happen: rows are cut to fit (row.vals_max) */
+        if ((r = pack_close(w, sl)) < 0)
+            return r;
+    }
+    if (!w->pack_rows) {
+        if (who.len)
+            memcpy(w->pack_who, who.ptr, who.len);
+        w->pack_wholen = who.len;
+        w->pack_start = start;
+    }
+    hm_buf_reserve(&w->pack, need);
+    char *o = w->pack.base + w->pack.len;
+    o += hm_pm_pack_row_hdr(o, f, obj, info, h, rw->gran_s, (uint16_t)rw->n);
+    memcpy(o, rw->vals.base, rw->vals.len);
+    w->pack.len += need;
+    w->pack_rows = true;
+    if (f & HM_PM_PACK_F_OBJ) {
+        if (obj.len)
+            memcpy(w->pobj, obj.ptr, obj.len);
+        w->pobj_len = obj.len;
+    }
+    if (f & HM_PM_PACK_F_INFO) {
+        if (info.len)
+            memcpy(w->pinfo, info.ptr, info.len);
+        w->pinfo_len = info.len;
+        w->pschema = h;
+    }
+    w->pgran = rw->gran_s;
+    return 0;
+}
+
+/* Writes the row being built into the open pack, its schema into the slot's batch unless
+ * that is known to be committed, and stages its numeric values for the aggregates. */
 static int row_flush(struct worker *w, struct slot *sl)
 {
     struct row *rw = &w->row;
@@ -850,18 +1046,9 @@ static int row_flush(struct worker *w, struct slot *sl)
         rw->last_gen = rw->gen;
     }
     uint64_t h = rw->last_hash;
-    char key[HM_STORE_MAX_KEY + 1];
-    int kl = hm_pm_row_key(key, sizeof(key), hm_slice(rw->obj, rw->objlen),
-                           (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000,
-                           hm_slice(rw->info, rw->infolen), h);
-    if (kl < 0)
-        return HM_EBADPM;
-    char *v = hm_store_batch_put_reserve(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
-                                         HM_PM_ROW_HDR + rw->vals.len);
-    if (!v)
-        return HM_EBADPM;
-    hm_pm_row_hdr(v, rw->suspect, rw->gran_s, h, (uint16_t)rw->n);
-    memcpy(v + HM_PM_ROW_HDR, rw->vals.base, rw->vals.len);
+    int pr = pack_add(w, sl, h);
+    if (pr < 0)
+        return pr;
     struct wschema *sc = wschema_get(&w->sch, h, rw->last.base, rw->last.len, rw->n);
     if (!sc || sc->state != SCH_COMMITTED) {
         char sk[HM_PM_SCHEMA_KEY_LEN + 1];
@@ -906,8 +1093,13 @@ static int row_open(struct row *rw, const struct hm_pm_meas *m)
     }
     if (m->obj.len)
         memcpy(rw->obj + (who.len ? who.len + 1 : 0), m->obj.ptr, m->obj.len);
+    if (who.len + HM_PM_PACK_KEY_TAIL > HM_STORE_MAX_KEY)
+        return HM_EBADPM;
     rw->objlen = on;
+    rw->wholen = who.len;
     rw->infolen = m->info_id.len;
+    rw->vals_max = (uint32_t)(HM_STORE_MAX_VAL - 1 -
+                              hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, m->obj.len, m->info_id.len));
     if (m->info_id.len)
         memcpy(rw->info, m->info_id.ptr, m->info_id.len);
     rw->open = true;
@@ -935,7 +1127,7 @@ static int meas_cb(void *arg, const struct hm_pm_meas *m)
     if (nl > ROW_NAMES_MAX)
         return HM_EBADPM;
     if (rw->n >= HM_PM_ROW_MAX_N || rw->nbytes + nl > ROW_NAMES_MAX ||
-        rw->vals.len + HM_PM_ROW_VAL_MAX > ROW_VALS_MAX) {
+        rw->vals.len + HM_PM_ROW_VAL_MAX > rw->vals_max) {
         if ((r = row_flush(w, sl)) < 0) /* the rest continues in a row of its own */
             return r;
     }
@@ -1073,15 +1265,16 @@ static void slot_done(void *arg, int status)
         wake(sl->w->efd);
 }
 
-/* The janitor thread removes ingested spool files. An unlink waits for the file system's
- * journal, which the spool's and the store's fsyncs keep busy (~0.3-0.8 ms per unlink
- * measured here), so it is kept off the pipeline thread. A file whose unlink is lost in a
- * crash is found at start and dropped as a duplicate by its committed marker. */
-static void janitor_push(struct worker *w, struct work *wk)
+/* The janitor thread removes finished spool segments (and one-file entries of the earlier
+ * layout). An unlink waits for the file system's journal, which the spool's and the store's
+ * fsyncs keep busy, so it is kept off the pipeline thread; with segments it runs once per
+ * spool group, not per file. A segment whose unlink is lost in a crash is found at start:
+ * its files are dropped by their committed markers. */
+static void janitor_push(struct worker *w, struct hm_mpsc *q, struct hm_mpsc_node *n)
 {
     /* the wake-up waits for the end of the worker's completion pass (worker_main): one per
      * group commit rather than one context switch to the janitor per file */
-    if (hm_mpsc_push(&w->p->jan_q, &wk->node))
+    if (hm_mpsc_push(q, n))
         w->jan_wake = true;
 }
 
@@ -1091,7 +1284,8 @@ static void *janitor_main(void *arg)
     pthread_setname_np(pthread_self(), "hm-pm-janitor");
     for (;;) {
         struct hm_mpsc_node *n = hm_mpsc_pop_all(&p->jan_q);
-        if (!n) {
+        struct hm_mpsc_node *sn = hm_mpsc_pop_all(&p->seg_q);
+        if (!n && !sn) {
             if (atomic_load(&p->jan_stop))
                 break;
             wait_efd(p->jan_efd);
@@ -1104,41 +1298,72 @@ static void *janitor_main(void *arg)
             size_t kl = strlen(wk->key);
             memcpy(name, wk->key, kl);
             memcpy(name + kl, ".pm", 4);
-            unlinkat(p->spool_dfd, name, 0);
+            unlinkat(p->spool_dfd, name, 0); /* ENOENT: quarantined (renamed) */
             /* counted out of the spool only now: spool_files == 0 means the folder is empty */
             atomic_fetch_sub(&p->spool_files, 1);
             atomic_fetch_sub(&p->spool_bytes, wk->bytes);
             work_free(p, wk);
             n = next;
         }
+        while (sn) {
+            struct hm_mpsc_node *next = sn->next;
+            struct seg *sg = (struct seg *)sn;
+            unlinkat(p->spool_dfd, sg->name, 0);
+            atomic_fetch_sub(&p->spool_files, atomic_load(&sg->done_files));
+            atomic_fetch_sub(&p->spool_bytes, atomic_load(&sg->done_bytes));
+            free(sg);
+            sn = next;
+        }
     }
     return NULL;
 }
 
-/* Frees the slot; its work item goes to the janitor (which unlinks the spool file) when
- * <unlink_file>, else is freed. */
-static void slot_release_x(struct worker *w, struct slot *sl, bool uncount, bool unlink_file)
+/* The file of <wk> is finished. <ok>: committed (ingested or quarantined) or dropped, so
+ * its spool data may go; else (commit failed) it stays in the spool for the next start and
+ * stays counted. Frees <wk> or hands it to the janitor. <w> NULL: shutdown (nothing is
+ * unlinked). */
+static void work_finish(struct hm_pm_pipe *p, struct worker *w, struct work *wk, bool ok)
 {
-    struct hm_pm_pipe *p = w->p;
-    if (uncount && !unlink_file) { /* else the janitor does, after the unlink */
-        atomic_fetch_sub(&p->spool_files, 1);
-        atomic_fetch_sub(&p->spool_bytes, sl->wk->bytes);
+    keyset_del(p, wk); /* before any free: the set points at <wk> */
+    struct seg *sg = wk->seg;
+    if (!sg) { /* a one-file entry */
+        if (ok && w) {
+            work_drop_data(p, wk);
+            janitor_push(w, &p->jan_q, &wk->node); /* unlinks, then counts it out */
+        } else {
+            work_free(p, wk);
+        }
+        return;
     }
-    if (unlink_file)
-        janitor_push(w, sl->wk);
-    else
-        work_free(p, sl->wk);
+    if (ok && w) {
+        atomic_fetch_add(&sg->done_files, 1);
+        atomic_fetch_add(&sg->done_bytes, wk->bytes);
+    } else if (w) {
+        atomic_store(&sg->keep, true);
+    }
+    work_free(p, wk);
+    if (atomic_fetch_sub(&sg->refs, 1) != 1)
+        return;
+    if (w && !atomic_load(&sg->keep)) {
+        janitor_push(w, &p->seg_q, &sg->node);
+        return;
+    }
+    /* kept: the finished files are counted out now, the failed ones stay counted */
+    atomic_fetch_sub(&p->spool_files, atomic_load(&sg->done_files));
+    atomic_fetch_sub(&p->spool_bytes, atomic_load(&sg->done_bytes));
+    free(sg);
+}
+
+/* Frees the slot; its file is finished (see work_finish). */
+static void slot_release(struct worker *w, struct slot *sl, bool ok)
+{
+    work_finish(w->p, w, sl->wk, ok);
     sl->wk = NULL;
     hm_store_batch_reset(&sl->batch);
     hm_buf_reset(&sl->stage);
     schemas_settle(w, sl, SCH_UNKNOWN); /* no-op after a successful commit */
     sl->busy = false;
     w->nbusy--;
-}
-
-static void slot_release(struct worker *w, struct slot *sl, bool uncount)
-{
-    slot_release_x(w, sl, uncount, false);
 }
 
 static void submit_now(struct worker *w, struct slot *sl)
@@ -1194,7 +1419,7 @@ static void complete(struct worker *w, struct slot *sl)
     atomic_fetch_add(&p->meas_ingested, sl->meas);
     hm_info("pm file ingested", "name=\"%s\" measurements=%llu bytes=%llu", wk->name,
             (unsigned long long)sl->meas, (unsigned long long)wk->bytes);
-    slot_release_x(w, sl, true, true); /* the janitor unlinks the spool file */
+    slot_release(w, sl, true); /* the janitor unlinks the spool data */
 }
 
 static bool hkey_in_flight(struct worker *w, const struct slot *self)
@@ -1206,6 +1431,43 @@ static bool hkey_in_flight(struct worker *w, const struct slot *self)
             return true;
     }
     return false;
+}
+
+/* Reads <wk>'s bytes from its segment into w->rbuf. 0 or -errno (-ENOENT: no segment). */
+static int seg_read(struct hm_pm_pipe *p, struct worker *w, const struct work *wk)
+{
+    int fd = openat(p->spool_dfd, wk->seg->name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    hm_buf_reset(&w->rbuf);
+    hm_buf_reserve(&w->rbuf, wk->bytes + 1);
+    int r = 0;
+    size_t got = 0;
+    while (got < wk->bytes) {
+        ssize_t k = pread(fd, w->rbuf.base + got, wk->bytes - got, (off_t)(wk->off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            r = k < 0 ? -errno : HM_ECORRUPT; /* shorter than its record says */
+            break;
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    return r;
+}
+
+/* Writes a quarantined file's bytes to <path> (synced). 0 or -errno. */
+static int quarantine_copy(const char *path, const char *d, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = write_all(fd, d, n);
+    if (r == 0 && fdatasync(fd) < 0)
+        r = -errno;
+    close(fd);
+    return r;
 }
 
 /* Parses <wk> into slot <sl> (marked busy) and submits its batch, or finishes it at once
@@ -1223,10 +1485,18 @@ static void ingest(struct worker *w, struct slot *sl)
     sl->hkey_h = 0;
     sl->quarantine = false;
     row_reset(&w->row);
+    pack_reset(w, wk->key);
     int r;
+    const char *bytes = NULL; /* the file's bytes in memory (for a quarantine copy) */
     if (wk->data) { /* a live upload: its bytes are still in memory, no read back */
+        bytes = wk->data;
         r = hm_pm_parse_buf(w->parser, wk->data, wk->bytes, meas_cb, w, &sum);
-        work_drop_data(p, wk);
+    } else if (wk->seg) { /* recovered, or over HM_PM_MEM_MAX: read from its segment */
+        r = seg_read(p, w, wk);
+        if (r == 0) {
+            bytes = w->rbuf.base;
+            r = hm_pm_parse_buf(w->parser, bytes, wk->bytes, meas_cb, w, &sum);
+        }
     } else {
         int fd = openat(p->spool_dfd, path + strlen(p->spool_dir) + 1, O_RDONLY | O_CLOEXEC);
         r = fd < 0 ? -errno : hm_pm_parse_fd(w->parser, fd, meas_cb, w, &sum);
@@ -1235,11 +1505,17 @@ static void ingest(struct worker *w, struct slot *sl)
     }
     if (r == 0)
         r = row_flush(w, sl);
+    if (r == 0)
+        r = pack_close(w, sl);
     row_reset(&w->row);
+    if (r >= 0)
+        work_drop_data(p, wk);
     char fkey[KEY_MAX + 8];
     snprintf(fkey, sizeof(fkey), "pm/f/%s", wk->key);
     if (r == -ENOENT) {
-        hm_warn("pm pipeline: spool file vanished", "path=\"%s\"", path);
+        hm_warn("pm pipeline: spool file vanished", "path=\"%s\"",
+                wk->seg ? wk->seg->name : path);
+        work_drop_data(p, wk);
         slot_release(w, sl, true);
         return;
     }
@@ -1253,11 +1529,20 @@ static void ingest(struct worker *w, struct slot *sl)
         hm_buf_reset(&sl->stage);
         schemas_settle(w, sl, SCH_UNKNOWN);
         sl->quarantine = true;
-        if (rename(path, qpath) < 0)
-            hm_err("pm pipeline: cannot quarantine", "path=\"%s\" err=\"%s\"", path,
-                   strerror(errno));
-        fsync_dir(p->quar_dir);
-        fsync_dir(p->spool_dir);
+        if (wk->seg) { /* a copy out of the segment (which goes once all its files are done) */
+            int qr = bytes ? quarantine_copy(qpath, bytes, wk->bytes) : r;
+            if (qr < 0)
+                hm_err("pm pipeline: cannot quarantine", "path=\"%s\" err=\"%s\"", qpath,
+                       hm_strerror(qr));
+            fsync_dir(p->quar_dir);
+        } else {
+            if (rename(path, qpath) < 0)
+                hm_err("pm pipeline: cannot quarantine", "path=\"%s\" err=\"%s\"", path,
+                       strerror(errno));
+            fsync_dir(p->quar_dir);
+            fsync_dir(p->spool_dir);
+        }
+        work_drop_data(p, wk);
         hm_warn("pm file quarantined", "name=\"%s\" key=\"%s\" err=\"%s\"", wk->name, wk->key,
                 msg);
         struct hm_buf *mv = marker_begin(w, wk, HM_SLICE_LIT("quarantined"));
@@ -1284,8 +1569,7 @@ static void ingest(struct worker *w, struct slot *sl)
             atomic_fetch_add(&p->uploads_dup, 1);
             hm_info("pm file is a duplicate (same sender and period), not ingested again",
                     "name=\"%s\" marker=\"%s\"", wk->name, sl->hkey);
-            unlink(path);
-            slot_release(w, sl, true);
+            slot_release(w, sl, true); /* its spool data goes (janitor) */
             return;
         }
     }
@@ -1600,60 +1884,103 @@ struct series_ctx {
     struct hm_store_reader *rd;
     json_t *arr;
     bool csv;
-    size_t plen; /* object '\0' */
+    size_t plen; /* who '\0' */
     uint64_t to_ms;
     struct hm_slice counter;
-    uint64_t schema; /* last schema looked up, its index of <counter> (< 0: absent) */
+    struct hm_slice obj; /* the object's part after "<who>/" (the rows' obj) */
+    uint64_t schema;     /* last schema looked up, its index of <counter> (< 0: absent) */
     int idx;
     size_t n;
 };
 
-/* One compact row of the object: the counter's value if its schema has it. Rows of one
- * measInfo share a schema, so the schema record is read once per run of rows. */
-static int series_cb(void *arg, struct hm_slice key, struct hm_slice val)
+static void series_point(struct series_ctx *c, uint64_t t, const struct hm_pm_row *row)
 {
-    struct series_ctx *c = arg;
-    if (key.len < c->plen + 8 + 1 + 8)
-        return 0;
-    uint64_t t = hm_be64_get(key.ptr + c->plen);
-    if (t > c->to_ms)
-        return 1;
-    struct hm_pm_row row;
-    if (hm_pm_row_decode(val, &row) < 0)
-        return 0; /* not a row of this version: skipped */
-    if (row.schema != c->schema) {
-        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
-        hm_pm_schema_key(sk, row.schema);
-        struct hm_slice names;
-        c->schema = row.schema;
-        c->idx = -1;
-        if (hm_store_get(c->rd, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names) == 0 &&
-            names.len > 1 && names.ptr[0] == 1)
-            c->idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1), c->counter);
-    }
     enum hm_pm_row_tag tag;
     int64_t iv = 0;
     double v = NAN;
-    if (c->idx < 0 || hm_pm_row_value(&row, (unsigned)c->idx, &tag, &iv, &v) < 0)
-        return 0;
+    if (c->idx < 0 || hm_pm_row_value(row, (unsigned)c->idx, &tag, &iv, &v) < 0)
+        return;
     unsigned long long st = (unsigned long long)(t / 1000);
     if (c->csv) {
         if (tag == HM_PM_ROW_INT)
-            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", st, (long long)iv, row.gran_s,
-                          row.suspect);
+            hm_buf_printf(c->x->out, "%llu,%lld,%u,%d\n", st, (long long)iv, row->gran_s,
+                          row->suspect);
         else if (isnan(v))
-            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", st, row.gran_s, row.suspect);
+            hm_buf_printf(c->x->out, "%llu,,%u,%d\n", st, row->gran_s, row->suspect);
         else
-            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", st, v, row.gran_s, row.suspect);
+            hm_buf_printf(c->x->out, "%llu,%.17g,%u,%d\n", st, v, row->gran_s, row->suspect);
     } else {
         json_t *val_j = tag == HM_PM_ROW_INT ? json_integer(iv)
                         : isnan(v)           ? json_null()
                                              : json_real(v);
         json_array_append_new(c->arr, json_pack("{s:I,s:o,s:i,s:b}", "start", (json_int_t)st,
-                                                "value", val_j, "duration_s", (int)row.gran_s,
-                                                "suspect", row.suspect));
+                                                "value", val_j, "duration_s", (int)row->gran_s,
+                                                "suspect", row->suspect));
     }
-    return ++c->n >= 100000 ? 1 : 0;
+    c->n++;
+}
+
+/* One per-file value (pack) of the object's sender and a period: the counter's value from
+ * each row of the object whose schema has it. Rows of one measInfo share a schema, so the
+ * schema record is read once per run of rows. */
+static int series_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    struct series_ctx *c = arg;
+    if (key.len != c->plen - 1 + HM_PM_PACK_KEY_TAIL)
+        return 0; /* not a pack key of this sender */
+    uint64_t t = hm_be64_get(key.ptr + c->plen);
+    if (t > c->to_ms)
+        return 1;
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    if (hm_pm_pack_begin(val, &it) < 0)
+        return 0; /* not a value of this layout: skipped */
+    while (hm_pm_pack_next(&it, &row) == 1) {
+        if (!hm_slice_eq(row.obj, c->obj))
+            continue;
+        if (row.r.schema != c->schema) {
+            char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+            hm_pm_schema_key(sk, row.r.schema);
+            struct hm_slice names;
+            c->schema = row.r.schema;
+            c->idx = -1;
+            if (hm_store_get(c->rd, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names) ==
+                    0 &&
+                names.len > 1 && names.ptr[0] == 1)
+                c->idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1), c->counter);
+        }
+        series_point(c, t, &row.r);
+    }
+    return c->n >= 100000 ? 1 : 0;
+}
+
+/* The points of <obj>: the object is "<who>/<measObjLdn>" (or the measObjLdn alone for a
+ * file without sender), and who may itself hold a '/', so every split is tried (the first,
+ * who = "", and one per '/': usually two range scans, one of them empty). */
+static int series_scan(struct series_ctx *c, const char *obj, uint64_t from)
+{
+    size_t ol = strlen(obj);
+    for (size_t i = 0; i <= ol; i++) {
+        size_t wl = i; /* who = obj[0, i) */
+        if (i > 0 && (i == ol || obj[i] != '/'))
+            continue;
+        char key[HM_STORE_MAX_KEY + 1];
+        if (wl + HM_PM_PACK_KEY_TAIL > HM_STORE_MAX_KEY)
+            break;
+        if (wl)
+            memcpy(key, obj, wl);
+        key[wl] = '\0';
+        hm_be64_put(key + wl + 1, from);
+        c->plen = wl + 1;
+        c->obj = i == 0 ? hm_slice(obj, ol) : hm_slice(obj + i + 1, ol - i - 1);
+        int r = hm_store_scan(c->rd, HM_DB_PM, hm_slice(key, c->plen), hm_slice(key, wl + 9),
+                              series_cb, c);
+        if (r < 0)
+            return r;
+        if (c->n >= 100000)
+            break;
+    }
+    return 0;
 }
 
 static int api(struct hm_http_exchange *x, void *ctx)
@@ -1721,25 +2048,15 @@ static int api(struct hm_http_exchange *x, void *ctx)
         if (hm_api_query(x->req->query, "to", tmp, sizeof(tmp)) >= 0)
             to = strtoull(tmp, NULL, 10) * 1000;
         (void)hm_api_query(x->req->query, "format", fmt, sizeof(fmt));
-        char key[HM_STORE_MAX_KEY + 1];
-        size_t ol = strlen(obj);
-        if (ol + 1 + 8 > sizeof(key))
-            return hm_api_error(x, 400, "bad_request", "object too long");
-        memcpy(key, obj, ol);
-        key[ol] = '\0';
-        hm_be64_put(key + ol + 1, from);
-        int kl = (int)(ol + 1 + 8);
-        struct series_ctx c = {.x = x, .rd = rd, .csv = strcmp(fmt, "csv") == 0,
-                               .plen = ol + 1, .to_ms = to, .counter = hm_slice_cstr(ctr),
-                               .idx = -1};
+        struct series_ctx c = {.x = x, .rd = rd, .csv = strcmp(fmt, "csv") == 0, .to_ms = to,
+                               .counter = hm_slice_cstr(ctr), .idx = -1};
         if (c.csv)
             hm_buf_append_str(x->out, "start,value,duration_s,suspect\n");
         else
             c.arr = json_array();
         int r = hm_store_read_begin(rd);
         if (r == 0) {
-            r = hm_store_scan(rd, HM_DB_PM, hm_slice(key, c.plen), hm_slice(key, (size_t)kl),
-                              series_cb, &c);
+            r = series_scan(&c, obj, from);
             hm_store_read_end(rd);
         }
         if (r < 0) {
@@ -1844,8 +2161,144 @@ static int spooled_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* Re-queues the files of one segment that have no committed marker; a segment with none
+ * left is unlinked at once. A damaged segment (cannot happen after the rename, which
+ * follows its fdatasync) keeps the records before the damage and is never unlinked. */
+static size_t recover_seg(struct hm_pm_pipe *p, const char *name)
+{
+    int fd = openat(p->spool_dfd, name, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    uint64_t size = (uint64_t)st.st_size, off = sizeof(SEG_MAGIC) - 1;
+    char magic[sizeof(SEG_MAGIC) - 1];
+    bool bad = pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+               memcmp(magic, SEG_MAGIC, sizeof(magic)) != 0;
+    struct seg *sg = hm_xcalloc(1, sizeof(*sg));
+    snprintf(sg->name, sizeof(sg->name), "%s", name);
+    struct rec {
+        char key[KEY_MAX], name[256];
+        uint64_t off, len;
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    while (!bad && off < size) {
+        unsigned char h[SEG_REC_HDR];
+        char kn[KEY_MAX + 256];
+        if (pread(fd, h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h)) {
+            bad = true;
+            break;
+        }
+        uint32_t m = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                     (uint32_t)h[3] << 24;
+        size_t kl = (size_t)h[4] | (size_t)h[5] << 8, nl = (size_t)h[6] | (size_t)h[7] << 8;
+        uint64_t dl = 0;
+        for (int b = 7; b >= 0; b--)
+            dl = dl << 8 | h[8 + b];
+        uint64_t doff = off + SEG_REC_HDR + kl + nl;
+        if (m != SEG_REC_MAGIC || kl == 0 || kl >= KEY_MAX || nl > 255 || doff > size ||
+            dl > size - doff ||
+            pread(fd, kn, kl + nl, (off_t)(off + SEG_REC_HDR)) != (ssize_t)(kl + nl) ||
+            memchr(kn, '\0', kl) || memchr(kn, '/', kl)) {
+            bad = true;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            v = hm_xrealloc(v, cap * sizeof(*v));
+        }
+        memcpy(v[n].key, kn, kl);
+        v[n].key[kl] = '\0';
+        memcpy(v[n].name, kn + kl, nl);
+        v[n].name[nl] = '\0';
+        v[n].off = doff;
+        v[n].len = dl;
+        n++;
+        off = doff + dl;
+    }
+    close(fd);
+    if (bad) {
+        atomic_store(&sg->keep, true);
+        hm_err("pm spool: damaged segment kept, its intact files re-ingested",
+               "segment=\"%s/%s\" at=%llu", p->spool_dir, name, (unsigned long long)off);
+    }
+    /* files whose marker is committed (ingested or quarantined) are done */
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+        char fkey[KEY_MAX + 8];
+        snprintf(fkey, sizeof(fkey), "pm/f/%s", v[i].key);
+        bool done = false;
+        if (hm_store_read_begin(p->spool_reader) == 0) {
+            struct hm_slice mv;
+            done = hm_store_get(p->spool_reader, HM_DB_FILES, hm_slice_cstr(fkey), &mv) == 0;
+            hm_store_read_end(p->spool_reader);
+        }
+        if (done)
+            v[i].len = UINT64_MAX;
+        else
+            left++;
+    }
+    if (!left) {
+        if (!bad)
+            unlinkat(p->spool_dfd, name, 0);
+        free(sg);
+        free(v);
+        return 0;
+    }
+    atomic_store(&sg->refs, (unsigned)left);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].len == UINT64_MAX)
+            continue;
+        atomic_fetch_add(&p->spool_files, 1);
+        atomic_fetch_add(&p->spool_bytes, v[i].len);
+        enqueue_work(p, v[i].key, v[i].name, v[i].len, NULL, sg, v[i].off);
+    }
+    free(v);
+    return left;
+}
+
+struct old_rows {
+    unsigned seen, old;
+};
+
+static int old_rows_cb(void *arg, struct hm_slice key, struct hm_slice val)
+{
+    (void)key;
+    struct old_rows *o = arg;
+    o->seen++;
+    if (val.len && (unsigned char)val.ptr[0] != HM_PM_PACK_VERSION)
+        o->old++;
+    return o->seen >= 256 ? 1 : 0;
+}
+
+/* Data layout 3 (per-file packs) replaced the per-measValue rows (layouts 1 and 2), which
+ * the series API does not read any more: say so once at start when the store holds them
+ * (the first 256 entries are looked at; old keys sort among the new ones). */
+static void check_old_layout(struct hm_pm_pipe *p)
+{
+    struct old_rows o = {0};
+    if (hm_store_read_begin(p->spool_reader) < 0)
+        return;
+    int r = hm_store_scan(p->spool_reader, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0),
+                          old_rows_cb, &o);
+    hm_store_read_end(p->spool_reader);
+    if (r >= 0 && o.old)
+        hm_warn("pm store: HM_DB_PM holds rows of an earlier data layout (1 or 2, before "
+                "2026-11-27); the series API reads only layout 3 and does not serve them "
+                "(no migration: re-upload those files to re-ingest them)",
+                "old_rows_in_first=%u of=%u", o.old, o.seen);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Re-queues the files a previous run acknowledged but did not ingest, in the order they
- * were spooled (modification time), so that duplicate detection by file header keeps the
+ * were spooled: one-file entries of the earlier layout first (by modification time), then
+ * the segments (by id, i.e. time), so that duplicate detection by file header keeps the
  * same winner as without the restart. */
 static void recover(struct hm_pm_pipe *p)
 {
@@ -1854,13 +2307,28 @@ static void recover(struct hm_pm_pipe *p)
         return;
     struct dirent *e;
     struct spooled *v = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, nseg = 0, segcap = 0;
+    char **segs = NULL;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         char path[PATH_MAX_ + 300];
         snprintf(path, sizeof(path), "%s/%s", p->spool_dir, e->d_name);
         if (strncmp(e->d_name, ".tmp-", 5) == 0) {
             unlink(path); /* never acknowledged */
+            continue;
+        }
+        unsigned long long id;
+        char tail[8];
+        if (l == 21 && sscanf(e->d_name, "s%16llx.%4s", &id, tail) == 2 &&
+            strcmp(tail, "pms") == 0) {
+            if (nseg == segcap) {
+                segcap = segcap ? 2 * segcap : 16;
+                segs = hm_xrealloc(segs, segcap * sizeof(*segs));
+            }
+            segs[nseg] = hm_xmalloc(l + 1);
+            memcpy(segs[nseg++], e->d_name, l + 1);
+            if (id > p->seg_last)
+                p->seg_last = id;
             continue;
         }
         if (l < 4 || l - 3 >= KEY_MAX || strcmp(e->d_name + l - 3, ".pm") != 0)
@@ -1884,11 +2352,20 @@ static void recover(struct hm_pm_pipe *p)
     for (size_t i = 0; i < n; i++) {
         atomic_fetch_add(&p->spool_files, 1);
         atomic_fetch_add(&p->spool_bytes, v[i].size);
-        enqueue_work(p, v[i].key, key_name(v[i].key), v[i].size, NULL);
+        enqueue_work(p, v[i].key, key_name(v[i].key), v[i].size, NULL, NULL, 0);
     }
     free(v);
-    if (n)
-        hm_info("pm spool: re-ingesting files left by the previous run", "files=%zu", n);
+    if (nseg)
+        qsort(segs, nseg, sizeof(*segs), name_cmp);
+    size_t nrec = 0;
+    for (size_t i = 0; i < nseg; i++) {
+        nrec += recover_seg(p, segs[i]);
+        free(segs[i]);
+    }
+    free(segs);
+    if (n || nrec)
+        hm_info("pm spool: re-ingesting files left by the previous run", "files=%zu segments=%zu",
+                n + nrec, nseg);
 }
 
 int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
@@ -1901,6 +2378,7 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
     p->jan_efd = -1;
     p->spool_dfd = -1;
     pthread_mutex_init(&p->agg_mu, NULL);
+    pthread_mutex_init(&p->set_mu, NULL);
     snprintf(p->spool_dir, sizeof(p->spool_dir), "%s/pm-spool", o->data_dir);
     snprintf(p->quar_dir, sizeof(p->quar_dir), "%s/pm-quarantine", o->data_dir);
     if (p->o.threads == 0)
@@ -1951,6 +2429,7 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
         snprintf(err, errlen, "pm pipeline: %s", hm_strerror(r < 0 ? r : -errno));
         goto fail;
     }
+    check_old_layout(p);
     recover(p);
     pthread_create(&p->jan_th, NULL, janitor_main, p);
     for (unsigned i = 0; i < p->nworkers; i++)
@@ -1999,7 +2478,7 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
             struct hm_mpsc_node *n = pass ? w->pend : hm_mpsc_pop_all(&w->q);
             while (n) {
                 struct hm_mpsc_node *next = n->next;
-                work_free(p, (struct work *)n);
+                work_finish(p, NULL, (struct work *)n, false); /* stays in the spool */
                 n = next;
             }
         }
@@ -2019,6 +2498,9 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_buf_free(&w->row.last_ent);
         hm_buf_free(&w->row.last_off);
         hm_buf_free(&w->marker);
+        hm_buf_free(&w->pack);
+        hm_buf_free(&w->parts);
+        hm_buf_free(&w->rbuf);
         wschema_clear(&w->sch);
         close(w->efd);
     }
@@ -2028,6 +2510,7 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
     close(p->spool_dfd);
     gagg_clear(&p->aggs);
     pthread_mutex_destroy(&p->agg_mu);
+    pthread_mutex_destroy(&p->set_mu);
     free(p->w);
     free(p);
 }

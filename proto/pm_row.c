@@ -7,6 +7,7 @@
 
 #include "core/bug.h"
 #include "core/err.h"
+#include "storage/store-t.h" /* HM_STORE_MAX_KEY */
 
 static inline uint64_t ld64le(const char *p)
 {
@@ -218,4 +219,137 @@ int hm_pm_row_value(const struct hm_pm_row *r, unsigned idx, enum hm_pm_row_tag 
         if (k == idx)
             return 0;
     }
+}
+
+/* ---- per-file packs (layout 3) --------------------------------------------------------- */
+
+int hm_pm_pack_key(char *out, size_t cap, struct hm_slice who, uint64_t start_ms,
+                   uint64_t file_id, uint16_t part)
+{
+    size_t need = who.len + HM_PM_PACK_KEY_TAIL;
+    if (need > cap || need > HM_STORE_MAX_KEY)
+        return -E2BIG;
+    char *p = out;
+    if (who.len)
+        memcpy(p, who.ptr, who.len);
+    p += who.len;
+    *p++ = '\0';
+    be64(p, start_ms);
+    be64(p + 8, file_id);
+    p[16] = (char)(part >> 8);
+    p[17] = (char)(part & 0xff);
+    return (int)need;
+}
+
+size_t hm_pm_pack_row_hdr_len(unsigned flags, size_t objlen, size_t infolen)
+{
+    return 1 + (flags & HM_PM_PACK_F_OBJ ? 2 + objlen : 0) +
+           (flags & HM_PM_PACK_F_INFO ? 2 + infolen + 8 : 0) + (flags & HM_PM_PACK_F_GRAN ? 4 : 0) +
+           2;
+}
+
+static char *put16le(char *p, size_t v)
+{
+    p[0] = (char)(v & 0xff);
+    p[1] = (char)((v >> 8) & 0xff);
+    return p + 2;
+}
+
+size_t hm_pm_pack_row_hdr(char *out, unsigned flags, struct hm_slice obj,
+                          struct hm_slice info_id, uint64_t schema, uint32_t gran_s,
+                          uint16_t n)
+{
+    char *p = out;
+    *p++ = (char)flags;
+    if (flags & HM_PM_PACK_F_OBJ) {
+        p = put16le(p, obj.len);
+        if (obj.len)
+            memcpy(p, obj.ptr, obj.len);
+        p += obj.len;
+    }
+    if (flags & HM_PM_PACK_F_INFO) {
+        p = put16le(p, info_id.len);
+        if (info_id.len)
+            memcpy(p, info_id.ptr, info_id.len);
+        p += info_id.len;
+        st64le(p, schema);
+        p += 8;
+    }
+    if (flags & HM_PM_PACK_F_GRAN) {
+        for (int i = 0; i < 4; i++)
+            *p++ = (char)((gran_s >> (8 * i)) & 0xff);
+    }
+    p = put16le(p, n);
+    return (size_t)(p - out);
+}
+
+int hm_pm_pack_begin(struct hm_slice val, struct hm_pm_pack_it *it)
+{
+    if (val.len < 1)
+        return HM_ECORRUPT;
+    if ((unsigned char)val.ptr[0] != HM_PM_PACK_VERSION)
+        return HM_EVERSION;
+    *it = (struct hm_pm_pack_it){.p = val.ptr + 1, .e = val.ptr + val.len, .first = true};
+    return val.len > 1 ? 0 : HM_ECORRUPT; /* a pack holds at least one row */
+}
+
+/* LE16 length + that many bytes at *<p> (< e): the slice, or false. */
+static bool get_str16(const char **p, const char *e, struct hm_slice *out)
+{
+    const unsigned char *u = (const unsigned char *)*p;
+    if (e - *p < 2)
+        return false;
+    size_t l = (size_t)u[0] | (size_t)u[1] << 8;
+    if ((size_t)(e - *p - 2) < l)
+        return false;
+    *out = hm_slice(*p + 2, l);
+    *p += 2 + l;
+    return true;
+}
+
+int hm_pm_pack_next(struct hm_pm_pack_it *it, struct hm_pm_pack_row *out)
+{
+    const char *p = it->p, *e = it->e;
+    if (p >= e)
+        return 0;
+    unsigned f = (unsigned char)*p++;
+    if (f & ~(HM_PM_PACK_F_SUSPECT | HM_PM_PACK_F_ALL))
+        return HM_ECORRUPT;
+    if (it->first && (f & HM_PM_PACK_F_ALL) != HM_PM_PACK_F_ALL)
+        return HM_ECORRUPT;
+    struct hm_pm_pack_row *c = &it->cur;
+    if ((f & HM_PM_PACK_F_OBJ) && !get_str16(&p, e, &c->obj))
+        return HM_ECORRUPT;
+    if (f & HM_PM_PACK_F_INFO) {
+        if (!get_str16(&p, e, &c->info_id) || e - p < 8)
+            return HM_ECORRUPT;
+        c->r.schema = ld64le(p);
+        p += 8;
+    }
+    if (f & HM_PM_PACK_F_GRAN) {
+        if (e - p < 4)
+            return HM_ECORRUPT;
+        const unsigned char *u = (const unsigned char *)p;
+        c->r.gran_s = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
+                      (uint32_t)u[3] << 24;
+        p += 4;
+    }
+    if (e - p < 2)
+        return HM_ECORRUPT;
+    c->r.n = (uint16_t)((unsigned char)p[0] | (unsigned char)p[1] << 8);
+    p += 2;
+    c->r.suspect = (f & HM_PM_PACK_F_SUSPECT) != 0;
+    const char *vs = p;
+    for (unsigned k = 0; k < c->r.n; k++) {
+        enum hm_pm_row_tag t;
+        int64_t i;
+        double d;
+        if (next_value(&p, e, &t, &i, &d) < 0)
+            return HM_ECORRUPT;
+    }
+    c->r.vals = hm_slice(vs, (size_t)(p - vs));
+    it->p = p;
+    it->first = false;
+    *out = *c;
+    return 1;
 }

@@ -1,16 +1,19 @@
 #ifndef HM_PM_ROW_H
 #define HM_PM_ROW_H
 /*
- * Compact PM storage rows (docs/pm.md, "Storage layout"): one HM_DB_PM row per measValue
- * (CMCC: per Pm element) instead of one row per measurement, with the counter names kept
- * once per distinct name list (a "schema") in HM_DB_FILES. Pure codec: no allocation, no
- * I/O, any thread.
+ * Compact PM storage rows (docs/pm.md, "Storage layout"): one row per measValue (CMCC: per
+ * Pm element), the counter names kept once per distinct name list (a "schema") in
+ * HM_DB_FILES. Since data layout 3 the pipeline writes the rows of a file inside ONE
+ * per-file value ("pack", below); the standalone layout-2 row (key and header below) is
+ * no longer written but its value codec is what a pack row's values use. Pure codec: no
+ * allocation, no I/O, any thread.
  *
+ *   layout 2 (read by nothing any more):
  *   HM_DB_PM    key   object '\0' BE64(period_start_ms) info_id '\0' BE64(schema)
  *               value u8 version (2) | u8 flags (bit 0 suspect) | LE32 gran_s |
  *                     LE64 schema | LE16 n | n values
- *               value: u8 tag 0 (NIL / not a number) | tag 1 + zigzag LEB128 int64 |
- *                      tag 2 + LE64 IEEE double
+ *   values:     u8 tag 0 (NIL / not a number) | tag 1 + zigzag LEB128 int64 |
+ *               tag 2 + LE64 IEEE double
  *   HM_DB_FILES key   "pm/s/" 16 lowercase hex digits of the schema hash
  *               value u8 version (1) | the n counter names, each followed by '\0'
  *
@@ -74,5 +77,61 @@ int hm_pm_row_decode(struct hm_slice in, struct hm_pm_row *out);
  * tag NAN); -ENOENT if idx >= n; HM_ECORRUPT. */
 int hm_pm_row_value(const struct hm_pm_row *r, unsigned idx, enum hm_pm_row_tag *tag,
                     int64_t *i, double *d);
+
+/*
+ * Per-file values (layout 3, docs/pm.md "Storage layout"): the rows of one file that share a
+ * sender ("who": fileSender localDn, else managedElement localDn) and a period go into ONE
+ * HM_DB_PM value, a "pack", cut into parts where a part would exceed HM_STORE_MAX_VAL:
+ *
+ *   key   who '\0' BE64(period_start_ms) BE64(file_id) BE16(part)
+ *   value u8 version (3) | rows
+ *   row   u8 flags | [LE16 len, obj] (F_OBJ) | [LE16 len, info_id, LE64 schema] (F_INFO) |
+ *         [LE32 gran_s] (F_GRAN) | LE16 n | n values (encoded as in a layout-2 row)
+ *
+ * flags: bit 0 suspect, then F_OBJ / F_INFO / F_GRAN; the first row of a value carries all
+ * three, a later row without one keeps the previous row's. <obj> is the measObjLdn (the
+ * series API's object is "<who>/<obj>", or <obj> alone when who is empty). file_id names the
+ * file (a hash of its spool key), so two files of one sender and period both stay, and a
+ * re-ingestion of the same file writes the same keys (idempotent).
+ */
+#define HM_PM_PACK_VERSION 3
+#define HM_PM_PACK_KEY_TAIL 19 /* '\0' + BE64 + BE64 + BE16 after who */
+#define HM_PM_PACK_F_SUSPECT 1u
+#define HM_PM_PACK_F_OBJ 2u
+#define HM_PM_PACK_F_INFO 4u
+#define HM_PM_PACK_F_GRAN 8u
+#define HM_PM_PACK_F_ALL (HM_PM_PACK_F_OBJ | HM_PM_PACK_F_INFO | HM_PM_PACK_F_GRAN)
+
+struct hm_pm_pack_row {
+    struct hm_pm_row r;           /* suspect, gran_s, schema, n, vals */
+    struct hm_slice obj, info_id; /* point into the decoded value */
+};
+
+struct hm_pm_pack_it {
+    const char *p, *e;
+    struct hm_pm_pack_row cur; /* the state rows inherit */
+    bool first;
+};
+
+/* Writes the pack key; returns its length or -E2BIG (over <cap> or HM_STORE_MAX_KEY). */
+int hm_pm_pack_key(char *out, size_t cap, struct hm_slice who, uint64_t start_ms,
+                   uint64_t file_id, uint16_t part);
+
+/* Bytes a row header with <flags> takes (flags byte to the count included). */
+size_t hm_pm_pack_row_hdr_len(unsigned flags, size_t objlen, size_t infolen);
+
+/* Writes a row header (hm_pm_pack_row_hdr_len bytes) at <out>; the n values follow.
+ * <obj>/<info_id>+<schema>/<gran_s> are written only where <flags> has F_OBJ/F_INFO/F_GRAN;
+ * lengths must be at most 65535. Returns the bytes written. */
+size_t hm_pm_pack_row_hdr(char *out, unsigned flags, struct hm_slice obj,
+                          struct hm_slice info_id, uint64_t schema, uint32_t gran_s,
+                          uint16_t n);
+
+/* Starts decoding a pack value: 0, HM_EVERSION (not layout 3), HM_ECORRUPT. */
+int hm_pm_pack_begin(struct hm_slice val, struct hm_pm_pack_it *it);
+
+/* The next row (its values validated): 1 and *<out>, 0 at the end, HM_ECORRUPT. Slices
+ * point into the value given to hm_pm_pack_begin(). */
+int hm_pm_pack_next(struct hm_pm_pack_it *it, struct hm_pm_pack_row *out);
 
 #endif

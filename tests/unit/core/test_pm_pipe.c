@@ -44,20 +44,29 @@ static char *slurp(const char *path, size_t *n)
 }
 
 struct rows {
-    unsigned rows, values, suspect;
+    unsigned packs, rows, values, suspect;
 };
 
-/* Every HM_DB_PM row must decode as a compact row (proto/pm_row.h). */
+/* Every HM_DB_PM value must be a per-file pack (proto/pm_row.h layout 3) under a pack key,
+ * each of its rows valid. */
 static int count_cb(void *arg, struct hm_slice k, struct hm_slice v)
 {
-    (void)k;
     struct rows *c = arg;
-    struct hm_pm_row row;
-    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
-    ck_assert_uint_eq(row.gran_s, 900);
-    c->rows++;
-    c->values += row.n;
-    c->suspect += row.suspect;
+    ck_assert_uint_ge(k.len, HM_PM_PACK_KEY_TAIL);
+    ck_assert_int_eq(k.ptr[k.len - HM_PM_PACK_KEY_TAIL], '\0');
+    ck_assert_uint_le(v.len, HM_STORE_MAX_VAL);
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    int r;
+    while ((r = hm_pm_pack_next(&it, &row)) == 1) {
+        ck_assert_uint_eq(row.r.gran_s, 900);
+        c->rows++;
+        c->values += row.r.n;
+        c->suspect += row.r.suspect;
+    }
+    ck_assert_int_eq(r, 0);
+    c->packs++;
     return 0;
 }
 
@@ -72,6 +81,7 @@ static int count_only_cb(void *arg, struct hm_slice k, struct hm_slice v)
 struct find {
     struct hm_store_reader *r;
     const char *counter;
+    struct hm_slice obj;
     unsigned found;
     enum hm_pm_row_tag tag;
     int64_t i;
@@ -79,36 +89,45 @@ struct find {
     bool suspect;
 };
 
-/* Looks <counter> up in each row of an object through the row's schema record. */
+/* Looks <counter> up in each row of the object in a pack through the row's schema record. */
 static int find_cb(void *arg, struct hm_slice k, struct hm_slice v)
 {
     (void)k;
     struct find *f = arg;
-    struct hm_pm_row row;
-    ck_assert_int_eq(hm_pm_row_decode(v, &row), 0);
-    char sk[HM_PM_SCHEMA_KEY_LEN + 1];
-    hm_pm_schema_key(sk, row.schema);
-    struct hm_slice names;
-    ck_assert_int_eq(hm_store_get(f->r, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names),
-                     0);
-    ck_assert_int_eq(names.ptr[0], 1);
-    ck_assert_uint_eq(hm_pm_schema_hash(names.ptr + 1, names.len - 1), row.schema);
-    int idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1),
-                                 hm_slice_cstr(f->counter));
-    if (idx >= 0) {
-        ck_assert_int_eq(hm_pm_row_value(&row, (unsigned)idx, &f->tag, &f->i, &f->d), 0);
-        f->suspect = row.suspect;
-        f->found++;
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    while (hm_pm_pack_next(&it, &row) == 1) {
+        if (!hm_slice_eq(row.obj, f->obj))
+            continue;
+        char sk[HM_PM_SCHEMA_KEY_LEN + 1];
+        hm_pm_schema_key(sk, row.r.schema);
+        struct hm_slice names;
+        ck_assert_int_eq(
+            hm_store_get(f->r, HM_DB_FILES, hm_slice(sk, HM_PM_SCHEMA_KEY_LEN), &names), 0);
+        ck_assert_int_eq(names.ptr[0], 1);
+        ck_assert_uint_eq(hm_pm_schema_hash(names.ptr + 1, names.len - 1), row.r.schema);
+        int idx = hm_pm_schema_index(hm_slice(names.ptr + 1, names.len - 1),
+                                     hm_slice_cstr(f->counter));
+        if (idx >= 0) {
+            ck_assert_int_eq(hm_pm_row_value(&row.r, (unsigned)idx, &f->tag, &f->i, &f->d), 0);
+            f->suspect = row.r.suspect;
+            f->found++;
+        }
     }
     return 0;
 }
 
+/* <object> is "<sender>/<measObjLdn>": the sender's packs, rows of that measObjLdn. */
 static struct find find_value(struct hm_store_reader *r, const char *object, const char *counter)
 {
-    struct find f = {.r = r, .counter = counter};
+    const char *slash = strchr(object, '/');
+    ck_assert_ptr_nonnull(slash);
+    struct find f = {.r = r, .counter = counter, .obj = hm_slice_cstr(slash + 1)};
     char prefix[256];
-    size_t n = strlen(object) + 1;
-    memcpy(prefix, object, n); /* with its NUL: object '\0' */
+    size_t n = (size_t)(slash - object);
+    memcpy(prefix, object, n);
+    prefix[n++] = '\0'; /* sender '\0' */
     ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(prefix, n), hm_slice(NULL, 0), find_cb, &f),
                      0);
     return f;
@@ -162,6 +181,7 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     struct rows c = {0};
     ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb, &c),
                      0);
+    ck_assert_uint_eq(c.packs, 1); /* one value for the file */
     ck_assert_uint_eq(c.rows, 3);
     ck_assert_uint_eq(c.values, 16);
     ck_assert_uint_eq(c.suspect, 1);
@@ -256,6 +276,8 @@ START_TEST(wide_measvalue_is_split_into_rows)
                      0);
     ck_assert_uint_ge(c.rows, 14); /* 1500 x 37 bytes of names, < 4000 per schema record */
     ck_assert_uint_eq(c.values, 1500);
+    ck_assert_uint_ge(c.packs, 2); /* ~4.5 KB of values: parts of one file's value */
+    ck_assert_uint_lt(c.packs, c.rows);
     unsigned schemas = 0;
     ck_assert_int_eq(hm_store_scan(r, HM_DB_FILES, HM_SLICE_LIT("pm/s/"), hm_slice(NULL, 0),
                                    count_only_cb, &schemas), 0);
@@ -473,6 +495,213 @@ START_TEST(markers_are_json_for_any_name)
 }
 END_TEST
 
+/* ---- spool segments (docs/pm.md "Spool") ---- */
+
+static void seg_rec(struct hm_buf *b, const char *key, const char *data, size_t n)
+{
+    size_t kl = strlen(key);
+    unsigned char h[16] = {'P', 'M', 'R', '1', (unsigned char)kl, (unsigned char)(kl >> 8),
+                           (unsigned char)kl, (unsigned char)(kl >> 8)}; /* name = key */
+    for (int i = 0; i < 8; i++)
+        h[8 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+    hm_buf_append(b, h, sizeof(h));
+    hm_buf_append(b, key, kl);
+    hm_buf_append(b, key, kl);
+    hm_buf_append(b, data, n);
+}
+
+static void put_done(void *arg, int status)
+{
+    __atomic_store_n((int *)arg, status == 0 ? 1 : -1, __ATOMIC_SEQ_CST);
+}
+
+/* A file marker committed before the start (a file whose commit completed before a crash
+ * that lost the segment's unlink). */
+static void put_marker_sync(struct hm_store *store, const char *name)
+{
+    char k[300];
+    snprintf(k, sizeof(k), "pm/f/%s", name);
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_FILES, hm_slice_cstr(k),
+                                        HM_SLICE_LIT("\x01{\"status\":\"ingested\"}")), 0);
+    int done = 0;
+    ck_assert_int_eq(hm_store_submit(store, &b, put_done, &done), 0);
+    for (int i = 0; i < 5000 && !__atomic_load_n(&done, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    ck_assert_int_eq(done, 1);
+    hm_store_batch_fini(&b);
+}
+
+/* After a crash the spool holds segments: their files without a committed marker are
+ * ingested (a broken one quarantined, copied out of its segment), files with one are not
+ * parsed again, a segment with nothing left goes at once, a damaged one keeps its intact
+ * records and stays, and a .tmp- segment (never acknowledged) is deleted. */
+START_TEST(segments_are_recovered_after_a_crash)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    size_t n, n2;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *ex = slurp(HM_SHARED_DATA "/pm/example-both-forms-A20261126.1400+0000-1415+0000_HeNB-EX.xml", &n2);
+    const char *ka = "A20261126.1400+0000-1415+0000_HeNB-000001.xml";
+    const char *kb = "A20261126.1400+0000-1415+0000_HeNB-000002.xml";
+    const char *kc = "A20261126.1400+0000-1415+0000_HeNB-BAD.xml";
+    const char *kd = "A20261126.1400+0000-1415+0000_HeNB-000004.xml";
+    const char *ke = "A20261126.1400+0000-1415+0000_HeNB-EX.xml";
+    struct hm_buf s1 = {0}, s2 = {0}, s3 = {0};
+    hm_buf_append_str(&s1, "HMPMSEG1");
+    seg_rec(&s1, ka, hw, n);
+    seg_rec(&s1, kb, "NOT XML", 7); /* committed before the crash: not parsed again */
+    seg_rec(&s1, kc, hw, n / 2);    /* truncated: quarantined */
+    hm_buf_append_str(&s2, "HMPMSEG1");
+    seg_rec(&s2, kd, "NOT XML", 7); /* all committed: the segment goes */
+    hm_buf_append_str(&s3, "HMPMSEG1");
+    seg_rec(&s3, ke, ex, n2);
+    hm_buf_append_str(&s3, "PMRX garbage after the intact record");
+    snprintf(path, sizeof(path), "%s/s0000000000000010.pms", spool);
+    put_file(path, s1.base, s1.len);
+    snprintf(path, sizeof(path), "%s/s0000000000000020.pms", spool);
+    put_file(path, s2.base, s2.len);
+    snprintf(path, sizeof(path), "%s/s0000000000000030.pms", spool);
+    put_file(path, s3.base, s3.len);
+    snprintf(path, sizeof(path), "%s/.tmp-s0000000000000040.pms", spool);
+    put_file(path, s1.base, s1.len);
+
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    put_marker_sync(store, kb);
+    put_marker_sync(store, kd);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0 && st.files_ingested + st.files_quarantined == 3)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.spool_files, 0);
+    ck_assert_uint_eq(st.spool_bytes, 0);
+    ck_assert_uint_eq(st.files_ingested, 2);
+    ck_assert_uint_eq(st.files_quarantined, 1);
+    hm_pm_pipe_destroy(p);
+
+    /* only the damaged segment is left */
+    DIR *d = opendir(spool);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    unsigned left = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' || strncmp(e->d_name, ".tmp-", 5) == 0) {
+            ck_assert_str_eq(e->d_name, "s0000000000000030.pms");
+            left++;
+        }
+    closedir(d);
+    ck_assert_uint_eq(left, 1);
+    /* the quarantined file is the bytes of its record */
+    size_t qn;
+    snprintf(path, sizeof(path), "%s/pm-quarantine/%s.pm", dir, kc);
+    char *q = slurp(path, &qn);
+    ck_assert_uint_eq(qn, n / 2);
+    ck_assert_int_eq(memcmp(q, hw, qn), 0);
+    free(q);
+    /* both intact files are queryable */
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct find f = find_value(r, "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1",
+                               "RRC.ConnEstabAtt.Sum");
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.i, 123);
+    struct rows c = {0};
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), count_cb, &c),
+                     0);
+    ck_assert_uint_ge(c.packs, 2);
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+    hm_store_close(store);
+    hm_buf_free(&s1);
+    hm_buf_free(&s2);
+    hm_buf_free(&s3);
+    free(hw);
+    free(ex);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+/* A store with rows of the earlier layout 2 (one per measValue): the pipeline starts
+ * (logging a warning), ingests into layout 3, and the old row is not read as a pack. */
+START_TEST(old_layout_rows_are_ignored)
+{
+    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
+    snprintf(sdir, sizeof(sdir), "%s/store", dir);
+    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    size_t n;
+    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
+    put_file(path, hw, n);
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    char key[256], val[HM_PM_ROW_HDR + 8];
+    const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
+    int kl = hm_pm_row_key(key, sizeof(key), hm_slice_cstr(obj), 1795701600000ull,
+                           HM_SLICE_LIT("Radio"), 42);
+    ck_assert_int_gt(kl, 0);
+    hm_pm_row_hdr(val, false, 900, 42, 1);
+    size_t vl = HM_PM_ROW_HDR + hm_pm_row_put_int(val + HM_PM_ROW_HDR, 7);
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_PM, hm_slice(key, (size_t)kl), hm_slice(val, vl)),
+                     0);
+    int done = 0;
+    ck_assert_int_eq(hm_store_submit(store, &b, put_done, &done), 0);
+    for (int i = 0; i < 5000 && !__atomic_load_n(&done, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    ck_assert_int_eq(done, 1);
+    hm_store_batch_fini(&b);
+    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0)
+            break;
+        usleep(1000);
+    }
+    ck_assert_uint_eq(st.files_ingested, 1);
+    hm_pm_pipe_destroy(p);
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    struct find f = find_value(r, obj, "RRC.ConnEstabAtt.Sum"); /* the sender's packs only */
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.i, 123);
+    hm_store_read_end(r);
+    hm_store_reader_close(r);
+    hm_store_close(store);
+    free(hw);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_pipe");
@@ -482,6 +711,8 @@ static Suite *suite(void)
     tcase_add_test(tc, wide_measvalue_is_split_into_rows);
     tcase_add_test(tc, uploads_through_the_spool_group);
     tcase_add_test(tc, markers_are_json_for_any_name);
+    tcase_add_test(tc, segments_are_recovered_after_a_crash);
+    tcase_add_test(tc, old_layout_rows_are_ignored);
     suite_add_tcase(s, tc);
     return s;
 }

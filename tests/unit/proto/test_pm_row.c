@@ -124,6 +124,100 @@ START_TEST(row_key_layout)
 }
 END_TEST
 
+/* Per-file packs (layout 3): rows state only what differs from the row before, and decode
+ * with the inherited object, measInfoId, schema and granularity. */
+START_TEST(pack_round_trip_and_inheritance)
+{
+    char v[512];
+    size_t o = 0;
+    v[o++] = HM_PM_PACK_VERSION;
+    char vals[32];
+    size_t vl = hm_pm_row_put_int(vals, 123);
+    vl += hm_pm_row_put_nan(vals + vl);
+    ck_assert_uint_eq(hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, 6, 5), 1 + 2 + 6 + 2 + 5 + 8 + 4 + 2);
+    o += hm_pm_pack_row_hdr(v + o, HM_PM_PACK_F_ALL, HM_SLICE_LIT("Cell=1"), HM_SLICE_LIT("Radio"),
+                            0x1122334455667788ull, 900, 2);
+    memcpy(v + o, vals, vl);
+    o += vl;
+    /* second row: another object, same info/schema/gran, suspect */
+    o += hm_pm_pack_row_hdr(v + o, HM_PM_PACK_F_OBJ | HM_PM_PACK_F_SUSPECT, HM_SLICE_LIT("Cell=2"),
+                            hm_slice(NULL, 0), 0, 0, 2);
+    memcpy(v + o, vals, vl);
+    o += vl;
+    /* third row: new schema, same object */
+    o += hm_pm_pack_row_hdr(v + o, HM_PM_PACK_F_INFO, hm_slice(NULL, 0), HM_SLICE_LIT("Rrc"), 7, 0,
+                            1);
+    o += hm_pm_row_put_real(v + o, 4.5);
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row r;
+    ck_assert_int_eq(hm_pm_pack_begin(hm_slice(v, o), &it), 0);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), 1);
+    ck_assert(hm_slice_eq(r.obj, HM_SLICE_LIT("Cell=1")));
+    ck_assert(hm_slice_eq(r.info_id, HM_SLICE_LIT("Radio")));
+    ck_assert_uint_eq(r.r.schema, 0x1122334455667788ull);
+    ck_assert_uint_eq(r.r.gran_s, 900);
+    ck_assert_uint_eq(r.r.n, 2);
+    ck_assert(!r.r.suspect);
+    enum hm_pm_row_tag t;
+    int64_t iv;
+    double d;
+    ck_assert_int_eq(hm_pm_row_value(&r.r, 0, &t, &iv, &d), 0);
+    ck_assert_int_eq(t, HM_PM_ROW_INT);
+    ck_assert_int_eq(iv, 123);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), 1);
+    ck_assert(hm_slice_eq(r.obj, HM_SLICE_LIT("Cell=2")));
+    ck_assert(hm_slice_eq(r.info_id, HM_SLICE_LIT("Radio")));
+    ck_assert_uint_eq(r.r.gran_s, 900);
+    ck_assert(r.r.suspect);
+    ck_assert_int_eq(hm_pm_row_value(&r.r, 1, &t, &iv, &d), 0);
+    ck_assert_int_eq(t, HM_PM_ROW_NAN);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), 1);
+    ck_assert(hm_slice_eq(r.obj, HM_SLICE_LIT("Cell=2")));
+    ck_assert(hm_slice_eq(r.info_id, HM_SLICE_LIT("Rrc")));
+    ck_assert_uint_eq(r.r.schema, 7);
+    ck_assert(!r.r.suspect);
+    ck_assert_int_eq(hm_pm_row_value(&r.r, 0, &t, &iv, &d), 0);
+    ck_assert(t == HM_PM_ROW_REAL && d == 4.5);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), 0);
+
+    /* malformed: every truncation of the value fails or ends early, never reads past it */
+    for (size_t k = 1; k < o; k++) {
+        int rc = hm_pm_pack_begin(hm_slice(v, k), &it);
+        if (k == 1) {
+            ck_assert_int_eq(rc, HM_ECORRUPT); /* no row */
+            continue;
+        }
+        ck_assert_int_eq(rc, 0);
+        while ((rc = hm_pm_pack_next(&it, &r)) == 1)
+            ;
+        ck_assert(rc == 0 || rc == HM_ECORRUPT);
+    }
+    ck_assert_int_eq(hm_pm_pack_begin(HM_SLICE_LIT("\x02\x00"), &it), HM_EVERSION);
+    ck_assert_int_eq(hm_pm_pack_begin(hm_slice(NULL, 0), &it), HM_ECORRUPT);
+    /* the first row must state object, info and granularity; unknown flag bits refused */
+    char b[64] = {HM_PM_PACK_VERSION};
+    size_t bl = 1 + hm_pm_pack_row_hdr(b + 1, HM_PM_PACK_F_OBJ, HM_SLICE_LIT("x"), hm_slice(NULL, 0),
+                                       0, 0, 0);
+    ck_assert_int_eq(hm_pm_pack_begin(hm_slice(b, bl), &it), 0);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), HM_ECORRUPT);
+    b[1] = (char)0x1f;
+    ck_assert_int_eq(hm_pm_pack_begin(hm_slice(b, bl), &it), 0);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), HM_ECORRUPT);
+
+    /* key: who '\0' BE64 start BE64 file BE16 part */
+    char k[600];
+    ck_assert_int_eq(hm_pm_pack_key(k, sizeof(k), HM_SLICE_LIT("ME=1"), 0x0102, 0xa0b0, 0x0304),
+                     4 + HM_PM_PACK_KEY_TAIL);
+    ck_assert_int_eq(memcmp(k, "ME=1\0\0\0\0\0\0\0\x01\x02\0\0\0\0\0\0\xa0\xb0\x03\x04", 23), 0);
+    char big[600];
+    memset(big, 'a', sizeof(big));
+    ck_assert_int_eq(hm_pm_pack_key(k, sizeof(k), hm_slice(big, 511 - HM_PM_PACK_KEY_TAIL + 1), 0,
+                                    0, 0), -E2BIG);
+    ck_assert_int_eq(hm_pm_pack_key(k, sizeof(k), hm_slice(big, 511 - HM_PM_PACK_KEY_TAIL), 0, 0,
+                                    0), 511);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_row");
@@ -132,6 +226,7 @@ static Suite *suite(void)
     tcase_add_test(tc, decode_refuses_malformed);
     tcase_add_test(tc, schema_hash_key_and_index);
     tcase_add_test(tc, row_key_layout);
+    tcase_add_test(tc, pack_round_trip_and_inheritance);
     suite_add_tcase(s, tc);
     return s;
 }
