@@ -17,20 +17,32 @@
 # establishment (leaves out the client's SYN retransmissions while the accept queue was full:
 # the time the server's own queues and work took), sheds, server peak RSS.
 #
-# Usage: [PEAK=N] [HEMSD_PIN=CPUS LG_PIN=CPUS] bench/admission.sh [BUILD_DIR] [SECONDS]
+# Usage: [PEAK=N] [HEMSD_PIN=CPUS LG_PIN=CPUS] [LOADS="0.5 1 2 3"] [MODES="off adaptive cap"]
+#        bench/admission.sh [BUILD_DIR] [SECONDS]
 #        (defaults: build, 4). PEAK skips the peak measurement (e.g. the figure of a quieter
 #        run). HEMSD_PIN / LG_PIN: taskset CPU lists for hemsd and the load generator (e.g.
 #        0 and 1: each its own core, so neither starves the other).
 #        HEMSD_CPU=F (e.g. 0.3, needs root and the cgroup v1 or v2 cpu controller): hemsd runs in
 #        a cgroup limited to F of one CPU (CFS quota, 10 ms period), peak included, so that a
 #        load generator on a core of its own can offer 3x hemsd's peak on a 2-CPU machine.
+#        TLS=1: the sessions go over TLS (server-authenticated, tls.client_auth=none, no
+#        resumption unless TLS_RESUME=1) to hemsd's CWMP TLS listener; a shed connection is
+#        then reset before its handshake (docs/admission.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 SECS=${2:-4}
 [[ -x $BUILD/hemsd && -x $BUILD/hems-loadgen ]] || { echo "build $BUILD first" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/hems-adm.XXXXXX)
-PORT=21710; APORT=21711
+PORT=21710; APORT=21711; TPORT=21712
+tls_srv=(); tls_lg=()
+if [[ -n ${TLS:-} ]]; then
+  ops/make-test-pki.sh "$tmp/pki" SN0001 >/dev/null
+  tls_srv=(--set server.cwmps_listen=127.0.0.1:$TPORT --set tls.cert="$tmp/pki/server-ec.pem"
+           --set tls.key="$tmp/pki/server-ec.key" --set tls.client_auth=none)
+  tls_lg=(--tls)
+  [[ -n ${TLS_RESUME:-} ]] && tls_lg+=(--tls-resume)
+fi
 hpid=
 cleanup() { [[ -n $hpid ]] && kill "$hpid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -57,7 +69,7 @@ start_hemsd() { # enabled [max_rate]
   "${pre[@]}" "$BUILD/hemsd" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$PORT \
     --admin-listen 127.0.0.1:$APORT --shards 1 --log-level error \
     --set admission.enabled="$1" --set admission.max_rate_per_shard="${2:-0}" \
-    --set admission.retry_after_s=2 2>>"$tmp/hemsd.log" &
+    --set admission.retry_after_s=2 "${tls_srv[@]}" 2>>"$tmp/hemsd.log" &
   hpid=$!
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$APORT/healthz" >/dev/null 2>&1 && return 0; sleep 0.1
@@ -73,7 +85,8 @@ lg() { # name args...
   net=$((net % 200 + 1)) # fresh source addresses: no TIME_WAIT left from the previous run
   local pre=()
   [[ -n ${LG_PIN:-} ]] && pre=(taskset -c "$LG_PIN")
-  "${pre[@]}" "$BUILD/hems-loadgen" --target 127.0.0.1:$PORT --server-pid "$hpid" --quiet \
+  "${pre[@]}" "$BUILD/hems-loadgen" --target 127.0.0.1:$([[ -n ${TLS:-} ]] && echo $TPORT || echo $PORT) \
+    --server-pid "$hpid" --quiet "${tls_lg[@]}" \
     --source "127.0.$net.1-127.0.$net.60" --json "$tmp/$name.json" "$@" >/dev/null 2>&1 || true
 }
 
@@ -94,23 +107,26 @@ else
   echo "peak (closed loop, ${PEAK_CONC:-64} in flight, best of 2 x ${SECS}s): $peak sessions/s   machine: $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)${HEMSD_CPU:+, hemsd limited to $HEMSD_CPU CPU}"
 fi
 
-for m in 0.5 1 2 3; do
+LOADS=${LOADS:-0.5 1 2 3}
+MODES=${MODES:-off adaptive cap}
+for m in $LOADS; do
   rate=$(python3 -c "print(int($peak*$m))")
-  for mode in off adaptive cap; do
+  for mode in $MODES; do
     case $mode in
       off) start_hemsd false ;;
       adaptive) start_hemsd true ;;
       cap) start_hemsd true $((peak * 9 / 10)) ;;
     esac
-    lg "r$m-$mode" --scenario periodic --rate "$rate" --interval 2 --duration "$SECS" --drain 2 \
+    lg "r$m-$mode" --scenario periodic --rate "$rate" --interval "${INTERVAL:-2}" --duration "$SECS" --drain 2 \
       --timeout 10
     stop_hemsd "r$m-$mode"
   done
 done
 
-python3 - "$tmp" "$peak" "$SECS" <<'PY'
+python3 - "$tmp" "$peak" "$SECS" "$LOADS" "$MODES" <<'PY'
 import json, os, re, sys
 d, peak, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+loads, modes = sys.argv[4].split(), sys.argv[5].split()
 def metric(name, key):
     try:
         for line in open(os.path.join(d, name + ".metrics")):
@@ -128,8 +144,8 @@ def shed(name):
 print("%-5s %-9s %9s %8s %7s %12s %11s %11s %7s %7s %6s %6s" % ("load", "admission",
       "offered/s", "done/s", "done/P", "p99 admit ms", "p99 srvd ms", "p99 all ms", "shed",
       "rss MB", "srv%", "lg%"))
-for m in ("0.5", "1", "2", "3"):
-    for mode in ("off", "adaptive", "cap"):
+for m in loads:
+    for mode in modes:
         n = "r%s-%s" % (m, mode)
         j = json.load(open(os.path.join(d, n + ".json")))
         started = j["sessions"]["started"]

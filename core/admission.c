@@ -24,7 +24,9 @@ struct adm_shard {
     double tokens;        /* token bucket, at most burst() */
     uint64_t last_refill; /* us */
     uint64_t next_adjust; /* us; end of the current period */
-    uint64_t period_start, period_admitted;
+    uint64_t period_start, period_admitted, period_done;
+    double done_rate; /* EWMA (1/4 per period) of sessions completed per second */
+    double done_peak; /* best period's completions per second, decaying 1/64 per period */
     bool period_limited; /* the bucket refused a session in this period */
     uint64_t rng;
 } __attribute__((aligned(HM_CACHELINE)));
@@ -128,14 +130,25 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
         cong = false;
     else if (!cong && p > 1000)
         cong = true;
+    double done = span ? (double)s->period_done * 1e6 / (double)span : 0;
+    s->done_rate += (done - s->done_rate) / 4;
+    s->done_peak = HM_MAX(done, s->done_peak - s->done_peak / 64);
     double rate = LD(&s->rate), floor = a->cfg.min_rate;
-    if (cong && s->period_admitted >= HM_ADM_MIN_EVIDENCE) {
-        /* only with evidence of load: a slow sample at low traffic is no overload, and
-         * "7/8 of what was admitted" would then shed the next burst of an idle shard */
-        rate = HM_MIN(rate, measured) * 7 / 8;
+    if (cong && (s->period_admitted >= HM_ADM_MIN_EVIDENCE ||
+                 s->period_done >= HM_ADM_MIN_EVIDENCE)) {
+        /* Only with evidence of load (a slow sample at low traffic is no overload). The cut
+         * goes to 7/8 of what the shard completes, not of what it admitted: under overload
+         * the admissions of a throttled period fall with every cut and took the rate to the
+         * floor, whereas a congested shard still completes at its capacity. On the first
+         * cut from "unlimited", not under 3/4 of the best recent completion rate (a flash
+         * crowd keeps completions low for a while). */
+        double cap = HM_MAX(HM_MAX(done, s->done_rate), s->done_peak * 3 / 4);
+        rate = HM_MIN(rate, HM_MAX(cap, measured / 2)) * 7 / 8;
     } else if (s->period_limited && rate < HM_ADM_UNLIMITED &&
                !(a->cfg.max_rate && rate >= a->cfg.max_rate)) {
-        rate += HM_MAX(rate / 4, floor / 4);
+        /* growth while the bucket binds: 1/8 per period, never above 5/4 of completions */
+        double up = rate + HM_MAX(rate / 8, floor / 4);
+        rate = HM_MIN(up, HM_MAX(HM_MAX(done, s->done_rate) * 5 / 4, rate));
     }
     rate = HM_MAX(rate, floor);
     rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
@@ -144,6 +157,7 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     s->next_adjust = now_us + HM_ADM_ADJUST_US;
     s->period_start = now_us;
     s->period_admitted = 0;
+    s->period_done = 0;
     s->period_limited = false;
 }
 
@@ -230,6 +244,8 @@ void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
     uint32_t in = LD(&s->inflight);
     HM_BUG_ON(in == 0);
     ST(&s->inflight, in - 1);
+    if (session_us)
+        s->period_done++;
     if (session_us)
         ST(&s->session_ewma_us, ewma(LD(&s->session_ewma_us), session_us));
     adjust(a, s, now_us);

@@ -26,12 +26,14 @@
  *   - batches waiting in the store's writer ring.
  * Control: a token bucket of new sessions per second per shard. Every HM_ADM_ADJUST_US the
  * shard is "congested" when an EWMA is above its target (and stays so until all fall under
- * 3/4 of their targets: hysteresis); congested, the rate becomes 7/8 of the rate
- * actually admitted in the last period (so it tracks down fast from "unlimited"); not
- * congested and the bucket was the binding constraint, it grows by 1/4 per period. The cut
- * needs HM_ADM_MIN_EVIDENCE admissions in the period (a slow sample at low traffic is not
- * overload). It never
- * falls below min_rate, so probes keep measuring the system.
+ * 3/4 of their targets: hysteresis); congested, the rate becomes 7/8 of min(rate, what the
+ * shard completes: this period's completions per second or their smoothed rate, and on the
+ * first cut from "unlimited" at least 3/4 of the recent best); not congested and the bucket
+ * was the binding constraint, it grows by 1/8 per period, never above 5/4 of the
+ * completions (growing by 1/4 with no ceiling overshot to twice the capacity before the
+ * lagging signals saw it). The cut needs HM_ADM_MIN_EVIDENCE admissions or completions in
+ * the period (a slow sample at low traffic is not overload). It never falls below min_rate,
+ * so probes keep measuring the system.
  *
  * An admitted session is never shed later: the caller asks only at a session's first
  * request and tells the controller when the session ends (hm_admission_end()).

@@ -4,7 +4,8 @@
  * The accept-time hook of admission control (docs/admission.md): the cheapest shed there is.
  * While a shard's controller is shedding, a new connection on the CWMP listener is answered
  * with a canned "503 + Retry-After" and closed right after accept, before a byte of it is
- * read (no receive buffer, no HTTP parse, no connection slot).
+ * read (no receive buffer, no HTTP parse, no connection slot); one on the CWMP TLS listener
+ * is reset before its handshake (it could not read a plaintext answer).
  */
 #include <stdbool.h>
 

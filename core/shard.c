@@ -221,9 +221,18 @@ void hm_shard_set_accept_gate(hm_accept_gate_fn fn)
     accept_gate = fn;
 }
 
-/* Refuses <fd> with a canned 503 + Retry-After <ra> s, before reading a byte. */
-static void gate_refuse(int fd, unsigned ra)
+/* Refuses <fd> with a canned 503 + Retry-After <ra> s, before reading a byte. A TLS
+ * connection cannot be answered before its handshake, which is the most expensive part of
+ * its session: it is reset instead (no handshake, no FIN exchange, no TIME_WAIT), and the
+ * CPE retries after its TR-069 backoff (§3.2.1.1: a failed session). */
+static void gate_refuse(int fd, unsigned ra, bool tls)
 {
+    if (tls) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fd);
+        return;
+    }
     char msg[160];
     int n = snprintf(msg, sizeof(msg),
                      "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\nRetry-After: %u\r\n"
@@ -1145,10 +1154,11 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
         return;
     }
     bool paid = false;
-    if (accept_gate && li == HM_LISTENER_CWMP) { /* admission control (core/admission_gate.h) */
+    if (accept_gate && (li == HM_LISTENER_CWMP || li == LI_CWMPS)) { /* admission control
+                                                                       (core/admission_gate.h) */
         unsigned ra = accept_gate(s, res, &paid);
         if (ra) {
-            gate_refuse(res, ra);
+            gate_refuse(res, ra, li == LI_CWMPS);
             return;
         }
     }

@@ -266,6 +266,32 @@ class TestLoadgenOverTls(TlsServer):
         self.assertEqual(self.m("hems_tls_identity_mismatch_total"), 1)
 
 
+class TestAdmissionOverTls(unittest.TestCase):
+    def test_shed_at_accept_is_a_reset_before_the_handshake(self):
+        port = free_port()
+        with Hemsd("--set", "admission.max_rate_per_shard=2", "--set", "admission.min_rate_per_shard=1",
+                   config=tls_config(port, client_auth="none"), shards=1) as h:
+            time.sleep(1.2)  # a full bucket (4) to start with
+            admitted, reset = 0, 0
+            for i in range(12):
+                try:
+                    c, r, r2 = session(port, client_ctx(), sn="ADMTLS%d" % i)
+                except (ssl.SSLError, ConnectionError, OSError):
+                    reset += 1
+                    continue
+                self.assertEqual((r.status, r2.status if r2 else None), (200, 204), r.body)
+                c.close()
+                admitted += 1
+            self.assertGreaterEqual(admitted, 1)
+            self.assertGreaterEqual(reset, 5, (admitted, reset))
+            m = h.metrics()
+            # every refusal happened at accept: no handshake, no request read
+            self.assertEqual(m['hems_admission_shed_total{reason="accept"}'], reset)
+            self.assertEqual(m['hems_admission_shed_total{reason="rate"}'], 0)
+            self.assertEqual(m['hems_tls_handshakes_total{kind="full"}'], admitted)
+            self.assertEqual(m["hems_admission_admitted_total"], admitted)
+
+
 class TestOptionalClientAuth(TlsServer):
     client_auth = "optional"
 

@@ -259,6 +259,31 @@ START_TEST(gate_pays_the_token_at_accept)
 }
 END_TEST
 
+START_TEST(growth_is_damped_and_follows_completions)
+{
+    /* Out of congestion with the bucket binding, the rate grows by at most 1/8 per period
+     * (it was 1/4, and overshot to twice the capacity before the lagging signals saw it). */
+    struct hm_admission *a = mk(1u << 20, 20);
+    uint64_t t = limited(a);
+    for (int p = 0; p < 12; p++) /* still slow: the rate falls far below the offered 3000/s */
+        offer(a, &t, 300, 100 * MS);
+    int p = 0;
+    while (hm_admission_congested(a, 0) && p++ < 40) /* healthy again */
+        offer(a, &t, 300, MS);
+    ck_assert(!hm_admission_congested(a, 0));
+    double prev = hm_admission_rate(a, 0);
+    ck_assert(prev < 1500);
+    for (int k = 0; k < 5; k++) {
+        offer(a, &t, 300, MS);
+        double r = hm_admission_rate(a, 0);
+        ck_assert(r <= prev * 1.125 + 20.0 / 4 + 1e-9);
+        ck_assert(r > prev);
+        prev = r;
+    }
+    hm_admission_destroy(a);
+}
+END_TEST
+
 START_TEST(disabled_admits_everything)
 {
     struct hm_admission_cfg c = {.enabled = false, .max_inflight = 2};
@@ -319,6 +344,7 @@ static Suite *suite(void)
     tcase_add_test(tc, slow_sample_at_low_traffic_does_not_cut);
     tcase_add_test(tc, shard_lag_alone_is_congestion);
     tcase_add_test(tc, gate_pays_the_token_at_accept);
+    tcase_add_test(tc, growth_is_damped_and_follows_completions);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
