@@ -133,13 +133,67 @@ static struct find find_value(struct hm_store_reader *r, const char *object, con
     return f;
 }
 
+/* A test's folders: dir (mkdtemp), dir/pm-spool (made), dir/store. */
+struct fx {
+    char dir[32], spool[128], sdir[128];
+};
+
+static void fx_dirs(struct fx *f)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hm-pm-pipe-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(f->dir));
+    snprintf(f->spool, sizeof(f->spool), "%s/pm-spool", f->dir);
+    snprintf(f->sdir, sizeof(f->sdir), "%s/store", f->dir);
+    ck_assert_int_eq(mkdir(f->spool, 0700), 0);
+}
+
+/* The store under dir/store (no fsync: the crash tests are in tests/integration). */
+static struct hm_store *fx_store(struct fx *f)
+{
+    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
+    struct hm_store *store = NULL;
+    ck_assert_int_eq(hm_store_open(f->sdir, &so, &store), 0);
+    return store;
+}
+
+/* A pipeline with one thread on dir's spool; it recovers what the spool holds. */
+static struct hm_pm_pipe *fx_pipe(struct fx *f, struct hm_store *store)
+{
+    struct hm_pm_pipe_opts po = {.data_dir = f->dir, .upload_path = "/pm/", .spool_max_files = 10,
+                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
+                                 .threads = 1, .realm = "hems"};
+    char err[256];
+    struct hm_pm_pipe *p = NULL;
+    ck_assert_msg(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)) == 0, "%s", err);
+    return p;
+}
+
+/* Waits (5 s at most) until the spool is empty and at least <settled> files were ingested or
+ * quarantined; returns the pipeline's counters then. */
+static struct hm_pm_pipe_stats settle(struct hm_pm_pipe *p, uint64_t settled)
+{
+    struct hm_pm_pipe_stats st;
+    for (int i = 0; i < 5000; i++) {
+        hm_pm_pipe_stats(p, &st);
+        if (st.spool_files == 0 && st.files_ingested + st.files_quarantined >= settled)
+            break;
+        usleep(1000);
+    }
+    return st;
+}
+
+static void rm_tree(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
 {
-    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
-    snprintf(sdir, sizeof(sdir), "%s/store", dir);
-    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct fx fx;
+    fx_dirs(&fx);
+    char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
     char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
     snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
@@ -151,22 +205,9 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     snprintf(path, sizeof(path), "%s/.tmp-never-acked", spool);
     put_file(path, "x", 1);
 
-    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
-    struct hm_store *store = NULL;
-    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
-    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
-                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
-                                 .threads = 1, .realm = "hems"};
-    char err[256];
-    struct hm_pm_pipe *p = NULL;
-    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
-    struct hm_pm_pipe_stats st;
-    for (int i = 0; i < 5000; i++) {
-        hm_pm_pipe_stats(p, &st);
-        if (st.spool_files == 0)
-            break;
-        usleep(1000);
-    }
+    struct hm_store *store = fx_store(&fx);
+    struct hm_pm_pipe *p = fx_pipe(&fx, store);
+    struct hm_pm_pipe_stats st = settle(p, 0);
     ck_assert_uint_eq(st.spool_files, 0);
     ck_assert_uint_eq(st.files_ingested, 1);
     ck_assert_uint_eq(st.files_quarantined, 1);
@@ -217,8 +258,7 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     snprintf(path, sizeof(path), "%s/.tmp-never-acked", spool);
     ck_assert_int_ne(access(path, F_OK), 0);
     free(hw);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
@@ -226,11 +266,9 @@ END_TEST
  * several rows, each with its own schema; every value stays reachable by name. */
 START_TEST(wide_measvalue_is_split_into_rows)
 {
-    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
-    snprintf(sdir, sizeof(sdir), "%s/store", dir);
-    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct fx fx;
+    fx_dirs(&fx);
+    char *dir = fx.dir, *spool = fx.spool, path[512];
     struct hm_buf f = {0};
     hm_buf_append_str(&f, "<measCollecFile><fileHeader fileFormatVersion=\"32.435 V10.0\">"
                           "<fileSender localDn=\"ME=W\"/><measCollec beginTime=\"2026-11-26T14:00:00Z\"/>"
@@ -248,22 +286,9 @@ START_TEST(wide_measvalue_is_split_into_rows)
     put_file(path, f.base, f.len);
     hm_buf_free(&f);
 
-    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
-    struct hm_store *store = NULL;
-    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
-    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
-                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
-                                 .threads = 1, .realm = "hems"};
-    char err[256];
-    struct hm_pm_pipe *p = NULL;
-    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
-    struct hm_pm_pipe_stats st;
-    for (int i = 0; i < 5000; i++) {
-        hm_pm_pipe_stats(p, &st);
-        if (st.spool_files == 0)
-            break;
-        usleep(1000);
-    }
+    struct hm_store *store = fx_store(&fx);
+    struct hm_pm_pipe *p = fx_pipe(&fx, store);
+    struct hm_pm_pipe_stats st = settle(p, 0);
     ck_assert_uint_eq(st.files_ingested, 1);
     ck_assert_uint_eq(st.meas_ingested, 1500);
     hm_pm_pipe_destroy(p);
@@ -293,8 +318,7 @@ START_TEST(wide_measvalue_is_split_into_rows)
     hm_store_read_end(r);
     hm_store_reader_close(r);
     hm_store_close(store);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
@@ -395,8 +419,7 @@ START_TEST(uploads_through_the_spool_group)
     closedir(d);
     ck_assert_uint_eq(left, 0);
     free(hw);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
@@ -439,11 +462,9 @@ static int marker_cb(void *arg, struct hm_slice k, struct hm_slice v)
 
 START_TEST(markers_are_json_for_any_name)
 {
-    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
-    snprintf(sdir, sizeof(sdir), "%s/store", dir);
-    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct fx fx;
+    fx_dirs(&fx);
+    char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
     char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
     snprintf(path, sizeof(path), "%s/u1-1-we\"ird\\\x01\xff.xml.pm", spool);
@@ -451,22 +472,9 @@ START_TEST(markers_are_json_for_any_name)
     snprintf(path, sizeof(path), "%s/u1-2-we\"ird\\\x01\xff.xml.pm", spool);
     put_file(path, hw, n / 3); /* truncated: quarantined */
 
-    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
-    struct hm_store *store = NULL;
-    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
-    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
-                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
-                                 .threads = 1, .realm = "hems"};
-    char err[256];
-    struct hm_pm_pipe *p = NULL;
-    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
-    struct hm_pm_pipe_stats st;
-    for (int i = 0; i < 5000; i++) {
-        hm_pm_pipe_stats(p, &st);
-        if (st.spool_files == 0)
-            break;
-        usleep(1000);
-    }
+    struct hm_store *store = fx_store(&fx);
+    struct hm_pm_pipe *p = fx_pipe(&fx, store);
+    struct hm_pm_pipe_stats st = settle(p, 0);
     ck_assert_uint_eq(st.files_ingested, 1);
     ck_assert_uint_eq(st.files_quarantined, 1);
     hm_pm_pipe_destroy(p);
@@ -490,8 +498,7 @@ START_TEST(markers_are_json_for_any_name)
     hm_store_reader_close(r);
     hm_store_close(store);
     free(hw);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
@@ -539,11 +546,9 @@ static void put_marker_sync(struct hm_store *store, const char *name)
  * records and stays, and a .tmp- segment (never acknowledged) is deleted. */
 START_TEST(segments_are_recovered_after_a_crash)
 {
-    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
-    snprintf(sdir, sizeof(sdir), "%s/store", dir);
-    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct fx fx;
+    fx_dirs(&fx);
+    char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n, n2;
     char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
     char *ex = slurp(HM_SHARED_DATA "/pm/example-both-forms-A20261126.1400+0000-1415+0000_HeNB-EX.xml", &n2);
@@ -571,24 +576,11 @@ START_TEST(segments_are_recovered_after_a_crash)
     snprintf(path, sizeof(path), "%s/.tmp-s0000000000000040.pms", spool);
     put_file(path, s1.base, s1.len);
 
-    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
-    struct hm_store *store = NULL;
-    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_store *store = fx_store(&fx);
     put_marker_sync(store, kb);
     put_marker_sync(store, kd);
-    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
-                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
-                                 .threads = 1, .realm = "hems"};
-    char err[256];
-    struct hm_pm_pipe *p = NULL;
-    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
-    struct hm_pm_pipe_stats st;
-    for (int i = 0; i < 5000; i++) {
-        hm_pm_pipe_stats(p, &st);
-        if (st.spool_files == 0 && st.files_ingested + st.files_quarantined == 3)
-            break;
-        usleep(1000);
-    }
+    struct hm_pm_pipe *p = fx_pipe(&fx, store);
+    struct hm_pm_pipe_stats st = settle(p, 3);
     ck_assert_uint_eq(st.spool_files, 0);
     ck_assert_uint_eq(st.spool_bytes, 0);
     ck_assert_uint_eq(st.files_ingested, 2);
@@ -634,8 +626,7 @@ START_TEST(segments_are_recovered_after_a_crash)
     hm_buf_free(&s3);
     free(hw);
     free(ex);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
@@ -643,18 +634,14 @@ END_TEST
  * (logging a warning), ingests into layout 3, and the old row is not read as a pack. */
 START_TEST(old_layout_rows_are_ignored)
 {
-    char dir[] = "/tmp/hm-pm-pipe-XXXXXX", spool[128], sdir[128], path[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(spool, sizeof(spool), "%s/pm-spool", dir);
-    snprintf(sdir, sizeof(sdir), "%s/store", dir);
-    ck_assert_int_eq(mkdir(spool, 0700), 0);
+    struct fx fx;
+    fx_dirs(&fx);
+    char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
     char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
     snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
     put_file(path, hw, n);
-    struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30, .no_sync = true};
-    struct hm_store *store = NULL;
-    ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
+    struct hm_store *store = fx_store(&fx);
     char key[256], val[HM_PM_ROW_HDR + 8];
     const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
     int kl = hm_pm_row_key(key, sizeof(key), hm_slice_cstr(obj), 1795701600000ull,
@@ -672,19 +659,8 @@ START_TEST(old_layout_rows_are_ignored)
         usleep(1000);
     ck_assert_int_eq(done, 1);
     hm_store_batch_fini(&b);
-    struct hm_pm_pipe_opts po = {.data_dir = dir, .upload_path = "/pm/", .spool_max_files = 10,
-                                 .spool_max_bytes = 1 << 20, .max_file_bytes = 1 << 20,
-                                 .threads = 1, .realm = "hems"};
-    char err[256];
-    struct hm_pm_pipe *p = NULL;
-    ck_assert_int_eq(hm_pm_pipe_create(&po, store, &p, err, sizeof(err)), 0);
-    struct hm_pm_pipe_stats st;
-    for (int i = 0; i < 5000; i++) {
-        hm_pm_pipe_stats(p, &st);
-        if (st.spool_files == 0)
-            break;
-        usleep(1000);
-    }
+    struct hm_pm_pipe *p = fx_pipe(&fx, store);
+    struct hm_pm_pipe_stats st = settle(p, 0);
     ck_assert_uint_eq(st.files_ingested, 1);
     hm_pm_pipe_destroy(p);
     struct hm_store_reader *r;
@@ -697,8 +673,7 @@ START_TEST(old_layout_rows_are_ignored)
     hm_store_reader_close(r);
     hm_store_close(store);
     free(hw);
-    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(path), 0);
+    rm_tree(dir);
 }
 END_TEST
 
