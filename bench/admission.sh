@@ -25,6 +25,7 @@
 #        HEMSD_CPU=F (e.g. 0.3, needs root and the cgroup v1 or v2 cpu controller): hemsd runs in
 #        a cgroup limited to F of one CPU (CFS quota, 10 ms period), peak included, so that a
 #        load generator on a core of its own can offer 3x hemsd's peak on a 2-CPU machine.
+#        HEMSD_EXTRA: more hemsd options for every run (e.g. "--set admission.target_lag_ms=100").
 #        TLS=1: the sessions go over TLS (server-authenticated, tls.client_auth=none, no
 #        resumption unless TLS_RESUME=1) to hemsd's CWMP TLS listener; a shed connection is
 #        then reset before its handshake (docs/admission.md).
@@ -69,7 +70,7 @@ start_hemsd() { # enabled [max_rate]
   "${pre[@]}" "$BUILD/hemsd" --data-dir "$tmp/data" --cwmp-listen 127.0.0.1:$PORT \
     --admin-listen 127.0.0.1:$APORT --shards 1 --log-level error \
     --set admission.enabled="$1" --set admission.max_rate_per_shard="${2:-0}" \
-    --set admission.retry_after_s=2 "${tls_srv[@]}" 2>>"$tmp/hemsd.log" &
+    --set admission.retry_after_s=2 "${tls_srv[@]}" ${HEMSD_EXTRA:-} 2>>"$tmp/hemsd.log" &
   hpid=$!
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$APORT/healthz" >/dev/null 2>&1 && return 0; sleep 0.1
