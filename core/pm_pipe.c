@@ -11,6 +11,7 @@
  */
 #include "core/api_json.h"
 #include "core/pm_pipe.h"
+#include "core/pm_migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -2259,36 +2260,26 @@ static size_t recover_seg(struct hm_pm_pipe *p, const char *name)
     return left;
 }
 
-struct old_rows {
-    unsigned seen, old;
-};
-
-static int old_rows_cb(void *arg, struct hm_slice key, struct hm_slice val)
-{
-    (void)key;
-    struct old_rows *o = arg;
-    o->seen++;
-    if (val.len && (unsigned char)val.ptr[0] != HM_PM_PACK_VERSION)
-        o->old++;
-    return o->seen >= 256 ? 1 : 0;
-}
-
 /* Data layout 3 (per-file packs) replaced the per-measValue rows (layouts 1 and 2), which
- * the series API does not read any more: say so once at start when the store holds them
- * (the first 256 entries are looked at; old keys sort among the new ones). */
-static void check_old_layout(struct hm_pm_pipe *p)
+ * the series API does not read: layout-2 rows are moved into packs once (core/pm_migrate.h);
+ * layout-1 values cannot be and are reported. */
+static void migrate_old_layout(struct hm_pm_pipe *p)
 {
-    struct old_rows o = {0};
-    if (hm_store_read_begin(p->spool_reader) < 0)
-        return;
-    int r = hm_store_scan(p->spool_reader, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0),
-                          old_rows_cb, &o);
-    hm_store_read_end(p->spool_reader);
-    if (r >= 0 && o.old)
-        hm_warn("pm store: HM_DB_PM holds rows of an earlier data layout (1 or 2, before "
-                "2026-11-27); the series API reads only layout 3 and does not serve them "
-                "(no migration: re-upload those files to re-ingest them)",
-                "old_rows_in_first=%u of=%u", o.old, o.seen);
+    struct hm_pm_migrate_stats st;
+    int r = hm_pm_migrate(p->store, p->spool_reader, &st);
+    if (r < 0)
+        hm_warn("pm store: migration of layout-2 rows failed; the series API does not serve "
+                "the rows left, the next start retries", "err=\"%s\" rows_moved=%llu",
+                hm_strerror(r), (unsigned long long)st.rows);
+    else if (st.rows)
+        hm_info("pm store: layout-2 rows migrated into per-file packs", "rows=%llu packs=%llu",
+                (unsigned long long)st.rows, (unsigned long long)st.packs);
+    if (st.v1_left || st.corrupt)
+        hm_warn("pm store: HM_DB_PM holds values that cannot be migrated (layout 1, before "
+                "the compact rows, or damaged rows); the series API does not serve them "
+                "(re-upload those files to re-ingest them)",
+                "layout1=%llu damaged=%llu", (unsigned long long)st.v1_left,
+                (unsigned long long)st.corrupt);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -2429,7 +2420,7 @@ int hm_pm_pipe_create(const struct hm_pm_pipe_opts *o, struct hm_store *store,
         snprintf(err, errlen, "pm pipeline: %s", hm_strerror(r < 0 ? r : -errno));
         goto fail;
     }
-    check_old_layout(p);
+    migrate_old_layout(p);
     recover(p);
     pthread_create(&p->jan_th, NULL, janitor_main, p);
     for (unsigned i = 0; i < p->nworkers; i++)

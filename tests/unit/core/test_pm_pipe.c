@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/pm_migrate.h"
 #include "core/pm_pipe.h"
 #include "proto/pm_row.h"
 #include "storage/record.h"
@@ -630,9 +632,27 @@ START_TEST(segments_are_recovered_after_a_crash)
 }
 END_TEST
 
-/* A store with rows of the earlier layout 2 (one per measValue): the pipeline starts
- * (logging a warning), ingests into layout 3, and the old row is not read as a pack. */
-START_TEST(old_layout_rows_are_ignored)
+static void put_old_row(struct hm_store_batch *b, const char *object, uint64_t start_ms,
+                        uint64_t schema, bool suspect, int64_t i, double d, char *key_out,
+                        int *kl_out)
+{
+    char val[HM_PM_ROW_HDR + 2 * HM_PM_ROW_VAL_MAX];
+    int kl = hm_pm_row_key(key_out, 256, hm_slice_cstr(object), start_ms, HM_SLICE_LIT("Radio"),
+                           schema);
+    ck_assert_int_gt(kl, 0);
+    hm_pm_row_hdr(val, suspect, 900, schema, 2);
+    size_t vl = HM_PM_ROW_HDR;
+    vl += hm_pm_row_put_int(val + vl, i);
+    vl += d == d ? hm_pm_row_put_real(val + vl, d) : hm_pm_row_put_nan(val + vl);
+    ck_assert_int_eq(hm_store_batch_put(b, HM_DB_PM, hm_slice(key_out, (size_t)kl),
+                                        hm_slice(val, vl)), 0);
+    *kl_out = kl;
+}
+
+/* A store with rows of the earlier layout 2 (one per measValue): the pipeline start moves
+ * them into per-file packs (core/pm_migrate.h) that the series lookup reads, deletes the old
+ * rows, marks the store, and ingests new files as usual. */
+START_TEST(old_layout_rows_are_migrated)
 {
     struct fx fx;
     fx_dirs(&fx);
@@ -642,34 +662,60 @@ START_TEST(old_layout_rows_are_ignored)
     snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
     put_file(path, hw, n);
     struct hm_store *store = fx_store(&fx);
-    char key[256], val[HM_PM_ROW_HDR + 8];
-    const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
-    int kl = hm_pm_row_key(key, sizeof(key), hm_slice_cstr(obj), 1795701600000ull,
-                           HM_SLICE_LIT("Radio"), 42);
-    ck_assert_int_gt(kl, 0);
-    hm_pm_row_hdr(val, false, 900, 42, 1);
-    size_t vl = HM_PM_ROW_HDR + hm_pm_row_put_int(val + HM_PM_ROW_HDR, 7);
+    static const char names[] = "C.One\0C.Two"; /* each name followed by its NUL */
+    uint64_t schema = hm_pm_schema_hash(names, sizeof(names));
+    char skey[HM_PM_SCHEMA_KEY_LEN + 1], sval[1 + sizeof(names)];
+    hm_pm_schema_key(skey, schema);
+    sval[0] = 1;
+    memcpy(sval + 1, names, sizeof(names));
     struct hm_store_batch b;
     hm_store_batch_init(&b);
-    ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_PM, hm_slice(key, (size_t)kl), hm_slice(val, vl)),
-                     0);
+    ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_FILES, hm_slice(skey, HM_PM_SCHEMA_KEY_LEN),
+                                        hm_slice(sval, sizeof(sval))), 0);
+    const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
+    char k1[256], k2[256], k3[256];
+    int l1, l2, l3;
+    put_old_row(&b, obj, 1795701600000ull, schema, false, 7, 8.5, k1, &l1);
+    put_old_row(&b, obj, 1795702500000ull, schema, true, 9, NAN, k2, &l2); /* next period */
+    put_old_row(&b, "ME=OTHER/cell", 1795701600000ull, schema, false, 5, 1.0, k3, &l3);
     int done = 0;
     ck_assert_int_eq(hm_store_submit(store, &b, put_done, &done), 0);
     for (int i = 0; i < 5000 && !__atomic_load_n(&done, __ATOMIC_SEQ_CST); i++)
         usleep(1000);
     ck_assert_int_eq(done, 1);
     hm_store_batch_fini(&b);
+
     struct hm_pm_pipe *p = fx_pipe(&fx, store);
-    struct hm_pm_pipe_stats st = settle(p, 0);
+    struct hm_pm_pipe_stats st = settle(p, 1);
     ck_assert_uint_eq(st.files_ingested, 1);
     hm_pm_pipe_destroy(p);
     struct hm_store_reader *r;
     ck_assert_int_eq(hm_store_reader_open(store, &r), 0);
     ck_assert_int_eq(hm_store_read_begin(r), 0);
-    struct find f = find_value(r, obj, "RRC.ConnEstabAtt.Sum"); /* the sender's packs only */
+    struct find f = find_value(r, obj, "RRC.ConnEstabAtt.Sum"); /* the new file's pack */
     ck_assert_uint_eq(f.found, 1);
     ck_assert_int_eq(f.i, 123);
+    f = find_value(r, obj, "C.One"); /* both migrated periods */
+    ck_assert_uint_eq(f.found, 2);
+    f = find_value(r, obj, "C.Two");
+    ck_assert_uint_eq(f.found, 2);
+    ck_assert_int_eq(f.tag, HM_PM_ROW_NAN); /* the later period's, suspect */
+    ck_assert(f.suspect);
+    f = find_value(r, "ME=OTHER/cell", "C.One");
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.i, 5);
+    struct hm_slice v;
+    ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k1, (size_t)l1), &v), 0);
+    ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k2, (size_t)l2), &v), 0);
+    ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k3, (size_t)l3), &v), 0);
+    ck_assert_int_eq(hm_store_get(r, HM_DB_META, HM_SLICE_LIT("pm/layout"), &v), 0);
+    ck_assert(v.len == 1 && v.ptr[0] == '3');
     hm_store_read_end(r);
+    /* done once: a second run does not scan */
+    struct hm_pm_migrate_stats ms;
+    ck_assert_int_eq(hm_pm_migrate(store, r, &ms), 0);
+    ck_assert_int_eq(ms.already, 1);
+    ck_assert_uint_eq(ms.rows, 0);
     hm_store_reader_close(r);
     hm_store_close(store);
     free(hw);
@@ -687,7 +733,7 @@ static Suite *suite(void)
     tcase_add_test(tc, uploads_through_the_spool_group);
     tcase_add_test(tc, markers_are_json_for_any_name);
     tcase_add_test(tc, segments_are_recovered_after_a_crash);
-    tcase_add_test(tc, old_layout_rows_are_ignored);
+    tcase_add_test(tc, old_layout_rows_are_migrated);
     suite_add_tcase(s, tc);
     return s;
 }
