@@ -61,11 +61,6 @@ struct hm_campaigns {
     bool stop, started;
     struct rt *camps[HM_CAMP_MAX];
     unsigned n;
-    /* commit wait */
-    pthread_mutex_t wmu;
-    pthread_cond_t wcv;
-    int wstatus;
-    bool wdone;
     struct hm_store_batch batch;
     /* counters (under mu) */
     uint64_t dispatched, halts, commit_failures, cr_sent, cr_retries, outcomes[HM_CD__N];
@@ -95,36 +90,12 @@ static int key_dev(char *out, size_t cap, const char *name, uint32_t i)
     return (int)(sizeof(K_DEV) - 1 + nl + 5);
 }
 
-static void on_commit(void *arg, int status)
-{
-    struct hm_campaigns *c = arg;
-    pthread_mutex_lock(&c->wmu);
-    c->wstatus = status;
-    c->wdone = true;
-    pthread_cond_signal(&c->wcv);
-    pthread_mutex_unlock(&c->wmu);
-}
-
-/* Submits c->batch and waits for its commit. Retries a full ring. */
+/* Submits c->batch, waits for its commit and empties it. Retries a full ring for up to 1 s. */
 static int commit(struct hm_campaigns *c)
 {
     if (c->batch.nops == 0)
         return 0;
-    c->wdone = false;
-    int r;
-    for (int tries = 0; (r = hm_store_submit(c->o.store, &c->batch, on_commit, c)) == -EAGAIN &&
-                        tries < 200;
-         tries++) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (r == 0) {
-        pthread_mutex_lock(&c->wmu);
-        while (!c->wdone)
-            pthread_cond_wait(&c->wcv, &c->wmu);
-        r = c->wstatus;
-        pthread_mutex_unlock(&c->wmu);
-    }
+    int r = hm_store_submit_wait(c->o.store, &c->batch, 1000);
     hm_store_batch_reset(&c->batch);
     return r;
 }
@@ -792,8 +763,6 @@ int hm_campaigns_create(const struct hm_campaigns_opts *o, struct hm_campaigns *
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->qmu, NULL);
     pthread_cond_init(&c->qcv, NULL);
-    pthread_mutex_init(&c->wmu, NULL);
-    pthread_cond_init(&c->wcv, NULL);
     c->qtail = &c->q;
     hm_store_batch_init(&c->batch);
     int r = hm_store_reader_open(o->store, &c->rd);
@@ -838,8 +807,6 @@ void hm_campaigns_destroy(struct hm_campaigns *c)
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->qmu);
     pthread_cond_destroy(&c->qcv);
-    pthread_mutex_destroy(&c->wmu);
-    pthread_cond_destroy(&c->wcv);
     free(c);
 }
 

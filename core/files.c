@@ -19,7 +19,6 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +75,6 @@ struct hm_files {
     struct hm_mpsc q;
     int efd;
     atomic_bool stop;
-    sem_t commit_sem;
-    int commit_status;
     atomic_uint_fast64_t served, bytes_served, uploads, deletes, auth_failures, errors;
     atomic_uint_fast64_t inflight_bytes, shed;
 };
@@ -239,26 +236,6 @@ static int write_all(int fd, const char *d, size_t n)
     return 0;
 }
 
-static void commit_done(void *arg, int status)
-{
-    struct hm_files *f = arg;
-    f->commit_status = status;
-    sem_post(&f->commit_sem);
-}
-
-/* Submits <b> and waits for its commit (uploads are rare: blocking this thread is fine). */
-static int commit(struct hm_files *f, struct hm_store_batch *b)
-{
-    int r;
-    while ((r = hm_store_submit(f->store, b, commit_done, f)) == -EAGAIN)
-        usleep(1000);
-    if (r < 0)
-        return r;
-    while (sem_wait(&f->commit_sem) == -1 && errno == EINTR)
-        ;
-    return f->commit_status;
-}
-
 struct ref_ctx {
     const char *sha;
     bool found;
@@ -388,7 +365,8 @@ static void do_put(struct hm_files *f, struct job *j)
     hm_store_batch_init(&b);
     r = put_json(&b, hm_slice(key, (size_t)kl), m);
     if (r == 0)
-        r = commit(f, &b);
+        /* uploads are rare: this thread may wait for the commit */
+        r = hm_store_submit_wait(f->store, &b, 0);
     hm_store_batch_fini(&b);
     if (r < 0) {
         json_decref(m);
@@ -432,7 +410,7 @@ static void do_del(struct hm_files *f, struct job *j)
     hm_store_batch_init(&b);
     r = hm_store_batch_del(&b, HM_DB_FILES, hm_slice(key, (size_t)kl));
     if (r == 0)
-        r = commit(f, &b);
+        r = hm_store_submit_wait(f->store, &b, 0);
     hm_store_batch_fini(&b);
     if (r < 0) {
         atomic_fetch_add(&f->errors, 1);
@@ -626,7 +604,6 @@ int hm_files_create(const struct hm_files_opts *o, struct hm_store *store, struc
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    sem_init(&f->commit_sem, 0, 0);
     r = hm_store_reader_open(store, &f->rd);
     if (r < 0) {
         snprintf(err, errlen, "store reader: %s", hm_strerror(r));
@@ -665,10 +642,8 @@ void hm_files_destroy(struct hm_files *f)
     }
     if (f->rd)
         hm_store_reader_close(f->rd);
-    if (f->efd >= 0) {
+    if (f->efd >= 0)
         close(f->efd);
-        sem_destroy(&f->commit_sem);
-    }
     free(f);
 }
 

@@ -1,10 +1,8 @@
 #include "core/pm_migrate.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/bug.h"
@@ -38,38 +36,12 @@ struct mig {
     struct hm_store_batch batch;
     size_t batch_rows;
     int err;
-    /* the write in flight */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done, status;
 };
 
-static void write_done(void *arg, int status)
-{
-    struct mig *m = arg;
-    pthread_mutex_lock(&m->mu);
-    m->done = 1;
-    m->status = status;
-    pthread_cond_signal(&m->cv);
-    pthread_mutex_unlock(&m->mu);
-}
-
-/* Submits the batch and waits for its commit. */
+/* Submits the batch, waits for its commit and empties it. */
 static int commit(struct mig *m)
 {
-    m->done = 0;
-    int r;
-    while ((r = hm_store_submit(m->store, &m->batch, write_done, m)) == -EAGAIN) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    if (r < 0)
-        return r;
-    pthread_mutex_lock(&m->mu);
-    while (!m->done)
-        pthread_cond_wait(&m->cv, &m->mu);
-    r = m->status;
-    pthread_mutex_unlock(&m->mu);
+    int r = hm_store_submit_wait(m->store, &m->batch, 0);
     hm_store_batch_reset(&m->batch);
     m->batch_rows = 0;
     return r;
@@ -225,8 +197,6 @@ int hm_pm_migrate(struct hm_store *store, struct hm_store_reader *r, struct hm_p
         return 0;
     }
     struct mig m = {.store = store, .st = st};
-    pthread_mutex_init(&m.mu, NULL);
-    pthread_cond_init(&m.cv, NULL);
     hm_store_batch_init(&m.batch);
     rc = hm_store_scan(r, HM_DB_PM, hm_slice(NULL, 0), hm_slice(NULL, 0), scan_cb, &m);
     if (rc >= 0 && !m.err)
@@ -246,7 +216,5 @@ int hm_pm_migrate(struct hm_store *store, struct hm_store_reader *r, struct hm_p
     hm_buf_free(&m.g.arena);
     hm_buf_free(&m.pack);
     free(m.g.rows);
-    pthread_mutex_destroy(&m.mu);
-    pthread_cond_destroy(&m.cv);
     return rc < 0 ? rc : 0;
 }

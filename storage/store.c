@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -442,6 +443,39 @@ int hm_store_submit(struct hm_store *s, struct hm_store_batch *b, hm_store_done_
         atomic_exchange(&s->writer_sleeping, 0))
         wake_writer(s);
     return 0;
+}
+
+/* The completion of a hm_store_submit_wait(): posted by the writer. */
+struct submit_waiter {
+    sem_t sem;
+    int status;
+};
+
+static void submit_waiter_done(void *arg, int status)
+{
+    struct submit_waiter *w = arg;
+    w->status = status;
+    sem_post(&w->sem);
+}
+
+int hm_store_submit_wait(struct hm_store *s, struct hm_store_batch *b, unsigned give_up_ms)
+{
+    struct submit_waiter w = {.status = 0};
+    sem_init(&w.sem, 0, 0);
+    int r;
+    unsigned waited_ms = 0;
+    while ((r = hm_store_submit(s, b, submit_waiter_done, &w)) == -EAGAIN &&
+           (!give_up_ms || waited_ms < give_up_ms)) {
+        usleep(1000); /* the ring is full: the writer is behind, let it drain */
+        waited_ms++;
+    }
+    if (r == 0) {
+        while (sem_wait(&w.sem) == -1 && errno == EINTR)
+            ;
+        r = w.status;
+    }
+    sem_destroy(&w.sem);
+    return r;
 }
 
 /* ---- writer -------------------------------------------------------------------------- */

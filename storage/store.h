@@ -171,4 +171,14 @@ HM_MUST_CHECK int hm_store_batch_del_prefix(struct hm_store_batch *b, enum hm_st
 HM_MUST_CHECK int hm_store_submit(struct hm_store *s, struct hm_store_batch *b,
                                   hm_store_done_fn done, void *arg);
 
+/*
+ * Blocking form for threads that may wait (start-up, background threads, tools; never a
+ * shard or the writer itself): submits <b>, retrying every millisecond while the ring is full
+ * (-EAGAIN) for at most <give_up_ms> (0: until it is taken), then waits for the commit.
+ * Returns the commit status (0 or < 0), -EAGAIN when it gave up, -ESHUTDOWN. The batch is
+ * the caller's again on return (not reset).
+ */
+HM_MUST_CHECK int hm_store_submit_wait(struct hm_store *s, struct hm_store_batch *b,
+                                       unsigned give_up_ms);
+
 #endif

@@ -2,8 +2,6 @@
 #define HM_STORE_TEST_H
 /* Helpers shared by the storage tests (header-only, included by one test each). */
 #include <dirent.h>
-#include <sched.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,33 +53,10 @@ static inline void rm_rf(const char *dir)
     rmdir(dir);
 }
 
-struct waiter {
-    sem_t sem;
-    int status;
-};
-
-static void waiter_done(void *arg, int status)
-{
-    struct waiter *w = arg;
-    w->status = status;
-    sem_post(&w->sem);
-}
-
 /* Submits <b> and waits for its completion; returns the completion status. */
 static inline int submit_wait(struct hm_store *s, struct hm_store_batch *b)
 {
-    struct waiter w = {.status = 1};
-    sem_init(&w.sem, 0, 0);
-    int rc;
-    while ((rc = hm_store_submit(s, b, waiter_done, &w)) == -EAGAIN)
-        sched_yield();
-    if (rc == 0) {
-        while (sem_wait(&w.sem) == -1)
-            ;
-        rc = w.status;
-    }
-    sem_destroy(&w.sem);
-    return rc;
+    return hm_store_submit_wait(s, b, 0);
 }
 
 /* Device key and record number <i> (deterministic contents). */

@@ -1,8 +1,23 @@
 #include <lmdb.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "store_test.h"
+
+/* A completion posted by the writer, for the tests that submit several batches at once. */
+struct waiter {
+    sem_t sem;
+    int status;
+};
+
+static void waiter_done(void *arg, int status)
+{
+    struct waiter *w = arg;
+    w->status = status;
+    sem_post(&w->sem);
+}
 
 #define S(lit) HM_SLICE_LIT(lit)
 
