@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "proto/pm_row.h"
+#include "storage/record.h"
 #include "storage/store.h"
 
 #define META_KEY "pm/layout"
@@ -45,14 +46,6 @@ static int commit(struct mig *m)
     hm_store_batch_reset(&m->batch);
     m->batch_rows = 0;
     return r;
-}
-
-static uint64_t load_be64(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | (unsigned char)p[i];
-    return v;
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -172,7 +165,7 @@ static int scan_cb(void *arg, struct hm_slice key, struct hm_slice val)
     o->who_len = who_len;
     o->obj_off = o->key_off + (slash ? who_len + 1 : 0);
     o->obj_len = ol - (slash ? who_len + 1 : 0);
-    o->start_ms = load_be64(z1 + 1);
+    o->start_ms = hm_be64_get(z1 + 1);
     o->info_off = o->key_off + ol + 9;
     o->info_len = (size_t)(z2 - (z1 + 9));
     o->r = row;
