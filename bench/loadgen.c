@@ -786,11 +786,24 @@ static void fifo_push(struct worker *w, struct dev *dv)
     w->fifo_len++;
 }
 
-/* The session of <dv> is over (successfully or not): schedule what comes next. */
-static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
+/* Counts <dv>'s session as completed at <now>: its latencies from the intended start, the
+ * successful attempt's start and its connection's establishment. Before io_put(). */
+static void count_ok(struct worker *w, struct dev *dv, uint64_t now)
 {
     uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
     uint64_t connected = dv->io && dv->io->connected ? dv->io->connected : attempt_start;
+    w->st.sessions_ok++;
+    hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
+    hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
+    hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
+    dv->booted = true;
+}
+
+/* The session of <dv> is over (successfully or not): schedule what comes next. */
+static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
+{
+    if (ok)
+        count_ok(w, dv, now);
     conn_close(w, dv);
     io_put(w, dv);
     timer_del(w, dv);
@@ -800,18 +813,11 @@ static void session_end(struct worker *w, struct dev *dv, bool ok, uint64_t now)
     dv->cr_session = false;
     if (ok && was_cr)
         w->st.cr_sessions++;
-    if (ok) {
-        w->st.sessions_ok++;
-        hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
-        hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
-        hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
-        dv->booted = true;
-    } else if (w->stopping && retries(w)) {
+    if (!ok && w->stopping && retries(w))
         /* would have been retried, but the run is over: not a failure of the server */
         w->st.err[HM_LG_E_UNFINISHED]++;
-    } else {
+    else if (!ok)
         w->st.sessions_failed++;
-    }
     w->st.retry_hist[dv->retries < HM_LG_RETRY_SLOTS ? dv->retries : HM_LG_RETRY_SLOTS - 1]++;
     dv->retries = 0;
     if (dv->cr_pending && !w->stopping) { /* requested during the session: another one */
@@ -1085,17 +1091,13 @@ static void send_next(struct worker *w, struct dev *dv, uint64_t now)
 /* Hold: the device's session is complete and counted; its connection stays open. */
 static void hold(struct worker *w, struct dev *dv, uint64_t now)
 {
-    uint64_t attempt_start = dv->io ? dv->io->attempt_start : now;
-    uint64_t connected = dv->io && dv->io->connected ? dv->io->connected : attempt_start;
+    bool completes = dv->in_session;
+    if (completes)
+        count_ok(w, dv, now);
     io_put(w, dv);
-    if (dv->in_session) {
+    if (completes) {
         dv->in_session = false;
         w->active--;
-        w->st.sessions_ok++;
-        hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
-        hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
-        hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
-        dv->booted = true;
         dv->retries = 0;
         if (!w->open_loop)
             closed_next(w, now); /* hold --concurrency: connects in flight */
