@@ -109,7 +109,6 @@ struct dev {
     uint8_t step;             /* enum dev_step */
     uint8_t target;           /* discovery: index in worker.targets (0: --target) */
     uint8_t next_target;      /* discovery: the ACS URL set in this session */
-    bool booted : 1;
     bool sent_empty : 1;      /* the empty POST of this session is sent */
     bool in_session : 1;
     bool held : 1;
@@ -796,7 +795,6 @@ static void count_ok(struct worker *w, struct dev *dv, uint64_t now)
     hm_lg_hist_record(&w->st.session, (now - dv->intended) / 1000);
     hm_lg_hist_record(&w->st.admitted, (now - attempt_start) / 1000);
     hm_lg_hist_record(&w->st.served, (now - connected) / 1000);
-    dv->booted = true;
 }
 
 /* The session of <dv> is over (successfully or not): schedule what comes next. */
