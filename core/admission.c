@@ -9,6 +9,8 @@
 #include "core/util.h"
 
 #define EWMA_SHIFT 3 /* alpha = 1/8 */
+#define HIST 16      /* periods of history: the long window (1.6 s) */
+#define HIST_SHORT 8 /* the short window (0.8 s) */
 
 /*
  * Per-shard state. Every field is written by the shard's thread only; the _Atomic ones are
@@ -25,8 +27,16 @@ struct adm_shard {
     uint64_t last_refill; /* us */
     uint64_t next_adjust; /* us; end of the current period */
     uint64_t period_start, period_admitted, period_done;
-    double done_rate; /* EWMA (1/4 per period) of sessions completed per second */
-    double done_peak; /* best period's completions per second, decaying 1/64 per period */
+    /* the last HIST periods (admitted, completed, length): rates over a short and a long
+     * window instead of one 100 ms period, whose completions come in bursts (group commit,
+     * CPU quota) and swung 0..8x the mean */
+    struct {
+        uint32_t admitted, done;
+        uint32_t span_us;
+    } hist[HIST];
+    unsigned hist_head;
+    uint64_t last_cut;    /* us; when the rate was last cut */
+    uint64_t cut_pressure; /* pressure() at that cut */
     bool period_limited; /* the bucket refused a session in this period */
     uint64_t rng;
 } __attribute__((aligned(HM_CACHELINE)));
@@ -117,38 +127,69 @@ static uint64_t pressure(const struct hm_admission *a, const struct adm_shard *s
     return p;
 }
 
-/* End of a period: congestion state (with hysteresis) and the AIMD step of the rate. */
+/* Admissions and completions per second over the last <n> periods. */
+static void window(const struct adm_shard *s, unsigned n, double *admitted, double *done)
+{
+    uint64_t a = 0, d = 0, span = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = (s->hist_head + HIST - 1 - i) % HIST;
+        a += s->hist[k].admitted;
+        d += s->hist[k].done;
+        span += s->hist[k].span_us;
+    }
+    *admitted = span ? (double)a * 1e6 / (double)span : 0;
+    *done = span ? (double)d * 1e6 / (double)span : 0;
+}
+
+/* End of a period: congestion state (with hysteresis) and the step of the rate. */
 static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
 {
     if (now_us < s->next_adjust)
         return;
-    uint64_t span = now_us - s->period_start;
-    double measured = span ? (double)s->period_admitted * 1e6 / (double)span : 0;
+    /* the first period starts at the first call (period_start 0 is no time) */
+    uint64_t span = s->period_start ? now_us - s->period_start : 0;
+    s->hist[s->hist_head].admitted = (uint32_t)HM_MIN(s->period_admitted, UINT32_MAX);
+    s->hist[s->hist_head].done = (uint32_t)HM_MIN(s->period_done, UINT32_MAX);
+    s->hist[s->hist_head].span_us = (uint32_t)HM_MIN(span, UINT32_MAX);
+    s->hist_head = (s->hist_head + 1) % HIST;
+    double adm_s, done_s, adm_l, done_l;
+    window(s, HIST_SHORT, &adm_s, &done_s);
+    window(s, HIST, &adm_l, &done_l);
     uint64_t p = pressure(a, s);
     bool cong = LD(&s->congested);
     if (cong && p < 750)
         cong = false;
     else if (!cong && p > 1000)
         cong = true;
-    double done = span ? (double)s->period_done * 1e6 / (double)span : 0;
-    s->done_rate += (done - s->done_rate) / 4;
-    s->done_peak = HM_MAX(done, s->done_peak - s->done_peak / 64);
     double rate = LD(&s->rate), floor = a->cfg.min_rate;
+    bool first = rate >= HM_ADM_UNLIMITED;
     if (cong && (s->period_admitted >= HM_ADM_MIN_EVIDENCE ||
                  s->period_done >= HM_ADM_MIN_EVIDENCE)) {
         /* Only with evidence of load (a slow sample at low traffic is no overload). The cut
-         * goes to 7/8 of what the shard completes, not of what it admitted: under overload
-         * the admissions of a throttled period fall with every cut and took the rate to the
-         * floor, whereas a congested shard still completes at its capacity. On the first
-         * cut from "unlimited", not under 3/4 of the best recent completion rate (a flash
-         * crowd keeps completions low for a while). */
-        double cap = HM_MAX(HM_MAX(done, s->done_rate), s->done_peak * 3 / 4);
-        rate = HM_MIN(rate, HM_MAX(cap, measured / 2)) * 7 / 8;
-    } else if (s->period_limited && rate < HM_ADM_UNLIMITED &&
+         * goes to 7/8 of what the shard completes (over the short or the long window,
+         * whichever is higher: a congested shard completes at its capacity, and one bursty
+         * window must not pass for it), not of what it admitted: under overload a throttled
+         * shard's admissions fall with every cut. Nor under half of what the shard
+         * admitted in the short window: on the first cut from "unlimited" completions may
+         * not have started yet (a flash crowd of TLS handshakes).
+         * One cut per episode: while the pressure falls from where it was at the last cut,
+         * the queue is draining and the rate holds (cutting on every period of a lagging
+         * signal compounded 7/8 per period, down to 2/3 of the capacity); it is cut again
+         * when the pressure is back at or above that level, or after a second. */
+        if (first || p >= s->cut_pressure || now_us - s->last_cut >= 10 * HM_ADM_ADJUST_US) {
+            double cap = HM_MAX(HM_MAX(done_s, done_l), adm_s / 2);
+            rate = HM_MIN(rate, cap) * 7 / 8;
+            s->last_cut = now_us;
+            s->cut_pressure = p;
+        }
+    } else if (s->period_limited && !first &&
                !(a->cfg.max_rate && rate >= a->cfg.max_rate)) {
-        /* growth while the bucket binds: 1/8 per period, never above 5/4 of completions */
-        double up = rate + HM_MAX(rate / 8, floor / 4);
-        rate = HM_MIN(up, HM_MAX(HM_MAX(done, s->done_rate) * 5 / 4, rate));
+        /* growth while the bucket binds: 1/8 per period, never above 5/4 of the
+         * completions of the short window; straight back to 7/8 of the long window's
+         * completions when the rate is under them (after a cut on a flash crowd, the
+         * backlog it let in completes at the shard's capacity: that is the evidence) */
+        double up = HM_MAX(rate + HM_MAX(rate / 8, floor / 4), done_l * 7 / 8);
+        rate = HM_MIN(up, HM_MAX(HM_MAX(done_s * 5 / 4, done_l * 7 / 8), rate));
     }
     rate = HM_MAX(rate, floor);
     rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);

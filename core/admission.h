@@ -26,13 +26,18 @@
  *   - batches waiting in the store's writer ring.
  * Control: a token bucket of new sessions per second per shard. Every HM_ADM_ADJUST_US the
  * shard is "congested" when an EWMA is above its target (and stays so until all fall under
- * 3/4 of their targets: hysteresis); congested, the rate becomes 7/8 of min(rate, what the
- * shard completes: this period's completions per second or their smoothed rate, and on the
- * first cut from "unlimited" at least 3/4 of the recent best); not congested and the bucket
- * was the binding constraint, it grows by 1/8 per period, never above 5/4 of the
- * completions (growing by 1/4 with no ceiling overshot to twice the capacity before the
- * lagging signals saw it). The cut needs HM_ADM_MIN_EVIDENCE admissions or completions in
- * the period (a slow sample at low traffic is not overload). It never falls below min_rate,
+ * 3/4 of their targets: hysteresis). Completions and admissions are read over a short
+ * (0.8 s) and a long (1.6 s) window of periods, one period's being too bursty. Congested,
+ * the rate becomes 7/8 of min(rate, the higher window's completions per second, and at
+ * least half the short window's admissions: in a flash crowd nothing has completed yet),
+ * once per
+ * episode: it holds while the pressure stays under its level at that cut (the queue
+ * drains), and is cut again when the pressure is back there or after a second. Not
+ * congested and the bucket was the binding constraint, it grows by 1/8 per period, never
+ * above 5/4 of the short window's completions, and goes straight back to 7/8 of the long
+ * window's completions when under them (a backlog completing shows the capacity). The cut
+ * needs HM_ADM_MIN_EVIDENCE admissions or completions in the period (a slow sample at low
+ * traffic is not overload). It never falls below min_rate,
  * so probes keep measuring the system.
  *
  * An admitted session is never shed later: the caller asks only at a session's first
