@@ -283,6 +283,56 @@ size_t hm_pm_pack_row_hdr(char *out, unsigned flags, struct hm_slice obj,
     return (size_t)(p - out);
 }
 
+void hm_pm_pack_reset(struct hm_pm_pack *pk)
+{
+    pk->len = 0;
+}
+
+int hm_pm_pack_add(struct hm_pm_pack *pk, const struct hm_pm_pack_row *row)
+{
+    const struct hm_pm_row *r = &row->r;
+    if (row->obj.len > 65535 || row->info_id.len > 65535 ||
+        1 + hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, row->obj.len, row->info_id.len) +
+                r->vals.len >
+            HM_STORE_MAX_VAL)
+        return -E2BIG;
+    unsigned f = r->suspect ? HM_PM_PACK_F_SUSPECT : 0;
+    if (!pk->len) {
+        f |= HM_PM_PACK_F_ALL;
+    } else {
+        if (!hm_slice_eq(row->obj, hm_slice(pk->val + pk->obj_off, pk->obj_len)))
+            f |= HM_PM_PACK_F_OBJ;
+        if (r->schema != pk->schema ||
+            !hm_slice_eq(row->info_id, hm_slice(pk->val + pk->info_off, pk->info_len)))
+            f |= HM_PM_PACK_F_INFO;
+        if (r->gran_s != pk->gran_s)
+            f |= HM_PM_PACK_F_GRAN;
+    }
+    size_t at = pk->len ? pk->len : 1;
+    size_t hl = hm_pm_pack_row_hdr_len(f, row->obj.len, row->info_id.len);
+    if (at + hl + r->vals.len > HM_STORE_MAX_VAL)
+        return -ENOSPC; /* not empty here: an empty pack takes the row (checked above) */
+    pk->val[0] = HM_PM_PACK_VERSION;
+    hm_pm_pack_row_hdr(pk->val + at, f, row->obj, row->info_id, r->schema, r->gran_s, r->n);
+    /* where hm_pm_pack_row_hdr put them: flags, [LE16 len, obj], [LE16 len, info_id, ...] */
+    size_t p = at + 1;
+    if (f & HM_PM_PACK_F_OBJ) {
+        pk->obj_off = p + 2;
+        pk->obj_len = row->obj.len;
+        p += 2 + row->obj.len;
+    }
+    if (f & HM_PM_PACK_F_INFO) {
+        pk->info_off = p + 2;
+        pk->info_len = row->info_id.len;
+        pk->schema = r->schema;
+    }
+    pk->gran_s = r->gran_s;
+    if (r->vals.len)
+        memcpy(pk->val + at + hl, r->vals.ptr, r->vals.len);
+    pk->len = at + hl + r->vals.len;
+    return 0;
+}
+
 int hm_pm_pack_begin(struct hm_slice val, struct hm_pm_pack_it *it)
 {
     if (val.len < 1)

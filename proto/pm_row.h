@@ -28,8 +28,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* before core/bug.h poisons names it declares */
 
+#include "core/bug.h" /* HM_MUST_CHECK */
 #include "core/slice.h"
+#include "storage/store-t.h" /* HM_STORE_MAX_VAL */
 
 #define HM_PM_ROW_VERSION 2
 #define HM_PM_ROW_HDR 16      /* bytes before the first value */
@@ -126,6 +129,51 @@ size_t hm_pm_pack_row_hdr_len(unsigned flags, size_t objlen, size_t infolen);
 size_t hm_pm_pack_row_hdr(char *out, unsigned flags, struct hm_slice obj,
                           struct hm_slice info_id, uint64_t schema, uint32_t gran_s,
                           uint16_t n);
+
+/*
+ * Pack builder: the one writer of pack values (the ingestion pipeline and the layout-2
+ * migration). Embeddable and caller-owned, no allocation: the value is built inside the
+ * struct, never longer than HM_STORE_MAX_VAL. A zeroed struct is an empty pack. It decides
+ * each row's flags itself (a row states only the object, measInfoId + schema, granularity
+ * that differ from the previous row of the value; the first row states all three) and cuts
+ * where the next row would pass HM_STORE_MAX_VAL: the caller stores the value under the
+ * next part's key (hm_pm_pack_key) and starts the next part with hm_pm_pack_reset().
+ * Invariant: <len> is 0 (empty) or 1 + the rows appended; the previous row's object and
+ * measInfoId are not copied, they are read back from where they were written in <val>.
+ */
+struct hm_pm_pack {
+    size_t len;                /* bytes of <val> in use; 0: no row yet */
+    size_t obj_off, obj_len;   /* the previous row's object, inside <val> */
+    size_t info_off, info_len; /* its measInfoId, inside <val> */
+    uint64_t schema;
+    uint32_t gran_s;
+    char val[HM_STORE_MAX_VAL];
+};
+
+/* Empties <pk> for the next part (or the next key). */
+void hm_pm_pack_reset(struct hm_pm_pack *pk);
+
+static inline bool hm_pm_pack_empty(const struct hm_pm_pack *pk)
+{
+    return pk->len == 0;
+}
+
+/* The value built so far (empty slice: no row). Points into <pk>: valid until the next
+ * hm_pm_pack_add() or hm_pm_pack_reset(); the caller copies it (hm_store_batch_put does). */
+static inline struct hm_slice hm_pm_pack_value(const struct hm_pm_pack *pk)
+{
+    return hm_slice(pk->val, pk->len);
+}
+
+/*
+ * Appends <row> (<row>->r: suspect, gran_s, schema, n and the n encoded values in vals;
+ * obj, info_id), copying what it needs: nothing of <row> is referenced afterwards.
+ * Returns 0 (appended), -ENOSPC (the value is full: nothing appended, the pack holds at
+ * least one row; store hm_pm_pack_value(), hm_pm_pack_reset() and add the row again, it
+ * then fits) or -E2BIG (the row alone, with a full header, would pass HM_STORE_MAX_VAL, or
+ * obj / info_id is over 65535 bytes: it can never be a pack row; <pk> is unchanged).
+ */
+HM_MUST_CHECK int hm_pm_pack_add(struct hm_pm_pack *pk, const struct hm_pm_pack_row *row);
 
 /* Starts decoding a pack value: 0, HM_EVERSION (not layout 3), HM_ECORRUPT. */
 int hm_pm_pack_begin(struct hm_slice val, struct hm_pm_pack_it *it);

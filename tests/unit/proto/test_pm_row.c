@@ -218,6 +218,157 @@ START_TEST(pack_round_trip_and_inheritance)
 }
 END_TEST
 
+/* Pack builder: a row of <n> NIL values (one byte each) with the given identity. */
+static struct hm_pm_pack_row brow(const char *obj, const char *info, uint64_t schema,
+                                  uint32_t gran, bool suspect, unsigned n, char *vals)
+{
+    size_t vl = 0;
+    for (unsigned i = 0; i < n; i++)
+        vl += hm_pm_row_put_nan(vals + vl);
+    struct hm_pm_pack_row r = {.obj = hm_slice(obj, strlen(obj)),
+                               .info_id = hm_slice(info, strlen(info))};
+    r.r = (struct hm_pm_row){.suspect = suspect, .gran_s = gran, .schema = schema,
+                             .n = (uint16_t)n, .vals = hm_slice(vals, vl)};
+    return r;
+}
+
+/* The builder states only what changed from the previous row (byte for byte the value a
+ * hand-built pack with those flags has), does not keep pointers into the caller's rows, and
+ * the decoder gets every row back whole. */
+START_TEST(pack_builder_elides_and_round_trips)
+{
+    static struct hm_pm_pack pk; /* zeroed: empty */
+    ck_assert(hm_pm_pack_empty(&pk));
+    ck_assert_uint_eq(hm_pm_pack_value(&pk).len, 0);
+    char vals[16], o1[16] = "Cell=1", i1[16] = "Radio";
+    /* obj, info, schema, gran, suspect, n, and the flags the builder must pick */
+    struct {
+        const char *obj, *info;
+        uint64_t schema;
+        uint32_t gran;
+        bool suspect;
+        unsigned n, flags;
+    } rows[] = {
+        {o1, i1, 11, 900, false, 2, HM_PM_PACK_F_ALL},
+        {"Cell=2", "Radio", 11, 900, true, 2, HM_PM_PACK_F_OBJ | HM_PM_PACK_F_SUSPECT},
+        {"Cell=2", "Radio", 11, 900, false, 3, 0},
+        {"Cell=2", "Radio", 12, 900, false, 1, HM_PM_PACK_F_INFO}, /* schema alone */
+        {"Cell=2", "Rrc", 12, 900, false, 1, HM_PM_PACK_F_INFO},   /* info alone */
+        {"Cell=2", "Rrc", 12, 300, false, 1, HM_PM_PACK_F_GRAN},
+        {"", "", 12, 300, false, 0, HM_PM_PACK_F_OBJ | HM_PM_PACK_F_INFO},
+        {"", "", 12, 300, false, 1, 0},
+        {"Cell=1", "Radio", 11, 900, true, 2, HM_PM_PACK_F_ALL | HM_PM_PACK_F_SUSPECT},
+    };
+    enum { NR = sizeof(rows) / sizeof(rows[0]) };
+    char want[512] = {HM_PM_PACK_VERSION};
+    size_t wl = 1;
+    for (unsigned k = 0; k < NR; k++) {
+        struct hm_pm_pack_row r = brow(rows[k].obj, rows[k].info, rows[k].schema, rows[k].gran,
+                                       rows[k].suspect, rows[k].n, vals);
+        ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+        wl += hm_pm_pack_row_hdr(want + wl, rows[k].flags, r.obj, r.info_id, rows[k].schema,
+                                 rows[k].gran, (uint16_t)rows[k].n);
+        memcpy(want + wl, r.r.vals.ptr, r.r.vals.len);
+        wl += r.r.vals.len;
+        if (k == 0) /* the builder copied the first row: its buffers may change */
+            memset(o1, 'x', sizeof(o1) - 1), memset(i1, 'y', sizeof(i1) - 1);
+    }
+    ck_assert(!hm_pm_pack_empty(&pk));
+    struct hm_slice v = hm_pm_pack_value(&pk);
+    ck_assert_uint_eq(v.len, wl);
+    ck_assert(memcmp(v.ptr, want, wl) == 0);
+
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row r;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    for (unsigned k = 0; k < NR; k++) {
+        const char *eo = k == 0 ? "Cell=1" : rows[k].obj, *ei = k == 0 ? "Radio" : rows[k].info;
+        ck_assert_int_eq(hm_pm_pack_next(&it, &r), 1);
+        ck_assert(hm_slice_eq(r.obj, hm_slice(eo, strlen(eo))));
+        ck_assert(hm_slice_eq(r.info_id, hm_slice(ei, strlen(ei))));
+        ck_assert_uint_eq(r.r.schema, rows[k].schema);
+        ck_assert_uint_eq(r.r.gran_s, rows[k].gran);
+        ck_assert_int_eq(r.r.suspect, rows[k].suspect);
+        ck_assert_uint_eq(r.r.n, rows[k].n);
+        ck_assert_uint_eq(r.r.vals.len, rows[k].n);
+    }
+    ck_assert_int_eq(hm_pm_pack_next(&it, &r), 0);
+
+    /* reset: the next row states everything again */
+    hm_pm_pack_reset(&pk);
+    ck_assert(hm_pm_pack_empty(&pk));
+    r = brow("Cell=2", "Rrc", 12, 300, false, 1, vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+    ck_assert_uint_eq(pk.len, 1 + hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, 6, 3) + 1);
+    ck_assert_int_eq((unsigned char)pk.val[1], HM_PM_PACK_F_ALL);
+}
+END_TEST
+
+/* A value is cut exactly where the next row would pass HM_STORE_MAX_VAL; a row that cannot
+ * fit even an empty value is refused without touching the value. */
+START_TEST(pack_builder_cuts_at_max_val)
+{
+    static struct hm_pm_pack pk;
+    static char vals[HM_STORE_MAX_VAL + 16];
+    const size_t first = hm_pm_pack_row_hdr_len(HM_PM_PACK_F_ALL, 1, 1); /* obj "o", info "i" */
+    const size_t same = hm_pm_pack_row_hdr_len(0, 0, 0);                 /* 3: flags + n */
+    struct hm_pm_pack_row r = brow("o", "i", 5, 900, false, 100, vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+    size_t len = 1 + first + 100;
+    ck_assert_uint_eq(pk.len, len);
+    while (HM_STORE_MAX_VAL - len >= same + 100) { /* identical rows: 3 + 100 bytes each */
+        ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+        len += same + 100;
+        ck_assert_uint_eq(pk.len, len);
+    }
+    /* one byte too many for the room left: full, nothing appended */
+    size_t room = HM_STORE_MAX_VAL - len;
+    ck_assert_uint_ge(room, same);
+    r = brow("o", "i", 5, 900, false, (unsigned)(room - same + 1), vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -ENOSPC);
+    ck_assert_uint_eq(pk.len, len);
+    /* exactly the room left: appended, the value is HM_STORE_MAX_VAL bytes */
+    r = brow("o", "i", 5, 900, false, (unsigned)(room - same), vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+    ck_assert_uint_eq(pk.len, HM_STORE_MAX_VAL);
+    /* a row with no values still needs its 3 header bytes */
+    r = brow("o", "i", 5, 900, false, 0, vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -ENOSPC);
+    /* the full value decodes whole */
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row d;
+    ck_assert_int_eq(hm_pm_pack_begin(hm_pm_pack_value(&pk), &it), 0);
+    int rc, nrows = 0;
+    while ((rc = hm_pm_pack_next(&it, &d)) == 1)
+        nrows++;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(nrows, (int)((len - 1 - first - 100) / (same + 100)) + 2);
+
+    /* too large for an empty value: refused, full or empty, the value unchanged */
+    r = brow("o", "i", 5, 900, false, (unsigned)(HM_STORE_MAX_VAL - 1 - first + 1), vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -E2BIG);
+    ck_assert_uint_eq(pk.len, HM_STORE_MAX_VAL);
+    hm_pm_pack_reset(&pk);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -E2BIG);
+    ck_assert(hm_pm_pack_empty(&pk));
+    /* one byte less fits an empty value exactly */
+    r = brow("o", "i", 5, 900, false, (unsigned)(HM_STORE_MAX_VAL - 1 - first), vals);
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), 0);
+    ck_assert_uint_eq(pk.len, HM_STORE_MAX_VAL);
+    /* an object or measInfoId over the LE16 length field is refused */
+    hm_pm_pack_reset(&pk);
+    static char huge[65536];
+    memset(huge, 'a', sizeof(huge));
+    r = brow("o", "i", 5, 900, false, 0, vals);
+    r.obj = hm_slice(huge, sizeof(huge));
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -E2BIG);
+    r.obj = HM_SLICE_LIT("o");
+    r.info_id = hm_slice(huge, sizeof(huge));
+    ck_assert_int_eq(hm_pm_pack_add(&pk, &r), -E2BIG);
+    ck_assert(hm_pm_pack_empty(&pk));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pm_row");
@@ -227,6 +378,8 @@ static Suite *suite(void)
     tcase_add_test(tc, schema_hash_key_and_index);
     tcase_add_test(tc, row_key_layout);
     tcase_add_test(tc, pack_round_trip_and_inheritance);
+    tcase_add_test(tc, pack_builder_elides_and_round_trips);
+    tcase_add_test(tc, pack_builder_cuts_at_max_val);
     suite_add_tcase(s, tc);
     return s;
 }
