@@ -214,19 +214,13 @@ struct worker {
     unsigned nready;
     bool jan_wake; /* the janitor's queue was empty before this pass: wake it after */
     /* the open per-file value (pack, proto/pm_row.h layout 3) of the file being parsed */
-    struct hm_buf pack;  /* version byte + rows */
-    bool pack_rows;      /* it holds a row */
+    struct hm_pm_pack pack;
     size_t pack_wholen;  /* its key: who, period start */
     char pack_who[HM_STORE_MAX_KEY];
     uint64_t pack_start;
     uint64_t file_id;    /* hash of the file's spool key */
     struct hm_buf parts; /* struct pack_part: next part number per (who, period) */
     struct hm_buf rbuf;  /* a file read back from its segment */
-    /* the previous row of the pack (a row states only what differs) */
-    size_t pobj_len, pinfo_len;
-    char pobj[1200], pinfo[HM_PM_MAX_DN + 1];
-    uint64_t pschema;
-    uint32_t pgran;
 };
 
 struct hm_pm_pipe {
@@ -919,16 +913,14 @@ struct pack_part {
 
 static void pack_reset(struct worker *w, const char *spool_key)
 {
-    hm_buf_reset(&w->pack);
-    hm_buf_append(&w->pack, "\x03", 1); /* HM_PM_PACK_VERSION */
-    w->pack_rows = false;
+    hm_pm_pack_reset(&w->pack);
     hm_buf_reset(&w->parts);
     w->file_id = hm_pm_schema_hash(spool_key, strlen(spool_key));
 }
 
 static int pack_close(struct worker *w, struct slot *sl)
 {
-    if (!w->pack_rows)
+    if (hm_pm_pack_empty(&w->pack))
         return 0;
     uint64_t wh = hm_pm_schema_hash(w->pack_who, w->pack_wholen);
     struct pack_part *pp = (struct pack_part *)w->parts.base, *e = NULL;
@@ -948,10 +940,9 @@ static int pack_close(struct worker *w, struct slot *sl)
     int kl = hm_pm_pack_key(key, sizeof(key), hm_slice(w->pack_who, w->pack_wholen),
                             w->pack_start, w->file_id, (uint16_t)e->next++);
     if (kl < 0 || hm_store_batch_put(&sl->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
-                                     hm_buf_slice(&w->pack)) < 0)
+                                     hm_pm_pack_value(&w->pack)) < 0)
         return HM_EBADPM;
-    w->pack.len = 1;
-    w->pack_rows = false;
+    hm_pm_pack_reset(&w->pack);
     return 0;
 }
 
@@ -961,62 +952,32 @@ static int pack_add(struct worker *w, struct slot *sl, uint64_t h)
     struct row *rw = &w->row;
     struct hm_slice who = hm_slice(rw->obj, rw->wholen);
     size_t so = rw->wholen ? rw->wholen + 1 : 0;
-    struct hm_slice obj = hm_slice(rw->obj + so, rw->objlen - so);
-    struct hm_slice info = hm_slice(rw->info, rw->infolen);
+    struct hm_pm_pack_row pr = {
+        .r = {.suspect = rw->suspect, .gran_s = rw->gran_s, .schema = h, .n = (uint16_t)rw->n,
+              .vals = hm_buf_slice(&rw->vals)},
+        .obj = hm_slice(rw->obj + so, rw->objlen - so),
+        .info_id = hm_slice(rw->info, rw->infolen),
+    };
     uint64_t start = (uint64_t)(rw->period_end - (int64_t)rw->gran_s) * 1000;
     int r;
-    if (w->pack_rows && (start != w->pack_start || who.len != w->pack_wholen ||
-                         (who.len && memcmp(who.ptr, w->pack_who, who.len) != 0)) &&
+    if (!hm_pm_pack_empty(&w->pack) &&
+        (start != w->pack_start || who.len != w->pack_wholen ||
+         (who.len && memcmp(who.ptr, w->pack_who, who.len) != 0)) &&
         (r = pack_close(w, sl)) < 0)
         return r;
-    unsigned f;
-    size_t need;
-    for (;;) {
-        f = rw->suspect ? HM_PM_PACK_F_SUSPECT : 0;
-        if (!w->pack_rows) {
-            f |= HM_PM_PACK_F_ALL;
-        } else {
-            if (obj.len != w->pobj_len || (obj.len && memcmp(obj.ptr, w->pobj, obj.len) != 0))
-                f |= HM_PM_PACK_F_OBJ;
-            if (h != w->pschema || info.len != w->pinfo_len ||
-                (info.len && memcmp(info.ptr, w->pinfo, info.len) != 0))
-                f |= HM_PM_PACK_F_INFO;
-            if (rw->gran_s != w->pgran)
-                f |= HM_PM_PACK_F_GRAN;
-        }
-        need = hm_pm_pack_row_hdr_len(f, obj.len, info.len) + rw->vals.len;
-        if (w->pack.len + need <= HM_STORE_MAX_VAL)
-            break;
-        if (!w->pack_rows)
-            return HM_EBADPM; /* cannot happen: rows are cut to fit (row.vals_max) */
-        if ((r = pack_close(w, sl)) < 0)
-            return r;
-    }
-    if (!w->pack_rows) {
+    if (hm_pm_pack_empty(&w->pack)) {
         if (who.len)
             memcpy(w->pack_who, who.ptr, who.len);
         w->pack_wholen = who.len;
         w->pack_start = start;
     }
-    hm_buf_reserve(&w->pack, need);
-    char *o = w->pack.base + w->pack.len;
-    o += hm_pm_pack_row_hdr(o, f, obj, info, h, rw->gran_s, (uint16_t)rw->n);
-    memcpy(o, rw->vals.base, rw->vals.len);
-    w->pack.len += need;
-    w->pack_rows = true;
-    if (f & HM_PM_PACK_F_OBJ) {
-        if (obj.len)
-            memcpy(w->pobj, obj.ptr, obj.len);
-        w->pobj_len = obj.len;
+    r = hm_pm_pack_add(&w->pack, &pr);
+    if (r == -ENOSPC) { /* the value is full: it becomes a part, the row opens the next */
+        if ((r = pack_close(w, sl)) < 0)
+            return r;
+        r = hm_pm_pack_add(&w->pack, &pr);
     }
-    if (f & HM_PM_PACK_F_INFO) {
-        if (info.len)
-            memcpy(w->pinfo, info.ptr, info.len);
-        w->pinfo_len = info.len;
-        w->pschema = h;
-    }
-    w->pgran = rw->gran_s;
-    return 0;
+    return r < 0 ? HM_EBADPM : 0; /* -E2BIG cannot happen: rows are cut to fit (vals_max) */
 }
 
 /* Writes the row being built into the open pack, its schema into the slot's batch unless
@@ -2489,7 +2450,6 @@ void hm_pm_pipe_destroy(struct hm_pm_pipe *p)
         hm_buf_free(&w->row.last_ent);
         hm_buf_free(&w->row.last_off);
         hm_buf_free(&w->marker);
-        hm_buf_free(&w->pack);
         hm_buf_free(&w->parts);
         hm_buf_free(&w->rbuf);
         wschema_clear(&w->sch);
