@@ -33,7 +33,7 @@ struct mig {
     struct hm_store *store;
     struct hm_pm_migrate_stats *st;
     struct group g;
-    struct hm_buf pack;
+    struct hm_pm_pack pack;
     struct hm_store_batch batch;
     size_t batch_rows;
     int err;
@@ -48,10 +48,15 @@ static int commit(struct mig *m)
     return r;
 }
 
+/* By period, then in key order (the arena order): within a period the rows of one object
+ * stay together, measInfo after measInfo, so that a pack row states little but its values,
+ * and the packs written do not depend on qsort's order of equal elements. */
 static int row_cmp(const void *a, const void *b)
 {
     const struct old_row *x = a, *y = b;
-    return x->start_ms < y->start_ms ? -1 : x->start_ms > y->start_ms ? 1 : 0;
+    if (x->start_ms != y->start_ms)
+        return x->start_ms < y->start_ms ? -1 : 1;
+    return x->key_off < y->key_off ? -1 : x->key_off > y->key_off ? 1 : 0;
 }
 
 static int put_pack(struct mig *m, struct hm_slice who, uint64_t start_ms, uint16_t part)
@@ -61,9 +66,10 @@ static int put_pack(struct mig *m, struct hm_slice who, uint64_t start_ms, uint1
     if (kl < 0)
         return kl;
     int r = hm_store_batch_put(&m->batch, HM_DB_PM, hm_slice(key, (size_t)kl),
-                               hm_buf_slice(&m->pack));
+                               hm_pm_pack_value(&m->pack));
     if (r == 0)
         m->st->packs++;
+    hm_pm_pack_reset(&m->pack);
     return r;
 }
 
@@ -75,43 +81,36 @@ static int flush_group(struct mig *m)
     int rc = 0;
     if (!g->n)
         goto out;
-    qsort(g->rows, g->n, sizeof(*g->rows), row_cmp); /* stable enough: order within a period
-                                                        does not matter to readers */
+    qsort(g->rows, g->n, sizeof(*g->rows), row_cmp);
     const char *base = g->arena.base;
     struct hm_slice who = hm_slice(base + g->rows[0].key_off, g->rows[0].who_len);
     for (size_t i = 0; i < g->n;) {
         uint64_t start = g->rows[i].start_ms;
         uint16_t part = 0;
-        hm_buf_reset(&m->pack);
         size_t j = i;
         for (; j < g->n && g->rows[j].start_ms == start; j++) {
             struct old_row *o = &g->rows[j];
-            struct hm_slice obj = hm_slice(base + o->obj_off, o->obj_len);
-            struct hm_slice info = hm_slice(base + o->info_off, o->info_len);
-            unsigned flags = HM_PM_PACK_F_ALL | (o->r.suspect ? HM_PM_PACK_F_SUSPECT : 0);
-            size_t hl = hm_pm_pack_row_hdr_len(flags, obj.len, info.len);
-            if (1 + hl + o->vals_len > HM_STORE_MAX_VAL || obj.len > 65535 || info.len > 65535) {
-                m->st->corrupt++; /* cannot be a pack row: leave the old row */
-                continue;
-            }
-            if (m->pack.len && m->pack.len + hl + o->vals_len > HM_STORE_MAX_VAL) {
+            struct hm_pm_pack_row pr = {.r = o->r,
+                                        .obj = hm_slice(base + o->obj_off, o->obj_len),
+                                        .info_id = hm_slice(base + o->info_off, o->info_len)};
+            pr.r.vals = hm_slice(base + o->vals_off, o->vals_len);
+            int ar = hm_pm_pack_add(&m->pack, &pr);
+            if (ar == -ENOSPC) { /* full: a part, the row opens the next */
                 if ((rc = put_pack(m, who, start, part++)) < 0)
                     goto out;
-                hm_buf_reset(&m->pack);
+                ar = hm_pm_pack_add(&m->pack, &pr);
             }
-            if (!m->pack.len)
-                hm_buf_append_lit(&m->pack, "\x03"); /* HM_PM_PACK_VERSION */
-            hm_buf_reserve(&m->pack, hl + o->vals_len);
-            m->pack.len += hm_pm_pack_row_hdr(m->pack.base + m->pack.len, flags, obj, info,
-                                              o->r.schema, o->r.gran_s, o->r.n);
-            hm_buf_append(&m->pack, base + o->vals_off, o->vals_len);
+            if (ar < 0) {
+                m->st->corrupt++; /* cannot be a pack row (-E2BIG): leave the old row */
+                continue;
+            }
             if ((rc = hm_store_batch_del(&m->batch, HM_DB_PM,
                                          hm_slice(base + o->key_off, o->key_len))) < 0)
                 goto out;
             m->st->rows++;
             m->batch_rows++;
         }
-        if (m->pack.len && (rc = put_pack(m, who, start, part)) < 0)
+        if (!hm_pm_pack_empty(&m->pack) && (rc = put_pack(m, who, start, part)) < 0)
             goto out;
         if (m->batch_rows >= FLUSH_ROWS && (rc = commit(m)) < 0)
             goto out;
@@ -120,6 +119,7 @@ static int flush_group(struct mig *m)
     if (m->batch_rows)
         rc = commit(m);
 out:
+    hm_pm_pack_reset(&m->pack);
     g->n = 0;
     hm_buf_reset(&g->arena);
     return rc;
@@ -207,7 +207,6 @@ int hm_pm_migrate(struct hm_store *store, struct hm_store_reader *r, struct hm_p
     }
     hm_store_batch_fini(&m.batch);
     hm_buf_free(&m.g.arena);
-    hm_buf_free(&m.pack);
     free(m.g.rows);
     return rc < 0 ? rc : 0;
 }

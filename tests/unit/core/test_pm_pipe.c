@@ -673,9 +673,11 @@ START_TEST(old_layout_rows_are_migrated)
     ck_assert_int_eq(hm_store_batch_put(&b, HM_DB_FILES, hm_slice(skey, HM_PM_SCHEMA_KEY_LEN),
                                         hm_slice(sval, sizeof(sval))), 0);
     const char *obj = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=1";
-    char k1[256], k2[256], k3[256];
-    int l1, l2, l3;
+    const char *obj2 = "ManagedElement=HeNB-000001/ENBFunction=1,EUtranCellFDD=2";
+    char k1[256], k2[256], k3[256], k4[256];
+    int l1, l2, l3, l4;
     put_old_row(&b, obj, 1795701600000ull, schema, false, 7, 8.5, k1, &l1);
+    put_old_row(&b, obj2, 1795701600000ull, schema, false, 8, 9.5, k4, &l4);
     put_old_row(&b, obj, 1795702500000ull, schema, true, 9, NAN, k2, &l2); /* next period */
     put_old_row(&b, "ME=OTHER/cell", 1795701600000ull, schema, false, 5, 1.0, k3, &l3);
     int done = 0;
@@ -704,10 +706,33 @@ START_TEST(old_layout_rows_are_migrated)
     f = find_value(r, "ME=OTHER/cell", "C.One");
     ck_assert_uint_eq(f.found, 1);
     ck_assert_int_eq(f.i, 5);
+    f = find_value(r, obj2, "C.One");
+    ck_assert_uint_eq(f.found, 1);
+    ck_assert_int_eq(f.i, 8);
+    /* the migrated pack of the first period: cell 2's row (after cell 1's, key order) states
+     * only its object, the measInfoId, schema and granularity are cell 1's */
+    char pk[256];
+    int pkl = hm_pm_pack_key(pk, sizeof(pk), HM_SLICE_LIT("ManagedElement=HeNB-000001"),
+                             1795701600000ull, HM_PM_MIGRATED_FILE_ID, 0);
     struct hm_slice v;
+    ck_assert_int_eq(hm_store_get(r, HM_DB_PM, hm_slice(pk, (size_t)pkl), &v), 0);
+    struct hm_pm_pack_it it;
+    struct hm_pm_pack_row row;
+    ck_assert_int_eq(hm_pm_pack_begin(v, &it), 0);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &row), 1);
+    ck_assert(hm_slice_eq(row.obj, HM_SLICE_LIT("ENBFunction=1,EUtranCellFDD=1")));
+    ck_assert_uint_lt((size_t)(it.e - it.p), v.len);
+    ck_assert_uint_eq((unsigned char)*it.p, HM_PM_PACK_F_OBJ);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &row), 1);
+    ck_assert(hm_slice_eq(row.obj, HM_SLICE_LIT("ENBFunction=1,EUtranCellFDD=2")));
+    ck_assert(hm_slice_eq(row.info_id, HM_SLICE_LIT("Radio")));
+    ck_assert_uint_eq(row.r.schema, schema);
+    ck_assert_uint_eq(row.r.gran_s, 900);
+    ck_assert_int_eq(hm_pm_pack_next(&it, &row), 0);
     ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k1, (size_t)l1), &v), 0);
     ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k2, (size_t)l2), &v), 0);
     ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k3, (size_t)l3), &v), 0);
+    ck_assert_int_ne(hm_store_get(r, HM_DB_PM, hm_slice(k4, (size_t)l4), &v), 0);
     ck_assert_int_eq(hm_store_get(r, HM_DB_META, HM_SLICE_LIT("pm/layout"), &v), 0);
     ck_assert(v.len == 1 && v.ptr[0] == '3');
     hm_store_read_end(r);
