@@ -166,8 +166,9 @@ static inline struct hm_slice hm_pm_pack_value(const struct hm_pm_pack *pk)
 }
 
 /*
- * Appends <row> (<row>->r: suspect, gran_s, schema, n and the n encoded values in vals;
- * obj, info_id), copying what it needs: nothing of <row> is referenced afterwards.
+ * Appends <row> (<row>->r: suspect, gran_s, schema, n and the n encoded values in vals,
+ * which are copied as they are, not walked: the caller vouches for them; obj, info_id),
+ * copying what it needs: nothing of <row> is referenced afterwards.
  * Returns 0 (appended), -ENOSPC (the value is full: nothing appended, the pack holds at
  * least one row; store hm_pm_pack_value(), hm_pm_pack_reset() and add the row again, it
  * then fits) or -E2BIG (the row alone, with a full header, would pass HM_STORE_MAX_VAL, or
