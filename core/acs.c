@@ -258,6 +258,13 @@ static unsigned accept_gate(struct hm_shard *shard, int fd, bool *paid)
     return hm_admission_retry_after(sh->acs->adm, sid);
 }
 
+/* The SYN drop share (core/admission_gate.h). */
+static unsigned syn_shed(struct hm_shard *shard)
+{
+    struct acs_shard *sh = hm_shard_app(shard);
+    return sh ? hm_admission_syn_drop(sh->acs->adm, hm_shard_id(shard), mono_us()) : 0;
+}
+
 static void sess_release_reg(struct acs_sess *s)
 {
     adm_end(s, 0);
@@ -1152,6 +1159,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
         .target_session_ms = (uint32_t)HM_MIN(cfg->adm_target_session_ms, UINT32_MAX),
         .max_store_queue = (uint32_t)HM_MIN(cfg->adm_max_store_queue, UINT32_MAX),
         .retry_after_s = (uint32_t)HM_MIN(cfg->adm_retry_after_s, 86400),
+        .syn_shed = cfg->adm_syn_shed,
     };
     a->adm = hm_admission_create(&acfg, a->n);
     for (unsigned i = 0; i < a->n; i++) {
@@ -1176,6 +1184,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
     }
     hm_httpd_set_conn_close_hook(on_conn_close);
     hm_shard_set_accept_gate(cfg->adm_enabled ? accept_gate : NULL);
+    hm_shard_set_syn_shed(cfg->adm_enabled && cfg->adm_syn_shed ? syn_shed : NULL);
     return a;
 fail:
     hm_acs_destroy(a);

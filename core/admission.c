@@ -22,17 +22,21 @@ struct adm_shard {
     _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
     _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us, accept_ewma_us;
     _Atomic uint64_t admitted;
+    _Atomic uint32_t syn_drop; /* thousandths of SYNs to drop (hm_admission_syn_drop) */
     _Atomic uint64_t shed[HM_ADM__COUNT];
     double tokens;        /* token bucket, at most burst() */
     uint64_t last_refill; /* us */
     uint64_t next_adjust; /* us; end of the current period */
     uint64_t period_start, period_admitted, period_done;
+    uint64_t period_gated; /* connections seen by the accept gate in the period */
     /* the last HIST periods (admitted, completed, length): rates over a short and a long
      * window instead of one 100 ms period, whose completions come in bursts (group commit,
      * CPU quota) and swung 0..8x the mean */
     struct {
         uint32_t admitted, done;
         uint32_t span_us;
+        uint32_t gated;    /* connections the accept gate saw */
+        uint32_t syn_keep; /* thousandths of SYNs the filter let through then */
     } hist[HIST];
     unsigned hist_head;
     uint64_t last_cut;    /* us; when the rate was last cut */
@@ -141,6 +145,32 @@ static void window(const struct adm_shard *s, unsigned n, double *admitted, doub
     *done = span ? (double)d * 1e6 / (double)span : 0;
 }
 
+/*
+ * The share of SYNs to drop in the kernel (hm_admission_syn_drop()) for <rate>: the
+ * connections that reached the gate over the short window, each period's divided by the
+ * share the filter let through then, are what arrives; let about 5/4 of the rate through
+ * (the gate pays or refuses those, so the controller keeps seeing the demand). A window, not
+ * one period: at a low rate a period holds too few connections to measure.
+ */
+static unsigned syn_drop(const struct hm_admission *a, const struct adm_shard *s, double rate)
+{
+    if (!a->cfg.enabled || !a->cfg.syn_shed || rate >= HM_ADM_UNLIMITED)
+        return 0;
+    uint64_t gated = 0;
+    double kept_us = 0; /* sum of span x share let through */
+    for (unsigned i = 0; i < HIST_SHORT; i++) {
+        unsigned k = (s->hist_head + HIST - 1 - i) % HIST;
+        gated += s->hist[k].gated;
+        kept_us += (double)s->hist[k].span_us * s->hist[k].syn_keep / 1000.0;
+    }
+    if (gated < HM_ADM_MIN_EVIDENCE || kept_us <= 0)
+        return 0;
+    double arriving = (double)gated * 1e6 / kept_us, want = rate * 5 / 4;
+    if (arriving <= want)
+        return 0;
+    return (unsigned)HM_MIN(1000.0 * (1.0 - want / arriving), HM_ADM_SYN_DROP_MAX);
+}
+
 /* End of a period: congestion state (with hysteresis) and the step of the rate. */
 static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
 {
@@ -151,6 +181,8 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     s->hist[s->hist_head].admitted = (uint32_t)HM_MIN(s->period_admitted, UINT32_MAX);
     s->hist[s->hist_head].done = (uint32_t)HM_MIN(s->period_done, UINT32_MAX);
     s->hist[s->hist_head].span_us = (uint32_t)HM_MIN(span, UINT32_MAX);
+    s->hist[s->hist_head].gated = (uint32_t)HM_MIN(s->period_gated, UINT32_MAX);
+    s->hist[s->hist_head].syn_keep = 1000 - LD(&s->syn_drop);
     s->hist_head = (s->hist_head + 1) % HIST;
     double adm_s, done_s, adm_l, done_l;
     window(s, HIST_SHORT, &adm_s, &done_s);
@@ -193,12 +225,14 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     }
     rate = HM_MAX(rate, floor);
     rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
+    ST(&s->syn_drop, syn_drop(a, s, rate));
     ST(&s->congested, cong);
     ST(&s->rate, rate);
     s->next_adjust = now_us + HM_ADM_ADJUST_US;
     s->period_start = now_us;
     s->period_admitted = 0;
     s->period_done = 0;
+    s->period_gated = 0;
     s->period_limited = false;
 }
 
@@ -263,6 +297,7 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
 {
     struct adm_shard *s = shard_of(a, shard);
     enum hm_adm_reason why = decide(a, s, now_us, 0, false);
+    s->period_gated++;
     if (why == HM_ADM_ADMIT) {
         /* The connection pays its token now: a burst of accepts can then pass no more
          * connections than the rate allows, and the rest is shed here, before a byte is
@@ -276,6 +311,13 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
     }
     count_shed(s, HM_ADM_ACCEPT);
     return true;
+}
+
+unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t now_us)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    adjust(a, s, now_us);
+    return LD(&s->syn_drop);
 }
 
 void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
@@ -406,6 +448,8 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
          "EWMA of the shard's loop lag (completion posted to completion run), per shard"},
         {"hems_admission_accept_wait_ewma_seconds",
          "EWMA of new connections' wait in the accept queue (TCP_INFO at accept), per shard"},
+        {"hems_admission_syn_drop_ratio",
+         "share of new connections' SYNs the shard's listeners drop in the kernel, per shard"},
     };
     for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
         hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
@@ -435,9 +479,13 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->lag_ewma_us) / 1e6);
                 break;
-            default:
+            case 5:
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->accept_ewma_us) / 1e6);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
+                              (double)LD(&s->syn_drop) / 1000.0);
                 break;
             }
         }

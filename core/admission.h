@@ -81,6 +81,7 @@ struct hm_admission_cfg {
     uint32_t target_session_ms; /* session time EWMA target; 0: not a signal */
     uint32_t max_store_queue;   /* batches waiting in the writer ring; auto 2048 */
     uint32_t retry_after_s;     /* mean Retry-After; auto 10 (sent uniformly in [s/2, 3s/2]) */
+    bool syn_shed;              /* compute a SYN drop share (hm_admission_syn_drop()) */
 };
 
 struct hm_admission;
@@ -112,6 +113,18 @@ enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, ui
  * shed before a byte of it is read instead of after its whole Inform was received.
  */
 bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, bool *paid);
+
+/*
+ * The share of new connections' SYNs, in thousandths (0..HM_ADM_SYN_DROP_MAX), that <shard>'s
+ * listeners should drop in the kernel before accept (core/admission_gate.h): while the rate
+ * binds, enough that about 5/4 of the rate still reaches the accept gate (which pays or
+ * refuses them: the controller keeps seeing the demand), from the connections the gate saw
+ * in the last period and the share dropped then. 0 when the rate does not bind, when
+ * admission or cfg.syn_shed is off. Runs the period's adjustment first, so a shard polls it
+ * on its timer even when no connection arrives. Shard thread only.
+ */
+unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t now_us);
+#define HM_ADM_SYN_DROP_MAX 950u
 
 /* An admitted session of <shard> ended; <session_us> is its duration when it completed
  * normally (sampled into the session EWMA), 0 when it ended otherwise. Shard thread only. */

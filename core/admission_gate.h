@@ -21,4 +21,18 @@ typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s, int fd, bool *paid);
  * Implemented in core/shard.c. */
 void hm_shard_set_accept_gate(hm_accept_gate_fn fn);
 
+/*
+ * The cheapest shed of all, before accept: the share of new connections' SYNs, in
+ * thousandths, that the shard's CWMP listeners should drop in the kernel (0: none). Polled
+ * on the shard's thread every tick (100 ms); the shard installs a classic BPF socket filter
+ * on its listeners that drops that share of pure SYNs at random (hm_listen_syn_drop() in
+ * core/shard.c) and removes it at 0. A dropped SYN costs the node nothing (not even the
+ * accept, the refusal's send and close, which on plain TCP cost about a third of a whole
+ * session); the CPE's TCP sends it again after 1 s, 3 s, ... without failing its session.
+ */
+typedef unsigned (*hm_syn_shed_fn)(struct hm_shard *s);
+
+/* Installs <fn> for every shard (NULL: none). Once, at boot, before the shards start. */
+void hm_shard_set_syn_shed(hm_syn_shed_fn fn);
+
 #endif

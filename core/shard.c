@@ -20,6 +20,7 @@
 #include "core/admission_gate.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/tcp.h>
@@ -168,6 +169,7 @@ struct hm_shard {
     char *bufs;
     uint32_t nbufs, bufsz, buf_returned;
     int lfd[NLISTEN];
+    unsigned syn_drop; /* thousandths of SYNs the CWMP listeners' filter drops (0: none) */
     char *tls_plain; /* HM_TLS_PLAIN_MAX bytes: decrypted input, parsed in place */
     struct hm_conn *conns;
     uint32_t nconns;
@@ -219,6 +221,62 @@ static hm_accept_gate_fn accept_gate;
 void hm_shard_set_accept_gate(hm_accept_gate_fn fn)
 {
     accept_gate = fn;
+}
+
+static hm_syn_shed_fn syn_shed;
+
+void hm_shard_set_syn_shed(hm_syn_shed_fn fn)
+{
+    syn_shed = fn;
+}
+
+/*
+ * Drops <permille> thousandths of the pure SYNs (SYN set, ACK clear) reaching listener <fd>,
+ * at random, with a classic BPF socket filter (unprivileged; the kernel runs a listener's
+ * filter on every segment for it, where the data starts at the TCP header); every other
+ * segment (the handshake's last ACK, data) passes. 0 removes the filter. Returns 0 or -errno.
+ */
+static int hm_listen_syn_drop(int fd, unsigned permille)
+{
+    if (!permille) { /* (the kernel wants an int there, though it reads none) */
+        int unused = 0;
+        return setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused)) == 0 ||
+                       errno == ENOENT
+                   ? 0
+                   : -errno;
+    }
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13), /* TCP flags */
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 4), /* SYN without ACK, else keep */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, 1000),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, permille, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0),          /* drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu), /* keep the whole segment */
+    };
+    struct sock_fprog prog = {.len = HM_ARRAY_SIZE(code), .filter = code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0 ? 0 : -errno;
+}
+
+/* Applies the SYN drop share the admission controller wants (core/admission_gate.h) to this
+ * shard's CWMP listeners; small changes (under 2 %) are not worth a new filter. */
+static void apply_syn_shed(struct hm_shard *s)
+{
+    unsigned want = syn_shed(s);
+    if (want == s->syn_drop || (want && s->syn_drop && want + 20 > s->syn_drop &&
+                                s->syn_drop + 20 > want))
+        return;
+    int li[] = {HM_LISTENER_CWMP, LI_CWMPS};
+    for (size_t i = 0; i < HM_ARRAY_SIZE(li); i++) {
+        int r = s->lfd[li[i]] >= 0 ? hm_listen_syn_drop(s->lfd[li[i]], want) : 0;
+        if (r < 0) {
+            HM_LOG_RL(HM_LOG_WARN, "cannot set the SYN drop filter on a listener", "err=\"%s\"",
+                      hm_strerror(r));
+            return;
+        }
+    }
+    s->syn_drop = want;
 }
 
 /* Refuses <fd> with a canned 503 + Retry-After <ra> s, before reading a byte. A TLS
@@ -1504,6 +1562,8 @@ static void handle_cqe(struct hm_shard *s, struct io_uring_cqe *cqe)
             update_date(s);
         s->tick = t;
         hm_timerwheel_run(s->wheel, t);
+        if (syn_shed && s->accepting)
+            apply_syn_shed(s);
         arm_tick(s);
         break;
     }

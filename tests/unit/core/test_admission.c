@@ -345,6 +345,43 @@ START_TEST(backlog_completions_restore_the_rate)
 }
 END_TEST
 
+START_TEST(syn_drop_lets_five_fourths_of_the_rate_through)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000, .min_rate = 20,
+                                 .syn_shed = true};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    /* 3000 connections/s arrive; the gate sees the share the filter lets through */
+    for (int p = 0; p < 40; p++) {
+        unsigned drop = hm_admission_syn_drop(a, 0, t);
+        ck_assert_uint_le(drop, HM_ADM_SYN_DROP_MAX);
+        for (int i = 0; i < 300; i++) {
+            t += HM_ADM_ADJUST_US / 300;
+            if ((unsigned)(i * 7919 % 1000) >= drop) /* deterministic "random" share */
+                (void)hm_admission_gate(a, 0, t, NULL);
+        }
+    }
+    /* 1 - 1250/3000 */
+    unsigned drop = hm_admission_syn_drop(a, 0, t);
+    ck_assert_msg(drop >= 540 && drop <= 630, "drop %u", drop);
+    /* idle (the shard polls it every tick): gone once the short window is empty */
+    ck_assert_uint_gt(hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US), 0);
+    for (int p = 0; p < 7; p++)
+        (void)hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US);
+    ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t), 0);
+    hm_admission_destroy(a);
+    /* off: never */
+    c.syn_shed = false;
+    a = hm_admission_create(&c, 1);
+    t = 1;
+    for (int p = 0; p < 20; p++)
+        for (int i = 0; i < 300; i++)
+            (void)hm_admission_gate(a, 0, t += HM_ADM_ADJUST_US / 300, NULL);
+    ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
 START_TEST(disabled_admits_everything)
 {
     struct hm_admission_cfg c = {.enabled = false, .max_inflight = 2};
@@ -408,6 +445,7 @@ static Suite *suite(void)
     tcase_add_test(tc, growth_is_damped_and_follows_completions);
     tcase_add_test(tc, one_cut_per_episode_while_the_queue_drains);
     tcase_add_test(tc, backlog_completions_restore_the_rate);
+    tcase_add_test(tc, syn_drop_lets_five_fourths_of_the_rate_through);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
