@@ -269,7 +269,9 @@ class TestLoadgenOverTls(TlsServer):
 class TestAdmissionOverTls(unittest.TestCase):
     def test_shed_at_accept_is_a_reset_before_the_handshake(self):
         port = free_port()
+        # the accept-time refusal alone: no SYN dropped before it (test_admission covers that)
         with Hemsd("--set", "admission.max_rate_per_shard=2", "--set", "admission.min_rate_per_shard=1",
+                   "--set", "admission.syn_shed=false",
                    config=tls_config(port, client_auth="none"), shards=1) as h:
             time.sleep(1.2)  # a full bucket (4) to start with
             admitted, reset = 0, 0
