@@ -28,7 +28,8 @@ struct adm_shard {
     uint64_t last_refill; /* us */
     uint64_t next_adjust; /* us; end of the current period */
     uint64_t period_start, period_admitted, period_done;
-    uint64_t period_gated; /* connections seen by the accept gate in the period */
+    uint64_t period_gated;  /* connections seen by the accept gate in the period */
+    uint64_t period_passed; /* of which it let through */
     /* the last HIST periods (admitted, completed, length): rates over a short and a long
      * window instead of one 100 ms period, whose completions come in bursts (group commit,
      * CPU quota) and swung 0..8x the mean */
@@ -36,6 +37,7 @@ struct adm_shard {
         uint32_t admitted, done;
         uint32_t span_us;
         uint32_t gated;    /* connections the accept gate saw */
+        uint32_t passed;   /* of which it let through */
         uint32_t syn_keep; /* thousandths of SYNs the filter let through then */
     } hist[HIST];
     unsigned hist_head;
@@ -146,26 +148,36 @@ static void window(const struct adm_shard *s, unsigned n, double *admitted, doub
 }
 
 /*
- * The share of SYNs to drop in the kernel (hm_admission_syn_drop()) for <rate>: the
- * connections that reached the gate over the short window, each period's divided by the
- * share the filter let through then, are what arrives; let about 5/4 of the rate through
- * (the gate pays or refuses those, so the controller keeps seeing the demand). A window, not
- * one period: at a low rate a period holds too few connections to measure.
+ * The share of SYNs to drop in the kernel (hm_admission_syn_drop()): while the gate refuses
+ * connections (the rate, or the in-flight cap, whichever binds), let about 5/4 of what it
+ * lets through reach it, so the controller keeps seeing the demand. What arrives is the
+ * connections the gate saw over the short window, each period's divided by the share the
+ * filter let through then. A window, not one period: at a low rate a period holds too few
+ * connections to measure.
  */
 static unsigned syn_drop(const struct hm_admission *a, const struct adm_shard *s, double rate)
 {
-    if (!a->cfg.enabled || !a->cfg.syn_shed || rate >= HM_ADM_UNLIMITED)
+    if (!a->cfg.enabled || !a->cfg.syn_shed)
         return 0;
-    uint64_t gated = 0;
+    uint64_t gated = 0, passed = 0, span = 0;
     double kept_us = 0; /* sum of span x share let through */
     for (unsigned i = 0; i < HIST_SHORT; i++) {
         unsigned k = (s->hist_head + HIST - 1 - i) % HIST;
         gated += s->hist[k].gated;
+        passed += s->hist[k].passed;
+        span += s->hist[k].span_us;
         kept_us += (double)s->hist[k].span_us * s->hist[k].syn_keep / 1000.0;
     }
-    if (gated < HM_ADM_MIN_EVIDENCE || kept_us <= 0)
-        return 0;
-    double arriving = (double)gated * 1e6 / kept_us, want = rate * 5 / 4;
+    if (gated < HM_ADM_MIN_EVIDENCE || passed >= gated || kept_us <= 0)
+        return 0; /* nothing refused (or too few to tell) */
+    double arriving = (double)gated * 1e6 / kept_us;
+    /* what the gate let through, or the rate when it is finite and higher: accepts come in
+     * bursts (the shard drains the accept queue after a stall) and the bucket, one period
+     * deep, refuses part of a burst that the rate would allow over the window */
+    double through = (double)passed * 1e6 / (double)span;
+    if (rate < HM_ADM_UNLIMITED)
+        through = HM_MAX(through, rate);
+    double want = through * 5 / 4;
     if (arriving <= want)
         return 0;
     return (unsigned)HM_MIN(1000.0 * (1.0 - want / arriving), HM_ADM_SYN_DROP_MAX);
@@ -182,6 +194,7 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     s->hist[s->hist_head].done = (uint32_t)HM_MIN(s->period_done, UINT32_MAX);
     s->hist[s->hist_head].span_us = (uint32_t)HM_MIN(span, UINT32_MAX);
     s->hist[s->hist_head].gated = (uint32_t)HM_MIN(s->period_gated, UINT32_MAX);
+    s->hist[s->hist_head].passed = (uint32_t)HM_MIN(s->period_passed, UINT32_MAX);
     s->hist[s->hist_head].syn_keep = 1000 - LD(&s->syn_drop);
     s->hist_head = (s->hist_head + 1) % HIST;
     double adm_s, done_s, adm_l, done_l;
@@ -233,6 +246,7 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     s->period_admitted = 0;
     s->period_done = 0;
     s->period_gated = 0;
+    s->period_passed = 0;
     s->period_limited = false;
 }
 
@@ -299,6 +313,7 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
     enum hm_adm_reason why = decide(a, s, now_us, 0, false);
     s->period_gated++;
     if (why == HM_ADM_ADMIT) {
+        s->period_passed++;
         /* The connection pays its token now: a burst of accepts can then pass no more
          * connections than the rate allows, and the rest is shed here, before a byte is
          * read, instead of at its first request after the whole Inform was received. */

@@ -116,11 +116,11 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
 
 /*
  * The share of new connections' SYNs, in thousandths (0..HM_ADM_SYN_DROP_MAX), that <shard>'s
- * listeners should drop in the kernel before accept (core/admission_gate.h): while the rate
- * binds, enough that about 5/4 of the rate still reaches the accept gate (which pays or
- * refuses them: the controller keeps seeing the demand), from the connections the gate saw
- * in the last period and the share dropped then. 0 when the rate does not bind, when
- * admission or cfg.syn_shed is off. Runs the period's adjustment first, so a shard polls it
+ * listeners should drop in the kernel before accept (core/admission_gate.h): while the gate
+ * refuses connections (the rate or the in-flight cap binds), enough that about 5/4 of what
+ * it lets through still reaches it (so the controller keeps seeing the demand), from the
+ * connections the gate saw over the short window and the shares dropped then. 0 when the
+ * gate refuses nothing, when admission or cfg.syn_shed is off. Runs the period's adjustment first, so a shard polls it
  * on its timer even when no connection arrives. Shard thread only.
  */
 unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t now_us);

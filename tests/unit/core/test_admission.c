@@ -3,6 +3,7 @@
 
 #define MS 1000ull
 #define S 1000000ull
+#define HIST_SHORT_PERIODS 8 /* core/admission.c HIST_SHORT */
 
 static struct hm_admission *mk(uint32_t max_inflight, uint32_t min_rate)
 {
@@ -345,7 +346,7 @@ START_TEST(backlog_completions_restore_the_rate)
 }
 END_TEST
 
-START_TEST(syn_drop_lets_five_fourths_of_the_rate_through)
+START_TEST(syn_drop_lets_five_fourths_of_the_gate_s_passes_through)
 {
     struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000, .min_rate = 20,
                                  .syn_shed = true};
@@ -366,7 +367,7 @@ START_TEST(syn_drop_lets_five_fourths_of_the_rate_through)
     ck_assert_msg(drop >= 540 && drop <= 630, "drop %u", drop);
     /* idle (the shard polls it every tick): gone once the short window is empty */
     ck_assert_uint_gt(hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US), 0);
-    for (int p = 0; p < 7; p++)
+    for (int p = 0; p < HIST_SHORT_PERIODS; p++)
         (void)hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US);
     ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t), 0);
     hm_admission_destroy(a);
@@ -378,6 +379,37 @@ START_TEST(syn_drop_lets_five_fourths_of_the_rate_through)
         for (int i = 0; i < 300; i++)
             (void)hm_admission_gate(a, 0, t += HM_ADM_ADJUST_US / 300, NULL);
     ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(syn_drop_follows_the_inflight_cap_too)
+{
+    /* no rate limit ever set (never congested), but the in-flight cap refuses: the filter
+     * follows what the gate lets through, whatever rule binds */
+    struct hm_admission_cfg c = {.enabled = true, .max_inflight = 100, .syn_shed = true};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    unsigned inflight = 0;
+    for (int p = 0; p < 40; p++) {
+        unsigned drop = hm_admission_syn_drop(a, 0, t);
+        for (int i = 0; i < 300; i++) {
+            t += HM_ADM_ADJUST_US / 300;
+            if (inflight && i % 3 == 0) { /* the node completes 1000 sessions/s */
+                hm_admission_end(a, 0, t, MS);
+                inflight--;
+            }
+            if ((unsigned)(i * 7919 % 1000) < drop)
+                continue;
+            bool paid = false;
+            if (!hm_admission_gate(a, 0, t, &paid) &&
+                hm_admission_admit(a, 0, t, 0, paid) == HM_ADM_ADMIT)
+                inflight++;
+        }
+    }
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    unsigned drop = hm_admission_syn_drop(a, 0, t);
+    ck_assert_msg(drop >= 500 && drop <= 650, "drop %u", drop); /* 1 - 1250/3000 */
     hm_admission_destroy(a);
 }
 END_TEST
@@ -445,7 +477,8 @@ static Suite *suite(void)
     tcase_add_test(tc, growth_is_damped_and_follows_completions);
     tcase_add_test(tc, one_cut_per_episode_while_the_queue_drains);
     tcase_add_test(tc, backlog_completions_restore_the_rate);
-    tcase_add_test(tc, syn_drop_lets_five_fourths_of_the_rate_through);
+    tcase_add_test(tc, syn_drop_lets_five_fourths_of_the_gate_s_passes_through);
+    tcase_add_test(tc, syn_drop_follows_the_inflight_cap_too);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
