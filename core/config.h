@@ -146,9 +146,8 @@
     X(admission, retry_after_s, U64, adm_retry_after_s, "10", 0,                             \
       "mean Retry-After sent with a shed (uniform in [s/2, 3s/2])")                          \
     X(admission, syn_shed, BOOL, adm_syn_shed, "true", 0,                                    \
-      "under overload, drop a share of new connections' SYNs in the kernel (a socket filter " \
-      "on the CWMP listeners) so that the excess costs this node nothing; the CPE's TCP "    \
-      "sends the SYN again after 1 s, 3 s, ...")                                             \
+      "under overload, drop a share of new connections' SYNs in the kernel (a filter on "   \
+      "the CWMP listeners); the CPE's TCP sends them again after 1 s, 3 s, ...")            \
     X(pm, path, STR, pm_path, "/pm/", 0,                                                     \
       "URL path prefix of the PM file upload endpoint on the CWMP listener (PUT/POST)")      \
     X(pm, spool_max_files, U64, pm_spool_max_files, "10000", 0,                              \
