@@ -9,8 +9,8 @@
 #include "core/util.h"
 
 #define EWMA_SHIFT 3 /* alpha = 1/8 */
-#define HIST 16      /* periods of history: the long window (1.6 s) */
-#define HIST_SHORT 8 /* the short window (0.8 s) */
+#define HIST 16 /* periods of history: the long window (1.6 s); the short one is
+                   HM_ADM_SHORT_PERIODS */
 
 /*
  * Per-shard state. Every field is written by the shard's thread only; the _Atomic ones are
@@ -133,48 +133,51 @@ static uint64_t pressure(const struct hm_admission *a, const struct adm_shard *s
     return p;
 }
 
-/* Admissions and completions per second over the last <n> periods. */
-static void window(const struct adm_shard *s, unsigned n, double *admitted, double *done)
+/* Sums over the last <n> periods of the history. */
+struct win {
+    uint64_t admitted, done, gated, passed, span_us;
+    double kept_us; /* sum of span x share of SYNs the filter let through */
+};
+
+static struct win window(const struct adm_shard *s, unsigned n)
 {
-    uint64_t a = 0, d = 0, span = 0;
+    struct win w = {0};
     for (unsigned i = 0; i < n; i++) {
         unsigned k = (s->hist_head + HIST - 1 - i) % HIST;
-        a += s->hist[k].admitted;
-        d += s->hist[k].done;
-        span += s->hist[k].span_us;
+        w.admitted += s->hist[k].admitted;
+        w.done += s->hist[k].done;
+        w.gated += s->hist[k].gated;
+        w.passed += s->hist[k].passed;
+        w.span_us += s->hist[k].span_us;
+        w.kept_us += (double)s->hist[k].span_us * s->hist[k].syn_keep / 1000.0;
     }
-    *admitted = span ? (double)a * 1e6 / (double)span : 0;
-    *done = span ? (double)d * 1e6 / (double)span : 0;
+    return w;
+}
+
+static double per_s(uint64_t count, uint64_t span_us)
+{
+    return span_us ? (double)count * 1e6 / (double)span_us : 0;
 }
 
 /*
  * The share of SYNs to drop in the kernel (hm_admission_syn_drop()): while the gate refuses
  * connections (the rate, or the in-flight cap, whichever binds), let about 5/4 of what it
  * lets through reach it, so the controller keeps seeing the demand. What arrives is the
- * connections the gate saw over the short window, each period's divided by the share the
- * filter let through then. A window, not one period: at a low rate a period holds too few
- * connections to measure.
+ * connections the gate saw over the short window <w>, each period's divided by the share
+ * the filter let through then. A window, not one period: at a low rate a period holds too
+ * few connections to measure.
  */
-static unsigned syn_drop(const struct hm_admission *a, const struct adm_shard *s, double rate)
+static unsigned syn_drop(const struct hm_admission *a, const struct win *w, double rate)
 {
     if (!a->cfg.enabled || !a->cfg.syn_shed)
         return 0;
-    uint64_t gated = 0, passed = 0, span = 0;
-    double kept_us = 0; /* sum of span x share let through */
-    for (unsigned i = 0; i < HIST_SHORT; i++) {
-        unsigned k = (s->hist_head + HIST - 1 - i) % HIST;
-        gated += s->hist[k].gated;
-        passed += s->hist[k].passed;
-        span += s->hist[k].span_us;
-        kept_us += (double)s->hist[k].span_us * s->hist[k].syn_keep / 1000.0;
-    }
-    if (gated < HM_ADM_MIN_EVIDENCE || passed >= gated || kept_us <= 0)
+    if (w->gated < HM_ADM_MIN_EVIDENCE || w->passed >= w->gated || w->kept_us <= 0)
         return 0; /* nothing refused (or too few to tell) */
-    double arriving = (double)gated * 1e6 / kept_us;
+    double arriving = (double)w->gated * 1e6 / w->kept_us;
     /* what the gate let through, or the rate when it is finite and higher: accepts come in
      * bursts (the shard drains the accept queue after a stall) and the bucket, one period
      * deep, refuses part of a burst that the rate would allow over the window */
-    double through = (double)passed * 1e6 / (double)span;
+    double through = per_s(w->passed, w->span_us);
     if (rate < HM_ADM_UNLIMITED)
         through = HM_MAX(through, rate);
     double want = through * 5 / 4;
@@ -197,9 +200,9 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     s->hist[s->hist_head].passed = (uint32_t)HM_MIN(s->period_passed, UINT32_MAX);
     s->hist[s->hist_head].syn_keep = 1000 - LD(&s->syn_drop);
     s->hist_head = (s->hist_head + 1) % HIST;
-    double adm_s, done_s, adm_l, done_l;
-    window(s, HIST_SHORT, &adm_s, &done_s);
-    window(s, HIST, &adm_l, &done_l);
+    struct win ws = window(s, HM_ADM_SHORT_PERIODS), wl = window(s, HIST);
+    double adm_s = per_s(ws.admitted, ws.span_us), done_s = per_s(ws.done, ws.span_us);
+    double done_l = per_s(wl.done, wl.span_us);
     uint64_t p = pressure(a, s);
     bool cong = LD(&s->congested);
     if (cong && p < 750)
@@ -238,7 +241,7 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     }
     rate = HM_MAX(rate, floor);
     rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
-    ST(&s->syn_drop, syn_drop(a, s, rate));
+    ST(&s->syn_drop, syn_drop(a, &ws, rate));
     ST(&s->congested, cong);
     ST(&s->rate, rate);
     s->next_adjust = now_us + HM_ADM_ADJUST_US;
@@ -342,10 +345,10 @@ void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
     uint32_t in = LD(&s->inflight);
     HM_BUG_ON(in == 0);
     ST(&s->inflight, in - 1);
-    if (session_us)
+    if (session_us) {
         s->period_done++;
-    if (session_us)
         ST(&s->session_ewma_us, ewma(LD(&s->session_ewma_us), session_us));
+    }
     adjust(a, s, now_us);
 }
 

@@ -50,6 +50,7 @@
 
 #define HM_ADM_ADJUST_US 100000u /* rate adjustment period */
 #define HM_ADM_MIN_EVIDENCE 8     /* admissions in a period before congestion cuts the rate */
+#define HM_ADM_SHORT_PERIODS 8    /* periods of the short window (completions, SYN shares) */
 
 /* X(enum, label) */
 #define HM_ADM_REASONS(X)                                                                    \

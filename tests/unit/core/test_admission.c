@@ -3,7 +3,6 @@
 
 #define MS 1000ull
 #define S 1000000ull
-#define HIST_SHORT_PERIODS 8 /* core/admission.c HIST_SHORT */
 
 static struct hm_admission *mk(uint32_t max_inflight, uint32_t min_rate)
 {
@@ -367,7 +366,7 @@ START_TEST(syn_drop_lets_five_fourths_of_the_gate_s_passes_through)
     ck_assert_msg(drop >= 540 && drop <= 630, "drop %u", drop);
     /* idle (the shard polls it every tick): gone once the short window is empty */
     ck_assert_uint_gt(hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US), 0);
-    for (int p = 0; p < HIST_SHORT_PERIODS; p++)
+    for (int p = 0; p < HM_ADM_SHORT_PERIODS; p++)
         (void)hm_admission_syn_drop(a, 0, t += HM_ADM_ADJUST_US);
     ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t), 0);
     hm_admission_destroy(a);
