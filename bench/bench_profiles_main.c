@@ -11,8 +11,6 @@
  */
 #include <getopt.h>
 #include <jansson.h>
-#include <semaphore.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -23,34 +21,6 @@
 #include "core/profiles.h"
 #include "storage/record.h"
 #include "storage/store.h"
-
-struct waiter {
-    sem_t sem;
-    int status;
-};
-
-static void done(void *arg, int status)
-{
-    struct waiter *w = arg;
-    w->status = status;
-    sem_post(&w->sem);
-}
-
-static int submit_wait(struct hm_store *s, struct hm_store_batch *b)
-{
-    struct waiter w;
-    sem_init(&w.sem, 0, 0);
-    int r;
-    while ((r = hm_store_submit(s, b, done, &w)) == -EAGAIN)
-        sched_yield();
-    if (r == 0) {
-        while (sem_wait(&w.sem) == -1)
-            ;
-        r = w.status;
-    }
-    sem_destroy(&w.sem);
-    return r;
-}
 
 static uint64_t cpu_ns(void)
 {
@@ -84,7 +54,7 @@ static void define(struct hm_fleet *f, struct hm_store *st, unsigned n)
         char err[256];
         hm_fleet_lock(f);
         if (hm_fleet_profile_put(f, name, j, &b, &norm, err, sizeof(err)) < 0 ||
-            submit_wait(st, &b) < 0) {
+            hm_store_submit_wait(st, &b, 0) < 0) {
             fprintf(stderr, "bench-profiles: profile %s: %s\n", name, err);
             exit(1);
         }
@@ -175,7 +145,7 @@ int main(int argc, char **argv)
                 hm_fleet_on_inform(f, 0, rd, &b, dev, &in, &dr) < 0)
                 return 1;
             hm_store_read_end(rd);
-            if (submit_wait(st, &b) < 0)
+            if (hm_store_submit_wait(st, &b, 0) < 0)
                 return 1;
             hm_store_batch_reset(&b);
             struct tscan ts = {0};
@@ -191,7 +161,7 @@ int main(int argc, char **argv)
                                        hm_slice_cstr(ts.args[t]), &ok) < 0)
                     return 1;
             hm_store_read_end(rd);
-            if (submit_wait(st, &b) < 0)
+            if (hm_store_submit_wait(st, &b, 0) < 0)
                 return 1;
             hm_store_batch_fini(&b);
         }
