@@ -136,6 +136,9 @@ static struct find find_value(struct hm_store_reader *r, const char *object, con
 }
 
 /* A test's folders: dir (mkdtemp), dir/pm-spool (made), dir/store. */
+/* The shared hand-written 32.435 sample most tests spool (16 measurements). */
+#define HW_SAMPLE HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml"
+
 struct fx {
     char dir[32], spool[128], sdir[128];
 };
@@ -197,7 +200,7 @@ START_TEST(spooled_files_ingest_and_bad_one_is_quarantined)
     fx_dirs(&fx);
     char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
-    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *hw = slurp(HW_SAMPLE, &n);
     snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
     put_file(path, hw, n);
     snprintf(path, sizeof(path), "%s/u1-1-copy.xml.pm", spool); /* same header: duplicate */
@@ -357,7 +360,7 @@ START_TEST(uploads_through_the_spool_group)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(sdir, sizeof(sdir), "%s/store", dir);
     size_t n;
-    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *hw = slurp(HW_SAMPLE, &n);
     struct hm_store_opts so = {.map_size = 16u << 20, .map_max = 1u << 30};
     struct hm_store *store = NULL;
     ck_assert_int_eq(hm_store_open(sdir, &so, &store), 0);
@@ -468,7 +471,7 @@ START_TEST(markers_are_json_for_any_name)
     fx_dirs(&fx);
     char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
-    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *hw = slurp(HW_SAMPLE, &n);
     snprintf(path, sizeof(path), "%s/u1-1-we\"ird\\\x01\xff.xml.pm", spool);
     put_file(path, hw, n);
     snprintf(path, sizeof(path), "%s/u1-2-we\"ird\\\x01\xff.xml.pm", spool);
@@ -552,7 +555,7 @@ START_TEST(segments_are_recovered_after_a_crash)
     fx_dirs(&fx);
     char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n, n2;
-    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *hw = slurp(HW_SAMPLE, &n);
     char *ex = slurp(HM_SHARED_DATA "/pm/example-both-forms-A20261126.1400+0000-1415+0000_HeNB-EX.xml", &n2);
     const char *ka = "A20261126.1400+0000-1415+0000_HeNB-000001.xml";
     const char *kb = "A20261126.1400+0000-1415+0000_HeNB-000002.xml";
@@ -658,7 +661,7 @@ START_TEST(old_layout_rows_are_migrated)
     fx_dirs(&fx);
     char *dir = fx.dir, *spool = fx.spool, path[512];
     size_t n;
-    char *hw = slurp(HM_SHARED_DATA "/pm/handwritten-A20261126.1400+0000-1415+0000_HeNB-000001.xml", &n);
+    char *hw = slurp(HW_SAMPLE, &n);
     snprintf(path, sizeof(path), "%s/A20261126.1400+0000-1415+0000_HeNB-000001.xml.pm", spool);
     put_file(path, hw, n);
     struct hm_store *store = fx_store(&fx);
