@@ -22,6 +22,10 @@ struct adm_shard {
     _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
     _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us, accept_ewma_us;
     _Atomic uint64_t admitted;
+    _Atomic uint64_t deferred; /* accept waits with connections queued (accept pacing) */
+    uint64_t paced_at;          /* us; last accept pacing call (0: never) */
+    uint32_t pace_looks, pace_fill; /* the period's queue samples; sum of thousandths full */
+    uint32_t pace_keep;         /* thousandths of SYNs kept while paced (0: not paced) */
     _Atomic uint32_t syn_drop; /* thousandths of SYNs to drop (hm_admission_syn_drop) */
     _Atomic uint64_t shed[HM_ADM__COUNT];
     double tokens;        /* token bucket, at most burst() */
@@ -186,6 +190,23 @@ static unsigned syn_drop(const struct hm_admission *a, const struct win *w, doub
     return (unsigned)HM_MIN(1000.0 * (1.0 - want / arriving), HM_ADM_SYN_DROP_MAX);
 }
 
+/* The SYN drop share while the shard's listeners are paced: follows the queue's fill over
+ * the period (hm_admission_accept_wait()). */
+static unsigned paced_syn_drop(const struct hm_admission *a, struct adm_shard *s)
+{
+    uint32_t keep = s->pace_keep ? s->pace_keep : 1000;
+    if (s->pace_looks) {
+        uint32_t fill = s->pace_fill / s->pace_looks;
+        if (fill > 750)
+            keep = keep * 3 / 4;
+        else if (fill < 250)
+            keep = HM_MIN(keep * 9 / 8 + 10, 1000u);
+    }
+    s->pace_looks = s->pace_fill = 0;
+    s->pace_keep = HM_MAX(keep, 1000 - HM_ADM_SYN_DROP_MAX);
+    return a->cfg.enabled && a->cfg.syn_shed ? 1000 - s->pace_keep : 0;
+}
+
 /* End of a period: congestion state (with hysteresis) and the step of the rate. */
 static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
 {
@@ -241,7 +262,12 @@ static void adjust(struct hm_admission *a, struct adm_shard *s, uint64_t now_us)
     }
     rate = HM_MAX(rate, floor);
     rate = HM_MIN(rate, a->cfg.max_rate ? (double)a->cfg.max_rate : HM_ADM_UNLIMITED);
-    ST(&s->syn_drop, syn_drop(a, &ws, rate));
+    if (s->paced_at && now_us - s->paced_at < 2 * HM_ADM_ADJUST_US) {
+        ST(&s->syn_drop, paced_syn_drop(a, s));
+    } else {
+        s->pace_keep = 0;
+        ST(&s->syn_drop, syn_drop(a, &ws, rate));
+    }
     ST(&s->congested, cong);
     ST(&s->rate, rate);
     s->next_adjust = now_us + HM_ADM_ADJUST_US;
@@ -336,6 +362,55 @@ unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t 
     struct adm_shard *s = shard_of(a, shard);
     adjust(a, s, now_us);
     return LD(&s->syn_drop);
+}
+
+uint64_t hm_admission_accept_wait(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                                  unsigned queued, unsigned backlog)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    adjust(a, s, now_us);
+    refill(s, now_us);
+    if (!a->cfg.enabled)
+        return 0;
+    s->paced_at = now_us;
+    if (backlog) {
+        s->pace_looks++;
+        s->pace_fill += (uint32_t)HM_MIN(1000ull * queued / backlog, 1000);
+    }
+    bool waiting = queued > 0;
+    uint64_t wait;
+    if (LD(&s->inflight) >= a->cfg.max_inflight)
+        wait = HM_ADM_PACE_INFLIGHT_US;
+    else if (s->tokens >= 1.0)
+        return 0;
+    else { /* until a quantum of tokens is in (each wait is a wakeup of the shard's loop) */
+        double rate = LD(&s->rate);
+        double quantum = HM_MIN(HM_MAX(rate * HM_ADM_PACE_QUANTUM_US / 1e6, 1.0), burst(rate));
+        wait = (uint64_t)((quantum - s->tokens) * 1e6 / rate) + 1;
+    }
+    if (waiting) {
+        s->period_limited = true;
+        ST(&s->deferred, LD(&s->deferred) + 1);
+    }
+    return wait;
+}
+
+unsigned hm_admission_pace_backlog(const struct hm_admission *a, unsigned shard, unsigned max)
+{
+    /* the rate, or what the shard completes when that is less (the in-flight cap binds, or
+     * the rate is still unlimited): the queue drains no faster than that */
+    const struct adm_shard *s = shard_of(a, shard);
+    struct win wl = window(s, HIST);
+    double q = HM_MIN(LD(&s->rate), per_s(wl.done, wl.span_us)) * HM_ADM_ADJUST_US / 1e6;
+    return (unsigned)HM_MAX(HM_MIN(q, (double)max), (double)HM_ADM_BACKLOG_MIN);
+}
+
+uint64_t hm_admission_deferred_count(const struct hm_admission *a)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < a->n; i++)
+        sum += LD(&a->sh[i].deferred);
+    return sum;
 }
 
 void hm_admission_end(struct hm_admission *a, unsigned shard, uint64_t now_us,
@@ -451,8 +526,13 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
     hm_buf_printf(out,
                   "# HELP hems_admission_admitted_total new CWMP sessions admitted\n"
                   "# TYPE hems_admission_admitted_total counter\n"
-                  "hems_admission_admitted_total %llu\n",
-                  (unsigned long long)admitted);
+                  "hems_admission_admitted_total %llu\n"
+                  "# HELP hems_admission_deferred_total times a paced listener left queued "
+                  "connections in the kernel's accept queue until the rate had room\n"
+                  "# TYPE hems_admission_deferred_total counter\n"
+                  "hems_admission_deferred_total %llu\n",
+                  (unsigned long long)admitted,
+                  (unsigned long long)hm_admission_deferred_count(a));
     static const struct {
         const char *name, *help;
     } g[] = {

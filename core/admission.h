@@ -120,12 +120,43 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
  * listeners should drop in the kernel before accept (core/admission_gate.h): while the gate
  * refuses connections (the rate or the in-flight cap binds), enough that about 5/4 of what
  * it lets through still reaches it (so the controller keeps seeing the demand), from the
- * connections the gate saw over the short window and the shares dropped then. 0 when the
- * gate refuses nothing, when admission or cfg.syn_shed is off. Runs the period's adjustment first, so a shard polls it
- * on its timer even when no connection arrives. Shard thread only.
+ * connections the gate saw over the short window and the shares dropped then; while the
+ * shard's listeners are paced (hm_admission_accept_wait() called in the last two periods),
+ * what keeps their queue between 1/4 and 3/4 full instead. 0 when the gate refuses nothing
+ * (and nothing is paced), when admission or cfg.syn_shed is off. Runs the period's
+ * adjustment first, so a shard polls it on its timer even when no connection arrives.
+ * Shard thread only.
  */
 unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t now_us);
 #define HM_ADM_SYN_DROP_MAX 950u
+
+/*
+ * Accept pacing (core/admission_gate.h): how long <shard> should leave new connections in
+ * the kernel's accept queue before it accepts the next one. 0 when the gate would let one
+ * through now (a token in the bucket, room under the in-flight cap), else the wait in
+ * microseconds until HM_ADM_PACE_QUANTUM_US of the rate's tokens are in (one wakeup of the
+ * shard per batch of accepts, not per token). <queued>: connections in the listener's
+ * queue; with any, a wait is demand above the rate: it counts as the rate's growth evidence
+ * (as a refusal at the gate would) and as a deferral (hm_admission_deferred_count()).
+ * <backlog>: the queue's size when <queued> is a sample of its fill, else 0: while paced,
+ * the SYN drop share (hm_admission_syn_drop()) follows these samples instead of the gate's
+ * refusals (there are none): more SYNs dropped (keep 3/4 of the share kept) after a period
+ * whose samples averaged over 3/4 full, fewer (keep 9/8) under 1/4. A queue left to
+ * overflow drops handshake ACKs too, not only SYNs: the kernel takes a burst of SYNs while
+ * the queue has one free place and keeps one of their ACKs; the others' clients hold an open
+ * connection whose request waits for the SYN-ACK's retransmission (1 s, 2 s, 4 s). Shard
+ * thread only.
+ */
+uint64_t hm_admission_accept_wait(struct hm_admission *a, unsigned shard, uint64_t now_us,
+                                  unsigned queued, unsigned backlog);
+/* The accept queue a paced listener of <shard> should hold: one adjustment period of its
+ * rate or of its completions over the long window, whichever is less (so a connection waits
+ * there at most ~100 ms), within [HM_ADM_BACKLOG_MIN, max]. */
+unsigned hm_admission_pace_backlog(const struct hm_admission *a, unsigned shard, unsigned max);
+#define HM_ADM_BACKLOG_MIN 16u
+#define HM_ADM_PACE_INFLIGHT_US 10000u /* wait re-checked while the in-flight cap binds */
+#define HM_ADM_PACE_QUANTUM_US 10000u  /* a wait lasts until this much of the rate is in */
+uint64_t hm_admission_deferred_count(const struct hm_admission *a);
 
 /* An admitted session of <shard> ended; <session_us> is its duration when it completed
  * normally (sampled into the session EWMA), 0 when it ended otherwise. Shard thread only. */

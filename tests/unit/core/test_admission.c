@@ -413,6 +413,180 @@ START_TEST(syn_drop_follows_the_inflight_cap_too)
 }
 END_TEST
 
+/* A paced listener with connections always queued (<waiting>) for <periods> periods from
+ * *t, each session ending after 1 ms: accepts only when hm_admission_accept_wait() says 0,
+ * sleeps what it says otherwise. Returns the connections accepted; *refused: by the gate. */
+static unsigned pace(struct hm_admission *a, uint64_t *t, unsigned periods, bool waiting,
+                     unsigned *refused)
+{
+    uint64_t end = *t + periods * HM_ADM_ADJUST_US;
+    unsigned accepted = 0;
+    while (*t < end) {
+        uint64_t w = hm_admission_accept_wait(a, 0, *t, waiting ? 1000 : 0, 0);
+        if (w) {
+            ck_assert_uint_le(w, HM_ADM_ADJUST_US + 1);
+            *t += w;
+            continue;
+        }
+        bool paid = false;
+        if (hm_admission_gate(a, 0, *t, &paid)) {
+            (*refused)++;
+        } else {
+            accepted++;
+            ck_assert_int_eq(hm_admission_admit(a, 0, *t, 0, paid), HM_ADM_ADMIT);
+            hm_admission_observe_commit(a, 0, MS, 0); /* healthy */
+            hm_admission_end(a, 0, *t + MS, MS);
+        }
+        *t += 50; /* an accept takes 50 us */
+    }
+    return accepted;
+}
+
+START_TEST(accept_wait_paces_at_the_rate_without_refusals)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    unsigned refused = 0;
+    unsigned n = pace(a, &t, 20, true, &refused); /* 2 s, demand without end */
+    /* the rate's 2,000 plus the bucket it starts with (one period, 100) */
+    ck_assert_msg(n >= 1900 && n <= 2150, "accepted %u", n);
+    ck_assert_uint_eq(refused, 0); /* nothing to refuse: the rest waits in the kernel */
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_ACCEPT), 0);
+    /* a wait lasts until HM_ADM_PACE_QUANTUM_US of tokens are in: ~200 waits in 2 s */
+    ck_assert_uint_ge(hm_admission_deferred_count(a), 150);
+    /* nothing queued: a wait is no deferral */
+    uint64_t before = hm_admission_deferred_count(a);
+    pace(a, &t, 5, false, &refused);
+    ck_assert_uint_eq(hm_admission_deferred_count(a), before);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(accept_wait_holds_while_the_inflight_cap_binds)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_inflight = 3};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(hm_admission_accept_wait(a, 0, t, 1, 0), 0);
+        ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_ADMIT);
+    }
+    ck_assert_uint_eq(hm_admission_accept_wait(a, 0, t, 1, 0), HM_ADM_PACE_INFLIGHT_US);
+    hm_admission_end(a, 0, t + MS, MS);
+    ck_assert_uint_eq(hm_admission_accept_wait(a, 0, t + MS, 1, 0), 0);
+    /* admission off: never a wait */
+    struct hm_admission_cfg off = {.enabled = false, .max_inflight = 1};
+    struct hm_admission *b = hm_admission_create(&off, 1);
+    ck_assert_int_eq(hm_admission_admit(b, 0, t, 0, false), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_accept_wait(b, 0, t, 1, 0), 0);
+    hm_admission_destroy(b);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(queued_connections_are_growth_evidence)
+{
+    /* after a cut, a paced shard refuses nothing; connections waiting in its queue are the
+     * demand above the rate that lets the rate grow back as completions follow */
+    struct hm_admission *a = mk(1u << 20, 20);
+    uint64_t t = limited(a);
+    double cut = hm_admission_rate(a, 0);
+    unsigned refused = 0;
+    pace(a, &t, 30, false, &refused); /* nothing queued: no evidence, no growth */
+    ck_assert_double_eq_tol(hm_admission_rate(a, 0), cut, 1);
+    pace(a, &t, 30, true, &refused);
+    ck_assert_msg(hm_admission_rate(a, 0) > cut * 2, "rate %.0f after cut %.0f",
+                  hm_admission_rate(a, 0), cut);
+    ck_assert_uint_eq(refused, 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(pace_backlog_is_a_period_of_what_drains)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    /* no completions yet: the smallest queue */
+    ck_assert_uint_eq(hm_admission_pace_backlog(a, 0, 4096), HM_ADM_BACKLOG_MIN);
+    uint64_t t = 1;
+    unsigned refused = 0;
+    pace(a, &t, 20, true, &refused);
+    unsigned q = hm_admission_pace_backlog(a, 0, 4096); /* 1000/s for 100 ms */
+    ck_assert_msg(q >= 90 && q <= 110, "backlog %u", q);
+    ck_assert_uint_eq(hm_admission_pace_backlog(a, 0, 50), 50);
+    hm_admission_destroy(a);
+    /* rate unlimited (the in-flight cap binds): what completes bounds it */
+    a = mk(1u << 20, 20);
+    t = 1;
+    for (int p = 0; p < 20; p++)
+        offer(a, &t, 300, 2 * MS); /* 3000/s completing */
+    ck_assert(hm_admission_rate(a, 0) >= HM_ADM_UNLIMITED);
+    q = hm_admission_pace_backlog(a, 0, 4096);
+    ck_assert_msg(q >= 270 && q <= 330, "backlog %u", q);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+/* One period of paced accepts at 1000/s, each seeing the queue <fill_pct> % full of 100, then
+ * half a period idle; returns the SYN drop share after it. */
+static unsigned paced_period(struct hm_admission *a, uint64_t *t, unsigned fill_pct)
+{
+    for (unsigned i = 0; i < 100; i++) {
+        *t += HM_ADM_ADJUST_US / 100;
+        if (hm_admission_accept_wait(a, 0, *t, fill_pct, 100) == 0) {
+            bool paid = false;
+            ck_assert(!hm_admission_gate(a, 0, *t, &paid));
+        }
+    }
+    *t += HM_ADM_ADJUST_US / 2;
+    return hm_admission_syn_drop(a, 0, *t);
+}
+
+START_TEST(paced_syn_drop_keeps_the_queue_from_overflowing)
+{
+    struct hm_admission_cfg c = {.enabled = true, .max_rate = 1000, .syn_shed = true};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    /* the queue full at every look: 3/4 of the share kept per period, down to 5 % kept */
+    unsigned last = 0;
+    for (int p = 0; p < 4; p++) {
+        unsigned d = paced_period(a, &t, 100);
+        ck_assert_msg(d > last, "period %d: drop %u after %u", p, d, last);
+        last = d;
+    }
+    /* 1 - (3/4)^4 or ^5 (the period the first samples fall in counts too) */
+    ck_assert_msg(last >= 650 && last <= 780, "drop %u", last);
+    for (int p = 0; p < 20; p++)
+        last = paced_period(a, &t, 100);
+    ck_assert_uint_eq(last, HM_ADM_SYN_DROP_MAX);
+    /* half full: the share holds */
+    ck_assert_uint_eq(paced_period(a, &t, 50), HM_ADM_SYN_DROP_MAX);
+    /* nearly empty: the filter lets more through each period, until it is gone */
+    for (int p = 0; p < 60 && last; p++) {
+        unsigned d = paced_period(a, &t, 10);
+        ck_assert_msg(d < last, "period %d: drop %u after %u", p, d, last);
+        last = d;
+    }
+    ck_assert_uint_eq(last, 0);
+    /* the gate refused nothing while paced */
+    ck_assert_uint_eq(hm_admission_shed_count(a, HM_ADM_ACCEPT), 0);
+    /* pacing over (no call for two periods): the gate's law again, which saw no refusal */
+    ck_assert_uint_gt(paced_period(a, &t, 100), 0);
+    t += 3 * HM_ADM_ADJUST_US;
+    hm_admission_syn_drop(a, 0, t);
+    ck_assert_uint_eq(hm_admission_syn_drop(a, 0, t + HM_ADM_ADJUST_US), 0);
+    hm_admission_destroy(a);
+    /* syn_shed off: paced or not, no filter */
+    c.syn_shed = false;
+    a = hm_admission_create(&c, 1);
+    t = 1;
+    for (int p = 0; p < 5; p++)
+        ck_assert_uint_eq(paced_period(a, &t, 100), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
 START_TEST(disabled_admits_everything)
 {
     struct hm_admission_cfg c = {.enabled = false, .max_inflight = 2};
@@ -478,6 +652,11 @@ static Suite *suite(void)
     tcase_add_test(tc, backlog_completions_restore_the_rate);
     tcase_add_test(tc, syn_drop_lets_five_fourths_of_the_gate_s_passes_through);
     tcase_add_test(tc, syn_drop_follows_the_inflight_cap_too);
+    tcase_add_test(tc, accept_wait_paces_at_the_rate_without_refusals);
+    tcase_add_test(tc, accept_wait_holds_while_the_inflight_cap_binds);
+    tcase_add_test(tc, queued_connections_are_growth_evidence);
+    tcase_add_test(tc, pace_backlog_is_a_period_of_what_drains);
+    tcase_add_test(tc, paced_syn_drop_keeps_the_queue_from_overflowing);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
