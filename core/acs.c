@@ -239,18 +239,23 @@ static void add_retry_after(struct acs_shard *sh, struct hm_buf *headers)
 }
 
 /* The accept-time gate (core/admission_gate.h). */
-static unsigned accept_gate(struct hm_shard *shard, int fd, bool *paid)
+static unsigned accept_gate(struct hm_shard *shard, int fd, bool paced, bool *paid)
 {
     struct acs_shard *sh = hm_shard_app(shard);
     unsigned sid = hm_shard_id(shard);
     if (!sh)
         return 0;
     /* Time since the client's last packet (its handshake ACK or its first request): how
-     * long the connection waited in the kernel's accept queue for this shard. */
+     * long the connection waited in the kernel's accept queue for this shard. Not while the
+     * listener is paced: the wait there is then the pacing's own (and a connection whose
+     * handshake ACK the full queue dropped waits for the SYN-ACK's retransmission, seconds):
+     * a congestion signal from it would cut the rate that makes it, down to the floor. */
     struct tcp_info ti;
     socklen_t tl = sizeof(ti);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
-        tl >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
+    if (paced)
+        hm_admission_observe_accept(sh->acs->adm, sid, 0);
+    else if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+             tl >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
         hm_admission_observe_accept(sh->acs->adm, sid, (uint64_t)ti.tcpi_last_ack_recv * 1000);
     if (!hm_admission_gate(sh->acs->adm, sid, mono_us(), paid))
         return 0;
@@ -263,6 +268,21 @@ static unsigned syn_shed(struct hm_shard *shard)
 {
     struct acs_shard *sh = hm_shard_app(shard);
     return sh ? hm_admission_syn_drop(sh->acs->adm, hm_shard_id(shard), mono_us()) : 0;
+}
+
+/* Accept pacing (core/admission_gate.h). */
+static uint64_t accept_pace(struct hm_shard *shard, unsigned queued, unsigned max_backlog,
+                            unsigned *backlog)
+{
+    struct acs_shard *sh = hm_shard_app(shard);
+    unsigned sid = hm_shard_id(shard);
+    if (!sh) {
+        *backlog = max_backlog;
+        return 0;
+    }
+    uint64_t wait = hm_admission_accept_wait(sh->acs->adm, sid, mono_us(), queued, *backlog);
+    *backlog = hm_admission_pace_backlog(sh->acs->adm, sid, max_backlog);
+    return wait;
 }
 
 static void sess_release_reg(struct acs_sess *s)
@@ -1185,6 +1205,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
     hm_httpd_set_conn_close_hook(on_conn_close);
     hm_shard_set_accept_gate(cfg->adm_enabled ? accept_gate : NULL);
     hm_shard_set_syn_shed(cfg->adm_enabled && cfg->adm_syn_shed ? syn_shed : NULL);
+    hm_shard_set_accept_pace(cfg->adm_enabled && cfg->adm_accept_pacing ? accept_pace : NULL);
     return a;
 fail:
     hm_acs_destroy(a);

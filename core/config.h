@@ -148,6 +148,9 @@
     X(admission, syn_shed, BOOL, adm_syn_shed, "true", 0,                                    \
       "under overload, drop a share of new connections' SYNs in the kernel (a filter on "   \
       "the CWMP listeners); the CPE's TCP sends them again after 1 s, 3 s, ...")            \
+    X(admission, accept_pacing, BOOL, adm_accept_pacing, "true", 0,                          \
+      "under overload, accept new connections only as the rate allows and leave the rest "  \
+      "in a short kernel accept queue, whose overflow drops SYNs (no refusal to send)")     \
     X(pm, path, STR, pm_path, "/pm/", 0,                                                     \
       "URL path prefix of the PM file upload endpoint on the CWMP listener (PUT/POST)")      \
     X(pm, spool_max_files, U64, pm_spool_max_files, "10000", 0,                              \

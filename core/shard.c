@@ -55,7 +55,20 @@
 #define LI_CWMPS HM_LISTENER_MAX
 #define NLISTEN (HM_LISTENER_MAX + 1)
 
-enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_CONT, OP_CANCEL, OP_TICK, OP_EVENTFD };
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_SEND_CONT, OP_CANCEL, OP_TICK, OP_EVENTFD, OP_PACE };
+
+#define LISTEN_BACKLOG 4096 /* a listener's accept queue (the kernel caps it at somaxconn) */
+#define ACCEPT_ONE 1        /* ud_gen() of a paced listener's single accept */
+#define PACE_CALM_MS 1000   /* a paced listener found nothing waiting this long: unpaced */
+#define PACE_BATCH 64       /* accepts of a paced listener in one go */
+
+/* Accept pacing of a listener (core/admission_gate.h). */
+enum pace_state {
+    PACE_OFF,      /* multishot accept */
+    PACE_STOPPING, /* the multishot accept is being cancelled */
+    PACE_ACCEPT,   /* one single accept in flight */
+    PACE_WAIT,     /* a timeout in flight: the rate has no token yet */
+};
 
 static inline uint64_t ud(enum op op, uint32_t gen, uint32_t idx)
 {
@@ -186,6 +199,12 @@ struct hm_shard {
     uint64_t tick;
     char date[64]; /* "Date: ...\r\n" refreshed each tick */
     bool draining, accepting;
+    struct {
+        enum pace_state state;
+        unsigned backlog;      /* the accept queue set while paced */
+        uint64_t busy_tick;    /* when connections last waited for the rate */
+        struct __kernel_timespec ts; /* PACE_WAIT's timeout */
+    } pace[NLISTEN];
     _Atomic bool running;
     _Atomic bool draining_pub;
     struct hm_timer drain_timer;
@@ -224,6 +243,12 @@ void hm_shard_set_accept_gate(hm_accept_gate_fn fn)
 }
 
 static hm_syn_shed_fn syn_shed;
+static hm_accept_pace_fn accept_pace;
+
+void hm_shard_set_accept_pace(hm_accept_pace_fn fn)
+{
+    accept_pace = fn;
+}
 
 void hm_shard_set_syn_shed(hm_syn_shed_fn fn)
 {
@@ -257,6 +282,14 @@ static int hm_listen_syn_drop(int fd, unsigned permille)
     };
     struct sock_fprog prog = {.len = HM_ARRAY_SIZE(code), .filter = code};
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0 ? 0 : -errno;
+}
+
+/* The length of listener <fd>'s accept queue (a listener's TCP_INFO: tcpi_unacked). */
+static unsigned accept_queue_len(int fd)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 ? ti.tcpi_unacked : 0;
 }
 
 /* Applies the SYN drop share the admission controller wants (core/admission_gate.h) to this
@@ -1193,31 +1226,25 @@ static void refuse(struct hm_shard *s, int fd, bool tls)
     close(fd);
 }
 
-static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
+/* Takes the connection <res> just accepted on listener <li>; false when the admission gate
+ * refused it. */
+static bool take_conn(struct hm_shard *s, unsigned li, int res)
 {
-    int res = cqe->res;
-    if (!(cqe->flags & IORING_CQE_F_MORE) && s->accepting && res != -ECANCELED)
-        arm_accept(s, li);
-    if (res < 0) {
-        if (res != -ECANCELED)
-            HM_LOG_RL(HM_LOG_WARN, "accept failed", "err=\"%s\"", hm_strerror(res));
-        return;
-    }
     if (!s->accepting) {
         close(res);
-        return;
+        return true;
     }
     if (!s->nfree) {
         refuse(s, res, li == LI_CWMPS);
-        return;
+        return true;
     }
     bool paid = false;
     if (accept_gate && (li == HM_LISTENER_CWMP || li == LI_CWMPS)) { /* admission control
                                                                        (core/admission_gate.h) */
-        unsigned ra = accept_gate(s, res, &paid);
+        unsigned ra = accept_gate(s, res, s->pace[li].state != PACE_OFF, &paid);
         if (ra) {
             gate_refuse(res, ra, li == LI_CWMPS);
-            return;
+            return false;
         }
     }
     uint32_t idx = s->free_stack[--s->nfree];
@@ -1254,7 +1281,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
             (void)w;
         }
         close(res);
-        return;
+        return true;
     }
     if (li == LI_CWMPS) {
         c->tls = hm_tls_conn_new(s->group->tls);
@@ -1265,7 +1292,7 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
             c->state = C_FREE;
             s->free_stack[s->nfree++] = idx;
             close(res);
-            return;
+            return true;
         }
     }
     int one = 1;
@@ -1275,6 +1302,86 @@ static void on_accept(struct hm_shard *s, unsigned li, struct io_uring_cqe *cqe)
     arm_recv(s, c, idx);
     /* A new connection must deliver a request head within the header timeout. */
     set_timer(s, c, s->t.header_ticks);
+    return true;
+}
+
+/*
+ * Next step of a paced listener (core/admission_gate.h): accepts what waits in its queue
+ * while the rate has tokens (plain accept4() calls, up to PACE_BATCH: one io_uring accept
+ * per loop iteration would tie the accept rate to the loop's), then waits for the next
+ * connection with one io_uring accept, or for the next token with a timeout; back to
+ * multishot accept and the normal queue once nothing waited for PACE_CALM_MS.
+ */
+static void pace_next(struct hm_shard *s, unsigned li)
+{
+    int fd = s->lfd[li];
+    if (!s->accepting || fd < 0) {
+        s->pace[li].state = PACE_OFF;
+        return;
+    }
+    unsigned queued = accept_queue_len(fd);
+    uint64_t wait = 0;
+    for (unsigned n = 0;; n++) {
+        /* the queue's length is a sample of its fill once (the first time round) */
+        unsigned backlog = n ? 0 : s->pace[li].backlog;
+        wait = accept_pace(s, queued, LISTEN_BACKLOG, &backlog);
+        if (queued)
+            s->pace[li].busy_tick = s->tick;
+        else if (!wait && s->tick - s->pace[li].busy_tick >= PACE_CALM_MS / TICK_MS) {
+            listen(fd, LISTEN_BACKLOG);
+            s->pace[li].backlog = 0;
+            s->pace[li].state = PACE_OFF;
+            arm_accept(s, li);
+            return;
+        }
+        /* listen() again only resizes the queue; not for every small change */
+        unsigned cur = s->pace[li].backlog;
+        if ((backlog * 4 < cur * 3 || backlog * 3 > cur * 4) && listen(fd, (int)backlog) == 0)
+            s->pace[li].backlog = backlog;
+        if (wait || !queued || n == PACE_BATCH)
+            break;
+        /* only this shard accepts on its listener: a queued connection does not block */
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            HM_LOG_RL(HM_LOG_WARN, "accept failed", "err=\"%s\"", hm_strerror(-errno));
+            break;
+        }
+        take_conn(s, li, c);
+        queued--;
+    }
+    struct io_uring_sqe *sqe = get_sqe(s);
+    if (!wait) {
+        io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, ACCEPT_ONE, li));
+        s->pace[li].state = PACE_ACCEPT;
+        return;
+    }
+    wait = HM_MIN(wait, (uint64_t)TICK_MS * 1000);
+    s->pace[li].ts = (struct __kernel_timespec){.tv_sec = 0, .tv_nsec = (long long)wait * 1000};
+    io_uring_prep_timeout(sqe, &s->pace[li].ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(OP_PACE, 0, li));
+    s->pace[li].state = PACE_WAIT;
+}
+
+static void on_accept(struct hm_shard *s, unsigned li, uint64_t u, struct io_uring_cqe *cqe)
+{
+    int res = cqe->res;
+    bool one = ud_gen(u) == ACCEPT_ONE; /* a paced listener's single accept */
+    bool stopping = s->pace[li].state == PACE_STOPPING;
+    bool ended = one || !(cqe->flags & IORING_CQE_F_MORE);
+    if (ended && !one && !stopping && s->accepting && res != -ECANCELED)
+        arm_accept(s, li);
+    if (res < 0 && res != -ECANCELED)
+        HM_LOG_RL(HM_LOG_WARN, "accept failed", "err=\"%s\"", hm_strerror(res));
+    if (res >= 0 && !take_conn(s, li, res) && accept_pace && !one &&
+        s->pace[li].state == PACE_OFF && s->accepting) {
+        /* the rate binds: leave new connections in the kernel's queue from now on */
+        s->pace[li].state = PACE_STOPPING;
+        s->pace[li].busy_tick = s->tick;
+        cancel_op(s, ud(OP_ACCEPT, 0, li));
+    }
+    if (ended && (one || stopping))
+        pace_next(s, li);
 }
 
 static void queue_rearm(struct hm_shard *s, struct hm_conn *c)
@@ -1517,6 +1624,7 @@ static void on_stop(struct hm_shard *s, struct hm_shard_msg *m)
         if (s->lfd[i] < 0)
             continue;
         cancel_op(s, ud(OP_ACCEPT, 0, i));
+        cancel_op(s, ud(OP_ACCEPT, ACCEPT_ONE, i));
         close(s->lfd[i]);
         s->lfd[i] = -1;
     }
@@ -1554,7 +1662,7 @@ static void handle_cqe(struct hm_shard *s, struct io_uring_cqe *cqe)
         break;
     }
     case OP_ACCEPT:
-        on_accept(s, ud_idx(u), cqe);
+        on_accept(s, ud_idx(u), u, cqe);
         break;
     case OP_TICK: {
         uint64_t t = now_tick();
@@ -1578,6 +1686,10 @@ static void handle_cqe(struct hm_shard *s, struct io_uring_cqe *cqe)
         arm_eventfd(s);
         break;
     }
+    case OP_PACE:
+        if (s->pace[ud_idx(u)].state == PACE_WAIT)
+            pace_next(s, ud_idx(u));
+        break;
     case OP_SEND_CONT:
     case OP_CANCEL:
         break;
@@ -1737,7 +1849,7 @@ static int make_listener(const char *addr, char *err, size_t errlen)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
-        bind(fd, (struct sockaddr *)&ss, (socklen_t)alen) == -1 || listen(fd, 4096) == -1) {
+        bind(fd, (struct sockaddr *)&ss, (socklen_t)alen) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
         close(fd);

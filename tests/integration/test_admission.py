@@ -75,9 +75,10 @@ def os_error(err):
 
 class Admission(unittest.TestCase):
     def test_sheds_over_rate_keeps_admitted_and_recovers(self):
-        # the 503 path alone (the SYN filter has its own test below)
+        # the 503 path alone (the SYN filter and accept pacing have their own tests below)
         with Hemsd("--set", "admission.max_rate_per_shard=5", "--set", "admission.min_rate_per_shard=1",
-                   "--set", "admission.retry_after_s=%d" % RETRY, "--set", "admission.syn_shed=false") as h:
+                   "--set", "admission.retry_after_s=%d" % RETRY, "--set", "admission.syn_shed=false",
+                   "--set", "admission.accept_pacing=false") as h:
             time.sleep(1.2)  # a full bucket to start with
             first = try_session_start(h.cwmp_port, "ADM-0")
             self.assertEqual(first[0], "admitted")
@@ -121,11 +122,14 @@ class Admission(unittest.TestCase):
         """Far over the rate, the listener's socket filter drops a share of the SYNs: the
         excess costs hemsd nothing and the clients' TCP retransmits them (establishment
         after ~1 s instead of ~1 ms); without it (syn_shed=false) every connection is
-        accepted at once and refused at the gate. Once the load is gone the filter goes."""
+        accepted at once and refused at the gate. Once the load is gone the filter goes.
+        (Unpaced: the share that follows the gate's refusals; a paced listener's is in the
+        pacing test below.)"""
         slow, peak = {}, {}
         for shed in ("true", "false"):
             with Hemsd("--set", "admission.max_rate_per_shard=40",
                        "--set", "admission.min_rate_per_shard=1",
+                       "--set", "admission.accept_pacing=false",
                        "--set", "admission.syn_shed=" + shed, shards=1) as h:
                 key = 'hems_admission_syn_drop_ratio{shard="0"}'
                 seen, done = [], threading.Event()
@@ -160,6 +164,65 @@ class Admission(unittest.TestCase):
         self.assertEqual(peak["false"], 0, peak)
         self.assertGreater(slow["true"], 150, slow)
         self.assertLess(slow["false"], 20, slow)
+
+    def test_accept_pacing_leaves_the_excess_in_the_kernel_queue(self):
+        """Far over the rate, a paced listener accepts only what the rate allows and leaves
+        the rest in a short kernel queue whose overflow drops SYNs: next to nothing is
+        refused at accept (unpaced, every connection over the rate is accepted and refused),
+        the clients' TCP retransmits (establishment after ~1 s), a session started in the
+        storm is admitted, not refused, and the SYN filter keeps the queue from
+        overflowing. Once the load is gone the listener is back to its multishot accept.
+        (Unpaced, the SYN filter is off too: every connection reaches the gate.)"""
+        refused, slow, drop = {}, {}, {}
+        for pacing in ("true", "false"):
+            with Hemsd("--set", "admission.max_rate_per_shard=200",
+                       "--set", "admission.min_rate_per_shard=1",
+                       "--set", "admission.syn_shed=" + pacing,
+                       "--set", "admission.accept_pacing=" + pacing, shards=1) as h:
+                key = 'hems_admission_syn_drop_ratio{shard="0"}'
+                seen, done = [], threading.Event()
+
+                def poll():
+                    while not done.is_set():
+                        seen.append(h.metrics()[key])
+                        time.sleep(0.1)
+                th = threading.Thread(target=poll)
+                th.start()
+                try:
+                    times = connect_storm(h.cwmp_port, 600, 1.0)
+                    # a session in the overload: waits in the queue, then is admitted
+                    kind, cp = try_session_start(h.cwmp_port, "PACED-%s" % pacing)
+                finally:
+                    done.set()
+                    th.join()
+                m = h.metrics()
+                refused[pacing] = m['hems_admission_shed_total{reason="accept"}']
+                slow[pacing] = sum(1 for t in times if t >= 0.9)
+                drop[pacing] = max(seen)
+                if pacing == "true":
+                    self.assertEqual(kind, "admitted")
+                    self.assertEqual(cp.post().status, 204)
+                    cp.close()
+                    self.assertGreater(m["hems_admission_deferred_total"], 10)
+                    # load gone: unpaced within a second or so, and a session is quick again
+                    time.sleep(2.5)
+                    t = time.monotonic()
+                    kind, cp = try_session_start(h.cwmp_port, "AFTER")
+                    self.assertEqual(kind, "admitted")
+                    self.assertEqual(cp.post().status, 204)
+                    cp.close()
+                    self.assertLess(time.monotonic() - t, 0.5)
+                else:
+                    self.assertEqual(m["hems_admission_deferred_total"], 0)
+                    if kind == "admitted":
+                        cp.close()
+        # 600 connections at 3x the rate
+        self.assertGreater(refused["false"], 250, refused)
+        self.assertLess(refused["true"], refused["false"] / 4, refused)
+        self.assertGreater(slow["true"], 150, slow)
+        self.assertLess(slow["false"], 20, slow)
+        self.assertGreater(drop["true"], 0.2, drop)
+        self.assertEqual(drop["false"], 0, drop)
 
     def test_disabled_admits_all(self):
         with Hemsd("--set", "admission.enabled=false", "--set", "admission.max_rate_per_shard=1") as h:

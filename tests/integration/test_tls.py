@@ -269,9 +269,10 @@ class TestLoadgenOverTls(TlsServer):
 class TestAdmissionOverTls(unittest.TestCase):
     def test_shed_at_accept_is_a_reset_before_the_handshake(self):
         port = free_port()
-        # the accept-time refusal alone: no SYN dropped before it (test_admission covers that)
+        # the accept-time refusal alone: no SYN dropped before it, no pacing (test_admission
+        # covers those)
         with Hemsd("--set", "admission.max_rate_per_shard=2", "--set", "admission.min_rate_per_shard=1",
-                   "--set", "admission.syn_shed=false",
+                   "--set", "admission.syn_shed=false", "--set", "admission.accept_pacing=false",
                    config=tls_config(port, client_auth="none"), shards=1) as h:
             time.sleep(1.2)  # a full bucket (4) to start with
             admitted, reset = 0, 0
