@@ -263,6 +263,14 @@ static unsigned accept_gate(struct hm_shard *shard, int fd, bool paced, bool *pa
     return hm_admission_retry_after(sh->acs->adm, sid);
 }
 
+/* A connection that paid at accept reached its first request or closed (core/admission_gate.h). */
+static void gate_release(struct hm_shard *shard)
+{
+    struct acs_shard *sh = hm_shard_app(shard);
+    if (sh)
+        hm_admission_gate_release(sh->acs->adm, hm_shard_id(shard));
+}
+
 /* The SYN drop share (core/admission_gate.h). */
 static unsigned syn_shed(struct hm_shard *shard)
 {
@@ -1204,6 +1212,7 @@ struct hm_acs *hm_acs_create(const struct hm_config *cfg, struct hm_store *store
     }
     hm_httpd_set_conn_close_hook(on_conn_close);
     hm_shard_set_accept_gate(cfg->adm_enabled ? accept_gate : NULL);
+    hm_shard_set_gate_release(cfg->adm_enabled ? gate_release : NULL);
     hm_shard_set_syn_shed(cfg->adm_enabled && cfg->adm_syn_shed ? syn_shed : NULL);
     hm_shard_set_accept_pace(cfg->adm_enabled && cfg->adm_accept_pacing ? accept_pace : NULL);
     return a;

@@ -18,6 +18,7 @@
  */
 struct adm_shard {
     _Atomic uint32_t inflight;
+    _Atomic uint32_t pending; /* connections the gate let through, before their first request */
     _Atomic bool congested;
     _Atomic double rate; /* sessions/s; HM_ADM_UNLIMITED until the first congestion */
     _Atomic uint64_t commit_ewma_us, session_ewma_us, lag_ewma_us, accept_ewma_us;
@@ -308,7 +309,7 @@ static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, ui
     refill(s, now_us);
     if (!a->cfg.enabled)
         return HM_ADM_ADMIT;
-    if (LD(&s->inflight) >= a->cfg.max_inflight)
+    if (LD(&s->inflight) + LD(&s->pending) >= a->cfg.max_inflight)
         return HM_ADM_INFLIGHT;
     if (store_queue > a->cfg.max_store_queue)
         return HM_ADM_STORE_QUEUE;
@@ -348,13 +349,28 @@ bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, 
          * read, instead of at its first request after the whole Inform was received. */
         if (a->cfg.enabled && s->tokens >= 1.0) {
             s->tokens -= 1.0;
-            if (paid)
+            if (paid) { /* and holds a place under the in-flight cap until it is released */
                 *paid = true;
+                ST(&s->pending, LD(&s->pending) + 1);
+            }
         }
         return false;
     }
     count_shed(s, HM_ADM_ACCEPT);
     return true;
+}
+
+void hm_admission_gate_release(struct hm_admission *a, unsigned shard)
+{
+    struct adm_shard *s = shard_of(a, shard);
+    uint32_t p = LD(&s->pending);
+    if (p)
+        ST(&s->pending, p - 1);
+}
+
+uint32_t hm_admission_pending(const struct hm_admission *a, unsigned shard)
+{
+    return LD(&shard_of(a, shard)->pending);
 }
 
 unsigned hm_admission_syn_drop(struct hm_admission *a, unsigned shard, uint64_t now_us)
@@ -379,7 +395,7 @@ uint64_t hm_admission_accept_wait(struct hm_admission *a, unsigned shard, uint64
     }
     bool waiting = queued > 0;
     uint64_t wait;
-    if (LD(&s->inflight) >= a->cfg.max_inflight)
+    if (LD(&s->inflight) + LD(&s->pending) >= a->cfg.max_inflight)
         wait = HM_ADM_PACE_INFLIGHT_US;
     else if (s->tokens >= 1.0)
         return 0;
@@ -548,6 +564,9 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
          "EWMA of new connections' wait in the accept queue (TCP_INFO at accept), per shard"},
         {"hems_admission_syn_drop_ratio",
          "share of new connections' SYNs the shard's listeners drop in the kernel, per shard"},
+        {"hems_admission_gate_pending",
+         "connections let through the accept gate, before their first request, per shard "
+         "(they count against the in-flight cap)"},
     };
     for (size_t k = 0; k < HM_ARRAY_SIZE(g); k++) {
         hm_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", g[k].name, g[k].help, g[k].name);
@@ -581,9 +600,12 @@ void hm_admission_render_metrics(struct hm_buf *out, const struct hm_admission *
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->accept_ewma_us) / 1e6);
                 break;
-            default:
+            case 6:
                 hm_buf_printf(out, "%s{shard=\"%u\"} %g\n", g[k].name, i,
                               (double)LD(&s->syn_drop) / 1000.0);
+                break;
+            default:
+                hm_buf_printf(out, "%s{shard=\"%u\"} %u\n", g[k].name, i, LD(&s->pending));
                 break;
             }
         }

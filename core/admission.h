@@ -116,6 +116,17 @@ enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, ui
 bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, bool *paid);
 
 /*
+ * A connection the gate let through (and told *paid) holds a place under the in-flight cap until its first
+ * request (then it is in flight as a session, or was something else) or its close, when the
+ * shard calls this. Without it, in a flash crowd the gate let through connections up to the
+ * cap in sessions *already admitted*, and the in-flight rule then shed thousands of them at
+ * their first request, after their whole Inform had been read (11,531 in one 3x run).
+ * hm_admission_pending() (tests, metrics): the places so held. Shard thread only.
+ */
+void hm_admission_gate_release(struct hm_admission *a, unsigned shard);
+uint32_t hm_admission_pending(const struct hm_admission *a, unsigned shard);
+
+/*
  * The share of new connections' SYNs, in thousandths (0..HM_ADM_SYN_DROP_MAX), that <shard>'s
  * listeners should drop in the kernel before accept (core/admission_gate.h): while the gate
  * refuses connections (the rate or the in-flight cap binds), enough that about 5/4 of what

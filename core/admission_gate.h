@@ -23,6 +23,12 @@ typedef unsigned (*hm_accept_gate_fn)(struct hm_shard *s, int fd, bool paced, bo
  * Implemented in core/shard.c. */
 void hm_shard_set_accept_gate(hm_accept_gate_fn fn);
 
+/* A connection that paid at accept (*paid set) reached its first request, or closed before
+ * one: its place under the in-flight cap is given back (hm_admission_gate_release()). Called
+ * before the first request's handler runs. Installed with the gate. */
+typedef void (*hm_gate_release_fn)(struct hm_shard *s);
+void hm_shard_set_gate_release(hm_gate_release_fn fn);
+
 /*
  * The cheapest shed of all, before accept: the share of new connections' SYNs, in
  * thousandths, that the shard's CWMP listeners should drop in the kernel (0: none). Polled

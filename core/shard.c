@@ -244,6 +244,22 @@ void hm_shard_set_accept_gate(hm_accept_gate_fn fn)
 
 static hm_syn_shed_fn syn_shed;
 static hm_accept_pace_fn accept_pace;
+static hm_gate_release_fn gate_release;
+
+void hm_shard_set_gate_release(hm_gate_release_fn fn)
+{
+    gate_release = fn;
+}
+
+/* <c> paid at accept: its place under the in-flight cap goes back (core/admission_gate.h). */
+static void gate_unpay(struct hm_shard *s, struct hm_conn *c)
+{
+    if (!(c->flags & F_GATE_PAID))
+        return;
+    c->flags &= (uint16_t)~F_GATE_PAID;
+    if (gate_release)
+        gate_release(s);
+}
 
 void hm_shard_set_accept_pace(hm_accept_pace_fn fn)
 {
@@ -569,6 +585,7 @@ static void conn_close(struct hm_shard *s, struct hm_conn *c)
 {
     if (c->state == C_FREE || c->state == C_CLOSING)
         return;
+    gate_unpay(s, c);
     uint32_t idx = conn_idx(s, c);
     if (c->app) {
         void *app = c->app;
@@ -808,7 +825,7 @@ static void dispatch(struct hm_shard *s, struct hm_conn *c, char *body, size_t b
         .gate_paid = (c->flags & F_GATE_PAID) != 0,
         .ref = {s, conn_idx(s, c), c->gen},
     };
-    c->flags &= (uint16_t)~F_GATE_PAID;
+    gate_unpay(s, c);
     const struct hm_route *r = route(s, c->listener, req->path);
     int status;
     if (r) {
@@ -1271,6 +1288,7 @@ static bool take_conn(struct hm_shard *s, unsigned li, int res)
         HM_CTR_INC(&s->ctr, refused_source);
         HM_LOG_RL(HM_LOG_WARN, "source at its connection limit: refusing connection",
                   "peer=%s limit_per_shard=%u", peer, s->src_limit);
+        gate_unpay(s, c);
         c->state = C_FREE;
         s->free_stack[s->nfree++] = idx;
         static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nServer: hems\r\n"
@@ -1289,6 +1307,7 @@ static bool take_conn(struct hm_shard *s, unsigned li, int res)
             HM_LOG_RL(HM_LOG_ERR, "cannot allocate TLS state: connection closed", "%s", "");
             if (c->src_slot)
                 s->src[c->src_slot - 1].count--;
+            gate_unpay(s, c);
             c->state = C_FREE;
             s->free_stack[s->nfree++] = idx;
             close(res);

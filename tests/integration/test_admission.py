@@ -69,6 +69,21 @@ def connect_storm(port, per_s, secs):
             key.fileobj.close()
 
 
+def wait_gate_places_back(test, h):
+    """Every connection the gate let through has made its request or closed: the places
+    they held under the in-flight cap are all back."""
+    deadline = time.monotonic() + 5
+    while True:
+        m = h.metrics()
+        held = {k: v for k, v in m.items()
+                if k.startswith(("hems_admission_gate_pending{", "hems_admission_inflight{"))}
+        test.assertTrue(held)
+        if not any(held.values()):
+            return
+        test.assertLess(time.monotonic(), deadline, "places not given back: %r" % held)
+        time.sleep(0.1)
+
+
 def os_error(err):
     return "%s" % errno.errorcode.get(err, err)
 
@@ -117,6 +132,7 @@ class Admission(unittest.TestCase):
             self.assertEqual(kind, "admitted")
             self.assertEqual(cp.post().status, 204)
             cp.close()
+            wait_gate_places_back(self, h)
 
     def test_syn_shed_drops_syns_in_the_kernel_under_overload(self):
         """Far over the rate, the listener's socket filter drops a share of the SYNs: the
@@ -212,6 +228,7 @@ class Admission(unittest.TestCase):
                     self.assertEqual(cp.post().status, 204)
                     cp.close()
                     self.assertLess(time.monotonic() - t, 0.5)
+                    wait_gate_places_back(self, h)
                 else:
                     self.assertEqual(m["hems_admission_deferred_total"], 0)
                     if kind == "admitted":

@@ -255,8 +255,12 @@ START_TEST(gate_pays_the_token_at_accept)
     /* the bucket is empty now, yet every connection let through is admitted at its first
      * request: it paid at accept (before, most of them were shed after reading the Inform) */
     ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_RATE);
-    for (unsigned i = 0; i < passed; i++)
+    ck_assert_uint_eq(hm_admission_pending(a, 0), passed);
+    for (unsigned i = 0; i < passed; i++) {
+        hm_admission_gate_release(a, 0);
         ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, true), HM_ADM_ADMIT);
+    }
+    ck_assert_uint_eq(hm_admission_pending(a, 0), 0);
     hm_admission_destroy(a);
 }
 END_TEST
@@ -401,8 +405,10 @@ START_TEST(syn_drop_follows_the_inflight_cap_too)
             if ((unsigned)(i * 7919 % 1000) < drop)
                 continue;
             bool paid = false;
-            if (!hm_admission_gate(a, 0, t, &paid) &&
-                hm_admission_admit(a, 0, t, 0, paid) == HM_ADM_ADMIT)
+            if (hm_admission_gate(a, 0, t, &paid))
+                continue;
+            hm_admission_gate_release(a, 0); /* its first request, as the shard does */
+            if (hm_admission_admit(a, 0, t, 0, paid) == HM_ADM_ADMIT)
                 inflight++;
         }
     }
@@ -433,6 +439,7 @@ static unsigned pace(struct hm_admission *a, uint64_t *t, unsigned periods, bool
             (*refused)++;
         } else {
             accepted++;
+            hm_admission_gate_release(a, 0);
             ck_assert_int_eq(hm_admission_admit(a, 0, *t, 0, paid), HM_ADM_ADMIT);
             hm_admission_observe_commit(a, 0, MS, 0); /* healthy */
             hm_admission_end(a, 0, *t + MS, MS);
@@ -537,6 +544,7 @@ static unsigned paced_period(struct hm_admission *a, uint64_t *t, unsigned fill_
         if (hm_admission_accept_wait(a, 0, *t, fill_pct, 100) == 0) {
             bool paid = false;
             ck_assert(!hm_admission_gate(a, 0, *t, &paid));
+            hm_admission_gate_release(a, 0); /* it closed */
         }
     }
     *t += HM_ADM_ADJUST_US / 2;
@@ -583,6 +591,44 @@ START_TEST(paced_syn_drop_keeps_the_queue_from_overflowing)
     t = 1;
     for (int p = 0; p < 5; p++)
         ck_assert_uint_eq(paced_period(a, &t, 100), 0);
+    hm_admission_destroy(a);
+}
+END_TEST
+
+START_TEST(gate_passes_hold_a_place_under_the_inflight_cap)
+{
+    /* a connection let through counts against the in-flight cap until its first request:
+     * the cap binds at accept (cheap, or paced) instead of at the first request, after the
+     * whole Inform was read */
+    struct hm_admission_cfg c = {.enabled = true, .max_inflight = 3};
+    struct hm_admission *a = hm_admission_create(&c, 1);
+    uint64_t t = 1;
+    for (int i = 0; i < 3; i++) {
+        bool paid = false;
+        ck_assert(!hm_admission_gate(a, 0, t, &paid));
+        ck_assert(paid);
+    }
+    ck_assert_uint_eq(hm_admission_pending(a, 0), 3);
+    bool paid = false;
+    ck_assert(hm_admission_gate(a, 0, t, &paid)); /* full: refused at accept */
+    ck_assert_uint_eq(hm_admission_accept_wait(a, 0, t, 1, 0), HM_ADM_PACE_INFLIGHT_US);
+    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, false), HM_ADM_INFLIGHT);
+    /* the first one's request: its place becomes a session's */
+    hm_admission_gate_release(a, 0);
+    ck_assert_int_eq(hm_admission_admit(a, 0, t, 0, true), HM_ADM_ADMIT);
+    ck_assert_uint_eq(hm_admission_inflight(a, 0), 1);
+    ck_assert_uint_eq(hm_admission_pending(a, 0), 2);
+    ck_assert(hm_admission_gate(a, 0, t, &paid)); /* still 3 places taken */
+    /* the second one closes without a request: its place is free again */
+    hm_admission_gate_release(a, 0);
+    paid = false;
+    ck_assert(!hm_admission_gate(a, 0, t, &paid));
+    ck_assert(paid);
+    /* a release with none held is ignored */
+    hm_admission_destroy(a);
+    a = hm_admission_create(&c, 1);
+    hm_admission_gate_release(a, 0);
+    ck_assert_uint_eq(hm_admission_pending(a, 0), 0);
     hm_admission_destroy(a);
 }
 END_TEST
@@ -657,6 +703,7 @@ static Suite *suite(void)
     tcase_add_test(tc, queued_connections_are_growth_evidence);
     tcase_add_test(tc, pace_backlog_is_a_period_of_what_drains);
     tcase_add_test(tc, paced_syn_drop_keeps_the_queue_from_overflowing);
+    tcase_add_test(tc, gate_passes_hold_a_place_under_the_inflight_cap);
     tcase_add_test(tc, disabled_admits_everything);
     tcase_add_test(tc, retry_after_jittered_in_range);
     tcase_add_test(tc, metrics_render);
