@@ -25,10 +25,10 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --build build-tsan -j"$jobs"
   (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
      ctest --output-on-failure -j"$jobs") | tee -a "$log"
-  echo "== fuzz smoke (10 s per target)"
+  echo "== fuzz smoke (10 s per target, $jobs at once)"
   CC=clang cmake -S . -B build-fuzz -DHM_FUZZ=ON -DHM_TESTS=OFF >/dev/null
   cmake --build build-fuzz -j"$jobs"
-  tests/fuzz/run.sh build-fuzz 10
+  JOBS=$jobs tests/fuzz/run.sh build-fuzz 10
 fi
 # One closing line over every ctest pass (set -o pipefail above stops at the first failure).
 awk '/tests passed, [0-9]+ tests failed out of/ {p += $NF - $4; f += $4} END {printf "%d passed, %d failed\n", p, f}' "$log"
