@@ -285,11 +285,14 @@ static uint64_t accept_pace(struct hm_shard *shard, unsigned queued, unsigned ma
     struct acs_shard *sh = hm_shard_app(shard);
     unsigned sid = hm_shard_id(shard);
     if (!sh) {
-        *backlog = max_backlog;
+        if (backlog)
+            *backlog = max_backlog;
         return 0;
     }
-    uint64_t wait = hm_admission_accept_wait(sh->acs->adm, sid, mono_us(), queued, *backlog);
-    *backlog = hm_admission_pace_backlog(sh->acs->adm, sid, max_backlog);
+    uint64_t wait = hm_admission_accept_wait(sh->acs->adm, sid, mono_us(), queued,
+                                             backlog ? *backlog : 0);
+    if (backlog)
+        *backlog = hm_admission_pace_backlog(sh->acs->adm, sid, max_backlog);
     return wait;
 }
 

@@ -301,6 +301,12 @@ static void count_shed(struct adm_shard *s, enum hm_adm_reason why)
     ST(&s->shed[why], LD(&s->shed[why]) + 1);
 }
 
+/* The in-flight cap is reached: sessions in flight plus the places the gate let through. */
+static bool inflight_full(const struct hm_admission *a, const struct adm_shard *s)
+{
+    return LD(&s->inflight) + LD(&s->pending) >= a->cfg.max_inflight;
+}
+
 /* The decision without its side effects on in-flight (shared by admit and gate). */
 static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, uint64_t now_us,
                                  uint32_t store_queue, bool paid)
@@ -309,7 +315,7 @@ static enum hm_adm_reason decide(struct hm_admission *a, struct adm_shard *s, ui
     refill(s, now_us);
     if (!a->cfg.enabled)
         return HM_ADM_ADMIT;
-    if (LD(&s->inflight) + LD(&s->pending) >= a->cfg.max_inflight)
+    if (inflight_full(a, s))
         return HM_ADM_INFLIGHT;
     if (store_queue > a->cfg.max_store_queue)
         return HM_ADM_STORE_QUEUE;
@@ -395,7 +401,7 @@ uint64_t hm_admission_accept_wait(struct hm_admission *a, unsigned shard, uint64
     }
     bool waiting = queued > 0;
     uint64_t wait;
-    if (LD(&s->inflight) + LD(&s->pending) >= a->cfg.max_inflight)
+    if (inflight_full(a, s))
         wait = HM_ADM_PACE_INFLIGHT_US;
     else if (s->tokens >= 1.0)
         return 0;

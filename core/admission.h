@@ -116,9 +116,9 @@ enum hm_adm_reason hm_admission_admit(struct hm_admission *a, unsigned shard, ui
 bool hm_admission_gate(struct hm_admission *a, unsigned shard, uint64_t now_us, bool *paid);
 
 /*
- * A connection the gate let through (and told *paid) holds a place under the in-flight cap until its first
- * request (then it is in flight as a session, or was something else) or its close, when the
- * shard calls this. Without it, in a flash crowd the gate let through connections up to the
+ * A connection the gate let through (and told *paid) holds a place under the in-flight cap
+ * until its first request (then it is in flight as a session, or was something else) or its
+ * close, when the shard calls this. Without it, in a flash crowd the gate let through connections up to the
  * cap in sessions *already admitted*, and the in-flight rule then shed thousands of them at
  * their first request, after their whole Inform had been read (11,531 in one 3x run).
  * hm_admission_pending() (tests, metrics): the places so held. Shard thread only.

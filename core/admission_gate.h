@@ -54,9 +54,10 @@ void hm_shard_set_syn_shed(hm_syn_shed_fn fn);
  * and the CPE's TCP sends again after 1 s, 3 s, ... A refusal at accept (accept, a 503 or a
  * reset, close) costs about half a plain-TCP session; under 3x overload the refusals had
  * taken a third of the node. <queued>: connections in the listener's queue (the demand is
- * above the rate when there are any); *backlog, on entry: the queue's current size, when
- * <queued> is a sample of its fill (0 otherwise); the SYN filter (hm_syn_shed_fn) then
- * keeps the queue from overflowing. The listener goes back to multishot accept and its
+ * above the rate when there are any). <backlog> NULL: a wait only; else, on entry, the
+ * queue's current size when <queued> is a sample of its fill (0: not set yet), on return
+ * the size it should have; the SYN filter (hm_syn_shed_fn) keeps the queue from
+ * overflowing. The listener goes back to multishot accept and its
  * normal queue once it found nothing waiting for a second. Polled on the shard's thread.
  */
 typedef uint64_t (*hm_accept_pace_fn)(struct hm_shard *s, unsigned queued, unsigned max_backlog,

@@ -1338,27 +1338,23 @@ static void pace_next(struct hm_shard *s, unsigned li)
         s->pace[li].state = PACE_OFF;
         return;
     }
-    unsigned queued = accept_queue_len(fd);
-    uint64_t wait = 0;
-    for (unsigned n = 0;; n++) {
-        /* the queue's length is a sample of its fill once (the first time round) */
-        unsigned backlog = n ? 0 : s->pace[li].backlog;
-        wait = accept_pace(s, queued, LISTEN_BACKLOG, &backlog);
-        if (queued)
-            s->pace[li].busy_tick = s->tick;
-        else if (!wait && s->tick - s->pace[li].busy_tick >= PACE_CALM_MS / TICK_MS) {
-            listen(fd, LISTEN_BACKLOG);
-            s->pace[li].backlog = 0;
-            s->pace[li].state = PACE_OFF;
-            arm_accept(s, li);
-            return;
-        }
-        /* listen() again only resizes the queue; not for every small change */
-        unsigned cur = s->pace[li].backlog;
-        if ((backlog * 4 < cur * 3 || backlog * 3 > cur * 4) && listen(fd, (int)backlog) == 0)
-            s->pace[li].backlog = backlog;
-        if (wait || !queued || n == PACE_BATCH)
-            break;
+    /* the queue's length, once a sample of its fill; the queue's size the rate wants */
+    unsigned queued = accept_queue_len(fd), backlog = s->pace[li].backlog;
+    uint64_t wait = accept_pace(s, queued, LISTEN_BACKLOG, &backlog);
+    if (queued)
+        s->pace[li].busy_tick = s->tick;
+    else if (!wait && s->tick - s->pace[li].busy_tick >= PACE_CALM_MS / TICK_MS) {
+        listen(fd, LISTEN_BACKLOG);
+        s->pace[li].backlog = 0;
+        s->pace[li].state = PACE_OFF;
+        arm_accept(s, li);
+        return;
+    }
+    /* listen() again only resizes the queue; not for every small change */
+    unsigned cur = s->pace[li].backlog;
+    if ((backlog * 4 < cur * 3 || backlog * 3 > cur * 4) && listen(fd, (int)backlog) == 0)
+        s->pace[li].backlog = backlog;
+    for (unsigned n = 0; !wait && queued && n < PACE_BATCH; n++) {
         /* only this shard accepts on its listener: a queued connection does not block */
         int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0) {
@@ -1366,7 +1362,7 @@ static void pace_next(struct hm_shard *s, unsigned li)
             break;
         }
         take_conn(s, li, c);
-        queued--;
+        wait = accept_pace(s, --queued, LISTEN_BACKLOG, NULL);
     }
     struct io_uring_sqe *sqe = get_sqe(s);
     if (!wait) {
