@@ -69,6 +69,27 @@ def connect_storm(port, per_s, secs):
             key.fileobj.close()
 
 
+def storm_with_drop_ratio(h, per_s, secs, then=lambda: None):
+    """connect_storm() on h's CWMP port, then() right after it, while a thread reads shard 0's
+    SYN drop ratio every 0.1 s. Returns (establishment times, highest ratio seen, then())."""
+    key = 'hems_admission_syn_drop_ratio{shard="0"}'
+    seen, done = [], threading.Event()
+
+    def poll():
+        while not done.is_set():
+            seen.append(h.metrics()[key])
+            time.sleep(0.1)
+    th = threading.Thread(target=poll)
+    th.start()
+    try:
+        times = connect_storm(h.cwmp_port, per_s, secs)
+        after = then()
+    finally:
+        done.set()
+        th.join()
+    return times, max(seen), after
+
+
 def wait_gate_places_back(test, h):
     """Every connection the gate let through has made its request or closed: the places
     they held under the in-flight cap are all back."""
@@ -148,21 +169,8 @@ class Admission(unittest.TestCase):
                        "--set", "admission.accept_pacing=false",
                        "--set", "admission.syn_shed=" + shed, shards=1) as h:
                 key = 'hems_admission_syn_drop_ratio{shard="0"}'
-                seen, done = [], threading.Event()
-
-                def poll():
-                    while not done.is_set():
-                        seen.append(h.metrics()[key])
-                        time.sleep(0.1)
-                th = threading.Thread(target=poll)
-                th.start()
-                try:
-                    times = connect_storm(h.cwmp_port, 400, 1.5)
-                finally:
-                    done.set()
-                    th.join()
+                times, peak[shed], _ = storm_with_drop_ratio(h, 400, 1.5)
                 slow[shed] = sum(1 for t in times if t >= 0.9)
-                peak[shed] = max(seen)
                 # the gate refused what got through beyond the rate, either way
                 m = h.metrics()
                 self.assertGreater(m['hems_admission_shed_total{reason="accept"}'], 100, shed)
@@ -195,26 +203,12 @@ class Admission(unittest.TestCase):
                        "--set", "admission.min_rate_per_shard=1",
                        "--set", "admission.syn_shed=" + pacing,
                        "--set", "admission.accept_pacing=" + pacing, shards=1) as h:
-                key = 'hems_admission_syn_drop_ratio{shard="0"}'
-                seen, done = [], threading.Event()
-
-                def poll():
-                    while not done.is_set():
-                        seen.append(h.metrics()[key])
-                        time.sleep(0.1)
-                th = threading.Thread(target=poll)
-                th.start()
-                try:
-                    times = connect_storm(h.cwmp_port, 600, 1.0)
-                    # a session in the overload: waits in the queue, then is admitted
-                    kind, cp = try_session_start(h.cwmp_port, "PACED-%s" % pacing)
-                finally:
-                    done.set()
-                    th.join()
+                # a session in the overload: waits in the queue, then is admitted
+                times, drop[pacing], (kind, cp) = storm_with_drop_ratio(
+                    h, 600, 1.0, lambda: try_session_start(h.cwmp_port, "PACED-%s" % pacing))
                 m = h.metrics()
                 refused[pacing] = m['hems_admission_shed_total{reason="accept"}']
                 slow[pacing] = sum(1 for t in times if t >= 0.9)
-                drop[pacing] = max(seen)
                 if pacing == "true":
                     self.assertEqual(kind, "admitted")
                     self.assertEqual(cp.post().status, 204)
