@@ -82,6 +82,9 @@ static void usage(FILE *f)
             "Devices (CWMP):\n"
             "  --oui X --product-class X --manufacturer X      [00256D, HeNB, HemsLoadgen]\n"
             "  --first-serial N     serial of device 0 (SerialNumber = %%010u)          [1]\n"
+            "  --scatter-serials    device i gets serial first + (i * a mod devices), a\n"
+            "                       bijection that puts consecutive devices far apart in\n"
+            "                       the server's key order (default: first + i, appends)\n"
             "  --cwmp-version V     1.0 | 1.1 | 1.2                                 [1.2]\n"
             "  --alarms N           alarm entries per Inform (1..8)                [1]\n"
             "  --alarms-queued      alarms: QueuedEvent entries with \"2 PERIODIC\" (default:\n"
@@ -295,13 +298,14 @@ static json_t *build_report(const struct run *r, const struct hm_lg_stats *st)
     json_object_set_new(o, "mode", json_string(c->concurrency ? "closed" : "open"));
     json_object_set_new(o, "target", json_string(target));
     json_object_set_new(o, "config",
-                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:s,s:s,s:s}",
+                        json_pack("{s:i,s:I,s:f,s:f,s:f,s:i,s:f,s:I,s:f,s:i,s:I,s:b,s:s,s:s,s:s}",
                                   "workers", (int)c->workers, "devices", (json_int_t)c->devices,
                                   "rate", c->rate, "interval", c->interval, "jitter", c->jitter,
                                   "concurrency", (int)c->concurrency, "duration", c->duration,
                                   "sessions", (json_int_t)c->sessions, "timeout", c->timeout,
                                   "keepalive", (int)c->keepalive, "first_serial",
-                                  (json_int_t)c->first_serial, "oui", c->oui, "product_class",
+                                  (json_int_t)c->first_serial, "scatter_serials", c->scatter_serials,
+                                  "oui", c->oui, "product_class",
                                   c->product_class, "cpe",
                                   c->model_csv[0] ? "henb_agent" : "builtin"));
     json_object_set_new(o, "elapsed_s", json_real(st->elapsed_s));
@@ -551,7 +555,7 @@ static void print_summary(const struct run *r, const struct hm_lg_stats *st)
 enum {
     OPT_TARGET = 256, OPT_SCENARIO, OPT_DEVICES, OPT_RATE, OPT_INTERVAL, OPT_JITTER, OPT_CONC, OPT_DURATION,
     OPT_SESSIONS, OPT_TIMEOUT, OPT_DRAIN, OPT_PATH, OPT_HPATH, OPT_POST, OPT_BODY, OPT_KEEPALIVE, OPT_HOLDCWMP,
-    OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
+    OPT_HOST, OPT_OUI, OPT_PCLASS, OPT_MANUF, OPT_SERIAL, OPT_SCATTER, OPT_CWMPVER, OPT_RMIN, OPT_RMULT, OPT_MAXRETRY,
     OPT_WORKERS, OPT_USER, OPT_PASS, OPT_MODEL, OPT_ALARMS, OPT_ALARMS_Q, OPT_PM_PATH, OPT_PM_CELLS, OPT_PM_AFTER, OPT_FALLBACK, OPT_CR_PORT, OPT_CR_USER, OPT_CR_PASS, OPT_DL_FAIL, OPT_FW_VERSION, OPT_IPSEC, OPT_SOURCE, OPT_SPID, OPT_JSON, OPT_PLOT, OPT_QUIET, OPT_VERBOSE, OPT_HELP,
 };
 
@@ -584,6 +588,7 @@ int main(int argc, char **argv)
         {"product-class", required_argument, NULL, OPT_PCLASS},
         {"manufacturer", required_argument, NULL, OPT_MANUF},
         {"first-serial", required_argument, NULL, OPT_SERIAL},
+        {"scatter-serials", no_argument, NULL, OPT_SCATTER},
         {"cwmp-version", required_argument, NULL, OPT_CWMPVER},
         {"retry-min", required_argument, NULL, OPT_RMIN},
         {"retry-mult", required_argument, NULL, OPT_RMULT},
@@ -668,6 +673,7 @@ int main(int argc, char **argv)
         case OPT_PCLASS: snprintf(c->product_class, sizeof(c->product_class), "%s", optarg); break;
         case OPT_MANUF: snprintf(c->manufacturer, sizeof(c->manufacturer), "%s", optarg); break;
         case OPT_SERIAL: c->first_serial = strtoull(optarg, NULL, 10); break;
+        case OPT_SCATTER: c->scatter_serials = true; break;
         case OPT_CWMPVER:
             if (strcmp(optarg, "1.0") == 0)
                 c->cwmp_ver = HM_CWMP_V1_0;

@@ -430,12 +430,41 @@ static uint64_t dev_index(struct worker *w, struct dev *dv)
     return w->first_idx + (uint64_t)(dv - w->devs);
 }
 
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * The serial number of device <idx>. By default first_serial + idx, so devices that come
+ * one after another have neighbouring keys in hemsd's store (B-tree appends, the cheapest
+ * write pattern there is). --scatter-serials maps idx through idx * a mod n with a near n
+ * times the golden ratio and coprime with n: a bijection of [0, n), so serials stay unique,
+ * under which consecutive devices land far apart, as a real fleet's arrival order has
+ * nothing to do with its serial numbers.
+ */
+static uint64_t dev_serial(const struct hm_lg_config *c, uint64_t idx)
+{
+    uint64_t n = c->devices;
+    if (!c->scatter_serials || n < 3 || idx >= n)
+        return c->first_serial + idx;
+    uint64_t a = (uint64_t)((double)n * 0.6180339887498949) | 1;
+    while (gcd64(a, n) != 1)
+        a += 2;
+    return c->first_serial + (uint64_t)(((unsigned __int128)idx * a) % n);
+}
+
 static void set_identity(struct worker *w, struct dev *dv)
 {
     const struct hm_lg_config *c = w->cfg;
     uint64_t idx = dev_index(w, dv);
     int n = snprintf(w->serial, sizeof(w->serial), "%010llu",
-                     (unsigned long long)(c->first_serial + idx));
+                     (unsigned long long)dev_serial(c, idx));
     w->ident = (struct hm_lg_cpe_id){
         .manufacturer = hm_slice_cstr(c->manufacturer),
         .oui = hm_slice_cstr(c->oui),
@@ -1019,7 +1048,7 @@ static int open_conn(struct worker *w, struct dev *dv)
         uint32_t i = (uint32_t)(dv - w->devs);
         char serial[32];
         snprintf(serial, sizeof(serial), "%010llu",
-                 (unsigned long long)(c->first_serial + dev_index(w, dv)));
+                 (unsigned long long)dev_serial(c, dev_index(w, dv)));
         w->ssl[i] = hm_lg_tls_open(w->tls, fd, serial, c->tls_resume ? w->sess[i] : NULL);
         if (!w->ssl[i]) {
             close(fd);

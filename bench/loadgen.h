@@ -78,6 +78,9 @@ struct hm_lg_config {
     char product_class[65];
     char manufacturer[65];
     uint64_t first_serial;
+    bool scatter_serials;           /* device i gets serial first + perm(i), perm a fixed
+                                       bijection of [0, devices) that scatters neighbours
+                                       (arrival order unrelated to key order), else first + i */
     uint8_t cwmp_ver;               /* enum hm_cwmp_ver */
     char username[129];             /* Digest user; "" = the device's OUI-ProductClass-Serial */
     char password[129];             /* Digest password; "" = answer no 401 challenge */

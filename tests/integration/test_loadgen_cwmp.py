@@ -107,6 +107,33 @@ class Cwmp(Report):
         self.assertEqual(r["sessions"]["ok"], 100)
         self.assertEqual(len(r["workers"]), 2)
 
+    def inform_order(self, first, n):
+        """Serials of devices first..first+n-1 in the order hemsd saw their last Informs."""
+        seen = []
+        for sn in range(first, first + n):
+            st, _, body = http_request(self.h.admin_port, "GET",
+                                       "/api/v1/devices/00256D-HeNB-%010d" % sn)
+            self.assertEqual(st, 200, "device %d not registered: %s" % (sn, body))
+            seen.append((json.loads(body)["last_inform_ms"], sn))
+        return [sn for _, sn in sorted(seen)]
+
+    def test_scattered_serials_reach_the_store_out_of_key_order(self):
+        # one session at a time, so hemsd sees the devices in the load generator's order:
+        # by default serial order (B-tree appends); --scatter-serials gives each of the 30
+        # serials once (a bijection) but in an order unrelated to the keys
+        for first, extra in ((91000, []), (92000, ["--scatter-serials"])):
+            r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "boot", "--devices", 30,
+                               "--concurrency", 1, "--first-serial", first, *extra)
+            self.assert_cwmp_clean(r)
+            self.assertEqual(r["sessions"]["ok"], 30)
+            self.assertEqual(r["config"]["scatter_serials"], bool(extra))
+            order = self.inform_order(first, 30)
+            descents = sum(1 for a, b in zip(order, order[1:]) if b < a)
+            if extra:
+                self.assertGreaterEqual(descents, 10, order)
+            else:
+                self.assertEqual(descents, 0, order)
+
     def test_hold_cwmp_sessions(self):
         r, _ = run_loadgen(self.h.cwmp_port, "--scenario", "hold", "--hold-cwmp",
                            "--devices", 100, "--rate", 500, "--duration", 1.5,
