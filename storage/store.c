@@ -502,37 +502,58 @@ static int del_prefix(MDB_txn *txn, MDB_dbi dbi, struct hm_slice prefix)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Applies <b>'s ops in <txn>; returns an LMDB code. */
+static void close_cursors(MDB_cursor **cur)
+{
+    for (unsigned i = 0; i < HM_DB__COUNT; i++)
+        if (cur[i]) {
+            mdb_cursor_close(cur[i]);
+            cur[i] = NULL;
+        }
+}
+
+/*
+ * Applies <b>'s ops in <txn>; returns an LMDB code. The puts of a batch go through one
+ * cursor per database: a session's parameters are neighbouring keys, and a positioned
+ * cursor finds the next one's place on the page it is on instead of descending from the root
+ * (mdb_put opens a fresh cursor each time). Deletes close the cursors first, so a put never
+ * starts from a position that a delete has moved.
+ */
 static int apply_batch(struct hm_store *s, MDB_txn *txn, const struct hm_store_batch *b)
 {
+    MDB_cursor *cur[HM_DB__COUNT] = {0};
+    int rc = 0;
     const char *p = b->base, *end = b->base + b->len;
-    while (p < end) {
+    while (p < end && rc == 0) {
         uint16_t kl;
         uint32_t vl;
         memcpy(&kl, p + 2, 2);
         memcpy(&vl, p + 4, 4);
-        MDB_dbi dbi = s->dbi[(unsigned char)p[1]];
+        unsigned db = (unsigned char)p[1];
+        MDB_dbi dbi = s->dbi[db];
         MDB_val k = {kl, (void *)(p + OP_HDR)};
         MDB_val v = {vl, (void *)(p + OP_HDR + kl)};
-        int rc = 0;
         switch ((enum hm_store_op)p[0]) {
         case HM_STORE_PUT:
-            rc = mdb_put(txn, dbi, &k, &v, 0);
+            if (!cur[db])
+                rc = mdb_cursor_open(txn, dbi, &cur[db]);
+            if (rc == 0)
+                rc = mdb_cursor_put(cur[db], &k, &v, 0);
             break;
         case HM_STORE_DEL:
+            close_cursors(cur);
             rc = mdb_del(txn, dbi, &k, NULL);
             if (rc == MDB_NOTFOUND)
                 rc = 0;
             break;
         case HM_STORE_DEL_PREFIX:
+            close_cursors(cur);
             rc = del_prefix(txn, dbi, hm_slice(k.mv_data, k.mv_size));
             break;
         }
-        if (rc)
-            return rc;
         p += OP_HDR + kl + vl;
     }
-    return 0;
+    close_cursors(cur);
+    return rc;
 }
 
 /* ---- write health (storage/store_health.h) -------------------------------------------- */

@@ -127,6 +127,99 @@ START_TEST(put_get_del_scan)
 }
 END_TEST
 
+/* ---- puts through a positioned cursor, deletes between them ----------------------- */
+
+static int put_param(struct hm_store_batch *b, const char *dev, unsigned i, const char *val)
+{
+    char k[128], path[64];
+    int pl = snprintf(path, sizeof(path), "Device.P.%04u", i);
+    int kl = hm_key_param(k, sizeof(k), hm_slice_cstr(dev), hm_slice(path, (size_t)pl));
+    return hm_store_batch_put(b, HM_DB_PARAMS, hm_slice(k, (size_t)kl), hm_slice_cstr(val));
+}
+
+/* the value of dev's parameter i into out (NUL-terminated), or -ENOENT */
+static int get_param(struct hm_store_reader *r, const char *dev, unsigned i, char *out, size_t cap)
+{
+    char k[128], path[64];
+    int pl = snprintf(path, sizeof(path), "Device.P.%04u", i);
+    int kl = hm_key_param(k, sizeof(k), hm_slice_cstr(dev), hm_slice(path, (size_t)pl));
+    struct hm_slice v;
+    int rc = hm_store_get(r, HM_DB_PARAMS, hm_slice(k, (size_t)kl), &v);
+    if (rc == 0)
+        snprintf(out, cap, "%.*s", (int)v.len, v.ptr);
+    return rc;
+}
+
+static int count_prefix(struct hm_store_reader *r, const char *dev)
+{
+    char pfx[64];
+    unsigned n = 0;
+    int pl = hm_key_dev_prefix(pfx, sizeof(pfx), hm_slice_cstr(dev));
+    ck_assert_int_eq(hm_store_scan(r, HM_DB_PARAMS, hm_slice(pfx, (size_t)pl), (struct hm_slice){0},
+                                   count_cb, &n),
+                     0);
+    return (int)n;
+}
+
+START_TEST(batch_puts_and_deletes_interleave)
+{
+    /* The writer applies a batch's puts through one cursor per database (page splits move
+     * it) and closes the cursors at every delete: one batch that splits pages, overwrites,
+     * deletes a prefix and a key, and puts again after each must read back exactly. */
+    char dir[256], val[128];
+    struct hm_store *s = open_new(dir, "cursor", NULL);
+    struct hm_store_reader *r;
+    ck_assert_int_eq(hm_store_reader_open(s, &r), 0);
+    struct hm_store_batch b;
+    hm_store_batch_init(&b);
+    char big[101];
+    memset(big, 'x', 100);
+    big[100] = 0;
+    ck_assert_int_eq(put_param(&b, "devM", 0, "first"), 0); /* between devA and devZ below */
+    for (unsigned i = 400; i-- > 0;) { /* descending, 100-byte values: many page splits */
+        ck_assert_int_eq(put_param(&b, "devA", i, big), 0);
+        ck_assert_int_eq(put_param(&b, "devZ", i, big), 0);
+    }
+    ck_assert_int_eq(put_dev(&b, 7, 77), 0); /* another database in between */
+    ck_assert_int_eq(put_param(&b, "devA", 5, "overwritten"), 0);
+    char pfx[64];
+    int pl = hm_key_dev_prefix(pfx, sizeof(pfx), S("devA"));
+    ck_assert_int_eq(hm_store_batch_del_prefix(&b, HM_DB_PARAMS, hm_slice(pfx, (size_t)pl)), 0);
+    ck_assert_int_eq(put_param(&b, "devA", 9, "after the prefix delete"), 0);
+    char k[128];
+    int kl = hm_key_param(k, sizeof(k), S("devZ"), S("Device.P.0003"));
+    ck_assert_int_eq(hm_store_batch_del(&b, HM_DB_PARAMS, hm_slice(k, (size_t)kl)), 0);
+    ck_assert_int_eq(put_param(&b, "devZ", 4, "after the key delete"), 0);
+    ck_assert_int_eq(put_param(&b, "devM", 0, "second"), 0);
+    ck_assert_int_eq(submit_wait(s, &b), 0);
+
+    ck_assert_int_eq(hm_store_read_begin(r), 0);
+    ck_assert_int_eq(count_prefix(r, "devA"), 1);
+    ck_assert_int_eq(get_param(r, "devA", 9, val, sizeof(val)), 0);
+    ck_assert_str_eq(val, "after the prefix delete");
+    ck_assert_int_eq(get_param(r, "devA", 5, val, sizeof(val)), -ENOENT);
+    ck_assert_int_eq(count_prefix(r, "devZ"), 399);
+    ck_assert_int_eq(get_param(r, "devZ", 3, val, sizeof(val)), -ENOENT);
+    ck_assert_int_eq(get_param(r, "devZ", 4, val, sizeof(val)), 0);
+    ck_assert_str_eq(val, "after the key delete");
+    for (unsigned i = 0; i < 400; i++)
+        if (i != 3 && i != 4) {
+            ck_assert_int_eq(get_param(r, "devZ", i, val, sizeof(val)), 0);
+            ck_assert_str_eq(val, big);
+        }
+    ck_assert_int_eq(get_param(r, "devM", 0, val, sizeof(val)), 0);
+    ck_assert_str_eq(val, "second");
+    uint64_t ms = 0;
+    ck_assert_int_eq(get_dev(r, 7, &ms), 0);
+    ck_assert_uint_eq(ms, 77);
+    hm_store_read_end(r);
+    hm_store_batch_fini(&b);
+    hm_store_reader_close(r);
+    hm_store_close(s);
+    rm_rf(dir);
+}
+END_TEST
+
 /* ---- group commit -------------------------------------------------------------------- */
 
 #define GC_THREADS 4
@@ -635,6 +728,7 @@ static Suite *suite(void)
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("store");
     tcase_add_test(tc, put_get_del_scan);
+    tcase_add_test(tc, batch_puts_and_deletes_interleave);
     tcase_add_test(tc, group_commit_many_producers);
     tcase_add_test(tc, close_drains_pending);
     tcase_add_test(tc, ring_full_sheds);
