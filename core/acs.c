@@ -50,9 +50,11 @@
       "bodies refused as malformed XML/SOAP (400) or invalid CWMP (fault 8003)")             \
     X(faults_sent, "hems_cwmp_faults_sent_total", "CWMP faults sent to CPEs")                \
     X(tasks_sent, "hems_cwmp_tasks_sent_total", "queued RPCs sent to CPEs")                  \
-    X(tasks_done, "hems_cwmp_tasks_done_total", "RPCs answered with success")               \
+    X(tasks_done, "hems_cwmp_tasks_done_total", "RPCs answered with success")                \
     X(tasks_failed, "hems_cwmp_tasks_failed_total", "RPCs answered with a CPE fault")        \
-    X(store_errors, "hems_cwmp_store_errors_total", "store commits that failed")
+    X(store_errors, "hems_cwmp_store_errors_total", "store commits that failed")             \
+    X(params_unchanged, "hems_cwmp_inform_params_unchanged_total",                           \
+      "Inform parameters not rewritten: the store already held their value")
 
 #define HIST_BUCKETS 24 /* log2 of microseconds: bucket i counts [2^i, 2^(i+1)) us */
 
@@ -550,6 +552,21 @@ static enum hm_param_type ptype(uint8_t t)
     }
 }
 
+/*
+ * True if the store already holds <pr>'s type and value under <key> (in <rd>'s snapshot):
+ * the Inform repeats what is known, so the parameter is not rewritten. A periodic Inform
+ * mostly repeats itself, and a rewrite copies and writes the parameter's B-tree pages;
+ * time_ms stays when the value was learnt.
+ */
+static bool param_known(struct hm_store_reader *rd, struct hm_slice key,
+                        const struct hm_param_rec *pr)
+{
+    struct hm_slice v;
+    struct hm_param_rec old;
+    return hm_store_get(rd, HM_DB_PARAMS, key, &v) == 0 && hm_rec_param_decode(v, &old) == 0 &&
+           old.type == pr->type && hm_slice_eq(old.value, pr->value);
+}
+
 static bool is_ipsec_addr(struct hm_slice name)
 {
     /* FAP.Tunnel.IKESA.{i}.IPAddress (TR-196 / TR-262) or Device.IPsec.IKEv2SA.{i}.
@@ -727,6 +744,10 @@ static int on_inform(struct hm_http_exchange *x, struct acs_sess *s,
         int pk = hm_key_param(pbuf, sizeof(pbuf), dev, p->name);
         struct hm_param_rec pr = {.type = (uint8_t)ptype(p->type), .time_ms = now,
                                   .value = p->value};
+        if (known && pk > 0 && param_known(sh->rd, hm_slice(pbuf, (size_t)pk), &pr)) {
+            CTR_INC(sh, params_unchanged);
+            continue;
+        }
         size_t pn = hm_rec_param_size(&pr);
         char *pv = pk > 0 ? hm_store_batch_put_reserve(b, HM_DB_PARAMS,
                                                        hm_slice(pbuf, (size_t)pk), pn)

@@ -142,6 +142,51 @@ class Sessions(unittest.TestCase):
         cpe = self.session("TASK-1")
         self.assertEqual(cpe.post().status, 204)
 
+    def whole_session(self, sn, **kw):
+        """Inform, then the empty POST that the ACS ends with 204 (nothing queued)."""
+        cpe = self.session(sn, **kw)
+        self.assertEqual(cpe.post().status, 204)
+        cpe.close()
+
+    def params_of(self, dev):
+        st, p = api(self.h, "GET", "/api/v1/devices/%s/parameters?prefix=Device." % dev)
+        self.assertEqual(st, 200, p)
+        return {x["name"]: (x["value"], x["type"], x["time_ms"]) for x in p["parameters"]}
+
+    def unchanged_count(self):
+        return sum(v for k, v in self.h.metrics().items()
+                   if k.startswith("hems_cwmp_inform_params_unchanged_total"))
+
+    def test_repeated_inform_parameters_are_not_rewritten(self):
+        # a periodic Inform mostly repeats what the store holds: those parameters keep the
+        # time they were learnt (no rewrite), a changed value or type is written with the
+        # new time, and a new parameter is added
+        dev = "00005A-HeNB-REPEAT-1"
+        base = [("Device.DeviceInfo.SoftwareVersion", "4.2.1", "xsd:string"),
+                ("Device.DeviceInfo.UpTime", "100", "xsd:unsignedInt"),
+                ("Device.ManagementServer.ParameterKey", "", "xsd:string")]
+        self.whole_session("REPEAT-1", params=base)
+        first = self.params_of(dev)
+        self.assertEqual(first["Device.DeviceInfo.UpTime"][:2], ("100", "xsd:unsignedInt"))
+        before = self.unchanged_count()
+        time.sleep(0.05)  # a rewrite would carry a later time_ms
+        again = [base[0], ("Device.DeviceInfo.UpTime", "160", "xsd:unsignedInt"),
+                 ("Device.ManagementServer.ParameterKey", "", "xsd:int"),
+                 ("Device.DeviceInfo.HardwareVersion", "hw2", "xsd:string")]
+        self.whole_session("REPEAT-1", params=again)
+        second = self.params_of(dev)
+        self.assertEqual(second["Device.DeviceInfo.SoftwareVersion"],
+                         first["Device.DeviceInfo.SoftwareVersion"])  # same time_ms too
+        self.assertEqual(second["Device.DeviceInfo.UpTime"][:2], ("160", "xsd:unsignedInt"))
+        self.assertGreater(second["Device.DeviceInfo.UpTime"][2], first["Device.DeviceInfo.UpTime"][2])
+        self.assertEqual(second["Device.ManagementServer.ParameterKey"][1], "xsd:int")
+        self.assertGreater(second["Device.ManagementServer.ParameterKey"][2],
+                           first["Device.ManagementServer.ParameterKey"][2])
+        self.assertEqual(second["Device.DeviceInfo.HardwareVersion"][0], "hw2")
+        self.assertEqual(self.unchanged_count() - before, 1)
+        st, d = api(self.h, "GET", "/api/v1/devices/" + dev)
+        self.assertGreater(d["last_inform_ms"], first["Device.DeviceInfo.SoftwareVersion"][2])
+
     def test_download_completed_by_transfer_complete(self):
         dev = "00005A-HeNB-DL-1"
         st, t = api(self.h, "POST", "/api/v1/devices/%s/tasks" % dev,
