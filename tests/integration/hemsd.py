@@ -34,6 +34,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def reserve_port():
+    """A free 127.0.0.1 port, held by a bound, not listening, SO_REUSEPORT socket: hemsd's
+    SO_REUSEPORT listeners can still bind it, but while the socket is open the kernel gives
+    the port to no other free_port() or reserve_port() of a test running beside this one.
+    A port from free_port() is free only until it is used: two hemsd given the same one
+    would both bind it through SO_REUSEPORT and share its connections (a GET /metrics
+    answered 404 by the other one's CWMP listener). Returns (port, socket)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1], s
+
+
 class Hemsd:
     """A hemsd process. Use as a context manager; stop() asserts a clean exit."""
 
@@ -44,8 +57,9 @@ class Hemsd:
         admission.* key itself keeps what it set."""
         self.tmp = tempfile.TemporaryDirectory(prefix="hemsd-test-")
         self.data_dir = os.path.join(self.tmp.name, "data")
-        self.cwmp_port = free_port()
-        self.admin_port = free_port()
+        self.cwmp_port, cwmp_hold = reserve_port()
+        self.admin_port, admin_hold = reserve_port()
+        self.port_holds = [cwmp_hold, admin_hold]
         self.log_path = os.path.join(self.tmp.name, "hemsd.log")
         self.config_path = None
         if config is not None:
@@ -130,6 +144,8 @@ class Hemsd:
                 self.proc.wait()
             self.log.close()
             self.tmp.cleanup()
+            for hold in self.port_holds:
+                hold.close()
 
 
 def connect(port, timeout=5):
