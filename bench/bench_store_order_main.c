@@ -3,8 +3,8 @@
  * devices arrive. Each device is one hm_store batch, as a first Inform writes it: its record
  * and 40 parameters (neighbouring keys), submitted through the group-commit writer with
  * 64 batches in flight. Devices come in serial order (B-tree appends) or scattered (device
- * i is serial i * a mod n, a near 0.618 n: a real fleet's order, and an overload's), in
- * alternating rounds on fresh stores. Reports process CPU (the writer's apply, commit,
+ * i is serial hm_lg_scatter(i), as with hems-loadgen --scatter-serials: a real fleet's
+ * order, and an overload's), in alternating rounds on fresh stores. Reports process CPU (the writer's apply, commit,
  * pwrite and fdatasync, and the producer) per device and devices/s.
  *
  *   bench-store-order [-n devices] [-r rounds] [-d dir] [--no-sync]
@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/loadgen.h"
 #include "storage/record.h"
 #include "storage/store.h"
 
@@ -78,16 +79,6 @@ static void fill(struct hm_store_batch *b, unsigned serial)
     }
 }
 
-static unsigned long long gcd(unsigned long long a, unsigned long long b)
-{
-    while (b) {
-        unsigned long long t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /*
  * One round on a fresh store: every device's first session (pass 0), then a session of
  * every device again in the same order (pass 1: the same keys rewritten in place, as a
@@ -111,9 +102,7 @@ static void run(const char *dir, unsigned n, int scattered, int no_sync, double 
         hm_store_batch_init(&slots[j].b);
         slots[j].free = &free_slots;
     }
-    unsigned long long a = (unsigned long long)((double)n * 0.6180339887498949) | 1;
-    while (gcd(a, n) != 1)
-        a += 2;
+    uint64_t step = scattered ? hm_lg_scatter_step(n) : 0;
     for (int pass = 0; pass < 2; pass++) {
         double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
         for (unsigned i = 0; i < n; i++) {
@@ -124,7 +113,7 @@ static void run(const char *dir, unsigned n, int scattered, int no_sync, double 
                 j++;
             struct slot *sl = &slots[j];
             atomic_store_explicit(&sl->busy, 1, memory_order_relaxed);
-            fill(&sl->b, 1 + (scattered ? (unsigned)((i * a) % n) : i));
+            fill(&sl->b, 1 + (unsigned)hm_lg_scatter(i, n, step));
             while (hm_store_submit(s, &sl->b, on_done, sl) == -EAGAIN)
                 sched_yield();
         }

@@ -148,6 +148,7 @@ struct worker {
     struct dev *devs;
     uint32_t ndev;
     uint64_t first_idx;       /* global index of devs[0] */
+    uint64_t scatter_step;    /* --scatter-serials: hm_lg_scatter_step(devices), else 0 */
     uint32_t *heap;
     uint32_t nheap;
     struct io *free_io;
@@ -440,23 +441,26 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
     return a;
 }
 
-/*
- * The serial number of device <idx>. By default first_serial + idx, so devices that come
- * one after another have neighbouring keys in hemsd's store (B-tree appends, the cheapest
- * write pattern there is). --scatter-serials maps idx through idx * a mod n with a near n
- * times the golden ratio and coprime with n: a bijection of [0, n), so serials stay unique,
- * under which consecutive devices land far apart, as a real fleet's arrival order has
- * nothing to do with its serial numbers.
- */
-static uint64_t dev_serial(const struct hm_lg_config *c, uint64_t idx)
+uint64_t hm_lg_scatter_step(uint64_t n)
 {
-    uint64_t n = c->devices;
-    if (!c->scatter_serials || n < 3 || idx >= n)
-        return c->first_serial + idx;
+    if (n < 3)
+        return 0;
     uint64_t a = (uint64_t)((double)n * 0.6180339887498949) | 1;
     while (gcd64(a, n) != 1)
         a += 2;
-    return c->first_serial + (uint64_t)(((unsigned __int128)idx * a) % n);
+    return a;
+}
+
+/*
+ * The serial number of device <idx>. By default first_serial + idx, so devices that come
+ * one after another have neighbouring keys in hemsd's store (B-tree appends, the cheapest
+ * write pattern there is). --scatter-serials maps idx through hm_lg_scatter() (the step
+ * computed once per worker), as a real fleet's arrival order has nothing to do with its
+ * serial numbers.
+ */
+static uint64_t dev_serial(const struct worker *w, uint64_t idx)
+{
+    return w->cfg->first_serial + hm_lg_scatter(idx, w->cfg->devices, w->scatter_step);
 }
 
 static void set_identity(struct worker *w, struct dev *dv)
@@ -464,7 +468,7 @@ static void set_identity(struct worker *w, struct dev *dv)
     const struct hm_lg_config *c = w->cfg;
     uint64_t idx = dev_index(w, dv);
     int n = snprintf(w->serial, sizeof(w->serial), "%010llu",
-                     (unsigned long long)dev_serial(c, idx));
+                     (unsigned long long)dev_serial(w, idx));
     w->ident = (struct hm_lg_cpe_id){
         .manufacturer = hm_slice_cstr(c->manufacturer),
         .oui = hm_slice_cstr(c->oui),
@@ -1048,7 +1052,7 @@ static int open_conn(struct worker *w, struct dev *dv)
         uint32_t i = (uint32_t)(dv - w->devs);
         char serial[32];
         snprintf(serial, sizeof(serial), "%010llu",
-                 (unsigned long long)dev_serial(c, dev_index(w, dv)));
+                 (unsigned long long)dev_serial(w, dev_index(w, dv)));
         w->ssl[i] = hm_lg_tls_open(w->tls, fd, serial, c->tls_resume ? w->sess[i] : NULL);
         if (!w->ssl[i]) {
             close(fd);
@@ -1874,6 +1878,7 @@ static int worker_init(struct worker *w, const struct hm_lg_config *c, unsigned 
     uint64_t per = c->devices / c->workers, extra = c->devices % c->workers;
     w->ndev = (uint32_t)(per + (id < extra));
     w->first_idx = per * id + (id < extra ? id : extra);
+    w->scatter_step = c->scatter_serials ? hm_lg_scatter_step(c->devices) : 0;
     w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)id << 32) ^ c->first_serial ^ now_ns();
     if (c->sessions)
         w->quota = c->sessions / c->workers + (id < c->sessions % c->workers);

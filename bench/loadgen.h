@@ -197,6 +197,19 @@ extern volatile sig_atomic_t hm_lg_stop_requested;
  * and the final "R <json>\n" are written to <out_fd>. Returns 0 or -errno (setup failed). */
 int hm_lg_worker_run(const struct hm_lg_config *cfg, unsigned w, int out_fd) HM_MUST_CHECK;
 
+/*
+ * --scatter-serials (bench/loadgen.c): device i of n gets serial first + i * a mod n, with
+ * a the step this returns (near n times the golden ratio, coprime with n, so i -> i * a
+ * mod n is a bijection of [0, n) that puts consecutive devices far apart in key order);
+ * 0 for n < 3, where hm_lg_scatter() leaves i as it is. Also bench/bench_store_order_main.c.
+ */
+uint64_t hm_lg_scatter_step(uint64_t n);
+
+static inline uint64_t hm_lg_scatter(uint64_t i, uint64_t n, uint64_t step)
+{
+    return step && i < n ? (uint64_t)(((unsigned __int128)i * step) % n) : i;
+}
+
 /* ---- statistics (bench/loadgen_report.c) ---- */
 
 /* Adds <src> into <dst>; held_* and elapsed_s take the sum/max that make sense. */
